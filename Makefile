@@ -1,0 +1,46 @@
+# handoff — the two commands that matter are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/handoff
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Test-time tools, pinned. versitygw is a real S3 gateway that checks
+# signatures, expiry and sizes.
+VERSITYGW_VERSION := v1.8.0
+GOBIN := $(shell $(GO) env GOPATH)/bin
+TEST_TIMEOUT ?= 20m
+
+.PHONY: run build test deps bench lint fuzz loadtest screenshots clean
+
+## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
+run: build
+	./$(BIN) serve --dev
+
+## build: compile the handoff binary into bin/
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/handoff
+
+## deps: install what the tests need when it is missing (redis-server, chromium, versitygw)
+deps:
+	@scripts/install-test-deps.sh "$(VERSITYGW_VERSION)"
+
+## test: install test dependencies if missing, then vet and run every test with -race
+test: deps
+	$(GO) vet ./...
+	PATH="$(GOBIN):$$PATH" $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+## bench: the benchmarks recorded in docs/benchmarks.md
+bench: deps
+	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./hub/ ./server/realtime/
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+## fuzz: run the protocol frame decoder fuzzer for a while (the seed corpus runs in make test)
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./server/realtime/
+
+clean:
+	rm -rf bin

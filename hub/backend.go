@@ -1,0 +1,80 @@
+package hub
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUnrecoverable is returned by Backend.History when the events after a
+// cursor can no longer be replayed: they were trimmed from the bounded
+// history, the history expired, or the epoch changed because the backend
+// lost its data. The caller must treat its state as stale (recovered:false).
+var ErrUnrecoverable = errors.New("hub: history cannot be recovered from this cursor")
+
+// ErrUnavailable wraps backend failures (e.g. Redis unreachable). A publish
+// that returns it was not accepted; nothing is retried behind the caller's back.
+var ErrUnavailable = errors.New("hub: backend unavailable")
+
+// Backend stores channel histories and carries events between the nodes of
+// a deployment. The hub owns subscribers and fan-out on its node; a backend
+// only has to get each event, once and in order, to every node that asked
+// for the channel.
+//
+// Ordering and atomicity: Publish assigns the next offset of the channel,
+// appends the event to the bounded history (trimming the oldest beyond the
+// size limit and refreshing the TTL) and announces it to subscribed nodes
+// as one atomic step, so offsets within an epoch are dense (1, 2, 3, …) and
+// history and live delivery agree. Events of one channel reach the Handler
+// in offset order; events of different channels have no relative order.
+//
+// Unavailability: when the backend cannot be reached, Publish, History and
+// Top return an error wrapping ErrUnavailable and nothing is stored. Live
+// delivery may miss events while the link is down; once it is back the
+// backend calls Handler.Resync so the hub can repair every subscriber from
+// history (or tell it recovered:false). A backend never drops an accepted
+// event silently: either it is in history, or its Publish returned an error.
+type Backend interface {
+	// Publish atomically appends an event to channel's history and announces
+	// it to every node subscribed to channel. It returns the stored event.
+	Publish(ctx context.Context, channel string, p Publication) (Event, error)
+
+	// History returns, in order, the events of channel after since and the
+	// channel's current top position. The zero cursor means "from the first
+	// event of the current epoch". It returns ErrUnrecoverable (with the
+	// current top) when since is from another epoch, is ahead of the top, or
+	// points before the oldest retained event.
+	History(ctx context.Context, channel string, since Cursor) ([]Event, Cursor, error)
+
+	// Top returns the position of the channel's newest event, or the zero
+	// cursor for a channel with no history.
+	Top(ctx context.Context, channel string) (Cursor, error)
+
+	// Subscribe makes this node receive channel's live events. It returns
+	// only once the subscription is in effect, so a History or Top read
+	// after it cannot miss an event that is neither in the result nor
+	// delivered live. Calls are counted by the hub: one per channel per node.
+	Subscribe(ctx context.Context, channel string) error
+
+	// Unsubscribe stops live delivery of channel to this node.
+	Unsubscribe(ctx context.Context, channel string) error
+
+	// Run delivers live events to h until ctx ends or Close is called.
+	// It is started once, by Hub.Run.
+	Run(ctx context.Context, h Handler) error
+
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Handler receives what a Backend delivers. Its methods are called from the
+// backend's delivery goroutines and must not block for long.
+type Handler interface {
+	// HandleEvent is called for every live event of a subscribed channel.
+	HandleEvent(ev Event)
+	// Resync is called after live delivery was interrupted (e.g. Redis
+	// reconnected): events may have been missed and must be recovered.
+	Resync()
+}

@@ -1,0 +1,293 @@
+package hub
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// MemoryConfig configures the in-process backend.
+type MemoryConfig struct {
+	// HistorySize is the number of events kept per channel. Zero means
+	// DefaultHistorySize.
+	HistorySize int
+	// HistoryTTL is how long a channel's history lives after its last
+	// publish. Zero means DefaultHistoryTTL.
+	HistoryTTL time.Duration
+	// Shards is the number of delivery goroutines; a channel always maps to
+	// the same one, which keeps its events in order. Zero means 4.
+	Shards int
+	// Now is the clock, for tests. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Memory is the embedded single-node backend: histories live in process
+// memory and "other nodes" do not exist. It is the default for `make run`.
+type Memory struct {
+	cfg  MemoryConfig
+	seed maphash.Seed
+
+	mu       sync.Mutex
+	channels map[string]*memChannel
+	subs     map[string]bool
+
+	// shards carry published events to the delivery goroutines, preserving
+	// per-channel order. Each is an unbounded queue so a publish never
+	// blocks on a slow fan-out and nothing accepted is dropped.
+	shards []*eventQueue
+	closed chan struct{}
+	once   sync.Once
+}
+
+var _ Backend = (*Memory)(nil)
+
+type memChannel struct {
+	epoch   string
+	top     uint64
+	ring    eventRing
+	expires time.Time
+}
+
+// eventRing holds the newest cap(buf) events without copying on append.
+type eventRing struct {
+	buf   []Event
+	start int // index of the oldest event
+	n     int
+}
+
+func (r *eventRing) push(ev Event, size int) {
+	// Until the ring is full it never wraps: start stays 0 and len(buf) == n.
+	if r.n < size {
+		r.buf = append(r.buf, ev)
+		r.n++
+		return
+	}
+	r.buf[r.start] = ev
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// from copies the events from index i (0 = oldest) to the newest.
+func (r *eventRing) from(i int) []Event {
+	out := make([]Event, 0, r.n-i)
+	for ; i < r.n; i++ {
+		out = append(out, r.buf[(r.start+i)%len(r.buf)])
+	}
+	return out
+}
+
+// NewMemory returns a memory backend.
+func NewMemory(cfg MemoryConfig) *Memory {
+	if cfg.HistorySize <= 0 {
+		cfg.HistorySize = DefaultHistorySize
+	}
+	if cfg.HistoryTTL <= 0 {
+		cfg.HistoryTTL = DefaultHistoryTTL
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Memory{
+		cfg:      cfg,
+		seed:     maphash.MakeSeed(),
+		channels: make(map[string]*memChannel),
+		subs:     make(map[string]bool),
+		closed:   make(chan struct{}),
+	}
+	for i := 0; i < cfg.Shards; i++ {
+		m.shards = append(m.shards, newEventQueue())
+	}
+	return m
+}
+
+// channel returns the live history of name, dropping it if expired.
+// Called with m.mu held.
+func (m *Memory) channel(name string, now time.Time) *memChannel {
+	c := m.channels[name]
+	if c != nil && now.After(c.expires) {
+		delete(m.channels, name)
+		return nil
+	}
+	return c
+}
+
+// Publish appends and enqueues the event for delivery in one critical
+// section, so queue order equals offset order.
+func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event, error) {
+	select {
+	case <-m.closed:
+		return Event{}, ErrUnavailable
+	default:
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.channel(name, now)
+	if c == nil {
+		c = &memChannel{epoch: NewEpoch()}
+		m.channels[name] = c
+	}
+	c.top++
+	cur := Cursor{Epoch: c.epoch, Offset: c.top}
+	ev := Event{ID: cur.String(), Channel: name, Type: p.Type, Data: p.Data, TS: now.UTC(), Cursor: cur}
+	c.ring.push(ev, m.cfg.HistorySize)
+	c.expires = now.Add(m.cfg.HistoryTTL)
+	if m.subs[name] {
+		m.shards[maphash.String(m.seed, name)%uint64(len(m.shards))].push(ev)
+	}
+	return ev, nil
+}
+
+// History implements Backend.
+func (m *Memory) History(ctx context.Context, name string, since Cursor) ([]Event, Cursor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.channel(name, m.cfg.Now())
+	if c == nil {
+		if since.IsZero() {
+			return nil, Cursor{}, nil
+		}
+		return nil, Cursor{}, ErrUnrecoverable
+	}
+	top := Cursor{Epoch: c.epoch, Offset: c.top}
+	oldest := c.top - uint64(c.ring.n) + 1
+	switch {
+	case since.Epoch != "" && since.Epoch != c.epoch,
+		since.Epoch == "" && since.Offset != 0,
+		since.Offset > c.top,
+		since.Offset+1 < oldest:
+		return nil, top, ErrUnrecoverable
+	}
+	return c.ring.from(int(since.Offset + 1 - oldest)), top, nil
+}
+
+// Top implements Backend.
+func (m *Memory) Top(ctx context.Context, name string) (Cursor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.channel(name, m.cfg.Now()); c != nil {
+		return Cursor{Epoch: c.epoch, Offset: c.top}, nil
+	}
+	return Cursor{}, nil
+}
+
+// Subscribe implements Backend; it takes effect immediately.
+func (m *Memory) Subscribe(ctx context.Context, name string) error {
+	m.mu.Lock()
+	m.subs[name] = true
+	m.mu.Unlock()
+	return nil
+}
+
+// Unsubscribe implements Backend.
+func (m *Memory) Unsubscribe(ctx context.Context, name string) error {
+	m.mu.Lock()
+	delete(m.subs, name)
+	m.mu.Unlock()
+	return nil
+}
+
+// Run starts one delivery goroutine per shard and a sweeper that frees
+// expired histories, and waits until ctx ends or Close is called.
+func (m *Memory) Run(ctx context.Context, h Handler) error {
+	var wg sync.WaitGroup
+	for _, q := range m.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				batch, ok := q.pop(ctx, m.closed)
+				if !ok {
+					return
+				}
+				for _, ev := range batch {
+					h.HandleEvent(ev)
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		case <-m.closed:
+			wg.Wait()
+			return nil
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+// sweep frees the memory of expired histories nobody has touched.
+func (m *Memory) sweep() {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.channels {
+		m.channel(name, now)
+	}
+}
+
+// Ping implements Backend; memory is always reachable until closed.
+func (m *Memory) Ping(ctx context.Context) error {
+	select {
+	case <-m.closed:
+		return ErrUnavailable
+	default:
+		return nil
+	}
+}
+
+// Close stops delivery. Events still queued are not delivered, as with a
+// node that shuts down; they remain in history for clients that resume.
+func (m *Memory) Close() error {
+	m.once.Do(func() { close(m.closed) })
+	return nil
+}
+
+// eventQueue is an unbounded FIFO handing batches to one consumer.
+type eventQueue struct {
+	mu     sync.Mutex
+	items  []Event
+	signal chan struct{}
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{signal: make(chan struct{}, 1)} }
+
+func (q *eventQueue) push(ev Event) {
+	q.mu.Lock()
+	q.items = append(q.items, ev)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// pop waits for events and returns all queued ones, or false when stopped.
+func (q *eventQueue) pop(ctx context.Context, stop <-chan struct{}) ([]Event, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			batch := q.items
+			q.items = nil
+			q.mu.Unlock()
+			return batch, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return nil, false
+		case <-stop:
+			return nil, false
+		}
+	}
+}

@@ -1,0 +1,101 @@
+// Package httpx holds the JSON conventions every handoff endpoint shares:
+// the error shape {"error":{"code","message"}}, strict request decoding
+// (unknown fields 400, oversize 413) and response writing.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Error is an API error with the HTTP status it maps to. Message is shown
+// to clients and must never contain a token or patient data.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// WriteError writes err as the JSON error shape. A non-*Error becomes a 500
+// whose message hides the cause (it may name internals).
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+	}
+	var b errorBody
+	b.Error.Code, b.Error.Message = e.Code, e.Message
+	WriteJSON(w, e.Status, b)
+}
+
+// WriteJSON writes v with status. PHI-bearing API responses must not be
+// cached by browsers or proxies, so every JSON reply says no-store.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DefaultMaxBody bounds JSON request bodies; API bodies are small metadata.
+const DefaultMaxBody = 64 << 10
+
+// DecodeJSON strictly decodes the request body into v: the content type
+// must be JSON, unknown fields are rejected, a body over maxBytes is 413,
+// and trailing data after the object is rejected.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) error {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBody
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, maxBytes)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body must be a single JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error, maxBytes int64) *Error {
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", maxBytes)
+	case errors.Is(err, io.EOF):
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		return Errorf(http.StatusBadRequest, "invalid_field", "field %q has the wrong type", typeErr.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return Errorf(http.StatusBadRequest, "unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body could not be decoded")
+	}
+}

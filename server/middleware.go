@@ -1,0 +1,117 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// httpMetrics counts requests by route template, never by raw path: a raw
+// path can carry a QR token or session id.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "handoff_http_requests_total", Help: "HTTP requests by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "handoff_http_request_duration_seconds", Help: "HTTP request latency by route template.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// statusWriter records the status code for the access log. It forwards
+// Unwrap so http.ResponseController (WebSocket hijack, flush) still works.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// edge wraps the whole mux: security headers, panic recovery, metrics and
+// one access-log line per request. The line names the route template
+// (r.Pattern, set by ServeMux) and never the raw path or query, which may
+// hold tokens; nor the client's headers.
+func edge(next http.Handler, log zerolog.Logger, m *httpMetrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		securityHeaders(sw.Header(), r)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error().Str("route", r.Pattern).Msg("handler panic")
+				if sw.status == 0 {
+					http.Error(sw, `{"error":{"code":"internal","message":"internal server error"}}`, http.StatusInternalServerError)
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			ev := log.Info()
+			if status >= 500 {
+				ev = log.Error()
+			} else if route == "GET /healthz" || route == "GET /metrics" || route == "GET /readyz" {
+				ev = log.Debug()
+			}
+			ev.Str("method", r.Method).Str("route", route).Int("status", status).
+				Int64("bytes", sw.bytes).Dur("took", elapsed).Msg("http")
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// securityHeaders applies to every response. The pages load only their
+// own scripts and styles (no inline script), images from self, blob: and
+// data: (previews and the QR code), and connect only back to this origin.
+func securityHeaders(h http.Header, r *http.Request) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	if strings.HasPrefix(r.URL.Path, "/desktop") || strings.HasPrefix(r.URL.Path, "/m/") {
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
+			"img-src 'self' blob: data: https:; connect-src 'self' ws: wss: https:; "+
+			"base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
+	}
+}

@@ -1,0 +1,141 @@
+// Package server is the handoff application: it builds the hub and every
+// adapter around it from a config.Config and serves them over HTTP.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/server/config"
+)
+
+// Server is one handoff node.
+type Server struct {
+	cfg      config.Config
+	log      zerolog.Logger
+	registry *prometheus.Registry
+	hub      *hub.Hub
+	mux      *http.ServeMux
+	handler  http.Handler
+	redis    redis.UniversalClient // nil on the memory backend
+	checks   []readyCheck
+
+	// background runs for the server's lifetime (hub delivery, sweepers,
+	// the Ably bridge); shutdown runs at graceful shutdown, in order.
+	background []func(context.Context) error
+	shutdown   []func(context.Context) error
+	closers    []func() error
+}
+
+// New builds a node from cfg. It connects to nothing that can be slow to
+// answer: Redis and S3 are checked by /readyz, not at start.
+func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	backend, err := s.newBackend()
+	if err != nil {
+		return nil, err
+	}
+	s.hub = hub.New(backend)
+	s.background = append(s.background, s.hub.Run)
+	s.closers = append(s.closers, backend.Close)
+	s.checks = append(s.checks, readyCheck{"hub", backend.Ping})
+
+	if err := s.wire(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.mux.HandleFunc("GET /healthz", healthz)
+	s.mux.Handle("GET /readyz", readyz(s.checks))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	s.handler = edge(s.mux, log, newHTTPMetrics(s.registry))
+	return s, nil
+}
+
+// newBackend picks the hub backend: Redis when addresses are configured,
+// otherwise the in-process memory backend.
+func (s *Server) newBackend() (hub.Backend, error) {
+	if s.cfg.RedisAddrs == "" {
+		return hub.NewMemory(hub.MemoryConfig{HistorySize: s.cfg.HistorySize, HistoryTTL: s.cfg.HistoryTTL}), nil
+	}
+	s.redis = redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:      s.cfg.RedisAddrList(),
+		Password:   s.cfg.RedisPassword,
+		MasterName: s.cfg.RedisMaster,
+		DB:         s.cfg.RedisDB,
+	})
+	s.closers = append(s.closers, s.redis.Close)
+	return newRedisBackend(s.redis, s.cfg)
+}
+
+// Handler returns the node's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Hub returns the node's hub.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Serve serves on l until ctx ends, then shuts down gracefully: stop
+// accepting, close realtime sockets with 1001 so clients resume on another
+// node, finish in-flight requests, stop background work.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	bgDone := make(chan error, len(s.background))
+	for _, run := range s.background {
+		go func() { bgDone <- run(bgCtx) }()
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	s.log.Info().Msg("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	for _, f := range s.shutdown {
+		if err := f(shCtx); err != nil {
+			s.log.Warn().Err(err).Msg("shutdown step failed")
+		}
+	}
+	err := srv.Shutdown(shCtx)
+	stopBackground()
+	for range s.background {
+		<-bgDone
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases backends and clients. Call after Serve returns.
+func (s *Server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+}
