@@ -46,6 +46,8 @@ type Sink func(Delivery) bool
 type Hub struct {
 	backend Backend
 
+	hooks PublishHooks
+
 	// life serialises backend Subscribe/Unsubscribe calls (see acquire).
 	life     sync.Mutex
 	mu       sync.Mutex
@@ -86,13 +88,36 @@ func (h *Hub) Run(ctx context.Context) error {
 	return h.backend.Run(ctx, (*hubHandler)(h))
 }
 
+// PublishHooks observe every publish made through this hub. The Ably
+// bridge uses them: Before durably marks the channel as having events to
+// mirror before the event exists, so a crash between the two cannot lose
+// one; After wakes the bridge without polling.
+type PublishHooks struct {
+	// Before runs before the backend publish; an error aborts the publish.
+	Before func(ctx context.Context, channel string) error
+	// After runs after a successful publish. It must not block.
+	After func(ev Event)
+}
+
+// SetPublishHooks installs hooks. Call before the hub is used.
+func (h *Hub) SetPublishHooks(hooks PublishHooks) { h.hooks = hooks }
+
 // Publish validates p and appends it to channel through the backend. The
 // returned event has been stored; an error means it was not.
 func (h *Hub) Publish(ctx context.Context, channel string, p Publication) (Event, error) {
 	if err := p.validate(channel); err != nil {
 		return Event{}, err
 	}
-	return h.backend.Publish(ctx, channel, p)
+	if h.hooks.Before != nil {
+		if err := h.hooks.Before(ctx, channel); err != nil {
+			return Event{}, err
+		}
+	}
+	ev, err := h.backend.Publish(ctx, channel, p)
+	if err == nil && h.hooks.After != nil {
+		h.hooks.After(ev)
+	}
+	return ev, err
 }
 
 // Subscribe starts a subscription to channel. The sink first gets a
