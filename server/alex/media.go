@@ -1,0 +1,227 @@
+package alex
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Code systems and extension URLs used in the Media we build.
+const (
+	SystemSNOMED    = "http://snomed.info/sct"
+	SystemMediaType = "http://terminology.hl7.org/CodeSystem/media-type"
+
+	// LateralityExtension carries laterality on Media.bodySite; see BuildMedia.
+	LateralityExtension = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
+)
+
+// MediaInput is one image to file, with what the phone and the desktop
+// said about it.
+type MediaInput struct {
+	FacilityID  string // HPI facility id, sent as mt-facilityid (not in the Media)
+	PatientID   string // ALEX Patient id
+	ImageID     string // our image id (client UUID): the Media identifier
+	ContentType string // image/jpeg, image/png or image/heic
+	Title       string
+	Notes       string
+	Laterality  string // left, right, bilateral, not_applicable or empty
+	Data        []byte
+	CreatedAt   time.Time // when the photo was taken; zero omits it
+	BodySite    *Coding   // SNOMED CT body structure; system defaults to SNOMED
+}
+
+// Coding is a FHIR Coding as the phone and desktop send it.
+type Coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display"`
+}
+
+// laterality maps our values to SNOMED CT laterality qualifiers, with the
+// word used in bodySite.text. not_applicable and empty mean none.
+var laterality = map[string]struct{ code, display, word string }{
+	"left":      {"7771000", "Left", "Left"},
+	"right":     {"24028007", "Right", "Right"},
+	"bilateral": {"51440002", "Right and left", "Bilateral"},
+}
+
+var contentTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/heic": true}
+
+// fhirID is FHIR's id datatype. Image ids must fit it too: they become a
+// file name in the outbox and a token in an If-None-Exist query, where
+// anything beyond [A-Za-z0-9.-] would need escaping.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
+
+// The FHIR R4 shapes we emit, in the element order of the specification.
+type (
+	media struct {
+		ResourceType    string           `json:"resourceType"`
+		Identifier      []identifier     `json:"identifier"`
+		Status          string           `json:"status"`
+		Type            *codeableConcept `json:"type"`
+		Subject         reference        `json:"subject"`
+		CreatedDateTime string           `json:"createdDateTime,omitempty"`
+		BodySite        *codeableConcept `json:"bodySite,omitempty"`
+		Note            []annotation     `json:"note,omitempty"`
+		Content         attachment       `json:"content"`
+	}
+	identifier struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	}
+	codeableConcept struct {
+		Extension []extension `json:"extension,omitempty"`
+		Coding    []coding    `json:"coding,omitempty"`
+		Text      string      `json:"text,omitempty"`
+	}
+	coding struct {
+		System  string `json:"system"`
+		Code    string `json:"code"`
+		Display string `json:"display,omitempty"`
+	}
+	extension struct {
+		URL                  string          `json:"url"`
+		ValueCodeableConcept codeableConcept `json:"valueCodeableConcept"`
+	}
+	reference struct {
+		Reference string `json:"reference"`
+	}
+	annotation struct {
+		Text string `json:"text"`
+	}
+	attachment struct {
+		ContentType string `json:"contentType"`
+		Data        string `json:"data"`
+		Size        int    `json:"size"`
+		Title       string `json:"title,omitempty"`
+		Creation    string `json:"creation,omitempty"`
+	}
+)
+
+// BuildMedia returns the FHIR R4 Media JSON for in, identified by
+// identifierSystem|in.ImageID.
+//
+// Laterality: R4 Media.bodySite is one CodeableConcept, and its codings must
+// all mean the same thing, so a second "left" coding next to "forearm" would
+// be wrong; core R4 has no laterality element or extension for it (the core
+// "bodySite" extension is a Reference(BodyStructure) for resources without
+// a body site, and R4 BodyStructure would need its own resource); and a
+// post-coordinated SNOMED expression (forearm:272741003=7771000) is correct
+// but few receivers parse it. So the body site coding stays exactly the
+// pre-coordinated SNOMED code chosen on the phone, laterality is coded as
+// the SNOMED qualifier (7771000 left, 24028007 right, 51440002 bilateral)
+// in the published R4 laterality-qualifier extension (LateralityExtension,
+// whose context includes CodeableConcept) on bodySite, and bodySite.text
+// spells it out ("Left forearm") for readers that ignore extensions. With
+// laterality but no body site, bodySite holds just the extension and text.
+func BuildMedia(in MediaInput, identifierSystem string) ([]byte, error) {
+	if err := validateMedia(in); err != nil {
+		return nil, err
+	}
+	if identifierSystem == "" {
+		return nil, fmt.Errorf("alex: %w: identifier system is empty", ErrInvalidInput)
+	}
+	m := media{
+		ResourceType: "Media",
+		Identifier:   []identifier{{System: identifierSystem, Value: in.ImageID}},
+		Status:       "completed",
+		Type: &codeableConcept{Coding: []coding{
+			{System: SystemMediaType, Code: "image", Display: "Image"},
+		}},
+		Subject:  reference{Reference: "Patient/" + in.PatientID},
+		BodySite: bodySite(in.BodySite, in.Laterality),
+		Content: attachment{
+			ContentType: strings.ToLower(in.ContentType),
+			Data:        base64.StdEncoding.EncodeToString(in.Data),
+			Size:        len(in.Data),
+			Title:       in.Title,
+		},
+	}
+	if !in.CreatedAt.IsZero() {
+		m.CreatedDateTime = in.CreatedAt.UTC().Format(time.RFC3339)
+		m.Content.Creation = m.CreatedDateTime
+	}
+	if strings.TrimSpace(in.Notes) != "" {
+		m.Note = []annotation{{Text: in.Notes}}
+	}
+	return json.Marshal(m)
+}
+
+// validateMedia checks in without echoing its values: they may be PHI.
+func validateMedia(in MediaInput) error {
+	var problem string
+	switch {
+	case in.PatientID == "":
+		problem = "patient id is missing"
+	case !fhirID.MatchString(in.PatientID):
+		problem = "patient id is not a valid FHIR id"
+	case in.ImageID == "":
+		problem = "image id is missing"
+	case !fhirID.MatchString(in.ImageID):
+		problem = "image id must be 1-64 letters, digits, '-' or '.'"
+	case !contentTypes[strings.ToLower(in.ContentType)]:
+		problem = "content type must be image/jpeg, image/png or image/heic"
+	case len(in.Data) == 0:
+		problem = "image data is empty"
+	case in.BodySite != nil && strings.TrimSpace(in.BodySite.Code) == "":
+		problem = "body site has no code"
+	case in.Laterality != "" && in.Laterality != "not_applicable" &&
+		laterality[in.Laterality].code == "":
+		problem = fmt.Sprintf("laterality %q is not left, right, bilateral or not_applicable", in.Laterality)
+	default:
+		return nil
+	}
+	return fmt.Errorf("alex: %w: %s", ErrInvalidInput, problem)
+}
+
+// bodySite builds Media.bodySite; see BuildMedia for the laterality choice.
+func bodySite(site *Coding, side string) *codeableConcept {
+	lat, hasSide := laterality[side]
+	if site == nil && !hasSide {
+		return nil
+	}
+	cc := &codeableConcept{}
+	if site != nil {
+		system := site.System
+		if system == "" {
+			system = SystemSNOMED
+		}
+		cc.Coding = []coding{{System: system, Code: site.Code, Display: site.Display}}
+		cc.Text = site.Display
+	}
+	if hasSide {
+		cc.Extension = []extension{{
+			URL: LateralityExtension,
+			ValueCodeableConcept: codeableConcept{Coding: []coding{
+				{System: SystemSNOMED, Code: lat.code, Display: lat.display},
+			}},
+		}}
+		cc.Text = sideText(lat.word, cc.Text)
+	}
+	return cc
+}
+
+// sideText prefixes a body site's display with its side ("Left forearm"),
+// unless the display already names it (a pre-coordinated "Left hand").
+func sideText(word, display string) string {
+	if display == "" {
+		return word
+	}
+	words := strings.FieldsFunc(display, func(r rune) bool { return !unicode.IsLetter(r) })
+	for _, w := range words {
+		if strings.EqualFold(w, word) {
+			return display
+		}
+	}
+	first, n := utf8.DecodeRuneInString(display)
+	next, _ := utf8.DecodeRuneInString(display[n:])
+	if unicode.IsUpper(first) && unicode.IsLower(next) {
+		display = string(unicode.ToLower(first)) + display[n:]
+	}
+	return word + " " + display
+}

@@ -1,0 +1,182 @@
+package alex
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+func sampleInput() MediaInput {
+	nz := time.FixedZone("NZDT", 13*3600)
+	return MediaInput{
+		FacilityID:  "F2N060-A",
+		PatientID:   "14e52e16edb7a435bfa05e307afd008b",
+		ImageID:     "6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11",
+		ContentType: "image/jpeg",
+		Title:       "Wound, day 3",
+		Notes:       "Healing well; no exudate.",
+		Laterality:  "left",
+		Data:        []byte{0xff, 0xd8, 0xff, 0xe0, 'j', 'p', 'e', 'g'},
+		CreatedAt:   time.Date(2025, 3, 4, 10, 30, 0, 0, nz),
+		BodySite:    &Coding{System: SystemSNOMED, Code: "14975008", Display: "Forearm"},
+	}
+}
+
+func TestBuildMediaGolden(t *testing.T) {
+	t.Parallel()
+	got, err := BuildMedia(sampleInput(), DefaultIdentifierSystem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	golden := filepath.Join("testdata", "media.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("BuildMedia output differs from %s (run with -update to accept):\n%s", golden, pretty.Bytes())
+	}
+}
+
+func TestBuildMediaFields(t *testing.T) {
+	t.Parallel()
+	raw, err := BuildMedia(sampleInput(), "urn:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m media
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"resourceType", m.ResourceType, "Media"},
+		{"identifier", m.Identifier[0].System + "|" + m.Identifier[0].Value, "urn:test|6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11"},
+		{"status", m.Status, "completed"},
+		{"type", m.Type.Coding[0].System + "#" + m.Type.Coding[0].Code, SystemMediaType + "#image"},
+		{"subject", m.Subject.Reference, "Patient/14e52e16edb7a435bfa05e307afd008b"},
+		{"created", m.CreatedDateTime, "2025-03-03T21:30:00Z"},
+		{"bodySite code", m.BodySite.Coding[0].System + "#" + m.BodySite.Coding[0].Code, SystemSNOMED + "#14975008"},
+		{"bodySite text", m.BodySite.Text, "Left forearm"},
+		{"laterality url", m.BodySite.Extension[0].URL, LateralityExtension},
+		{"laterality code", m.BodySite.Extension[0].ValueCodeableConcept.Coding[0].Code, "7771000"},
+		{"note", m.Note[0].Text, "Healing well; no exudate."},
+		{"contentType", m.Content.ContentType, "image/jpeg"},
+		{"data", m.Content.Data, "/9j/4GpwZWc="},
+		{"title", m.Content.Title, "Wound, day 3"},
+		{"creation", m.Content.Creation, "2025-03-03T21:30:00Z"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if m.Content.Size != 8 {
+		t.Errorf("size = %d, want 8", m.Content.Size)
+	}
+}
+
+func TestBuildMediaBodySite(t *testing.T) {
+	t.Parallel()
+	forearm := &Coding{Code: "14975008", Display: "Forearm"}
+	cases := []struct {
+		name    string
+		site    *Coding
+		side    string
+		want    string // bodySite JSON, "" for absent
+		wantErr bool
+	}{
+		{"none", nil, "", "", false},
+		{"not applicable", nil, "not_applicable", "", false},
+		{"site only, system defaulted", forearm, "",
+			`{"coding":[{"system":"http://snomed.info/sct","code":"14975008","display":"Forearm"}],"text":"Forearm"}`, false},
+		{"right", forearm, "right", `"text":"Right forearm"`, false},
+		{"bilateral", forearm, "bilateral", `"code":"51440002"`, false},
+		{"side already in display", &Coding{Code: "85151006", Display: "Structure of left hand"}, "left",
+			`"text":"Structure of left hand"`, false},
+		{"side word inside another word", &Coding{Code: "80281008", Display: "Cleft lip"}, "left",
+			`"text":"Left cleft lip"`, false},
+		{"side without site", nil, "right", `{"extension":[{"url":"` + LateralityExtension +
+			`","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"24028007","display":"Right"}]}}],"text":"Right"}`, false},
+		{"unknown side", forearm, "sideways", "", true},
+		{"site without code", &Coding{Display: "Forearm"}, "", "", true},
+	}
+	for _, tc := range cases {
+		in := sampleInput()
+		in.BodySite, in.Laterality = tc.site, tc.side
+		raw, err := BuildMedia(in, DefaultIdentifierSystem)
+		if tc.wantErr {
+			if !errors.Is(err, ErrInvalidInput) {
+				t.Errorf("%s: err = %v, want ErrInvalidInput", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var m struct {
+			BodySite json.RawMessage `json:"bodySite"`
+		}
+		_ = json.Unmarshal(raw, &m)
+		if tc.want == "" && m.BodySite != nil || !strings.Contains(string(m.BodySite), tc.want) {
+			t.Errorf("%s: bodySite = %s, want %s", tc.name, m.BodySite, tc.want)
+		}
+	}
+}
+
+func TestBuildMediaValidation(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		edit func(*MediaInput)
+		want string
+	}{
+		{"no patient", func(in *MediaInput) { in.PatientID = "" }, "patient id is missing"},
+		{"bad patient", func(in *MediaInput) { in.PatientID = "NHI ABC1234" }, "patient id is not a valid FHIR id"},
+		{"no image id", func(in *MediaInput) { in.ImageID = "" }, "image id is missing"},
+		{"path in image id", func(in *MediaInput) { in.ImageID = "../etc/passwd" }, "image id must be"},
+		{"gif", func(in *MediaInput) { in.ContentType = "image/gif" }, "content type"},
+		{"no data", func(in *MediaInput) { in.Data = nil }, "image data is empty"},
+	}
+	for _, tc := range cases {
+		in := sampleInput()
+		tc.edit(&in)
+		_, err := BuildMedia(in, DefaultIdentifierSystem)
+		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) || !IsPermanent(err) {
+			t.Errorf("%s: err = %v, want ErrInvalidInput with %q", tc.name, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "NHI") || strings.Contains(err.Error(), in.PatientID) && in.PatientID != "") {
+			t.Errorf("%s: error leaks the patient id: %v", tc.name, err)
+		}
+	}
+	in := sampleInput()
+	in.Notes, in.CreatedAt, in.Title = "  ", time.Time{}, ""
+	raw, err := BuildMedia(in, DefaultIdentifierSystem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, absent := range []string{`"note"`, `"createdDateTime"`, `"creation"`, `"title"`} {
+		if strings.Contains(string(raw), absent) {
+			t.Errorf("%s present for empty input: %s", absent, raw)
+		}
+	}
+}

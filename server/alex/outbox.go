@@ -1,0 +1,95 @@
+package alex
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Outbox is the embedded-mode Committer: instead of calling ALEX it writes
+// each Media, exactly as the Client would send it (BuildMedia's JSON), to
+// its own file, dir/media-<imageId>.json. A developer or an integration
+// can inspect or replay them.
+//
+// Files hold PHI (patient id, image), so they are created 0600 in a 0700
+// directory. Writes are atomic (temp file, fsync, rename): a crash leaves
+// either the whole file or none. Within one process CreateMedia is
+// idempotent per image id, like ALEX's conditional create: a second call
+// keeps the first file and returns the same Result. The outbox is meant
+// for one node; several processes sharing dir could race on one image.
+type Outbox struct {
+	dir              string
+	identifierSystem string
+	mu               sync.Mutex // serialises exists-check and rename
+}
+
+// NewOutbox returns an Outbox writing to dir (the server passes
+// HANDOFF_DATA_DIR/alex-outbox), creating it so a bad path fails at start.
+func NewOutbox(dir string) (*Outbox, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("alex: cannot create outbox directory: %w", err)
+	}
+	return &Outbox{dir: dir, identifierSystem: DefaultIdentifierSystem}, nil
+}
+
+// CreateMedia writes in's Media to the outbox and returns
+// Result{ID: "outbox-<imageId>", Location: <file path>}.
+func (o *Outbox) CreateMedia(ctx context.Context, in MediaInput) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if in.FacilityID == "" {
+		return Result{}, fmt.Errorf("alex: %w: facility id is missing", ErrInvalidInput)
+	}
+	body, err := BuildMedia(in, o.identifierSystem)
+	if err != nil {
+		return Result{}, err
+	}
+	// BuildMedia validated ImageID against fhirID, so the name cannot
+	// leave dir or start a hidden file.
+	path := filepath.Join(o.dir, "media-"+in.ImageID+".json")
+	res := Result{ID: "outbox-" + in.ImageID, Location: path}
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, err := os.Stat(path); err == nil {
+		return res, nil
+	}
+	if err := writeAtomic(o.dir, path, body); err != nil {
+		return Result{}, fmt.Errorf("alex: outbox: %w", err)
+	}
+	return res, nil
+}
+
+// writeAtomic writes data to path through a synced temp file in dir.
+func writeAtomic(dir, path string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, ".media-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// Sync the directory so the rename itself survives a crash.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
