@@ -1,0 +1,424 @@
+package blob
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
+)
+
+// newStoreFunc makes a fresh, empty store owned by one test. clock may be nil.
+type newStoreFunc func(t *testing.T, clock func() time.Time) Store
+
+// storeImpls returns both implementations; the S3 one runs against a versitygw
+// started for the calling test, with a new bucket per store.
+func storeImpls(t *testing.T) []struct {
+	name     string
+	newStore newStoreFunc
+} {
+	v := testutil.StartVersity(t)
+	return []struct {
+		name     string
+		newStore newStoreFunc
+	}{
+		{"local", newTestLocal},
+		{"s3", func(t *testing.T, clock func() time.Time) Store { return newTestS3(t, v, clock) }},
+	}
+}
+
+// newTestLocal mounts a Local on a test server the way the real server does.
+func newTestLocal(t *testing.T, clock func() time.Time) Store {
+	l, _ := newLocalServer(t, clock)
+	return l
+}
+
+func newLocalServer(t *testing.T, clock func() time.Time) (*Local, *httptest.Server) {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	l, err := NewLocal(LocalConfig{Dir: t.TempDir(), BaseURL: srv.URL, MaxBytes: 1 << 20, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/blob/", l.Handler())
+	return l, srv
+}
+
+func newTestS3(t *testing.T, v testutil.VersityServer, clock func() time.Time) *S3 {
+	t.Helper()
+	s, err := NewS3(context.Background(), S3Config{
+		Endpoint: v.Endpoint, Region: v.Region, PathStyle: true,
+		Bucket:      "test-" + strings.ToLower(rand.Text()),
+		AccessKeyID: v.AccessKey, SecretAccessKey: v.SecretKey,
+		CreateBucket: true, MaxBytes: 1 << 20, Clock: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestStoreContract runs the behaviour both stores promise from one table.
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	for _, impl := range storeImpls(t) {
+		t.Run(impl.name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("round trip", func(t *testing.T) { t.Parallel(); testRoundTrip(t, impl.newStore(t, nil)) })
+			t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, impl.name, impl.newStore) })
+			t.Run("delete", func(t *testing.T) { t.Parallel(); testDelete(t, impl.newStore(t, nil)) })
+			t.Run("invalid input", func(t *testing.T) { t.Parallel(); testInvalidInput(t, impl.newStore(t, nil)) })
+		})
+	}
+}
+
+func testRoundTrip(t *testing.T, s Store) {
+	ctx := context.Background()
+	key := Key("sess1", "img1")
+	body := testJPEG(64 << 10)
+	up, err := s.PresignUpload(ctx, key, "image/jpeg", int64(len(body)), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Method != http.MethodPut || up.Headers["Content-Type"] != "image/jpeg" || len(up.Fields) != 0 {
+		t.Fatalf("upload = %+v; want a PUT with a Content-Type header", up)
+	}
+	if d := time.Until(up.ExpiresAt); d < 4*time.Minute || d > 5*time.Minute {
+		t.Fatalf("ExpiresAt is %s away; want about 5m", d)
+	}
+	if status, msg := doUpload(t, up, up.Headers["Content-Type"], body); status != http.StatusOK {
+		t.Fatalf("upload: %d %s", status, msg)
+	}
+	info, err := s.Stat(ctx, key)
+	if err != nil || info != (Info{Size: int64(len(body)), ContentType: "image/jpeg"}) {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("Open read %d bytes (err %v); want the %d uploaded", len(got), err, len(body))
+	}
+	getURL, err := s.PresignGet(ctx, key, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := httpGet(t, getURL)
+	if resp.status != http.StatusOK || !bytes.Equal(resp.body, body) {
+		t.Fatalf("GET: %d, %d bytes", resp.status, len(resp.body))
+	}
+	if ct, cc := resp.header.Get("Content-Type"), resp.header.Get("Cache-Control"); ct != "image/jpeg" || cc != "private, no-store" {
+		t.Fatalf("GET Content-Type %q Cache-Control %q", ct, cc)
+	}
+	if ct, ok := SniffImage(got[:SniffLen]); !ok || ct != "image/jpeg" {
+		t.Fatalf("sniffed %q", ct)
+	}
+}
+
+// testRefusals checks that the store itself, not the API server, refuses uploads
+// that break what was signed, and keeps nothing of them.
+func testRefusals(t *testing.T, impl string, newStore newStoreFunc) {
+	const size = 1000
+	body := testJPEG(size)
+	// Local answers the API's JSON error codes; S3 stores answer XML ones, and a
+	// changed signed header shows there as a signature mismatch.
+	const badSig, expired = "SignatureDoesNotMatch", "AccessDenied"
+	cases := []struct {
+		name        string
+		expired     bool // sign an hour ago, send now
+		contentType string
+		body        []byte
+		otherKey    bool // send to another key than the one signed
+		local, s3   refusal
+	}{
+		{"oversize body", false, "image/jpeg", append(body, 0), false, refusal{413, "size_mismatch"}, refusal{403, badSig}},
+		{"undersize body", false, "image/jpeg", body[:size-1], false, refusal{400, "size_mismatch"}, refusal{403, badSig}},
+		{"wrong content type", false, "image/png", body, false, refusal{415, "content_type_mismatch"}, refusal{403, badSig}},
+		{"no content type", false, "", body, false, refusal{415, "content_type_mismatch"}, refusal{403, badSig}},
+		{"expired", true, "image/jpeg", body, false, refusal{403, "url_expired"}, refusal{403, expired}},
+		{"other key", false, "image/jpeg", body, true, refusal{403, "signature_invalid"}, refusal{403, badSig}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var signedAgo atomic.Int64 // Local also checks expiry with this clock
+			if tc.expired {
+				signedAgo.Store(int64(time.Hour))
+			}
+			s := newStore(t, func() time.Time { return time.Now().Add(-time.Duration(signedAgo.Load())) })
+			up, err := s.PresignUpload(context.Background(), Key("sess1", "img1"), "image/jpeg", size, 5*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signedAgo.Store(0)
+			if tc.otherKey {
+				up.URL = strings.Replace(up.URL, "/img1?", "/img2?", 1)
+			}
+			want := map[string]refusal{"local": tc.local, "s3": tc.s3}[impl]
+			status, msg := doUpload(t, up, tc.contentType, tc.body)
+			if got := (refusal{status, errorCode(msg)}); got != want {
+				t.Fatalf("refused with %+v (%.200s); want %+v", got, msg, want)
+			}
+			assertNoObjects(t, s, Key("sess1", "img1"), Key("sess1", "img2"))
+		})
+	}
+	t.Run("body cut short", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, nil)
+		key := Key("sess1", "img1")
+		up, err := s.PresignUpload(context.Background(), key, "image/jpeg", size, 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// versitygw answers 500 as the body breaks off; only Local's answer is ours.
+		if status := rawShortUpload(t, up, body, size/2); impl == "local" && status != http.StatusBadRequest {
+			t.Fatalf("status %d; want 400", status)
+		}
+		assertNoObjects(t, s, key)
+	})
+}
+
+type refusal struct {
+	status int
+	code   string
+}
+
+var xmlCode = regexp.MustCompile(`<Code>([^<]*)</Code>`)
+
+// errorCode reads the error code of Local's JSON or an S3 store's XML error body.
+func errorCode(body string) string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) == nil {
+		return e.Error.Code
+	}
+	if m := xmlCode.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func testDelete(t *testing.T, s Store) {
+	ctx := context.Background()
+	keys := []string{Key("s1", "a"), Key("s1", "b"), Key("s12", "a"), Key("s2", "a")}
+	for _, k := range keys {
+		put(t, s, k, testJPEG(100))
+	}
+	if err := s.Delete(ctx, keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, keys[0])
+	if err := s.Delete(ctx, keys[0]); err != nil {
+		t.Fatalf("deleting a missing object: %v", err)
+	}
+	if err := s.DeletePrefix(ctx, SessionPrefix("s1")); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, keys[1])
+	assertObjects(t, s, keys[2], keys[3]) // "s12" shares the string "s1" but not the prefix "s1/"
+	if err := s.DeletePrefix(ctx, "sessions/s2/a"); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, keys[3])
+	assertObjects(t, s, keys[2])
+	if err := s.DeletePrefix(ctx, "sessions/s"); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, keys...)
+	if l, ok := s.(*Local); ok {
+		assertNoFiles(t, l.dir) // sidecars went with their objects
+	}
+	if err := s.DeletePrefix(ctx, SessionPrefix("never")); err != nil {
+		t.Fatalf("deleting a missing prefix: %v", err)
+	}
+}
+
+func testInvalidInput(t *testing.T, s Store) {
+	ctx := context.Background()
+	key := Key("s", "i")
+	uploads := []struct {
+		name, key, ct string
+		size          int64
+		ttl           time.Duration
+		want          error
+	}{
+		{"traversal key", "sessions/../etc", "image/jpeg", 10, time.Minute, ErrInvalidKey},
+		{"zero size", key, "image/jpeg", 0, time.Minute, ErrInvalidUpload},
+		{"over max", key, "image/jpeg", 1<<20 + 1, time.Minute, ErrInvalidUpload},
+		{"content type with header", key, "image/jpeg\r\nX-Evil: 1", 10, time.Minute, ErrInvalidUpload},
+		{"content type parameters", key, "image/jpeg; q=1", 10, time.Minute, ErrInvalidUpload},
+		{"no ttl", key, "image/jpeg", 10, 0, ErrInvalidUpload},
+		{"ttl over a week", key, "image/jpeg", 10, 8 * 24 * time.Hour, ErrInvalidUpload},
+	}
+	for _, tc := range uploads {
+		if _, err := s.PresignUpload(ctx, tc.key, tc.ct, tc.size, tc.ttl); !errors.Is(err, tc.want) {
+			t.Errorf("PresignUpload %s: %v; want %v", tc.name, err, tc.want)
+		}
+	}
+	bad := "sessions/a/../b"
+	if _, err := s.PresignGet(ctx, bad, time.Minute); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("PresignGet: %v", err)
+	}
+	if _, err := s.Stat(ctx, bad); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Stat: %v", err)
+	}
+	if _, err := s.Open(ctx, bad); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Open: %v", err)
+	}
+	if err := s.Delete(ctx, bad); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Delete: %v", err)
+	}
+	for _, p := range []string{"", "sessions/", "other/"} {
+		if err := s.DeletePrefix(ctx, p); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("DeletePrefix(%q): %v", p, err)
+		}
+	}
+	if _, err := s.Open(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open missing: %v", err)
+	}
+	if resp := httpGet(t, mustPresignGet(t, s, key)); resp.status != http.StatusNotFound {
+		t.Errorf("GET missing: %d", resp.status)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// testJPEG returns n bytes that start like a JPEG, then random.
+func testJPEG(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	copy(b, []byte{0xFF, 0xD8, 0xFF, 0xE0})
+	return b
+}
+
+// put uploads through the signed URL, as a phone does.
+func put(t *testing.T, s Store, key string, body []byte) {
+	t.Helper()
+	up, err := s.PresignUpload(context.Background(), key, "image/jpeg", int64(len(body)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, msg := doUpload(t, up, "image/jpeg", body); status != http.StatusOK {
+		t.Fatalf("upload %s: %d %s", key, status, msg)
+	}
+}
+
+// doUpload sends body with a plain http.Client; an empty contentType sends none.
+func doUpload(t *testing.T, up Upload, contentType string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(up.Method, up.URL, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(msg)
+}
+
+// rawShortUpload declares the signed size but sends only n bytes and half-closes,
+// as a phone losing its connection does. It returns the status, or 0 if the store
+// closed without answering.
+func rawShortUpload(t *testing.T, up Upload, body []byte, n int) int {
+	t.Helper()
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var req bytes.Buffer
+	req.WriteString("PUT " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
+	req.WriteString("Content-Type: " + up.Headers["Content-Type"] + "\r\n")
+	req.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n")
+	req.Write(body[:n])
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func httpGet(t *testing.T, u string) response {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func mustPresignGet(t *testing.T, s Store, key string) string {
+	t.Helper()
+	u, err := s.PresignGet(context.Background(), key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func assertNoObjects(t *testing.T, s Store, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if info, err := s.Stat(context.Background(), k); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Stat(%s) = %+v, %v; want ErrNotFound", k, info, err)
+		}
+	}
+}
+
+func assertObjects(t *testing.T, s Store, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := s.Stat(context.Background(), k); err != nil {
+			t.Errorf("Stat(%s): %v; want the object", k, err)
+		}
+	}
+}
