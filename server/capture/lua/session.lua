@@ -1,0 +1,167 @@
+-- session.lua: every atomic step on one capture session. All keys share the
+-- session id as hash tag, so the script runs on one Redis Cluster slot.
+--
+-- KEYS[1] session hash: data (fixed fields, JSON), pid, max, status, exp (ms),
+--         ek (encounter index suffix), qr, qrexp (ms), qrst (fresh|claimed),
+--         mob, conn (ms)
+-- KEYS[2] images hash: imageId -> image JSON (opaque here)
+-- KEYS[3] pending hash: imageId -> {"ct","size","exp"} JSON
+-- ARGV[1] op, ARGV[2] now (ms), ARGV[3] new expiry (ms), ARGV[4] keep-until (ms),
+-- ARGV[5..] op arguments.
+--
+-- Replies are arrays whose first element is a status word. Writes that count
+-- as activity reply {"ok", ek, mob, ...} so the caller can refresh the TTLs
+-- of the index keys that live in other slots.
+--
+-- Times are stored exactly as passed (strings) so no float formatting ever
+-- touches them; tonumber is used only to compare.
+
+local s, i, p = KEYS[1], KEYS[2], KEYS[3]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+
+local function live()
+  local e = redis.call('HGET', s, 'exp')
+  return e and tonumber(e) > now
+end
+
+local function openErr()
+  if not live() then return 'gone' end
+  if redis.call('HGET', s, 'status') ~= 'open' then return 'closed' end
+  return nil
+end
+
+-- touch extends the session's life; called after the writes so keys created
+-- by them get a TTL too. Expiry only moves forward, whatever node's clock.
+local function touch()
+  local cur = tonumber(redis.call('HGET', s, 'exp') or '0')
+  local moved = tonumber(ARGV[3]) > cur
+  if moved then
+    redis.call('HSET', s, 'exp', ARGV[3])
+  end
+  for _, k in ipairs({s, i, p}) do
+    if moved or redis.call('PTTL', k) == -1 then
+      redis.call('PEXPIREAT', k, ARGV[4])
+    end
+  end
+  local f = redis.call('HMGET', s, 'ek', 'mob')
+  return {'ok', f[1] or '', f[2] or ''}
+end
+
+local function qrState(hash)
+  if redis.call('EXISTS', s) == 0 then return 'notfound' end
+  if openErr() then return 'expired' end
+  local f = redis.call('HMGET', s, 'qr', 'qrst', 'qrexp')
+  if f[1] ~= hash then return 'superseded' end
+  if f[2] == 'claimed' then return 'claimed' end
+  if tonumber(f[3]) <= now then return 'expired' end
+  return 'ok'
+end
+
+local function liveSlots(except)
+  local n = redis.call('HLEN', i)
+  local pend = redis.call('HGETALL', p)
+  for k = 1, #pend, 2 do
+    if pend[k] ~= except and cjson.decode(pend[k + 1]).exp > now then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+local ops = {}
+
+-- create: 5 data, 6 pid, 7 max, 8 qr, 9 qrexp, 10 ek
+function ops.create()
+  if redis.call('EXISTS', s) == 1 then return {'exists'} end
+  redis.call('HSET', s, 'data', ARGV[5], 'pid', ARGV[6], 'max', ARGV[7],
+    'qr', ARGV[8], 'qrexp', ARGV[9], 'qrst', 'fresh', 'status', 'open',
+    'ek', ARGV[10], 'exp', ARGV[3])
+  return touch()
+end
+
+-- reopen: 5 pid, 6 qr, 7 qrexp
+function ops.reopen()
+  if openErr() then return {'gone'} end
+  if redis.call('HGET', s, 'pid') ~= ARGV[5] then return {'mismatch'} end
+  redis.call('HSET', s, 'qr', ARGV[6], 'qrexp', ARGV[7], 'qrst', 'fresh')
+  return touch()
+end
+
+-- peek: 5 qr
+function ops.peek()
+  return {qrState(ARGV[5])}
+end
+
+-- claim: 5 qr, 6 mob. Replies {"ok", ek, mob, previous mob}.
+function ops.claim()
+  local st = qrState(ARGV[5])
+  if st ~= 'ok' then return {st} end
+  local old = redis.call('HGET', s, 'mob') or ''
+  redis.call('HSET', s, 'qrst', 'claimed', 'mob', ARGV[6], 'conn', ARGV[2])
+  local r = touch()
+  table.insert(r, old)
+  return r
+end
+
+-- reserve: 5 imageId, 6 pending JSON
+function ops.reserve()
+  local e = openErr()
+  if e then return {e} end
+  if redis.call('HEXISTS', i, ARGV[5]) == 1 then return {'exists'} end
+  if liveSlots(ARGV[5]) >= tonumber(redis.call('HGET', s, 'max')) then return {'full'} end
+  redis.call('HSET', p, ARGV[5], ARGV[6])
+  return touch()
+end
+
+-- add: 5 imageId, 6 image JSON. Replies {"ok", ek, mob, json} when added,
+-- {"exists", "", "", stored json} when the image was already registered.
+function ops.add()
+  local e = openErr()
+  if e then return {e} end
+  local old = redis.call('HGET', i, ARGV[5])
+  if old then return {'exists', '', '', old} end
+  if redis.call('HLEN', i) >= tonumber(redis.call('HGET', s, 'max')) then return {'full'} end
+  redis.call('HSET', i, ARGV[5], ARGV[6])
+  redis.call('HDEL', p, ARGV[5])
+  local r = touch()
+  table.insert(r, ARGV[6])
+  return r
+end
+
+-- cas: 5 imageId, 6 expected JSON, 7 new JSON ('' deletes). Optimistic
+-- update: the caller read the image, changed it, and writes it back only if
+-- nobody changed it in between.
+function ops.cas()
+  if not live() then return {'gone'} end
+  local cur = redis.call('HGET', i, ARGV[5])
+  if not cur then return {'missing'} end
+  if cur ~= ARGV[6] then return {'conflict'} end
+  if ARGV[7] == '' then
+    redis.call('HDEL', i, ARGV[5])
+  else
+    redis.call('HSET', i, ARGV[5], ARGV[7])
+  end
+  return touch()
+end
+
+-- status: 5 status. Replies {"ok", ek}.
+function ops.status()
+  if not live() then return {'gone'} end
+  redis.call('HSET', s, 'status', ARGV[5])
+  return {'ok', redis.call('HGET', s, 'ek') or ''}
+end
+
+-- expire: marks an expired session for removal; a session refreshed since
+-- it was scheduled replies {"live", exp} so the caller can reschedule it.
+function ops.expire()
+  local e = redis.call('HGET', s, 'exp')
+  if not e then return {'gone'} end
+  if tonumber(e) > now then return {'live', e} end
+  redis.call('HSET', s, 'status', 'expired')
+  return {'expired'}
+end
+
+local f = ops[op]
+if not f then return redis.error_reply('unknown op ' .. tostring(op)) end
+return f()

@@ -1,0 +1,137 @@
+package capture
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status is the life stage of a capture session.
+type Status string
+
+const (
+	// StatusOpen accepts uploads; it is the only status the facility +
+	// encounter index points at.
+	StatusOpen Status = "open"
+	// StatusCommitted is set by the committer once a session is filed; it
+	// accepts no more uploads, and a new create for the encounter starts a
+	// fresh session.
+	StatusCommitted Status = "committed"
+	// StatusExpired is set by the sweeper just before it removes a session.
+	StatusExpired Status = "expired"
+)
+
+// CommitStatus is where one image is in being filed to ALEX.
+type CommitStatus string
+
+const (
+	CommitPending   CommitStatus = "pending"
+	CommitCommitted CommitStatus = "committed"
+	CommitFailed    CommitStatus = "failed"
+)
+
+// Session is one capture session as the store keeps it. Values returned by a
+// Store are copies: changing them changes nothing stored.
+type Session struct {
+	ID             string    `json:"id"`
+	Facility       string    `json:"facility"`
+	EncounterID    string    `json:"encounterId"`
+	PatientID      string    `json:"patientId"`
+	PatientNHI     string    `json:"patientNhi,omitempty"`
+	PatientDisplay string    `json:"patientDisplay,omitempty"`
+	ProviderID     string    `json:"providerId,omitempty"`
+	MaxImages      int       `json:"maxImages"`
+	CreatedAt      time.Time `json:"createdAt"`
+
+	// The fields below change during the session's life; stores keep them
+	// apart from the fixed ones above.
+	Status            Status    `json:"-"`
+	ExpiresAt         time.Time `json:"-"`
+	MobileConnectedAt time.Time `json:"-"` // zero until a phone claims
+	// Images are ordered by CreatedAt, then ID.
+	Images []Image `json:"-"`
+	// Pending holds the uploads presigned but not yet registered, by image id.
+	Pending map[string]PendingUpload `json:"-"`
+}
+
+// Channel returns the session's realtime channel.
+func (s Session) Channel() string { return ChannelPrefix + s.ID }
+
+// ChannelPrefix starts the name of every capture session's channel.
+const ChannelPrefix = "session:"
+
+// Image returns the session's image with id imageID.
+func (s Session) Image(imageID string) (Image, bool) {
+	for _, img := range s.Images {
+		if img.ID == imageID {
+			return img, true
+		}
+	}
+	return Image{}, false
+}
+
+// Image is one registered photo.
+type Image struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	ContentType string    `json:"contentType"`
+	Size        int64     `json:"size"`
+	Metadata    Metadata  `json:"metadata"`
+	CreatedAt   time.Time `json:"createdAt"`
+	Commit      Commit    `json:"commit"`
+}
+
+// Metadata is what the GP says about an image; it goes into the FHIR Media.
+type Metadata struct {
+	Laterality string   `json:"laterality,omitempty"`
+	BodySite   BodySite `json:"bodySite,omitzero"`
+	Notes      string   `json:"notes,omitempty"`
+}
+
+// BodySite is a coded body site, normally SNOMED CT.
+type BodySite struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+// Commit is an image's filing state, written by the committer through
+// Store.UpdateImage (see SetCommit).
+type Commit struct {
+	Status      CommitStatus `json:"status"`
+	AlexID      string       `json:"alexId,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	CommittedAt time.Time    `json:"committedAt,omitzero"`
+}
+
+// PendingUpload is what was signed for an image not yet registered; the
+// register step checks the stored object against it.
+type PendingUpload struct {
+	ContentType string
+	Size        int64
+	// ExpiresAt is when the upload URL expires; until then the upload holds
+	// one of the session's image slots.
+	ExpiresAt time.Time
+}
+
+// sortImages puts images in the order every store returns them.
+func sortImages(imgs []Image) {
+	slices.SortFunc(imgs, func(a, b Image) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// liveSlots counts the images and the pending uploads (other than except)
+// whose URL has not expired at now: what a new upload competes with.
+func liveSlots(images int, pending map[string]PendingUpload, except string, now time.Time) int {
+	n := images
+	for id, p := range pending {
+		if id != except && now.Before(p.ExpiresAt) {
+			n++
+		}
+	}
+	return n
+}

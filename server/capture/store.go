@@ -1,0 +1,139 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps capture sessions, their token indexes and their image lists.
+// It has no clock and no policy: callers pass the time of each operation and,
+// for writes that count as activity, the session's new expiry (Touch).
+//
+// Expiry is logical: a session whose ExpiresAt is at or before the caller's
+// now is treated as gone by every method except Expired and Remove, whether
+// or not its records still exist. Implementations may keep records a little
+// longer so the sweeper can still clean up after it.
+//
+// Atomicity: every method is one atomic step with respect to the others on
+// the same session, so concurrent registrations from one phone never lose an
+// image and never take a session past its MaxImages.
+//
+// Tokens are passed and stored only as hashes (see hashToken); a Store never
+// sees a raw token.
+type Store interface {
+	// Open stores s as a new open session with QR token qr, unless the
+	// facility + encounter already has an open session: then that session
+	// gets qr as its QR token (the previous one is superseded), its expiry
+	// becomes s.ExpiresAt, and it is returned with created false. If that
+	// session belongs to another patient, Open returns ErrPatientMismatch and
+	// changes nothing. s.CreatedAt is the time of the operation.
+	Open(ctx context.Context, s Session, qr QRToken) (Session, bool, error)
+
+	// Get returns the session, or ErrNotFound if it does not exist or has
+	// expired at now.
+	Get(ctx context.Context, id string, now time.Time) (Session, error)
+
+	// PeekQR returns the id of the session a QR token belongs to, if the
+	// token can still be claimed. Errors: ErrTokenNotFound, ErrTokenExpired,
+	// ErrTokenClaimed, ErrTokenSuperseded.
+	PeekQR(ctx context.Context, qrHash string, now time.Time) (string, error)
+
+	// Claim marks a QR token claimed, makes mobileHash the session's only
+	// mobile token (a previous one stops working), records the phone as
+	// connected and refreshes the expiry. A token is claimed at most once.
+	// Errors as PeekQR.
+	Claim(ctx context.Context, qrHash, mobileHash string, at Touch) (Session, error)
+
+	// ByMobile returns the session whose current mobile token has this hash.
+	// Errors: ErrTokenNotFound (unknown, replaced, or session gone).
+	ByMobile(ctx context.Context, mobileHash string, now time.Time) (Session, error)
+
+	// Reserve records a presigned upload of imageID, holding one image slot
+	// until p.ExpiresAt. Re-reserving a pending image replaces its record.
+	// Errors: ErrNotFound, ErrClosed, ErrImageExists (already registered),
+	// ErrTooManyImages (images plus live pending uploads would pass
+	// MaxImages).
+	Reserve(ctx context.Context, id, imageID string, p PendingUpload, at Touch) error
+
+	// AddImage registers img and drops its pending record. It is idempotent
+	// by img.ID: when the image is already registered it returns the stored
+	// one with added false and changes nothing. Errors: ErrNotFound,
+	// ErrClosed, ErrTooManyImages.
+	AddImage(ctx context.Context, id string, img Image, at Touch) (Image, bool, error)
+
+	// UpdateImage applies update to a copy of the image and stores the
+	// result atomically. update may run more than once (optimistic retries),
+	// so it must be free of side effects; an error from it aborts the update
+	// and is returned as is. The image's ID and Key cannot change. Errors
+	// also: ErrNotFound, ErrImageNotFound.
+	UpdateImage(ctx context.Context, id, imageID string, at Touch, update func(*Image) error) (Image, error)
+
+	// RemoveImage deletes a registered image that is not committed and
+	// returns it. Errors: ErrNotFound, ErrImageNotFound, ErrImageCommitted.
+	RemoveImage(ctx context.Context, id, imageID string, at Touch) (Image, error)
+
+	// SetStatus changes an unexpired session's status. Leaving StatusOpen
+	// drops the facility + encounter index, so the next create for that
+	// encounter starts a new session. Errors: ErrNotFound.
+	SetStatus(ctx context.Context, id string, status Status, now time.Time) error
+
+	// Expired returns up to limit ids of sessions whose expiry has passed at
+	// now, each leased to the caller for lease: the caller deletes the
+	// session's blobs, announces the expiry and calls Remove. A session not
+	// removed when its lease ends is returned again (by any node). Sessions
+	// refreshed since they were scheduled are not returned.
+	Expired(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+
+	// Remove deletes a session and its indexes; removing a missing session
+	// is not an error.
+	Remove(ctx context.Context, id string) error
+
+	// Ping reports whether the store is reachable, for /readyz.
+	Ping(ctx context.Context) error
+}
+
+// Touch is the time of a write and the expiry it gives the session. An
+// expiry only moves forward: a write stamped by a node whose clock lags
+// never shortens a session.
+type Touch struct {
+	Now     time.Time
+	Expires time.Time
+}
+
+// QRToken is a QR token as stored: its hash and when it stops being
+// claimable.
+type QRToken struct {
+	Hash      string
+	ExpiresAt time.Time
+}
+
+// Errors of Store methods. Their text never names a token or patient.
+var (
+	ErrNotFound        = errors.New("capture: session not found")
+	ErrClosed          = errors.New("capture: session no longer accepts images")
+	ErrPatientMismatch = errors.New("capture: encounter already has a session for another patient")
+	ErrTokenNotFound   = errors.New("capture: token not found")
+	ErrTokenExpired    = errors.New("capture: token expired")
+	ErrTokenClaimed    = errors.New("capture: token already claimed")
+	ErrTokenSuperseded = errors.New("capture: token replaced by a newer QR code")
+	ErrImageExists     = errors.New("capture: image already registered")
+	ErrImageNotFound   = errors.New("capture: image not found")
+	ErrTooManyImages   = errors.New("capture: session has its maximum number of images")
+	ErrImageCommitted  = errors.New("capture: image already committed")
+)
+
+// SetCommit records an image's filing result atomically. A committed image
+// stays committed: recording anything else over it returns
+// ErrImageCommitted, so a retried or concurrent commit cannot file it twice
+// or hide that it was filed. It does not refresh the session's expiry
+// beyond at.Expires.
+func SetCommit(ctx context.Context, st Store, sessionID, imageID string, c Commit, at Touch) (Image, error) {
+	return st.UpdateImage(ctx, sessionID, imageID, at, func(img *Image) error {
+		if img.Commit.Status == CommitCommitted {
+			return ErrImageCommitted
+		}
+		img.Commit = c
+		return nil
+	})
+}

@@ -1,0 +1,330 @@
+package capture
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemoryStore is the embedded single-node Store: sessions live in process
+// memory behind one mutex, which makes every method trivially atomic.
+type MemoryStore struct {
+	mu       sync.Mutex
+	sessions map[string]*memSession
+	// byEncounter maps facility + encounter to the open session.
+	byEncounter map[encounterKey]string
+	// qr and mobile map token hashes to session ids. A QR hash stays after
+	// it is claimed or superseded, so a second scan gets a clear "gone".
+	qr     map[string]string
+	mobile map[string]string
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+type encounterKey struct{ facility, encounter string }
+
+type memSession struct {
+	s          Session
+	qr         QRToken
+	qrClaimed  bool
+	mobileHash string
+	// leaseUntil is when a sweep that took this session may be retried.
+	leaseUntil time.Time
+}
+
+// extend moves the session's expiry forward (never back) for a write.
+func (ms *memSession) extend(at Touch) {
+	if at.Expires.After(ms.s.ExpiresAt) {
+		ms.s.ExpiresAt = at.Expires
+	}
+}
+
+// NewMemoryStore returns an empty memory store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		sessions:    make(map[string]*memSession),
+		byEncounter: make(map[encounterKey]string),
+		qr:          make(map[string]string),
+		mobile:      make(map[string]string),
+	}
+}
+
+// copySession returns a copy sharing nothing mutable with the store.
+func copySession(s Session) Session {
+	s.Images = slices.Clone(s.Images)
+	s.Pending = maps.Clone(s.Pending)
+	if s.Pending == nil {
+		s.Pending = map[string]PendingUpload{}
+	}
+	return s
+}
+
+// live returns the session if it exists and has not expired at now.
+// Called with m.mu held.
+func (m *MemoryStore) live(id string, now time.Time) (*memSession, error) {
+	ms := m.sessions[id]
+	if ms == nil || !now.Before(ms.s.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	return ms, nil
+}
+
+// open is live plus "still accepts images". Called with m.mu held.
+func (m *MemoryStore) open(id string, now time.Time) (*memSession, error) {
+	ms, err := m.live(id, now)
+	if err == nil && ms.s.Status != StatusOpen {
+		err = ErrClosed
+	}
+	return ms, err
+}
+
+// Open implements Store.
+func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken) (Session, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ek := encounterKey{s.Facility, s.EncounterID}
+	if id, ok := m.byEncounter[ek]; ok {
+		if ms, err := m.open(id, s.CreatedAt); err == nil {
+			if ms.s.PatientID != s.PatientID {
+				return Session{}, false, ErrPatientMismatch
+			}
+			ms.qr, ms.qrClaimed = qr, false
+			ms.extend(Touch{Now: s.CreatedAt, Expires: s.ExpiresAt})
+			m.qr[qr.Hash] = id
+			return copySession(ms.s), false, nil
+		}
+	}
+	s.Status = StatusOpen
+	s.Images, s.Pending, s.MobileConnectedAt = nil, map[string]PendingUpload{}, time.Time{}
+	m.sessions[s.ID] = &memSession{s: s, qr: qr}
+	m.byEncounter[ek] = s.ID
+	m.qr[qr.Hash] = s.ID
+	return copySession(s), true, nil
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(_ context.Context, id string, now time.Time) (Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.live(id, now)
+	if err != nil {
+		return Session{}, err
+	}
+	return copySession(ms.s), nil
+}
+
+// claimable finds the session of a QR token that can still be claimed.
+// Called with m.mu held.
+func (m *MemoryStore) claimable(qrHash string, now time.Time) (*memSession, error) {
+	id, ok := m.qr[qrHash]
+	if !ok {
+		return nil, ErrTokenNotFound
+	}
+	ms, err := m.open(id, now)
+	switch {
+	case err != nil:
+		return nil, ErrTokenExpired
+	case ms.qr.Hash != qrHash:
+		return nil, ErrTokenSuperseded
+	case ms.qrClaimed:
+		return nil, ErrTokenClaimed
+	case !now.Before(ms.qr.ExpiresAt):
+		return nil, ErrTokenExpired
+	}
+	return ms, nil
+}
+
+// PeekQR implements Store.
+func (m *MemoryStore) PeekQR(_ context.Context, qrHash string, now time.Time) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.claimable(qrHash, now)
+	if err != nil {
+		return "", err
+	}
+	return ms.s.ID, nil
+}
+
+// Claim implements Store.
+func (m *MemoryStore) Claim(_ context.Context, qrHash, mobileHash string, at Touch) (Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.claimable(qrHash, at.Now)
+	if err != nil {
+		return Session{}, err
+	}
+	ms.qrClaimed = true
+	delete(m.mobile, ms.mobileHash)
+	ms.mobileHash = mobileHash
+	m.mobile[mobileHash] = ms.s.ID
+	ms.s.MobileConnectedAt = at.Now
+	ms.extend(at)
+	return copySession(ms.s), nil
+}
+
+// ByMobile implements Store.
+func (m *MemoryStore) ByMobile(_ context.Context, mobileHash string, now time.Time) (Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.mobile[mobileHash]
+	if !ok {
+		return Session{}, ErrTokenNotFound
+	}
+	ms, err := m.live(id, now)
+	if err != nil {
+		return Session{}, ErrTokenNotFound
+	}
+	return copySession(ms.s), nil
+}
+
+// Reserve implements Store.
+func (m *MemoryStore) Reserve(_ context.Context, id, imageID string, p PendingUpload, at Touch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.open(id, at.Now)
+	if err != nil {
+		return err
+	}
+	if _, ok := ms.s.Image(imageID); ok {
+		return ErrImageExists
+	}
+	if liveSlots(len(ms.s.Images), ms.s.Pending, imageID, at.Now) >= ms.s.MaxImages {
+		return ErrTooManyImages
+	}
+	ms.s.Pending[imageID] = p
+	ms.extend(at)
+	return nil
+}
+
+// AddImage implements Store.
+func (m *MemoryStore) AddImage(_ context.Context, id string, img Image, at Touch) (Image, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.open(id, at.Now)
+	if err != nil {
+		return Image{}, false, err
+	}
+	if old, ok := ms.s.Image(img.ID); ok {
+		return old, false, nil
+	}
+	if len(ms.s.Images) >= ms.s.MaxImages {
+		return Image{}, false, ErrTooManyImages
+	}
+	ms.s.Images = append(ms.s.Images, img)
+	sortImages(ms.s.Images)
+	delete(ms.s.Pending, img.ID)
+	ms.extend(at)
+	return img, true, nil
+}
+
+// UpdateImage implements Store.
+func (m *MemoryStore) UpdateImage(_ context.Context, id, imageID string, at Touch, update func(*Image) error) (Image, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.live(id, at.Now)
+	if err != nil {
+		return Image{}, err
+	}
+	i := slices.IndexFunc(ms.s.Images, func(img Image) bool { return img.ID == imageID })
+	if i < 0 {
+		return Image{}, ErrImageNotFound
+	}
+	img := ms.s.Images[i]
+	if err := update(&img); err != nil {
+		return Image{}, err
+	}
+	img.ID, img.Key = ms.s.Images[i].ID, ms.s.Images[i].Key
+	ms.s.Images[i] = img
+	ms.extend(at)
+	return img, nil
+}
+
+// RemoveImage implements Store.
+func (m *MemoryStore) RemoveImage(_ context.Context, id, imageID string, at Touch) (Image, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.live(id, at.Now)
+	if err != nil {
+		return Image{}, err
+	}
+	i := slices.IndexFunc(ms.s.Images, func(img Image) bool { return img.ID == imageID })
+	if i < 0 {
+		return Image{}, ErrImageNotFound
+	}
+	img := ms.s.Images[i]
+	if img.Commit.Status == CommitCommitted {
+		return Image{}, ErrImageCommitted
+	}
+	ms.s.Images = slices.Delete(ms.s.Images, i, i+1)
+	ms.extend(at)
+	return img, nil
+}
+
+// SetStatus implements Store.
+func (m *MemoryStore) SetStatus(_ context.Context, id string, status Status, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.live(id, now)
+	if err != nil {
+		return err
+	}
+	ms.s.Status = status
+	if status != StatusOpen {
+		m.dropEncounter(ms.s)
+	}
+	return nil
+}
+
+// dropEncounter removes the encounter index if it points at s.
+// Called with m.mu held.
+func (m *MemoryStore) dropEncounter(s Session) {
+	ek := encounterKey{s.Facility, s.EncounterID}
+	if m.byEncounter[ek] == s.ID {
+		delete(m.byEncounter, ek)
+	}
+}
+
+// Expired implements Store by scanning: the embedded store holds a single
+// clinic's sessions, a few hundred at most.
+func (m *MemoryStore) Expired(_ context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id, ms := range m.sessions {
+		if len(ids) >= limit {
+			break
+		}
+		if now.Before(ms.s.ExpiresAt) || now.Before(ms.leaseUntil) {
+			continue
+		}
+		ms.s.Status = StatusExpired
+		ms.leaseUntil = now.Add(lease)
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Remove implements Store.
+func (m *MemoryStore) Remove(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.sessions[id]
+	if ms == nil {
+		return nil
+	}
+	m.dropEncounter(ms.s)
+	// QR hashes of superseded tokens are found by value; sessions are few.
+	for h, sid := range m.qr {
+		if sid == id {
+			delete(m.qr, h)
+		}
+	}
+	delete(m.mobile, ms.mobileHash)
+	delete(m.sessions, id)
+	return nil
+}
+
+// Ping implements Store; memory is always reachable.
+func (m *MemoryStore) Ping(context.Context) error { return nil }

@@ -1,0 +1,376 @@
+package capture
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lua scripts, kept as files so they read as Lua and diff cleanly.
+var (
+	//go:embed lua/session.lua
+	sessionLua    string
+	sessionScript = redis.NewScript(sessionLua)
+	//go:embed lua/lease.lua
+	leaseLua    string
+	leaseScript = redis.NewScript(leaseLua)
+	//go:embed lua/swap.lua
+	swapLua    string
+	swapScript = redis.NewScript(swapLua)
+)
+
+// RedisStoreConfig configures the Redis session store.
+type RedisStoreConfig struct {
+	// Prefix is the deployment's key prefix, shared with the other Redis
+	// users of handoff; the store adds "capture:" after it, so its keys never
+	// meet theirs. Zero means "handoff:". It must not contain "{" or "}",
+	// which Redis Cluster reads as a hash tag.
+	Prefix string
+	// Retain is how long a session's records outlive its expiry, so the
+	// sweeper still finds them; Redis deletes them after that even if no
+	// sweeper runs. Zero means one hour.
+	Retain time.Duration
+}
+
+// RedisStore keeps sessions in Redis, for deployments of several nodes.
+//
+// Layout (P = prefix + "capture:"): P{id}:s (hash: fixed fields as JSON, status, expiry,
+// QR and mobile token hashes), P{id}:i (hash imageId -> image JSON) and
+// P{id}:p (hash imageId -> pending upload) share the session id as hash tag,
+// so every atomic step is one Lua script on one Cluster slot. Token and
+// encounter indexes (P qr:<hash>, P mob:<hash>, P enc:<hash>) are single
+// keys pointing at a session id; the session hash is the authority (a
+// mobile index entry is trusted only if the session still names that hash),
+// so an index that is stale or lags never grants access. P expiry is a
+// sorted set of session ids by expiry, read by the sweeper.
+type RedisStore struct {
+	c      redis.UniversalClient
+	prefix string
+	retain time.Duration
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// casAttempts bounds optimistic retries of UpdateImage and RemoveImage; only
+// writers racing on one image conflict, so a few are plenty.
+const casAttempts = 16
+
+// openAttempts bounds Open's retries when another node creates a session for
+// the same encounter at the same moment.
+const openAttempts = 4
+
+// NewRedisStore returns a store on client.
+func NewRedisStore(client redis.UniversalClient, cfg RedisStoreConfig) (*RedisStore, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "handoff:"
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, errors.New("capture: Redis key prefix must not contain { or }")
+	}
+	cfg.Prefix += "capture:"
+	if cfg.Retain <= 0 {
+		cfg.Retain = time.Hour
+	}
+	return &RedisStore{c: client, prefix: cfg.Prefix, retain: cfg.Retain}, nil
+}
+
+func (r *RedisStore) sessionKeys(id string) []string {
+	base := r.prefix + "{" + id + "}:"
+	return []string{base + "s", base + "i", base + "p"}
+}
+
+func (r *RedisStore) qrKey(hash string) string  { return r.prefix + "qr:" + hash }
+func (r *RedisStore) mobKey(hash string) string { return r.prefix + "mob:" + hash }
+func (r *RedisStore) encKey(ek string) string   { return r.prefix + "enc:" + ek }
+func (r *RedisStore) expiryKey() string         { return r.prefix + "expiry" }
+
+// encounterSuffix names the facility + encounter index without putting ids
+// in key names, and without two pairs ever colliding on a separator.
+func encounterSuffix(facility, encounter string) string {
+	sum := sha256.Sum256([]byte(facility + "\x00" + encounter))
+	return hex.EncodeToString(sum[:16])
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func fromMS(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// run executes one op of session.lua and returns its reply as strings.
+func (r *RedisStore) run(ctx context.Context, id, op string, now, expires time.Time, args ...any) ([]string, error) {
+	argv := append([]any{op, ms(now), ms(expires), ms(expires.Add(r.retain))}, args...)
+	res, err := sessionScript.Run(ctx, r.c, r.sessionKeys(id), argv...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("capture: redis %s: %w", op, err)
+	}
+	if len(res) == 0 {
+		return nil, fmt.Errorf("capture: redis %s: empty reply", op)
+	}
+	return res, nil
+}
+
+// afterTouch extends the index keys of a session that was just written to,
+// from a {"ok", ek, mob} reply. The indexes live in other slots, so this is
+// a separate step; it is best effort because a lagging index TTL costs at
+// worst a rescan, never access, and the write itself has succeeded.
+func (r *RedisStore) afterTouch(ctx context.Context, reply []string, expires time.Time) {
+	if len(reply) < 3 {
+		return
+	}
+	at := expires.Add(r.retain)
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if reply[1] != "" {
+			p.PExpireAt(ctx, r.encKey(reply[1]), at)
+		}
+		if reply[2] != "" {
+			p.PExpireAt(ctx, r.mobKey(reply[2]), at)
+		}
+		return nil
+	})
+}
+
+// Open implements Store.
+func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, bool, error) {
+	ek := encounterSuffix(s.Facility, s.EncounterID)
+	for range openAttempts {
+		cur, err := r.c.Get(ctx, r.encKey(ek)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Session{}, false, fmt.Errorf("capture: redis get encounter: %w", err)
+		}
+		if cur != "" {
+			got, err := r.reopen(ctx, cur, s, qr)
+			if err == nil || !errors.Is(err, ErrNotFound) {
+				return got, false, err
+			}
+		}
+		if err := r.create(ctx, s, qr, ek); err != nil {
+			return Session{}, false, err
+		}
+		won, err := swapScript.Run(ctx, r.c, []string{r.encKey(ek)}, cur, s.ID, ms(s.ExpiresAt.Add(r.retain))).Int()
+		if err != nil {
+			_ = r.Remove(ctx, s.ID)
+			return Session{}, false, fmt.Errorf("capture: redis set encounter: %w", err)
+		}
+		if won == 1 {
+			got, err := r.Get(ctx, s.ID, s.CreatedAt)
+			return got, true, err
+		}
+		// Another node indexed its own session first: drop ours and reuse it.
+		if err := r.Remove(ctx, s.ID); err != nil {
+			return Session{}, false, err
+		}
+	}
+	return Session{}, false, errors.New("capture: redis: encounter index kept changing; try again")
+}
+
+// reopen gives an existing open session a new QR token; ErrNotFound means
+// the index pointed at a session that is gone or closed.
+func (r *RedisStore) reopen(ctx context.Context, id string, s Session, qr QRToken) (Session, error) {
+	if err := r.c.Set(ctx, r.qrKey(qr.Hash), id, 0).Err(); err != nil {
+		return Session{}, fmt.Errorf("capture: redis index QR token: %w", err)
+	}
+	// The QR index gets its TTL now; until the script has run it points at a
+	// session whose qr field names another hash, so it grants nothing.
+	_ = r.c.PExpireAt(ctx, r.qrKey(qr.Hash), s.ExpiresAt.Add(r.retain)).Err()
+	res, err := r.run(ctx, id, "reopen", s.CreatedAt, s.ExpiresAt, s.PatientID, qr.Hash, ms(qr.ExpiresAt))
+	if err != nil {
+		return Session{}, err
+	}
+	switch res[0] {
+	case "ok":
+		r.afterTouch(ctx, res, s.ExpiresAt)
+		return r.Get(ctx, id, s.CreatedAt)
+	case "mismatch":
+		_ = r.c.Del(ctx, r.qrKey(qr.Hash)).Err()
+		return Session{}, ErrPatientMismatch
+	default:
+		_ = r.c.Del(ctx, r.qrKey(qr.Hash)).Err()
+		return Session{}, ErrNotFound
+	}
+}
+
+// create writes a new session's records and schedules its expiry; the
+// caller then indexes it by encounter.
+func (r *RedisStore) create(ctx context.Context, s Session, qr QRToken, ek string) error {
+	fixed := s
+	fixed.Images, fixed.Pending = nil, nil
+	data, err := json.Marshal(fixed)
+	if err != nil {
+		return fmt.Errorf("capture: encode session: %w", err)
+	}
+	keep := s.ExpiresAt.Add(r.retain)
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.qrKey(qr.Hash), s.ID, 0)
+		p.PExpireAt(ctx, r.qrKey(qr.Hash), keep)
+		p.ZAdd(ctx, r.expiryKey(), redis.Z{Score: float64(s.ExpiresAt.UnixMilli()), Member: s.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("capture: redis index new session: %w", err)
+	}
+	res, err := r.run(ctx, s.ID, "create", s.CreatedAt, s.ExpiresAt,
+		string(data), s.PatientID, s.MaxImages, qr.Hash, ms(qr.ExpiresAt), ek)
+	if err != nil {
+		return err
+	}
+	if res[0] != "ok" {
+		return fmt.Errorf("capture: redis create: session id already in use")
+	}
+	return nil
+}
+
+// Get implements Store.
+func (r *RedisStore) Get(ctx context.Context, id string, now time.Time) (Session, error) {
+	s, _, err := r.load(ctx, id, now)
+	return s, err
+}
+
+// load reads a live session and also returns its raw hash fields. The three
+// reads run in MULTI so they see one state.
+func (r *RedisStore) load(ctx context.Context, id string, now time.Time) (Session, map[string]string, error) {
+	keys := r.sessionKeys(id)
+	var hs, hi, hp *redis.MapStringStringCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		hs, hi, hp = p.HGetAll(ctx, keys[0]), p.HGetAll(ctx, keys[1]), p.HGetAll(ctx, keys[2])
+		return nil
+	})
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("capture: redis load session: %w", err)
+	}
+	f := hs.Val()
+	if f["data"] == "" || !now.Before(fromMS(f["exp"])) {
+		return Session{}, nil, ErrNotFound
+	}
+	s, err := decodeSession(f, hi.Val(), hp.Val())
+	return s, f, err
+}
+
+func decodeSession(f, images, pending map[string]string) (Session, error) {
+	var s Session
+	if err := json.Unmarshal([]byte(f["data"]), &s); err != nil {
+		return Session{}, fmt.Errorf("capture: decode session: %w", err)
+	}
+	s.Status = Status(f["status"])
+	s.ExpiresAt = fromMS(f["exp"])
+	s.MobileConnectedAt = fromMS(f["conn"])
+	s.Images = make([]Image, 0, len(images))
+	for _, v := range images {
+		var img Image
+		if err := json.Unmarshal([]byte(v), &img); err != nil {
+			return Session{}, fmt.Errorf("capture: decode image: %w", err)
+		}
+		s.Images = append(s.Images, img)
+	}
+	sortImages(s.Images)
+	s.Pending = make(map[string]PendingUpload, len(pending))
+	for id, v := range pending {
+		var p redisPending
+		if err := json.Unmarshal([]byte(v), &p); err != nil {
+			return Session{}, fmt.Errorf("capture: decode pending upload: %w", err)
+		}
+		s.Pending[id] = PendingUpload{ContentType: p.ContentType, Size: p.Size, ExpiresAt: time.UnixMilli(p.Exp).UTC()}
+	}
+	return s, nil
+}
+
+// redisPending is a pending upload as session.lua reads it (exp in ms).
+type redisPending struct {
+	ContentType string `json:"ct"`
+	Size        int64  `json:"size"`
+	Exp         int64  `json:"exp"`
+}
+
+// SetStatus implements Store.
+func (r *RedisStore) SetStatus(ctx context.Context, id string, status Status, now time.Time) error {
+	res, err := r.run(ctx, id, "status", now, now, string(status))
+	if err != nil {
+		return err
+	}
+	if res[0] != "ok" {
+		return ErrNotFound
+	}
+	if status != StatusOpen && len(res) > 1 && res[1] != "" {
+		if err := swapScript.Run(ctx, r.c, []string{r.encKey(res[1])}, id, "", "0").Err(); err != nil {
+			return fmt.Errorf("capture: redis drop encounter index: %w", err)
+		}
+	}
+	return nil
+}
+
+// Expired implements Store: lease.lua takes due sessions off the schedule
+// atomically, then each is confirmed against its own expiry, which writes
+// may have pushed later without rescheduling (they do not touch the
+// schedule, which lives in another slot); those are rescheduled instead.
+func (r *RedisStore) Expired(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	ids, err := leaseScript.Run(ctx, r.c, []string{r.expiryKey()}, ms(now), ms(now.Add(lease)), limit).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("capture: redis lease expired sessions: %w", err)
+	}
+	var due []string
+	for _, id := range ids {
+		res, err := r.run(ctx, id, "expire", now, now)
+		if err != nil {
+			return due, err
+		}
+		if res[0] == "live" && len(res) > 1 {
+			exp := fromMS(res[1])
+			if err := r.c.ZAdd(ctx, r.expiryKey(), redis.Z{Score: float64(exp.UnixMilli()), Member: id}).Err(); err != nil {
+				return due, fmt.Errorf("capture: redis reschedule session: %w", err)
+			}
+			continue
+		}
+		due = append(due, id)
+	}
+	return due, nil
+}
+
+// Remove implements Store. Superseded QR index keys are left to expire:
+// they point at a session that no longer exists, which reads as unknown.
+func (r *RedisStore) Remove(ctx context.Context, id string) error {
+	keys := r.sessionKeys(id)
+	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek").Result()
+	if err != nil {
+		return fmt.Errorf("capture: redis read session: %w", err)
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keys...)
+		if h := str(f[0]); h != "" {
+			p.Del(ctx, r.qrKey(h))
+		}
+		if h := str(f[1]); h != "" {
+			p.Del(ctx, r.mobKey(h))
+		}
+		if ek := str(f[2]); ek != "" {
+			swapScript.Eval(ctx, p, []string{r.encKey(ek)}, id, "", "0")
+		}
+		p.ZRem(ctx, r.expiryKey(), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("capture: redis remove session: %w", err)
+	}
+	return nil
+}
+
+// Ping implements Store.
+func (r *RedisStore) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("capture: redis: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package capture
+
+import (
+	"context"
+	"time"
+)
+
+// ImageView is an image as clients see it, in snapshots and in image.added
+// events: the stored image without its blob key, plus a signed download URL.
+type ImageView struct {
+	ID           string    `json:"id"`
+	ContentType  string    `json:"contentType"`
+	Size         int64     `json:"size"`
+	Metadata     Metadata  `json:"metadata"`
+	URL          string    `json:"url"`
+	URLExpiresAt time.Time `json:"urlExpiresAt"`
+	CreatedAt    time.Time `json:"createdAt"`
+	Commit       Commit    `json:"commit"`
+}
+
+// ImageView signs a download URL for img; the committer uses it for the
+// data of its events, so every event shows an image the same way.
+func (a *API) ImageView(ctx context.Context, img Image) (ImageView, error) {
+	now := a.now().UTC()
+	url, err := a.blobs.PresignGet(ctx, img.Key, a.cfg.DownloadURLTTL)
+	if err != nil {
+		return ImageView{}, err
+	}
+	return ImageView{
+		ID:           img.ID,
+		ContentType:  img.ContentType,
+		Size:         img.Size,
+		Metadata:     img.Metadata,
+		URL:          url,
+		URLExpiresAt: now.Add(a.cfg.DownloadURLTTL).Truncate(time.Second),
+		CreatedAt:    img.CreatedAt.UTC(),
+		Commit:       img.Commit,
+	}, nil
+}
+
+func (a *API) imageViews(ctx context.Context, imgs []Image) ([]ImageView, error) {
+	out := make([]ImageView, 0, len(imgs))
+	for _, img := range imgs {
+		v, err := a.ImageView(ctx, img)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// snapshotReply is GET /api/medtech/session/{sessionId}.
+type snapshotReply struct {
+	SessionID       string      `json:"sessionId"`
+	Status          Status      `json:"status"`
+	EncounterID     string      `json:"encounterId"`
+	PatientDisplay  string      `json:"patientDisplay,omitempty"`
+	MaxImages       int         `json:"maxImages"`
+	Images          []ImageView `json:"images"`
+	MobileConnected bool        `json:"mobileConnected"`
+	CreatedAt       time.Time   `json:"createdAt"`
+	ExpiresAt       time.Time   `json:"expiresAt"`
+	Channel         string      `json:"channel"`
+	Cursor          string      `json:"cursor"`
+}
+
+// createReply is POST /api/medtech/session/tokens.
+type createReply struct {
+	SessionID        string    `json:"sessionId"`
+	Token            string    `json:"token"`
+	MobileURL        string    `json:"mobileUrl"`
+	QRURL            string    `json:"qrUrl"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	SessionExpiresAt time.Time `json:"sessionExpiresAt"`
+	Channel          string    `json:"channel"`
+	Created          bool      `json:"created"`
+}
+
+// claimReply is GET /api/medtech/session/tokens/{token}.
+type claimReply struct {
+	SessionID      string    `json:"sessionId"`
+	PatientDisplay string    `json:"patientDisplay,omitempty"`
+	MaxImages      int       `json:"maxImages"`
+	MaxImageBytes  int64     `json:"maxImageBytes"`
+	ImageCount     int       `json:"imageCount"`
+	ExpiresAt      time.Time `json:"expiresAt"`
+	MobileToken    string    `json:"mobileToken"`
+}
+
+// Event payloads other than image.added (which carries an ImageView).
+type (
+	mobileConnectedEvent struct {
+		SessionID   string    `json:"sessionId"`
+		ConnectedAt time.Time `json:"connectedAt"`
+	}
+	imageRemovedEvent struct {
+		SessionID string `json:"sessionId"`
+		ImageID   string `json:"imageId"`
+	}
+	sessionExpiredEvent struct {
+		SessionID string `json:"sessionId"`
+	}
+)
