@@ -1,0 +1,121 @@
+package ablybridge
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+)
+
+func TestChannelTemplates(t *testing.T) {
+	t.Parallel()
+	resolve := func(context.Context, string) (string, error) { return "enc-7", nil }
+	cases := []struct {
+		template string
+		resolve  Resolver
+		want     string // Ably channel of session "abc"; "" means New refuses it
+	}{
+		{"", nil, "session:abc"},
+		{"session:{sessionId}", nil, "session:abc"},
+		{"clinic:{encounterId}:{sessionId}", resolve, "clinic:enc-7:abc"},
+		{"clinic:{encounterId}", nil, ""},      // no resolver for {encounterId}
+		{"clinic:{patientId}", nil, ""},        // unknown placeholder
+		{"all-sessions", nil, ""},              // one channel for every patient
+		{"session:*:{sessionId}", nil, ""},     // a capability wildcard
+		{"[meta]session:{sessionId}", nil, ""}, // an Ably qualifier
+	}
+	for _, c := range cases {
+		n, err := newNamer(c.template, c.resolve)
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("template %q accepted", c.template)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("template %q: %v", c.template, err)
+			continue
+		}
+		if got, err := n.name(context.Background(), "abc"); got != c.want || err != nil {
+			t.Errorf("template %q: %q, %v; want %q", c.template, got, err, c.want)
+		}
+	}
+}
+
+func TestParseEventNames(t *testing.T) {
+	t.Parallel()
+	got, err := ParseEventNames(" image.added=image-uploaded, image.removed = image-deleted ,")
+	want := map[string]string{"image.added": "image-uploaded", "image.removed": "image-deleted"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseEventNames = %v, %v", got, err)
+	}
+	if got, err := ParseEventNames(""); err != nil || len(got) != 0 {
+		t.Errorf("empty = %v, %v", got, err)
+	}
+	for _, bad := range []string{"a", "a=", "=b", "a=b,a=c"} {
+		if _, err := ParseEventNames(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestMessageData(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   string
+		want any
+	}{
+		{``, nil},
+		{`null`, nil},
+		{`{"a":1}`, json.RawMessage(`{"a":1}`)},
+		{` [1,2] `, json.RawMessage(`[1,2]`)},
+		{`"text"`, "text"},
+		{`42`, "42"},
+		{`true`, "true"},
+	}
+	for _, c := range cases {
+		if got := messageData(json.RawMessage(c.in)); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("messageData(%s) = %#v, want %#v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMessageIDNamesTheCursor(t *testing.T) {
+	t.Parallel()
+	ev := hub.Event{Cursor: hub.Cursor{Epoch: "abc123", Offset: 42}}
+	if got := messageID(ev); got != "handoff-abc123-42" {
+		t.Errorf("messageID = %q", got)
+	}
+	c, err := hub.ParseCursor(strings.TrimPrefix(messageID(ev), "handoff-"))
+	if err != nil || c != ev.Cursor {
+		t.Errorf("the id does not give back the cursor: %v %v", c, err)
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	h := hub.New(hub.NewMemory(hub.MemoryConfig{}))
+	cases := map[string]Config{
+		"no key":         {},
+		"malformed key":  {Key: "secret-only"},
+		"bad template":   {Key: testKey, ChannelTemplate: "x:{nope}"},
+		"encounter, nil": {Key: testKey, ChannelTemplate: "{encounterId}"},
+	}
+	for name, cfg := range cases {
+		_, err := New(h, cfg, NewMemoryProgress(), nil, prometheus.NewRegistry(), zerolog.Nop())
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "secret-only") {
+			t.Errorf("%s: the error echoes the key: %v", name, err)
+		}
+	}
+	if _, err := New(nil, Config{Key: testKey}, NewMemoryProgress(), nil, nil, zerolog.Nop()); err == nil {
+		t.Error("nil hub accepted")
+	}
+}
