@@ -91,9 +91,29 @@ func (s *Subscription) repair() {
 			s.drop()
 		}
 	default:
-		// The backend is unreachable: keep the position. The backend calls
-		// Resync when it is back, and the next live event retries too.
+		// The backend is unreachable: keep the position and try again soon.
+		// Resync and the next live event also retry, but a quiet channel
+		// may have neither, and its subscriber must not stay behind.
+		s.retryRepair()
 	}
+}
+
+// repairRetryDelay spaces out repair attempts while the backend is down.
+const repairRetryDelay = time.Second
+
+// retryRepair schedules one more repair unless one is already scheduled.
+// Called with channel.mu held.
+func (s *Subscription) retryRepair() {
+	if s.repairScheduled {
+		return
+	}
+	s.repairScheduled = true
+	time.AfterFunc(repairRetryDelay, func() {
+		s.channel.mu.Lock()
+		defer s.channel.mu.Unlock()
+		s.repairScheduled = false
+		s.repair()
+	})
 }
 
 // deliverAll hands evs (already in order) to the sink, skipping any at or

@@ -70,9 +70,11 @@ type Subscription struct {
 	hub     *Hub
 	channel *channel
 	sink    Sink
-	// pos is the cursor of the last event handed to sink (guarded by channel.mu).
-	pos    Cursor
-	closed bool
+	// pos is the cursor of the last event handed to sink. It and the
+	// flags below are guarded by channel.mu.
+	pos             Cursor
+	closed          bool
+	repairScheduled bool
 }
 
 // New returns a hub over backend. Call Run to start live delivery.
@@ -103,7 +105,10 @@ type PublishHooks struct {
 func (h *Hub) SetPublishHooks(hooks PublishHooks) { h.hooks = hooks }
 
 // Publish validates p and appends it to channel through the backend. The
-// returned event has been stored; an error means it was not.
+// returned event has been stored. An error usually means it was not; but
+// when the link to Redis fails after the script was sent, the outcome is
+// unknown and the event may exist. Subscribers never see a gap either way;
+// a caller that retries may publish the event twice.
 func (h *Hub) Publish(ctx context.Context, channel string, p Publication) (Event, error) {
 	if err := p.validate(channel); err != nil {
 		return Event{}, err

@@ -2,21 +2,188 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoff-health/handoff/hub"
+	ablybridge "github.com/handoff-health/handoff/server/ably"
+	"github.com/handoff-health/handoff/server/auth"
+	"github.com/handoff-health/handoff/server/blob"
+	"github.com/handoff-health/handoff/server/capture"
 	"github.com/handoff-health/handoff/server/config"
+	"github.com/handoff-health/handoff/server/realtime"
+	"github.com/handoff-health/handoff/webui"
 )
 
-// wire builds the adapters around the hub and mounts their routes.
+// wire builds the adapters around the hub and mounts their routes. Order
+// matters in one place: the Ably bridge installs the hub's publish hooks,
+// so it is built before anything can publish.
 func (s *Server) wire(ctx context.Context) error {
+	verifier, err := s.newVerifier()
+	if err != nil {
+		return err
+	}
+	blobs, err := s.newBlobStore(ctx)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.newSessionStore()
+	if err != nil {
+		return err
+	}
+	if s.cfg.AblyKey != "" {
+		if err := s.wireAbly(verifier, sessions); err != nil {
+			return err
+		}
+	}
+	api, err := capture.New(capture.Config{
+		PublicURL:     s.cfg.BaseURL(),
+		MaxImages:     s.cfg.MaxImages,
+		MaxImageBytes: s.cfg.MaxImageBytes,
+		SessionTTL:    s.cfg.HistoryTTL,
+	}, capture.Deps{Hub: s.hub, Sessions: sessions, Blobs: blobs, Verifier: verifier, Log: s.log})
+	if err != nil {
+		return err
+	}
+	api.Register(s.mux)
+	s.background = append(s.background, func(ctx context.Context) error { return api.RunSweeper(ctx) })
+	s.checks = append(s.checks, readyCheck{"sessions+blobs", api.Ready})
+
+	if err := s.wireCommit(sessions, blobs, verifier); err != nil {
+		return err
+	}
+
+	rt := realtime.New(s.hub, verifier, realtime.Config{Authorize: api.Authorize, Registerer: s.registry}, s.log)
+	s.mux.Handle("GET /realtime", rt)
+	s.shutdown = append(s.shutdown, rt.Shutdown)
+
+	if err := s.wirePublish(); err != nil {
+		return err
+	}
+
+	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev})
+	s.mux.Handle("GET /desktop", pages)
+	s.mux.Handle("GET /m/{token}", pages)
+	s.mux.Handle("GET /static/", pages)
+	if s.cfg.Dev {
+		s.mountDev(verifier)
+	}
+	return nil
+}
+
+// newVerifier returns the desktop JWT verifier. In dev mode without a
+// configured secret a random one is made: dev tokens then only work until
+// the process restarts, which is what a demo needs.
+func (s *Server) newVerifier() (*auth.Verifier, error) {
+	secret := []byte(s.cfg.JWTSecret)
+	if len(secret) == 0 && s.cfg.Dev {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.Dev {
+		s.log.Warn().Msg("DEV MODE: a demo practice and dev tokens are enabled; never run --dev in production")
+	}
+	return auth.NewVerifier(secret)
+}
+
+// derivedKey derives a purpose-specific key from the JWT secret, so one
+// configured secret can sign blob URLs too without reusing the key itself.
+func derivedKey(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("handoff/" + purpose))
+	return m.Sum(nil)
+}
+
+// newBlobStore picks S3 when a bucket is configured, else a local directory
+// served by this node under /blob/.
+func (s *Server) newBlobStore(ctx context.Context) (blob.Store, error) {
+	if s.cfg.S3Bucket != "" {
+		return blob.NewS3(ctx, blob.S3Config{
+			Endpoint: s.cfg.S3Endpoint, Region: s.cfg.S3Region, Bucket: s.cfg.S3Bucket,
+			PathStyle: s.cfg.S3PathStyle, MaxBytes: s.cfg.MaxImageBytes,
+		})
+	}
+	var secret []byte
+	if s.cfg.JWTSecret != "" {
+		secret = derivedKey(s.cfg.JWTSecret, "blob-urls")
+	}
+	local, err := blob.NewLocal(blob.LocalConfig{
+		Dir: filepath.Join(s.cfg.DataDir, "blobs"), BaseURL: s.cfg.BaseURL(),
+		Secret: secret, MaxBytes: s.cfg.MaxImageBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/blob/", local.Handler())
+	return local, nil
+}
+
+func (s *Server) newSessionStore() (capture.Store, error) {
+	if s.redis == nil {
+		return capture.NewMemoryStore(), nil
+	}
+	return capture.NewRedisStore(s.redis, capture.RedisStoreConfig{Prefix: s.cfg.RedisPrefix})
+}
+
+// wireAbly mirrors every session event to Ably and serves scoped Ably
+// tokens to desktops.
+func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error {
+	names, err := ablybridge.ParseEventNames(s.cfg.AblyEventNames)
+	if err != nil {
+		return fmt.Errorf("--ably-event-names (%s): %w", config.EnvName("ably-event-names"), err)
+	}
+	var progress ablybridge.Progress = ablybridge.NewMemoryProgress()
+	if s.redis != nil {
+		if progress, err = ablybridge.NewRedisProgress(ablybridge.RedisProgressConfig{Client: s.redis, Prefix: s.cfg.RedisPrefix}); err != nil {
+			return err
+		}
+	}
+	lookup := func(ctx context.Context, id string) (capture.Session, error) {
+		sess, err := sessions.Get(ctx, id, time.Now())
+		if errors.Is(err, capture.ErrNotFound) {
+			return sess, ablybridge.ErrUnknownSession
+		}
+		return sess, err
+	}
+	encounterOf := func(ctx context.Context, id string) (string, error) {
+		sess, err := lookup(ctx, id)
+		return sess.EncounterID, err
+	}
+	bridge, err := ablybridge.New(s.hub, ablybridge.Config{
+		Key: s.cfg.AblyKey, ChannelTemplate: s.cfg.AblyChannelTemplate, EventNames: names,
+	}, progress, encounterOf, s.registry, s.log)
+	if err != nil {
+		return err
+	}
+	s.background = append(s.background, bridge.Run)
+	tokens, err := ablybridge.TokenHandler(s.cfg.AblyKey, verifier, func(ctx context.Context, c auth.Claims, id string) (string, error) {
+		sess, err := lookup(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if sess.Facility != c.Facility {
+			// Another practice's session is answered as unknown, not forbidden.
+			return "", ablybridge.ErrUnknownSession
+		}
+		return bridge.AblyChannel(ctx, id)
+	}, 0)
+	if err != nil {
+		return err
+	}
+	s.mux.Handle("POST /api/medtech/session/ably-token", tokens)
 	return nil
 }
 
 // newRedisBackend builds the Redis hub backend.
 func newRedisBackend(c redis.UniversalClient, cfg config.Config) (hub.Backend, error) {
-	_ = c
-	_ = cfg
-	return nil, errRedisPending
+	return hub.NewRedis(hub.RedisConfig{Client: c, Prefix: cfg.RedisPrefix, HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
 }

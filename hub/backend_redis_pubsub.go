@@ -1,0 +1,300 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Live delivery of the Redis backend: one PubSub connection per node,
+// confirmed subscribes, reconnect detection and Resync.
+
+// Subscribe sends SUBSCRIBE and then a PING with a unique token on the
+// node's PubSub connection, and returns once the PONG is read: Redis
+// answers in order, so the subscription is then in effect, and every
+// later PUBLISH reaches this node.
+func (r *Redis) Subscribe(ctx context.Context, channel string) error {
+	key := r.key(channel, "pub")
+	done := make(chan error, 1)
+	token := r.token("sub-")
+	r.mu.Lock()
+	err := errStopped
+	if r.ps != nil {
+		// Recorded before SUBSCRIBE so a connection rebuilt meanwhile
+		// subscribes it too.
+		r.keys[key] = struct{}{}
+		r.waiters[token] = done
+		if err = r.ps.Subscribe(ctx, key); err == nil {
+			err = r.ps.Ping(ctx, token)
+		}
+	}
+	r.mu.Unlock()
+	if err == nil {
+		err = r.await(ctx, done)
+	}
+	if err != nil {
+		r.mu.Lock()
+		delete(r.waiters, token)
+		r.mu.Unlock()
+		_ = r.Unsubscribe(context.WithoutCancel(ctx), channel)
+		return fmt.Errorf("redis subscribe to %q: %w: %w", channel, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// await waits for a Subscribe's confirmation.
+func (r *Redis) await(ctx context.Context, done <-chan error) error {
+	t := time.NewTimer(redisSubscribeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("no confirmation from redis (is Run running?)")
+	case <-r.closed:
+		return errStopped
+	}
+}
+
+// Unsubscribe sends UNSUBSCRIBE without waiting: events still in flight
+// are ignored by the hub, which has no subscriber for them.
+func (r *Redis) Unsubscribe(ctx context.Context, channel string) error {
+	key := r.key(channel, "pub")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.keys, key)
+	if r.ps == nil {
+		return nil
+	}
+	if err := r.ps.Unsubscribe(ctx, key); err != nil {
+		return fmt.Errorf("redis unsubscribe from %q: %w: %w", channel, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Run reads the PubSub connection, hands events to per-channel-ordered
+// delivery shards, and calls h.Resync whenever the connection was lost and
+// its subscriptions are confirmed again.
+func (r *Redis) Run(ctx context.Context, h Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, q := range r.shards {
+		wg.Go(func() {
+			for {
+				batch, ok := q.pop(ctx, r.closed)
+				if !ok {
+					return
+				}
+				for _, ev := range batch {
+					h.HandleEvent(ev)
+				}
+			}
+		})
+	}
+	wg.Go(func() { r.resyncLoop(ctx, h) })
+	// The receive loop blocks in a read; closing the connection ends it.
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-r.closed:
+		}
+		r.stopPubSub()
+	})
+	err := r.receive(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// resyncLoop calls h.Resync when receive asks for it. The hub repairs
+// from history through the client's connection pool, which may still be
+// failing its dials when the PubSub connection is back first; a repair
+// that fails is not retried, so Resync waits until the pool answers.
+func (r *Redis) resyncLoop(ctx context.Context, h Handler) {
+	for {
+		select {
+		case <-r.resync:
+		case <-ctx.Done():
+			return
+		}
+		for backoff := redisMinBackoff; r.client.Ping(ctx).Err() != nil; backoff = min(2*backoff, redisMaxBackoff) {
+			if !r.sleep(ctx, backoff) {
+				return
+			}
+		}
+		h.Resync()
+	}
+}
+
+// receive is Run's read loop. After the connection failed, live events
+// may have been lost: it pings until the connection is back (go-redis
+// reconnects and resubscribes every channel before the PING), and the
+// PONG, read after every resubscription was confirmed, triggers Resync.
+func (r *Redis) receive(ctx context.Context) error {
+	var (
+		broken  bool   // the link failed; a resync is due once it is back
+		resync  string // token whose PONG triggers the resync
+		probing bool   // an idle probe is outstanding
+		backoff = redisMinBackoff
+	)
+	for {
+		ps := r.pubsub()
+		if r.isClosed() {
+			return nil
+		}
+		if ps == nil { // stopped because ctx ended
+			return ctx.Err()
+		}
+		if broken {
+			token := r.token("resync-")
+			if err := ps.Ping(ctx, token); err != nil {
+				if !r.sleep(ctx, backoff) {
+					return ctx.Err()
+				}
+				backoff = min(2*backoff, redisMaxBackoff)
+				continue
+			}
+			broken, resync, backoff = false, token, redisMinBackoff
+		}
+		msg, err := ps.ReceiveTimeout(ctx, r.cfg.PingInterval)
+		if err == nil {
+			probing = false
+			if r.handle(msg) == resync && resync != "" {
+				resync = ""
+				select {
+				case r.resync <- struct{}{}:
+				default: // one is pending already; it will see everything
+				}
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if isTimeout(err) && !probing {
+			probing = true
+			if err = ps.Ping(ctx, "probe"); err == nil {
+				continue
+			}
+		} else if isTimeout(err) {
+			r.rebuild()
+		}
+		probing, broken = false, true
+		r.failWaiters()
+	}
+}
+
+// handle dispatches one PubSub reply and returns a PONG's token.
+func (r *Redis) handle(msg any) string {
+	switch m := msg.(type) {
+	case *redis.Message:
+		name, ok := r.channelOf(m.Channel)
+		if !ok {
+			return ""
+		}
+		ev, err := decodeEvent(name, m.Payload)
+		if err != nil {
+			return "" // not written by publish.lua: not an event of ours
+		}
+		r.shards[maphash.String(r.seed, name)%uint64(len(r.shards))].push(ev)
+	case *redis.Pong:
+		r.mu.Lock()
+		w := r.waiters[m.Payload]
+		delete(r.waiters, m.Payload)
+		r.mu.Unlock()
+		if w != nil {
+			w <- nil
+		}
+		return m.Payload
+	}
+	return ""
+}
+
+// rebuild replaces a connection that stopped answering. go-redis only
+// reconnects on errors, and a half-open connection never returns one.
+func (r *Redis) rebuild() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ps == nil {
+		return
+	}
+	old := r.ps
+	r.ps = r.client.Subscribe(context.Background())
+	if len(r.keys) > 0 {
+		keys := make([]string, 0, len(r.keys))
+		for k := range r.keys {
+			keys = append(keys, k)
+		}
+		// On failure go-redis keeps the channels and subscribes them on
+		// its next connection.
+		_ = r.ps.Subscribe(context.Background(), keys...)
+	}
+	_ = old.Close()
+}
+
+// failWaiters fails the Subscribe calls whose PING may never be answered.
+func (r *Redis) failWaiters() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for token, w := range r.waiters {
+		w <- errLinkLost
+		delete(r.waiters, token)
+	}
+}
+
+// pubsub returns the PubSub connection, nil once stopped.
+func (r *Redis) pubsub() *redis.PubSub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ps
+}
+
+func (r *Redis) token(kind string) string { return kind + strconv.FormatUint(r.seq.Add(1), 10) }
+
+// stopPubSub closes the PubSub connection for good.
+func (r *Redis) stopPubSub() {
+	r.mu.Lock()
+	if r.ps != nil {
+		_ = r.ps.Close()
+		r.ps = nil
+	}
+	r.mu.Unlock()
+	r.failWaiters()
+}
+
+func (r *Redis) isClosed() bool {
+	select {
+	case <-r.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or reports false when the backend stops first.
+func (r *Redis) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-r.closed:
+		return false
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/handoff-health/handoff/server/auth"
+	"github.com/handoff-health/handoff/server/httpx"
+)
+
+// Dev mode gives the built-in pages a demo practice so `make run` works
+// with no host application. Its tokens are real JWTs for a fictional
+// facility; dev mode must never be on in production (it warns loudly).
+const (
+	devFacility = "FZZ999-B"
+	devProvider = "demo-gp"
+	devTokenTTL = 8 * time.Hour
+)
+
+// devPatient is a fictional patient for the demo form. The NHIs use the
+// Z-prefixed test range, which is never issued to a real person.
+type devPatient struct {
+	PatientID   string `json:"patientId"`
+	NHI         string `json:"nhi"`
+	Display     string `json:"display"`
+	EncounterID string `json:"encounterId"`
+}
+
+var devPatients = []devPatient{
+	{PatientID: "demo-pt-001", NHI: "ZZZ0016", Display: "J.S.", EncounterID: "demo-enc-1001"},
+	{PatientID: "demo-pt-002", NHI: "ZZZ0024", Display: "A.T.", EncounterID: "demo-enc-1002"},
+	{PatientID: "demo-pt-003", NHI: "ZZZ0032", Display: "M.W.", EncounterID: "demo-enc-1003"},
+}
+
+func (s *Server) mountDev(v *auth.Verifier) {
+	s.mux.HandleFunc("POST /api/dev/token", func(w http.ResponseWriter, r *http.Request) {
+		exp := time.Now().Add(devTokenTTL).UTC().Truncate(time.Second)
+		tok, err := v.Issue(auth.Claims{Facility: devFacility, Provider: devProvider, Expires: exp})
+		if err != nil {
+			httpx.WriteError(w, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{
+			"token": tok, "expiresAt": exp, "facilityId": devFacility, "providerId": devProvider,
+		})
+	})
+	s.mux.HandleFunc("GET /api/dev/patients", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, devPatients)
+	})
+}
