@@ -2,6 +2,7 @@
 //
 //	handoff serve      run a node (embedded defaults, or Redis/S3/ALEX/Ably)
 //	handoff loadtest   simulate GPs end to end against a node
+//	handoff bench      measure fan-out latency and idle-socket memory
 //	handoff version    print the version
 package main
 
@@ -37,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "loadtest":
 		return loadtest(args[1:], stdout, stderr)
+	case "bench":
+		return bench(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "handoff", version)
 		return 0
@@ -56,6 +59,7 @@ func usage(w io.Writer) {
 Usage:
   handoff serve [flags]      run a server node (handoff serve --help lists every setting)
   handoff loadtest [flags]   simulate GPs end to end (handoff loadtest --help)
+  handoff bench fanout|idle  measure realtime delivery latency and idle-socket memory of a running server
   handoff version            print the version
 `)
 }

@@ -41,8 +41,9 @@ type Config struct {
 	S3Region    string
 	S3PathStyle bool
 
-	MaxImages     int
-	MaxImageBytes int64
+	MaxImages       int
+	MaxImageBytes   int64
+	ClaimsPerMinute float64
 
 	ALEXBaseURL          string
 	ALEXTokenURL         string
@@ -109,6 +110,9 @@ func Register(fs *flag.FlagSet, c *Config) {
 
 	i(&c.MaxImages, "max-images", 20, "maximum images per capture session")
 	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", int64(envInt("max-image-bytes", 20<<20)), withEnv("max-image-bytes", "maximum bytes per image"))
+
+	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", envFloat("claims-per-minute", 10),
+		withEnv("claims-per-minute", "QR claims allowed per client address per minute; negative turns the limit off (load tests)"))
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
 	s(&c.ALEXTokenURL, "alex-token-url", "", "OAuth2 token URL (https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)")
@@ -192,6 +196,19 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func envFloat(name string, def float64) float64 {
+	v, ok := os.LookupEnv(EnvName(name))
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		envErrs = append(envErrs, fmt.Errorf("%s: not a number", EnvName(name)))
+		return def
+	}
+	return f
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
