@@ -221,6 +221,8 @@ func apiError(err error) error {
 		return httpx.Errorf(http.StatusNotFound, "image_not_found", "no such image in this session")
 	case errors.Is(err, ErrTooManyImages):
 		return httpx.Errorf(http.StatusConflict, "too_many_images", "the session already has its maximum number of images")
+	case errors.Is(err, ErrImageCommitting):
+		return httpx.Errorf(http.StatusConflict, "image_committing", "the image is being filed to the patient record right now")
 	case errors.Is(err, ErrImageCommitted):
 		return httpx.Errorf(http.StatusConflict, "image_committed", "the image has already been filed to the patient record")
 	}

@@ -257,8 +257,8 @@ func (a *API) patchImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	img, err := a.store.UpdateImage(r.Context(), s.ID, imageID, a.Touch(), func(img *Image) error {
-		if img.Commit.Status == CommitCommitted {
-			return ErrImageCommitted
+		if err := img.Commit.editable(); err != nil {
+			return err
 		}
 		return p.apply(&img.Metadata)
 	})

@@ -334,6 +334,20 @@ func imageCases() []badCase {
 		{name: "delete unknown image", run: func(f *badFixture) (int, []byte) {
 			return f.e.do("DELETE", f.imagePath(f.a.SessionID, uuid.NewString()), f.e.jwt, nil)
 		}, status: 404, code: "image_not_found"},
+		{name: "patch image being committed",
+			prep: func(f *badFixture) {
+				_, err := f.e.store.UpdateImage(context.Background(), f.a.SessionID, f.img.ID, f.e.api.Touch(), func(img *Image) error {
+					img.Commit = Commit{Status: CommitCommitting, ClaimedAt: f.e.clock.Now()}
+					return nil
+				})
+				if err != nil {
+					f.e.t.Fatal(err)
+				}
+			},
+			run: patch(`{"notes":"late"}`), status: 409, code: "image_committing"},
+		{name: "delete image being committed", run: func(f *badFixture) (int, []byte) {
+			return f.e.do("DELETE", f.imagePath(f.a.SessionID, f.img.ID), f.e.jwt, nil)
+		}, status: 409, code: "image_committing"},
 		{name: "patch committed image",
 			prep: func(f *badFixture) {
 				_, err := SetCommit(context.Background(), f.e.store, f.a.SessionID, f.img.ID,

@@ -27,7 +27,11 @@ type CommitStatus string
 const (
 	CommitPending   CommitStatus = "pending"
 	CommitCommitted CommitStatus = "committed"
-	CommitFailed    CommitStatus = "failed"
+	// CommitCommitting marks an image a commit request has claimed and is
+	// filing now; ClaimedAt says since when. Edits and deletes are refused
+	// meanwhile, so what reaches the record is what the GP saw.
+	CommitCommitting CommitStatus = "committing"
+	CommitFailed     CommitStatus = "failed"
 )
 
 // Session is one capture session as the store keeps it. Values returned by a
@@ -102,6 +106,20 @@ type Commit struct {
 	AlexID      string       `json:"alexId,omitempty"`
 	Error       string       `json:"error,omitempty"`
 	CommittedAt time.Time    `json:"committedAt,omitzero"`
+	// ClaimedAt is when a commit request claimed the image (status
+	// committing); the claim lapses after the committer's lease.
+	ClaimedAt time.Time `json:"claimedAt,omitzero"`
+}
+
+// editable refuses changes to an image that is filed or being filed.
+func (c Commit) editable() error {
+	switch c.Status {
+	case CommitCommitted:
+		return ErrImageCommitted
+	case CommitCommitting:
+		return ErrImageCommitting
+	}
+	return nil
 }
 
 // PendingUpload is what was signed for an image not yet registered; the

@@ -70,7 +70,8 @@ type Store interface {
 	UpdateImage(ctx context.Context, id, imageID string, at Touch, update func(*Image) error) (Image, error)
 
 	// RemoveImage deletes a registered image that is not committed and
-	// returns it. Errors: ErrNotFound, ErrImageNotFound, ErrImageCommitted.
+	// returns it. Errors: ErrNotFound, ErrImageNotFound, ErrImageCommitted,
+	// ErrImageCommitting.
 	RemoveImage(ctx context.Context, id, imageID string, at Touch) (Image, error)
 
 	// SetStatus changes an unexpired session's status. Leaving StatusOpen
@@ -121,6 +122,7 @@ var (
 	ErrImageNotFound   = errors.New("capture: image not found")
 	ErrTooManyImages   = errors.New("capture: session has its maximum number of images")
 	ErrImageCommitted  = errors.New("capture: image already committed")
+	ErrImageCommitting = errors.New("capture: image is being filed now")
 )
 
 // SetCommit records an image's filing result atomically. A committed image

@@ -254,8 +254,8 @@ func (m *MemoryStore) RemoveImage(_ context.Context, id, imageID string, at Touc
 		return Image{}, ErrImageNotFound
 	}
 	img := ms.s.Images[i]
-	if img.Commit.Status == CommitCommitted {
-		return Image{}, ErrImageCommitted
+	if err := img.Commit.editable(); err != nil {
+		return Image{}, err
 	}
 	ms.s.Images = slices.Delete(ms.s.Images, i, i+1)
 	ms.extend(at)

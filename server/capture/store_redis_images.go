@@ -83,10 +83,7 @@ func (r *RedisStore) UpdateImage(ctx context.Context, id, imageID string, at Tou
 // RemoveImage implements Store.
 func (r *RedisStore) RemoveImage(ctx context.Context, id, imageID string, at Touch) (Image, error) {
 	return r.casImage(ctx, id, imageID, at, func(img *Image) (bool, error) {
-		if img.Commit.Status == CommitCommitted {
-			return false, ErrImageCommitted
-		}
-		return false, nil
+		return false, img.Commit.editable()
 	})
 }
 
