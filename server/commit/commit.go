@@ -42,6 +42,8 @@ type API struct {
 	images   ImageViewer
 	log      zerolog.Logger
 	now      func() time.Time
+	// inflight holds one token per image being filed on this node.
+	inflight chan struct{}
 }
 
 // New checks cfg and deps and returns the API.
@@ -67,6 +69,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 		images:   deps.Images,
 		log:      deps.Log,
 		now:      now,
+		inflight: make(chan struct{}, cfg.NodeConcurrency),
 	}, nil
 }
 

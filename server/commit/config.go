@@ -23,6 +23,12 @@ const (
 	// rate limits (429) for the whole practice.
 	DefaultConcurrency = 3
 
+	// DefaultNodeConcurrency bounds the images a node files at once across
+	// all requests. An image in flight holds its bytes, their base64 and the
+	// Media JSON (about 3.7× the photo); without a node-wide bound, 100 GPs
+	// committing together held ~800 MB in the load test.
+	DefaultNodeConcurrency = 8
+
 	// DefaultTimeout bounds one commit request. The ALEX client tries an
 	// image up to 4 times of up to 30 s each (alex.DefaultMaxAttempts,
 	// alex.DefaultTimeout), about 2 minutes at worst; 3 minutes lets the
@@ -58,6 +64,9 @@ type Config struct {
 	// Concurrency is how many images one request files in parallel. Zero
 	// means DefaultConcurrency.
 	Concurrency int
+	// NodeConcurrency is how many images this node files at once across all
+	// requests. Zero means DefaultNodeConcurrency.
+	NodeConcurrency int
 	// Timeout bounds one commit request, including waiting for images a
 	// concurrent request is filing. Zero means DefaultTimeout. It should
 	// exceed the ALEX client's worst case for one image (attempts × attempt
@@ -99,6 +108,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = capture.DefaultSessionTTL
+	}
+	if cfg.NodeConcurrency <= 0 {
+		cfg.NodeConcurrency = DefaultNodeConcurrency
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency

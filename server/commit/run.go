@@ -115,6 +115,9 @@ func (r *run) claimAndFile(ctx context.Context, imgs []capture.Image) (busy []st
 		sem <- struct{}{} // images start in session order
 		wg.Go(func() {
 			defer func() { <-sem }()
+			// Waiting here is bounded: every holder finishes within Timeout.
+			r.a.inflight <- struct{}{}
+			defer func() { <-r.a.inflight }()
 			r.file(ctx, img)
 		})
 	}
