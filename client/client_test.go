@@ -1,0 +1,290 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/server/auth"
+	"github.com/handoff-health/handoff/server/realtime"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// server is a real realtime server on a memory hub.
+type server struct {
+	hub *hub.Hub
+	v   *auth.Verifier
+	url string
+}
+
+func startServer(t *testing.T, cfg realtime.Config) *server {
+	t.Helper()
+	v, err := auth.NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := hub.NewMemory(hub.MemoryConfig{})
+	h := hub.New(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = h.Run(ctx) }()
+	rt := realtime.New(h, v, cfg, zerolog.Nop())
+	hs := httptest.NewServer(rt)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer scancel()
+		_ = rt.Shutdown(sctx)
+		hs.Close()
+		cancel()
+		_ = b.Close()
+	})
+	return &server{hub: h, v: v, url: "ws" + strings.TrimPrefix(hs.URL, "http") + realtime.Path}
+}
+
+func (s *server) token(t *testing.T, fac string, ttl time.Duration) string {
+	tok, err := s.v.Issue(auth.Claims{Facility: fac, Provider: "gp", Expires: time.Now().Add(ttl)})
+	if err != nil {
+		t.Error(err)
+	}
+	return tok
+}
+
+func newClient(t *testing.T, url string, token func(context.Context) (string, error)) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{URL: url, Token: token, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// run starts c.Run and returns a channel with its result.
+func run(t *testing.T, c *client.Client) <-chan error {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return done
+}
+
+// next returns the next event of one of kinds, skipping others.
+func next(t *testing.T, c *client.Client, kinds ...client.Kind) client.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatal("events closed")
+			}
+			for _, k := range kinds {
+				if ev.Kind == k {
+					return ev
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no %v event", kinds)
+		}
+	}
+}
+
+func TestEventsAndUnsubscribe(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, realtime.Config{})
+	c := newClient(t, s.url, func(context.Context) (string, error) { return s.token(t, "f", time.Hour), nil })
+	if err := c.Subscribe("session:a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("session:a", ""); !errors.Is(err, client.ErrAlreadySubscribed) {
+		t.Fatalf("second Subscribe: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	sub := next(t, c, client.KindSubscribed)
+	if sub.Channel != "session:a" || sub.ID != "0" {
+		t.Fatalf("subscribed = %+v", sub)
+	}
+	ev, err := s.hub.Publish(context.Background(), "session:a", hub.Publication{Type: "image.added", Data: []byte(`{"k":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, c, client.KindEvent)
+	if got.ID != ev.ID || got.Type != "image.added" || string(got.Data) != `{"k":1}` || !got.TS.Equal(ev.TS) {
+		t.Fatalf("event = %+v", got)
+	}
+	if c.Cursor("session:a") != ev.ID {
+		t.Fatalf("cursor %q, want %q", c.Cursor("session:a"), ev.ID)
+	}
+
+	// Subscribing while connected takes effect at once.
+	if err := c.Subscribe("session:b", "0"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, c, client.KindSubscribed)
+	c.Unsubscribe("session:a")
+	if _, err := s.hub.Publish(context.Background(), "session:a", hub.Publication{Type: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	ev2, _ := s.hub.Publish(context.Background(), "session:b", hub.Publication{Type: "y"})
+	if got := next(t, c, client.KindEvent); got.Channel != "session:b" || got.ID != ev2.ID {
+		t.Fatalf("after unsubscribe got %+v", got)
+	}
+
+	// Cancelling Run closes the socket and the Events channel.
+	cancel()
+	for range c.Events() {
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+func TestRefusedChannelIsReportedAndDropped(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, realtime.Config{Authorize: func(_ context.Context, _ auth.Claims, ch string) error {
+		if ch == "session:secret" {
+			return errors.New("nope")
+		}
+		return nil
+	}})
+	c := newClient(t, s.url, func(context.Context) (string, error) { return s.token(t, "f", time.Hour), nil })
+	_ = c.Subscribe("session:secret", "")
+	run(t, c)
+	ev := next(t, c, client.KindError)
+	var se *client.ServerError
+	if ev.Channel != "session:secret" || !errors.As(ev.Err, &se) || se.Code != "forbidden" {
+		t.Fatalf("error event = %+v", ev)
+	}
+	if err := c.Subscribe("session:secret", ""); err != nil {
+		t.Fatalf("channel not dropped after refusal: %v", err)
+	}
+}
+
+func TestAuthFailuresAreNotRetriedForever(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, realtime.Config{})
+	forger, _ := auth.NewVerifier([]byte("another-secret-another-secret-xx"))
+	cases := []struct {
+		name  string
+		token func() string
+		want  error
+	}{
+		{"forged", func() string {
+			tok, _ := forger.Issue(auth.Claims{Facility: "f", Provider: "p", Expires: time.Now().Add(time.Hour)})
+			return tok
+		}, client.ErrUnauthorized},
+		{"expired", func() string { return s.token(t, "f", -time.Hour) }, client.ErrTokenExpired},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			c := newClient(t, s.url, func(context.Context) (string, error) { calls.Add(1); return tc.token(), nil })
+			select {
+			case err := <-run(t, c):
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Run = %v, want %v", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run kept retrying")
+			}
+			if n := calls.Load(); n != 3 {
+				t.Fatalf("%d attempts, want 3", n)
+			}
+		})
+	}
+}
+
+// TestTokenRefresh: the client re-authenticates before its short token
+// expires, so the socket stays up; a refreshed token for someone else
+// is forbidden and stops the client.
+func TestTokenRefresh(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, realtime.Config{})
+	var calls atomic.Int32
+	c := newClient(t, s.url, func(context.Context) (string, error) {
+		n := calls.Add(1)
+		if n <= 3 {
+			return s.token(t, "f", 2*time.Second), nil
+		}
+		return s.token(t, "someone-else", time.Hour), nil
+	})
+	done := run(t, c)
+	next(t, c, client.KindConnected)
+	select {
+	case err := <-done:
+		if !errors.Is(err, client.ErrForbidden) {
+			t.Fatalf("Run = %v, want ErrForbidden", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("client never refreshed into the other identity")
+	}
+	connects := 1
+	for ev := range c.Events() {
+		if ev.Kind == client.KindConnected {
+			connects++
+		}
+	}
+	if connects != 1 || calls.Load() < 4 {
+		t.Fatalf("%d connections and %d token calls: refreshes should have kept one socket", connects, calls.Load())
+	}
+}
+
+// TestDeadServerIsDropped runs a server that says hello and then goes
+// silent: no frames, no pings. The client must give up on it after two
+// heartbeats and reconnect.
+func TestDeadServerIsDropped(t *testing.T) {
+	t.Parallel()
+	var accepts atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		accepts.Add(1)
+		_ = ws.Write(r.Context(), websocket.MessageText, []byte(`{"type":"connected","connectionId":"x","heartbeat":100}`))
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	c := newClient(t, "ws"+strings.TrimPrefix(hs.URL, "http"), func(context.Context) (string, error) { return "t", nil })
+	run(t, c)
+	ev := next(t, c, client.KindDisconnected)
+	if !errors.Is(ev.Err, client.ErrDeadServer) {
+		t.Fatalf("disconnected with %v, want ErrDeadServer", ev.Err)
+	}
+	next(t, c, client.KindConnected)
+	if accepts.Load() < 2 {
+		t.Fatal("no reconnect")
+	}
+}
+
+func TestCloseErrors(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[int]error{
+		4001: client.ErrUnauthorized, 4003: client.ErrForbidden, 4008: client.ErrSlowConsumer,
+		4009: client.ErrTokenExpired, 1001: client.ErrGoingAway, 4400: client.ErrBadRequest, 1009: client.ErrTooBig,
+	} {
+		if err := error(&client.CloseError{Code: code}); !errors.Is(err, want) {
+			t.Errorf("close %d does not map to %v", code, want)
+		}
+	}
+	if errors.Unwrap(&client.CloseError{Code: 1000}) != nil {
+		t.Error("1000 maps to an error kind")
+	}
+}

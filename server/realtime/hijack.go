@@ -1,0 +1,42 @@
+package realtime
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// Buffer sizes of an upgraded connection. net/http hands a hijacked
+// connection 4 KiB read and write buffers, 8 KiB that an idle socket holds
+// forever; with 10,000 sockets that is most of their memory.
+const (
+	// readBufferSize only has to hold frame headers and small client
+	// frames: bufio reads anything larger straight into the caller's slice.
+	readBufferSize = 512
+	// writeBufferSize holds a frame header plus a typical event frame, so
+	// one event is one write syscall; larger frames cost a second one.
+	writeBufferSize = 2048
+)
+
+// smallBuffers wraps a ResponseWriter so that coder/websocket's Accept
+// (which hijacks through the http.Hijacker interface) gets a connection
+// with small buffers.
+type smallBuffers struct {
+	http.ResponseWriter
+}
+
+// Hijack takes over the connection and swaps in small buffers. Bytes the
+// client sent after its upgrade request, before the 101 (rare: a client
+// waits for the handshake), sit in net/http's read buffer; then that
+// buffer is kept so they are not lost.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return conn, brw, err
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, readBufferSize), bufio.NewWriterSize(conn, writeBufferSize)), nil
+}
+
+// Unwrap lets http.ResponseController and coder/websocket reach the
+// original writer's other interfaces.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
