@@ -1,0 +1,116 @@
+// The pairing panel: the QR code the phone scans, the same link as text,
+// a countdown to the code's expiry and "New code". Once a phone has
+// claimed the code it folds away to a "Phone connected" line.
+import { $, announce, formatCountdown } from './dom.js';
+
+export class Pairing {
+  // onNewCode() asks the app for a fresh code (it POSTs the tokens
+  // endpoint, which may also move to a new session).
+  constructor({ onNewCode, fetchImage }) {
+    this.onNewCode = onNewCode;
+    this.fetchImage = fetchImage;
+    this.panel = $('#pair');
+    this.codeBox = $('#pair-code');
+    this.connectedBox = $('#pair-connected');
+    this.qr = $('#qr');
+    this.qrFrame = this.qr.parentElement;
+    this.qrExpired = $('#qr-expired');
+    this.link = $('#mobile-link');
+    this.countdown = $('#countdown');
+    this.newCodeBtn = $('#new-code');
+    this.expiresAt = 0;
+    this.timer = 0;
+    this.blobURL = '';
+
+    this.newCodeBtn.addEventListener('click', () => this.requestNewCode());
+    $('#another-phone').addEventListener('click', () => this.requestNewCode());
+    $('#copy-link').addEventListener('click', () => this.copyLink());
+    this.link.addEventListener('focus', () => this.link.select());
+    this.qr.addEventListener('error', () => this.qrFallback());
+  }
+
+  // show displays a code from POST /api/medtech/session/tokens.
+  show(code) {
+    this.panel.hidden = false;
+    this.codeBox.hidden = false;
+    this.connectedBox.hidden = true;
+    this.qrFallbackTried = false;
+    this.qrURL = code.qrUrl;
+    this.setQR(code.qrUrl);
+    this.link.value = code.mobileUrl;
+    this.expiresAt = Date.parse(code.expiresAt) || 0;
+    this.qrFrame.classList.remove('expired');
+    this.qrExpired.hidden = true;
+    this.tick();
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  setQR(url) {
+    if (this.blobURL) URL.revokeObjectURL(this.blobURL);
+    this.blobURL = '';
+    this.qr.src = url;
+  }
+
+  // qrFallback handles a QR URL that needs the bearer token (an <img>
+  // cannot send one): fetch it with the token and show it as a blob.
+  async qrFallback() {
+    if (this.qrFallbackTried || !this.qrURL || this.qrURL.startsWith('data:') || !this.fetchImage) return;
+    this.qrFallbackTried = true;
+    try {
+      const blob = await this.fetchImage(this.qrURL);
+      this.blobURL = URL.createObjectURL(blob);
+      this.qr.src = this.blobURL;
+    } catch {
+      this.qr.alt = 'The QR code could not be loaded; use the link below.';
+    }
+  }
+
+  tick() {
+    const left = this.expiresAt - Date.now();
+    if (left <= 0) {
+      clearInterval(this.timer);
+      this.countdown.textContent = 'This code has expired. Press "New code" to make another.';
+      this.countdown.classList.remove('soon');
+      this.qrFrame.classList.add('expired');
+      this.qrExpired.hidden = false;
+      announce('The QR code has expired.');
+      return;
+    }
+    this.countdown.textContent = `Code expires in ${formatCountdown(left)}`;
+    this.countdown.classList.toggle('soon', left < 60000);
+  }
+
+  markConnected() {
+    if (this.panel.hidden) return;
+    clearInterval(this.timer);
+    this.codeBox.hidden = true;
+    this.connectedBox.hidden = false;
+  }
+
+  async requestNewCode() {
+    this.newCodeBtn.disabled = true;
+    try {
+      await this.onNewCode();
+    } finally {
+      this.newCodeBtn.disabled = false;
+    }
+  }
+
+  async copyLink() {
+    const text = this.link.value;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // No clipboard API outside secure contexts: select for Ctrl+C.
+      this.link.focus();
+      this.link.select();
+      try { document.execCommand('copy'); } catch { /* the text stays selected */ }
+    }
+    announce('Link copied');
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+}

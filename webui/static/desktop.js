@@ -1,0 +1,413 @@
+// The desktop widget: gets its context (desktop-auth.js), creates the
+// capture session and shows its QR code (desktop-pairing.js), follows the
+// session channel live (realtime.js) into the photo grid
+// (desktop-photos.js), and files the photos to the record (commit).
+//
+// Consistency: the grid starts from a snapshot and subscribes from the
+// snapshot's cursor, so every event after it is replayed in order. When
+// the server cannot replay (recovered:false, resync), the page refetches
+// the snapshot and resubscribes from its new cursor.
+import { $, announce } from './dom.js';
+import { api } from './api.js';
+import { DesktopAuth } from './desktop-auth.js';
+import { Pairing } from './desktop-pairing.js';
+import { PhotoGrid } from './desktop-photos.js';
+import { RealtimeClient, State } from './realtime.js';
+
+const body = document.body;
+const auth = new DesktopAuth({
+  dev: body.dataset.dev === 'true',
+  hostOrigins: (body.dataset.hostOrigins || '').split(/\s+/).filter(Boolean),
+});
+
+const app = {
+  ctx: null,
+  sessionId: '',
+  channel: '',
+  rt: null,
+  sub: null,
+  resyncing: null,
+  resyncAgain: false,
+  committing: false,
+  expired: false,
+};
+
+const pairing = new Pairing({
+  onNewCode: () => newCode(),
+  fetchImage: async (url) => {
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${auth.token}` }, cache: 'no-store' });
+    if (!res.ok) throw new Error(`QR ${res.status}`);
+    return res.blob();
+  },
+});
+
+const photos = new PhotoGrid({
+  call: (path, opts) => auth.call(path, opts),
+  onChange: () => renderCommitBar(),
+  onRetry: (id) => commit([id]),
+  onStale: throttle(() => resync(), 10000),
+});
+
+const conn = $('#conn');
+const connText = $('#conn-text');
+const commitBtn = $('#commit');
+const commitBar = $('#commit-bar');
+const commitSummary = $('#commit-summary');
+commitBtn.addEventListener('click', () => commit());
+
+main().catch((err) => showBanner(`Something went wrong: ${err.message}`, 'error'));
+
+// main gets the context from the URL fragment, else from the host's
+// postMessage (and, in dev mode, from whichever comes first of that and the
+// demo form), then starts.
+async function main() {
+  let ctx = auth.fromFragment();
+  if (!ctx) {
+    const fromHost = auth.waitForHost();
+    $('#waiting').hidden = auth.dev;
+    ctx = await (auth.dev ? Promise.race([fromHost, devForm()]) : fromHost);
+    $('#waiting').hidden = true;
+    $('#dev-form').hidden = true;
+  }
+  await start(ctx);
+}
+
+// devForm lets a developer pick a demo patient (dev mode only).
+async function devForm() {
+  const form = $('#dev-form');
+  const select = $('#dev-patient');
+  const error = $('#dev-error');
+  form.hidden = false;
+  let patients = [];
+  try {
+    patients = await api('/api/dev/patients');
+  } catch (err) {
+    error.textContent = `Could not load the demo patients: ${err.message}`;
+    error.hidden = false;
+  }
+  for (const p of patients) select.append(new Option(`${p.display} · NHI ${p.nhi} · ${p.encounterId}`, p.patientId));
+  return new Promise((resolve) => {
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const p = patients.find((x) => x.patientId === select.value);
+      if (!p) return;
+      const btn = $('#dev-start');
+      btn.disabled = true;
+      error.hidden = true;
+      try {
+        const ctx = await auth.devLogin(p);
+        form.hidden = true;
+        resolve(ctx);
+      } catch (err) {
+        error.textContent = `Could not start: ${err.message}`;
+        error.hidden = false;
+        btn.disabled = false;
+      }
+    });
+  });
+}
+
+async function start(ctx) {
+  app.ctx = ctx;
+  showPatient(ctx.patientDisplay, ctx.patientNhi);
+  app.rt = new RealtimeClient({
+    getToken: () => auth.token,
+    onAuthError: () => auth.refresh(),
+    onState: (state, detail) => {
+      showConnection(state, detail);
+      if (state === State.LIVE) scheduleTokenRefresh(detail.expiresAt);
+    },
+    onAuthenticated: (f) => scheduleTokenRefresh(f.expiresAt),
+  });
+  auth.onToken = (token) => app.rt.updateToken(token);
+  await newCode();
+  app.rt.connect();
+}
+
+// scheduleTokenRefresh asks for a fresh JWT a minute before the socket's
+// token expires and hands it to the open socket, so a long consultation
+// never sees the socket closed for an expired token.
+let refreshTimer = 0;
+function scheduleTokenRefresh(expiresAt) {
+  clearTimeout(refreshTimer);
+  const at = Date.parse(expiresAt);
+  if (!at) return;
+  const delay = Math.max(5000, at - Date.now() - 60000);
+  refreshTimer = setTimeout(async () => {
+    const fresh = await auth.refresh();
+    if (fresh) app.rt.updateToken(fresh);
+  }, Math.min(delay, 2 ** 31 - 1));
+}
+
+// newCode creates (or reuses) the session for this encounter and mints a
+// fresh QR token. The server may answer with a different session (the old
+// one was filed or expired); the page then follows the new one.
+async function newCode() {
+  const c = app.ctx;
+  const req = { encounterId: c.encounterId, patientId: c.patientId };
+  if (c.patientNhi) req.patientNhi = c.patientNhi;
+  if (c.patientDisplay) req.patientDisplay = c.patientDisplay;
+  if (c.providerId) req.providerId = c.providerId;
+  let code;
+  try {
+    code = await auth.call('/api/medtech/session/tokens', { method: 'POST', body: req });
+  } catch (err) {
+    showBanner(`Could not create a code: ${err.message}`, 'error', 'Try again', () => newCode(), 'code');
+    return;
+  }
+  hideBanner('code');
+  pairing.show(code);
+  if (code.sessionId !== app.sessionId) {
+    await followSession(code.sessionId, code.channel || `session:${code.sessionId}`);
+  }
+}
+
+async function followSession(sessionId, channel) {
+  app.sub?.unsubscribe();
+  app.sub = null;
+  app.sessionId = sessionId;
+  app.channel = channel;
+  app.expired = false;
+  hideBanner('ended');
+  photos.reset(sessionId);
+  commitBar.hidden = false;
+  await resync();
+}
+
+// follow subscribes to the session channel from cursor, or restarts the
+// subscription there.
+function follow(cursor) {
+  if (app.sub) {
+    app.sub.resubscribe(cursor);
+    return;
+  }
+  app.sub = app.rt.subscribe(app.channel, {
+    since: cursor,
+    onEvent: onEvent,
+    onResync: () => resync(),
+    onError: (f) => {
+      if (f.code === 'not_found' || f.code === 'session_not_found' || f.code === 'forbidden') sessionEnded();
+    },
+  });
+}
+
+async function fetchSnapshot() {
+  try {
+    return await auth.call(`/api/medtech/session/${encodeURIComponent(app.sessionId)}`);
+  } catch (err) {
+    if (err.status === 404 || err.status === 410) {
+      sessionEnded();
+      return null;
+    }
+    showBanner(`Could not load the photos: ${err.message}`, 'error', 'Retry', () => resync(), 'snapshot');
+    return null;
+  }
+}
+
+function applySnapshot(snap) {
+  if (snap.patientDisplay) showPatient(snap.patientDisplay, app.ctx.patientNhi);
+  photos.applySnapshot(snap.images);
+  if (snap.mobileConnected) pairing.markConnected();
+  if (snap.status === 'expired') sessionEnded();
+}
+
+// resync refetches the snapshot and resubscribes from its cursor. Calls
+// while one runs fold into one more run after it.
+function resync() {
+  if (!app.sessionId) return Promise.resolve();
+  if (app.resyncing) {
+    app.resyncAgain = true;
+    return app.resyncing;
+  }
+  app.resyncing = (async () => {
+    do {
+      app.resyncAgain = false;
+      const snap = await fetchSnapshot();
+      if (!snap) break;
+      hideBanner('snapshot');
+      applySnapshot(snap);
+      follow(snap.cursor);
+    } while (app.resyncAgain);
+  })().finally(() => { app.resyncing = null; });
+  return app.resyncing;
+}
+
+function onEvent(ev) {
+  const d = ev.data ?? {};
+  const imageId = d.imageId ?? d.id ?? d.image?.id;
+  switch (ev.type) {
+    case 'mobile.connected':
+      pairing.markConnected();
+      announce('Phone connected');
+      break;
+    case 'image.added':
+    case 'image.updated':
+      photos.upsert(d.image ?? d);
+      break;
+    case 'image.removed':
+      photos.remove(imageId);
+      break;
+    case 'image.committed':
+      photos.setCommit(imageId, { status: 'committed', alexId: d.alexId ?? d.commit?.alexId });
+      break;
+    case 'image.commit_failed':
+      photos.setCommit(imageId, { status: 'failed', error: d.error ?? d.commit?.error });
+      break;
+    case 'session.committed':
+      // Per-image events carry the detail; settle anything they missed.
+      settleFromSnapshot();
+      break;
+    case 'session.expired':
+      sessionEnded();
+      break;
+    default:
+      break;
+  }
+}
+
+// settleFromSnapshot updates filing states from a fresh snapshot without
+// pruning: live events may already be newer than it.
+async function settleFromSnapshot() {
+  try {
+    const snap = await auth.call(`/api/medtech/session/${encodeURIComponent(app.sessionId)}`);
+    photos.applySnapshot(snap.images, { prune: false });
+  } catch { /* the next event or resync settles it */ }
+}
+
+function sessionEnded() {
+  if (app.expired) return;
+  app.expired = true;
+  pairing.stop();
+  showBanner('This photo session has ended. Photos not filed were discarded.', 'warn', 'Start a new session', () => newCode(), 'ended');
+}
+
+// commit files images to the record: all unfiled ones, or ids (Retry).
+async function commit(ids) {
+  if (app.committing) return;
+  app.committing = true;
+  renderCommitBar();
+  try {
+    await photos.flushEdits();
+    const target = ids ?? photos.unfiledIds();
+    if (!target.length) return;
+    photos.markCommitting(target);
+    const req = { sessionId: app.sessionId };
+    if (ids) req.imageIds = ids;
+    const unsaved = photos.unsavedEdits(target);
+    if (Object.keys(unsaved).length) req.metadata = unsaved;
+    let res;
+    try {
+      res = await auth.call('/api/medtech/session/commit', { method: 'POST', body: req });
+    } catch (err) {
+      for (const id of target) photos.setCommit(id, { status: 'failed', error: err.message });
+      announce(`Filing failed: ${err.message}`);
+      return;
+    }
+    photos.markSaved(Object.keys(unsaved));
+    const seen = new Set();
+    for (const r of res?.results ?? []) {
+      seen.add(r.imageId);
+      photos.setCommit(r.imageId, { status: r.status, alexId: r.alexId, error: r.error });
+    }
+    if (target.some((id) => !seen.has(id))) await settleFromSnapshot();
+    const n = photos.counts();
+    announce(n.failed ? `${n.failed} photo${n.failed === 1 ? '' : 's'} could not be filed.` : 'Photos filed to the record.');
+  } finally {
+    app.committing = false;
+    renderCommitBar();
+  }
+}
+
+function renderCommitBar() {
+  const n = photos.counts();
+  const unfiled = n.pending + n.failed;
+  commitBtn.disabled = app.committing || n.committing > 0 || unfiled === 0 || app.expired;
+  commitBtn.textContent = unfiled > 0 ? `File ${unfiled} photo${unfiled === 1 ? '' : 's'} to record` : 'File to record';
+  commitSummary.classList.remove('done');
+  if (n.total === 0) {
+    commitSummary.textContent = 'Waiting for photos from the phone.';
+  } else if (n.committing > 0) {
+    commitSummary.textContent = `Filing ${n.committing} photo${n.committing === 1 ? '' : 's'}…`;
+  } else if (n.committed === n.total) {
+    commitSummary.textContent = `✓ All ${n.total} photo${n.total === 1 ? '' : 's'} filed to the record.`;
+    commitSummary.classList.add('done');
+  } else if (n.failed > 0) {
+    commitSummary.textContent = `${n.failed} not filed. Check the reason on each photo and retry.`;
+  } else if (n.committed > 0) {
+    commitSummary.textContent = `${n.committed} of ${n.total} filed.`;
+  } else if (n.noSite > 0) {
+    commitSummary.textContent = `${n.total} photo${n.total === 1 ? '' : 's'} ready; ${n.noSite} without a body site.`;
+  } else {
+    commitSummary.textContent = `${n.total} photo${n.total === 1 ? '' : 's'} ready to file.`;
+  }
+}
+
+const connLabels = {
+  [State.CONNECTING]: 'Connecting…',
+  [State.LIVE]: 'Live',
+  [State.RECONNECTING]: 'Reconnecting…',
+  [State.OFFLINE]: 'Offline',
+  [State.CLOSED]: 'Not connected',
+};
+
+function showConnection(state, detail = {}) {
+  conn.hidden = false;
+  conn.dataset.state = state;
+  connText.textContent = connLabels[state] ?? state;
+  conn.title = state === State.LIVE ? 'Photos appear here as soon as the phone sends them.' : '';
+  if (state === State.OFFLINE && (detail.reason === 'auth' || detail.reason === 'forbidden')) {
+    showBanner('Your sign-in has expired. Reopen the widget from the patient record.', 'error',
+      auth.dev ? 'Reconnect' : null, () => app.rt.reconnectNow(), 'auth');
+  } else if (state === State.LIVE) {
+    hideBanner('auth');
+  }
+}
+
+function showPatient(display, nhi) {
+  const p = $('#patient');
+  p.replaceChildren();
+  if (!display && !nhi) {
+    p.hidden = true;
+    return;
+  }
+  const strong = document.createElement('strong');
+  strong.textContent = display || nhi;
+  p.append('For ', strong);
+  if (display && nhi) p.append(` · NHI ${nhi}`);
+  p.hidden = false;
+}
+
+let bannerAction = null;
+let bannerTopic = '';
+$('#banner-action').addEventListener('click', () => bannerAction?.());
+
+// showBanner shows one message at the top; topic names what it is about,
+// so hideBanner(topic) clears it only once that problem is solved.
+function showBanner(text, kind = 'warn', actionLabel = null, action = null, topic = '') {
+  bannerTopic = topic;
+  const b = $('#banner');
+  $('#banner-text').textContent = text;
+  b.dataset.kind = kind;
+  const btn = $('#banner-action');
+  btn.hidden = !actionLabel;
+  btn.textContent = actionLabel ?? '';
+  bannerAction = action;
+  b.hidden = false;
+}
+
+function hideBanner(topic) {
+  if (topic && topic !== bannerTopic) return;
+  $('#banner').hidden = true;
+  bannerAction = null;
+  bannerTopic = '';
+}
+
+function throttle(fn, ms) {
+  let last = 0;
+  return () => {
+    const now = Date.now();
+    if (now - last < ms) return;
+    last = now;
+    fn();
+  };
+}

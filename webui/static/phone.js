@@ -1,0 +1,405 @@
+// The phone page, opened from the desktop's QR code at /m/{token}. It
+// claims the one-time token, asks the GP to confirm the patient, takes
+// photos with the camera, lets the GP check them and add optional details,
+// and sends them (phone-image.js shrinks and strips them, phone-upload.js
+// uploads them).
+//
+// The claim answers with a mobileToken, the bearer credential for this
+// session's uploads. A second claim of the same QR token is refused (410),
+// so the mobileToken is kept in sessionStorage under a hash of the QR
+// token: reloading the tab, or "Take more" after a reload, keeps working,
+// while closing the tab forgets it. Nothing goes to localStorage and
+// nothing is logged.
+import { $, role, cloneTemplate, announce, uuid } from './dom.js';
+import { api, ApiError } from './api.js';
+import { prepareImage } from './phone-image.js';
+import { uploadImage } from './phone-upload.js';
+import { fillLateralitySelect, fillBodySiteSelect, bodySiteFromSelect } from './bodysites.js';
+
+const PARALLEL_UPLOADS = 2;
+
+const qrToken = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+let storageKey = '';
+let session = null; // {sessionId, mobileToken, patientDisplay, maxImages, imageCount, expiresAt, confirmed, sent}
+let items = [];
+let sending = false;
+let photoCounter = 0;
+
+const camera = $('#camera');
+const library = $('#library');
+$('#take-photo').addEventListener('click', () => camera.click());
+$('#choose-library').addEventListener('click', () => library.click());
+$('#add-more').addEventListener('click', () => camera.click());
+camera.addEventListener('change', () => filesChosen(camera));
+library.addEventListener('change', () => filesChosen(library));
+$('#confirm-yes').addEventListener('click', confirmed);
+$('#confirm-no').addEventListener('click', declined);
+$('#send').addEventListener('click', () => sendAll());
+$('#take-more').addEventListener('click', () => showCapture());
+window.addEventListener('beforeunload', (e) => {
+  if (items.some((it) => it.state !== 'sent')) e.preventDefault();
+});
+
+start();
+
+async function start() {
+  show('loading');
+  if (!qrToken || qrToken.length > 512) {
+    showError('unknown');
+    return;
+  }
+  storageKey = `handoff.phone.${await digest(qrToken)}`;
+  session = load();
+  if (session?.mobileToken) {
+    if (session.confirmed) showCapture();
+    else showConfirm();
+    return;
+  }
+  await claim();
+}
+
+async function claim() {
+  show('loading');
+  let r;
+  try {
+    r = await api(`/api/medtech/session/tokens/${encodeURIComponent(qrToken)}`);
+  } catch (err) {
+    showClaimError(err);
+    return;
+  }
+  session = {
+    sessionId: r.sessionId,
+    mobileToken: r.mobileToken,
+    patientDisplay: r.patientDisplay ?? '',
+    maxImages: r.maxImages ?? 20,
+    imageCount: r.imageCount ?? 0,
+    expiresAt: r.expiresAt,
+    confirmed: false,
+    sent: 0,
+  };
+  save();
+  showConfirm();
+}
+
+function showClaimError(err) {
+  if (err.status === 404) showError('unknown');
+  else if (err.code === 'token_superseded') showError('superseded');
+  else if (err.code === 'token_expired') showError('stale');
+  else if (err.status === 410) showError('used');
+  else if (err.status === 429) showError('busy', () => claim());
+  else showError('network', () => claim());
+}
+
+function showConfirm() {
+  $('#confirm-patient').textContent = session.patientDisplay || 'this patient';
+  show('confirm');
+}
+
+function confirmed() {
+  session.confirmed = true;
+  save();
+  showCapture();
+}
+
+function declined() {
+  forget();
+  show('declined');
+}
+
+function remaining() {
+  return Math.max(0, session.maxImages - session.imageCount - session.sent - items.filter((it) => it.state !== 'sent').length);
+}
+
+function showCapture() {
+  clearItems();
+  const left = remaining();
+  for (const n of document.querySelectorAll('.patient-name')) n.textContent = session.patientDisplay || 'as confirmed';
+  $('#capture-hint').textContent = `You can send up to ${left} more photo${left === 1 ? '' : 's'}.`;
+  if (left === 0) {
+    showError('full');
+    return;
+  }
+  show('capture');
+}
+
+function filesChosen(input) {
+  const files = [...(input.files ?? [])];
+  input.value = ''; // choosing the same photo again must fire change
+  if (!files.length) return;
+  const left = remaining();
+  const take = files.slice(0, left);
+  for (const f of take) addItem(f);
+  show('review', false);
+  renderReview();
+  if (files.length > left) {
+    announce(`Only ${left} more photo${left === 1 ? '' : 's'} fit in this session; the rest were left out.`);
+    $('#review-hint').textContent = `Only ${left} more photo${left === 1 ? '' : 's'} fit in this session; the rest were left out.`;
+  }
+  prepareAll();
+}
+
+function addItem(file) {
+  const node = cloneTemplate('review-item');
+  const it = {
+    imageId: uuid(),
+    file,
+    blob: null,
+    url: '',
+    state: 'preparing', // preparing | ready | uploading | registering | sent | failed
+    error: '',
+    progress: 0,
+    node,
+    number: ++photoCounter,
+  };
+  fillLateralitySelect(role(node, 'laterality'));
+  fillBodySiteSelect(role(node, 'bodysite'));
+  role(node, 'delete').addEventListener('click', () => removeItem(it));
+  role(node, 'retry').addEventListener('click', () => sendAll([it]));
+  items.push(it);
+  $('#review-list').append(node);
+  renderItem(it);
+}
+
+// prepareAll shrinks the chosen photos one at a time: a phone has memory
+// for one 12-megapixel decode, not six at once.
+let preparing = false;
+async function prepareAll() {
+  if (preparing) return;
+  preparing = true;
+  try {
+    for (let it = items.find((x) => x.state === 'preparing'); it; it = items.find((x) => x.state === 'preparing')) {
+      try {
+        const p = await prepareImage(it.file);
+        it.blob = p.blob;
+        it.url = URL.createObjectURL(p.blob);
+        it.state = 'ready';
+      } catch (err) {
+        it.state = 'failed';
+        it.error = err.message;
+        it.unreadable = true;
+      }
+      it.file = null; // keep only the small copy
+      renderItem(it);
+      renderReview();
+    }
+  } finally {
+    preparing = false;
+  }
+}
+
+function removeItem(it) {
+  if (it.state === 'uploading' || it.state === 'registering' || it.state === 'sent') return;
+  items = items.filter((x) => x !== it);
+  if (it.url) URL.revokeObjectURL(it.url);
+  it.node.remove();
+  announce('Photo deleted');
+  if (!items.length) showCapture();
+  else renderReview();
+}
+
+function clearItems() {
+  for (const it of items) {
+    if (it.url) URL.revokeObjectURL(it.url);
+    it.node.remove();
+  }
+  items = [];
+  photoCounter = 0;
+  $('#review-hint').textContent = 'Details are optional; the GP can add them on the desktop.';
+}
+
+function metadataOf(it) {
+  const laterality = role(it.node, 'laterality').value;
+  const bodySite = bodySiteFromSelect(role(it.node, 'bodysite'));
+  const notes = role(it.node, 'notes').value.trim();
+  if (!laterality && !bodySite && !notes) return null;
+  const m = {};
+  if (laterality) m.laterality = laterality;
+  if (bodySite) m.bodySite = bodySite;
+  if (notes) m.notes = notes;
+  return m;
+}
+
+const statusText = {
+  preparing: 'Preparing…',
+  ready: 'Ready to send',
+  uploading: 'Sending…',
+  registering: 'Almost done…',
+  sent: '✓ Sent',
+};
+
+function renderItem(it) {
+  const n = it.node;
+  n.dataset.state = it.state;
+  role(n, 'name').textContent = `Photo ${it.number}`;
+  const img = role(n, 'img');
+  if (it.url && img.getAttribute('src') !== it.url) {
+    img.src = it.url;
+    img.alt = `Photo ${it.number}`;
+  }
+  const status = role(n, 'status');
+  if (it.state === 'failed') status.textContent = `Not sent: ${it.error}`;
+  else if (it.state === 'uploading') status.textContent = `Sending… ${Math.round(it.progress * 100)}%`;
+  else status.textContent = statusText[it.state] ?? '';
+  const progress = role(n, 'progress');
+  progress.hidden = it.state !== 'uploading' && it.state !== 'registering';
+  progress.value = Math.round((it.state === 'registering' ? 1 : it.progress) * 100);
+  progress.setAttribute('aria-label', `Photo ${it.number} upload progress`);
+  const busy = it.state === 'uploading' || it.state === 'registering' || it.state === 'sent';
+  role(n, 'delete').hidden = busy;
+  role(n, 'delete').setAttribute('aria-label', `Delete photo ${it.number}`);
+  role(n, 'retry').hidden = it.state !== 'failed' || it.unreadable || sending;
+  for (const f of ['laterality', 'bodysite', 'notes']) role(n, f).disabled = busy;
+  role(n, 'details').hidden = it.state === 'sent';
+}
+
+function renderReview() {
+  const unsent = items.filter((it) => it.state !== 'sent' && !it.unreadable);
+  const send = $('#send');
+  send.disabled = sending || unsent.length === 0;
+  send.textContent = sending ? 'Sending…' : `Send ${unsent.length} photo${unsent.length === 1 ? '' : 's'}`;
+  $('#add-more').hidden = sending || remaining() === 0;
+  $('#review-title').textContent = sending ? 'Sending photos' : 'Check photos';
+}
+
+// sendAll uploads the unsent photos (or just `only`), two at a time.
+async function sendAll(only) {
+  if (sending) return;
+  const queue = (only ?? items).filter((it) => it.state !== 'sent' && !it.unreadable);
+  if (!queue.length) return;
+  sending = true;
+  for (const it of queue) {
+    it.state = it.blob ? 'ready' : 'preparing';
+    it.error = '';
+    renderItem(it);
+  }
+  renderReview();
+  announce(`Sending ${queue.length} photo${queue.length === 1 ? '' : 's'}`);
+  let fatal = null;
+  const next = () => (fatal ? null : queue.shift());
+  const worker = async () => {
+    for (let it = next(); it; it = next()) {
+      const err = await sendOne(it);
+      if (err && isFatal(err)) fatal = err;
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL_UPLOADS }, worker));
+  sending = false;
+  items.forEach(renderItem);
+  renderReview();
+  afterSend(fatal);
+}
+
+async function sendOne(it) {
+  while (it.state === 'preparing') await new Promise((r) => setTimeout(r, 100));
+  if (it.state === 'failed') return null;
+  try {
+    await uploadImage({ imageId: it.imageId, blob: it.blob, metadata: metadataOf(it) }, {
+      mobileToken: session.mobileToken,
+      onPhase: (phase) => { it.state = phase; renderItem(it); },
+      onProgress: (f) => { it.progress = f; renderItem(it); },
+    });
+    it.state = 'sent';
+    session.sent++;
+    save();
+    renderItem(it);
+    return null;
+  } catch (err) {
+    it.state = 'failed';
+    it.error = err.message;
+    renderItem(it);
+    return err;
+  }
+}
+
+// isFatal: errors after which no other photo can succeed either.
+function isFatal(err) {
+  return err instanceof ApiError && (err.code === 'too_many_images' || err.code === 'session_closed' ||
+    err.status === 401 || err.status === 404 || err.status === 410);
+}
+
+function afterSend(fatal) {
+  const sent = items.filter((it) => it.state === 'sent').length;
+  if (fatal) {
+    if (fatal.code === 'too_many_images') showError('full');
+    else showError('expired');
+    return;
+  }
+  const failed = items.filter((it) => it.state === 'failed' && !it.unreadable);
+  if (!failed.length) {
+    $('#done-title').textContent = `${sent} photo${sent === 1 ? '' : 's'} sent`;
+    $('#done-text').textContent = 'They are on the GP\'s desktop now.';
+    $('#take-more').hidden = remaining() === 0;
+    show('done');
+    announce(`${sent} photo${sent === 1 ? '' : 's'} sent`);
+    return;
+  }
+  if (failed.every((it) => /network|interrupted|stalled|reach/i.test(it.error)) && sent === 0) {
+    showError('network', () => { show('review', false); sendAll(); });
+    return;
+  }
+  announce(`${failed.length} photo${failed.length === 1 ? '' : 's'} not sent. Use Retry to try again.`);
+}
+
+const errors = {
+  unknown: ['This code is not valid', 'Scan the QR code on the desktop again, or ask for a new code.'],
+  used: ['This code has already been used', 'Each code works once. Press "New code" on the desktop and scan the new code.'],
+  stale: ['This code has expired', 'Codes work for a few minutes. Press "New code" on the desktop and scan again.'],
+  superseded: ['This code was replaced', 'The desktop shows a newer code. Scan that one instead.'],
+  expired: ['This photo session has ended', 'Press "New code" on the desktop and scan again to send more photos.'],
+  full: ['This session is full', 'It already has as many photos as it can take. File them on the desktop, then start a new session for more.'],
+  network: ['No connection', 'The phone could not reach the practice server. Check Wi-Fi or mobile data and try again.'],
+  busy: ['Too many attempts', 'Wait a minute, then try again.'],
+};
+
+function showError(kind, retry) {
+  const [title, text] = errors[kind];
+  $('#error-title').textContent = title;
+  $('#error-text').textContent = text;
+  const btn = $('#error-action');
+  btn.hidden = !retry;
+  btn.onclick = retry ?? null;
+  if (['expired', 'unknown', 'used', 'stale', 'superseded'].includes(kind)) forget();
+  show('error');
+}
+
+function show(name, focus = true) {
+  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  const h1 = document.querySelector(`[data-screen="${name}"] h1`);
+  if (focus) h1?.focus();
+  window.scrollTo(0, 0);
+}
+
+// Storage: sessionStorage only, keyed by a hash of the spent QR token.
+function load() {
+  try {
+    return JSON.parse(sessionStorage.getItem(storageKey) ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+function save() {
+  try { sessionStorage.setItem(storageKey, JSON.stringify(session)); } catch { /* private mode: memory only */ }
+}
+
+function forget() {
+  try { sessionStorage.removeItem(storageKey); } catch { /* ignore */ }
+}
+
+async function digest(text) {
+  const data = new TextEncoder().encode(text);
+  if (globalThis.crypto?.subtle) {
+    const h = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+    return [...h.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  // Plain http on a LAN has no SubtleCrypto. The token is spent once
+  // claimed, so a non-cryptographic hash (FNV-1a) is enough to avoid
+  // writing it down verbatim.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (const b of data) {
+    h1 = Math.imul(h1 ^ b, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ b, 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+}

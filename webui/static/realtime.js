@@ -1,0 +1,435 @@
+// RealtimeClient speaks handoff's native WebSocket protocol
+// (docs/protocol.md) from a browser, and mirrors the Go client in client/:
+// one socket carrying several channels, reconnect with jittered exponential
+// backoff, resume of every channel from the last event id it received,
+// de-duplication of events by id, and an explicit resync signal when the
+// server cannot replay (recovered:false, or a resync frame), so the app
+// refetches its snapshot instead of silently missing events.
+//
+// Frames (JSON text):
+//   client → server  {type:"auth", token}  {type:"subscribe", channel, since?, id?}
+//                    {type:"unsubscribe", channel, id?}  {type:"ping", id?}
+//   server → client  connected {connectionId, heartbeat, expiresAt}
+//                    authenticated {ref, expiresAt}
+//                    subscribed {ref, channel, recovered, cursor}
+//                    unsubscribed {ref, channel}
+//                    event {event: {id, channel, type, data, ts}}
+//                    resync {channel, recovered:false, cursor}
+//                    error {ref?, channel?, code, message}
+//                    pong {ref}
+//
+// The token goes in the first frame ({type:"auth"}), not in the URL: the
+// server also accepts an access_token query parameter, but a URL ends up in
+// proxies' access logs and in the browser's own console messages about a
+// failed socket. It is never logged here and never stored.
+
+export const State = Object.freeze({
+  CONNECTING: 'connecting',
+  LIVE: 'live',
+  RECONNECTING: 'reconnecting',
+  OFFLINE: 'offline',
+  CLOSED: 'closed',
+});
+
+// Close codes (server/realtime/closecode.go).
+const CLOSE_NORMAL = 1000;
+const CLOSE_UNAUTHORIZED = 4001;
+const CLOSE_FORBIDDEN = 4003;
+const CLOSE_TOKEN_EXPIRED = 4009;
+
+// How many event ids each channel remembers for de-duplication: more than a
+// replay can overlap with what was already delivered live.
+const SEEN_IDS = 1000;
+
+// After this many auth closes in a row (without a socket getting as far as
+// "connected"), the client stops and reports offline: the server refuses
+// whatever token the app supplies. The Go client uses the same limit.
+const MAX_AUTH_FAILURES = 3;
+
+export class RealtimeClient {
+  // options:
+  //   getToken()          -> token or Promise<token> (called on every connect)
+  //   onAuthError(code)   -> Promise<fresh token | null>; called on close
+  //                          4001/4009. null (or no callback) stops the client.
+  //   onState(state, detail)  connection state changes
+  //   onError(frame)      error frames that name no subscription
+  //   onAuthenticated(frame)  a token given with updateToken was accepted
+  //   url                 socket URL (default: ws(s)://<this host>/realtime)
+  //   minBackoff, maxBackoff  reconnect delays in ms (500, 15000)
+  //   WebSocket           constructor (tests)
+  constructor(options) {
+    this.getToken = options.getToken;
+    this.onAuthError = options.onAuthError;
+    this.onState = options.onState ?? (() => {});
+    this.onError = options.onError ?? (() => {});
+    this.onAuthenticated = options.onAuthenticated;
+    this.url = options.url ?? defaultURL();
+    this.minBackoff = options.minBackoff ?? 500;
+    this.maxBackoff = options.maxBackoff ?? 15000;
+    this.WS = options.WebSocket ?? globalThis.WebSocket;
+
+    this.state = State.CLOSED;
+    this.ws = null;
+    this.subs = new Map(); // channel -> Subscription
+    this.attempt = 0;
+    this.authFailures = 0;
+    this.nextRef = 1;
+    this.heartbeatMs = 25000;
+    this.lastSeen = 0;
+    this.timers = { reconnect: 0, heartbeat: 0 };
+    this.stopped = true;
+    this.connectionId = '';
+
+    this.handleOnline = () => { if (!this.stopped && !this.isOpen()) this.reconnectNow(); };
+    this.handleOffline = () => { if (!this.stopped) this.dropSocket('browser offline', State.OFFLINE); };
+    this.handleVisible = () => {
+      if (document.visibilityState === 'visible' && !this.stopped && !this.isOpen()) this.reconnectNow();
+    };
+  }
+
+  // connect opens the socket; it keeps reconnecting until close().
+  connect() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    globalThis.addEventListener?.('online', this.handleOnline);
+    globalThis.addEventListener?.('offline', this.handleOffline);
+    globalThis.document?.addEventListener('visibilitychange', this.handleVisible);
+    this.open();
+  }
+
+  // close ends the socket for good.
+  close() {
+    this.stopped = true;
+    globalThis.removeEventListener?.('online', this.handleOnline);
+    globalThis.removeEventListener?.('offline', this.handleOffline);
+    globalThis.document?.removeEventListener('visibilitychange', this.handleVisible);
+    this.clearTimers();
+    if (this.ws) {
+      const ws = this.ws;
+      this.detach(ws);
+      this.ws = null;
+      try { ws.close(CLOSE_NORMAL, 'client closed'); } catch { /* already closed */ }
+    }
+    this.setState(State.CLOSED);
+  }
+
+  // subscribe adds channel. handlers: onEvent(event), onResync({cursor,
+  // reason}), onSubscribed({recovered, cursor}), onError(frame). since is
+  // the last cursor the app has seen (e.g. its snapshot's cursor).
+  subscribe(channel, { since = '', ...handlers } = {}) {
+    if (this.subs.has(channel)) throw new Error(`already subscribed to ${channel}`);
+    const sub = new Subscription(this, channel, since, handlers);
+    this.subs.set(channel, sub);
+    if (this.isLive()) sub.send();
+    return sub;
+  }
+
+  // updateToken hands the open socket a fresh token (an auth frame), so it
+  // is not closed with 4009 when the old one expires. The next reconnect
+  // takes the token from getToken() anyway.
+  updateToken(token) {
+    if (this.isLive()) this.sendFrame({ type: 'auth', token, id: this.ref() });
+  }
+
+  // reconnectNow drops any socket and dials at once (also used by tests
+  // and by the app's "Reconnect" button).
+  reconnectNow() {
+    this.attempt = 0;
+    this.dropSocket('reconnect requested', State.RECONNECTING, 0);
+  }
+
+  isOpen() { return this.ws !== null && this.ws.readyState <= 1; }
+
+  isLive() { return this.state === State.LIVE && this.ws?.readyState === 1; }
+
+  // internals
+
+  ref() { return String(this.nextRef++); }
+
+  setState(state, detail = {}) {
+    if (this.state === state && !detail.force) return;
+    this.state = state;
+    try { this.onState(state, detail); } catch (err) { reportAsync(err); }
+  }
+
+  async open() {
+    this.clearTimers();
+    if (this.stopped) return;
+    if (globalThis.navigator && navigator.onLine === false) {
+      this.setState(State.OFFLINE, { reason: 'browser offline' });
+      return; // the online event reconnects
+    }
+    this.setState(this.attempt === 0 && this.state !== State.RECONNECTING ? State.CONNECTING : State.RECONNECTING,
+      { attempt: this.attempt });
+    let token;
+    try {
+      token = await this.getToken();
+    } catch {
+      token = '';
+    }
+    if (this.stopped) return;
+    if (!token) {
+      this.setState(State.OFFLINE, { reason: 'no token' });
+      return;
+    }
+    let ws;
+    try {
+      ws = new this.WS(this.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token }));
+    ws.onmessage = (e) => this.handleMessage(ws, e.data);
+    ws.onclose = (e) => this.handleClose(ws, e.code, e.reason);
+    ws.onerror = () => { /* onclose follows with the code */ };
+  }
+
+  detach(ws) {
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.onerror = null;
+  }
+
+  handleMessage(ws, raw) {
+    if (ws !== this.ws) return;
+    this.lastSeen = Date.now();
+    let f;
+    try { f = JSON.parse(raw); } catch { return; }
+    switch (f.type) {
+      case 'connected':
+        this.connectionId = f.connectionId ?? '';
+        if (f.heartbeat > 0) this.heartbeatMs = f.heartbeat;
+        this.attempt = 0;
+        this.authFailures = 0;
+        this.setState(State.LIVE, { connectionId: this.connectionId, expiresAt: f.expiresAt, force: true });
+        this.startHeartbeat();
+        for (const sub of this.subs.values()) sub.send();
+        break;
+      case 'subscribed':
+        this.subs.get(f.channel)?.handleSubscribed(f);
+        break;
+      case 'event': {
+        const ev = f.event ?? f;
+        this.subs.get(ev.channel)?.handleEvent(ev);
+        break;
+      }
+      case 'resync':
+        this.subs.get(f.channel)?.handleResync(f);
+        break;
+      case 'unsubscribed':
+        this.subs.get(f.channel)?.handleUnsubscribed(f);
+        break;
+      case 'error': {
+        const sub = f.channel ? this.subs.get(f.channel) : null;
+        if (sub) sub.handleError(f);
+        else safeCall(this.onError, f);
+        break;
+      }
+      case 'authenticated':
+        safeCall(this.onAuthenticated, f);
+        break;
+      case 'pong':
+      default:
+        break;
+    }
+  }
+
+  async handleClose(ws, code, reason) {
+    if (ws !== this.ws) return;
+    this.detach(ws);
+    this.ws = null;
+    this.clearTimers();
+    for (const sub of this.subs.values()) sub.active = false;
+    if (this.stopped) return;
+
+    if (code === CLOSE_UNAUTHORIZED || code === CLOSE_TOKEN_EXPIRED) {
+      this.authFailures++;
+      if (this.authFailures >= MAX_AUTH_FAILURES || !this.onAuthError) {
+        this.setState(State.OFFLINE, { reason: 'auth', code });
+        return;
+      }
+      this.setState(State.RECONNECTING, { reason: 'auth', code });
+      let fresh = null;
+      try { fresh = await this.onAuthError(code); } catch { fresh = null; }
+      if (this.stopped) return;
+      if (!fresh) {
+        this.setState(State.OFFLINE, { reason: 'auth', code });
+        return;
+      }
+      this.scheduleReconnect(0);
+      return;
+    }
+    if (code === CLOSE_FORBIDDEN) {
+      this.setState(State.OFFLINE, { reason: 'forbidden', code });
+      return;
+    }
+    this.setState(State.RECONNECTING, { code, reason, attempt: this.attempt });
+    this.scheduleReconnect();
+  }
+
+  // dropSocket abandons the current socket without waiting for its close
+  // handshake (which may never come on a dead network) and moves on.
+  dropSocket(reason, state, delay) {
+    this.clearTimers();
+    for (const sub of this.subs.values()) sub.active = false;
+    if (this.ws) {
+      const ws = this.ws;
+      this.detach(ws);
+      this.ws = null;
+      try { ws.close(CLOSE_NORMAL, reason); } catch { /* ignore */ }
+    }
+    this.setState(state, { reason });
+    if (state !== State.OFFLINE) this.scheduleReconnect(delay);
+  }
+
+  scheduleReconnect(delay) {
+    if (this.stopped) return;
+    const d = delay ?? jittered(this.attempt, this.minBackoff, this.maxBackoff);
+    this.attempt++;
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(() => this.open(), d);
+  }
+
+  // startHeartbeat sends an application ping every heartbeat interval and
+  // drops a socket that has been silent for an interval plus a grace: the
+  // server's own WebSocket pings are answered by the browser invisibly, so
+  // only frames tell this side the path is alive.
+  startHeartbeat() {
+    clearInterval(this.timers.heartbeat);
+    this.lastSeen = Date.now();
+    this.timers.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastSeen > this.heartbeatMs + 10000) {
+        this.dropSocket('heartbeat timeout', State.RECONNECTING);
+        return;
+      }
+      this.sendFrame({ type: 'ping' });
+    }, this.heartbeatMs);
+  }
+
+  clearTimers() {
+    clearTimeout(this.timers.reconnect);
+    clearInterval(this.timers.heartbeat);
+  }
+
+  sendFrame(frame) {
+    if (this.ws?.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+}
+
+// Subscription is one channel of a RealtimeClient.
+class Subscription {
+  constructor(client, channel, since, handlers) {
+    this.client = client;
+    this.channel = channel;
+    this.since = since || '';
+    this.handlers = handlers;
+    this.active = false;
+    this.pendingResubscribe = false;
+    this.seen = new Set();
+    this.seenOrder = [];
+    this.retry = 0;
+  }
+
+  // cursor is the position the subscription resumes from.
+  get cursor() { return this.since; }
+
+  send() {
+    this.pendingResubscribe = false;
+    const frame = { type: 'subscribe', channel: this.channel, id: this.client.ref() };
+    if (this.since) frame.since = this.since;
+    this.client.sendFrame(frame);
+  }
+
+  // resubscribe restarts the subscription from since (the cursor of a
+  // snapshot the app just fetched), so everything after the snapshot is
+  // replayed in order after it.
+  resubscribe(since) {
+    this.since = since || '';
+    if (!this.client.isLive()) return; // the next connect subscribes from since
+    if (this.active) {
+      this.pendingResubscribe = true;
+      this.client.sendFrame({ type: 'unsubscribe', channel: this.channel, id: this.client.ref() });
+    } else {
+      this.send();
+    }
+  }
+
+  unsubscribe() {
+    this.client.subs.delete(this.channel);
+    if (this.active) this.client.sendFrame({ type: 'unsubscribe', channel: this.channel, id: this.client.ref() });
+    this.active = false;
+  }
+
+  handleSubscribed(f) {
+    this.active = true;
+    this.retry = 0;
+    const asked = this.since;
+    // The cursor is where the stream continues: since itself after a
+    // successful resume, otherwise the channel's current position.
+    if (f.cursor) this.since = f.cursor;
+    safeCall(this.handlers.onSubscribed, { recovered: f.recovered !== false, cursor: f.cursor });
+    if (asked && f.recovered === false) {
+      safeCall(this.handlers.onResync, { cursor: f.cursor, reason: 'not_recovered' });
+    }
+  }
+
+  handleUnsubscribed() {
+    this.active = false;
+    if (this.pendingResubscribe && this.client.subs.get(this.channel) === this) this.send();
+  }
+
+  handleEvent(ev) {
+    if (!ev.id || this.seen.has(ev.id)) return;
+    this.seen.add(ev.id);
+    this.seenOrder.push(ev.id);
+    if (this.seenOrder.length > SEEN_IDS) this.seen.delete(this.seenOrder.shift());
+    this.since = ev.id;
+    safeCall(this.handlers.onEvent, ev);
+  }
+
+  handleResync(f) {
+    if (f.cursor) this.since = f.cursor;
+    safeCall(this.handlers.onResync, { cursor: f.cursor, reason: 'resync' });
+  }
+
+  handleError(f) {
+    if (f.code === 'already_subscribed') {
+      this.active = true;
+      return;
+    }
+    if (f.code === 'unavailable' && this.client.isLive()) {
+      // The hub backend hiccupped; ask again after a backoff.
+      const d = jittered(this.retry++, 1000, 15000);
+      setTimeout(() => { if (!this.active && this.client.subs.get(this.channel) === this && this.client.isLive()) this.send(); }, d);
+    }
+    safeCall(this.handlers.onError, f);
+  }
+}
+
+function defaultURL() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/realtime`;
+}
+
+// jittered is exponential backoff from min, capped at max, with the delay
+// drawn from its upper half so a crowd of clients spreads out.
+function jittered(attempt, min, max) {
+  const d = Math.min(max, min * 2 ** Math.min(attempt, 16));
+  return d / 2 + Math.random() * (d / 2);
+}
+
+function safeCall(fn, arg) {
+  if (!fn) return;
+  try { fn(arg); } catch (err) { reportAsync(err); }
+}
+
+// reportAsync rethrows outside the socket's handlers so an app bug shows
+// in the console without breaking the connection logic.
+function reportAsync(err) {
+  setTimeout(() => { throw err; }, 0);
+}
