@@ -1,0 +1,122 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/client"
+)
+
+func ev(id, typ, imageID string) client.Event {
+	var data []byte
+	switch typ {
+	case evImageAdded:
+		data, _ = json.Marshal(map[string]string{"id": imageID})
+	case evImageCommitted:
+		data, _ = json.Marshal(map[string]string{"imageId": imageID})
+	default:
+		data = []byte(`{}`)
+	}
+	return client.Event{Kind: client.KindEvent, ID: id, Type: typ, Data: data}
+}
+
+// TestRoundTally checks the event accounting the report's verdict rests on.
+func TestRoundTally(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		expect []string
+		events []client.Event
+		want   tally
+	}{
+		{"all received", []string{evMobileConnected, "image.added/a"},
+			[]client.Event{ev("e-1", evMobileConnected, ""), ev("e-2", evImageAdded, "a")},
+			tally{expected: 2, received: 2}},
+		{"event before its request returned", []string{"image.added/a"},
+			[]client.Event{ev("e-1", evImageAdded, "a")},
+			tally{expected: 1, received: 1}},
+		{"lost", []string{evMobileConnected, "image.committed/a"},
+			[]client.Event{ev("e-1", evMobileConnected, "")},
+			tally{expected: 2, received: 1, lost: 1}},
+		{"same id twice", []string{evMobileConnected},
+			[]client.Event{ev("e-1", evMobileConnected, ""), ev("e-1", evMobileConnected, "")},
+			tally{expected: 1, received: 1, duplicated: 1}},
+		{"published twice", []string{"image.added/a"},
+			[]client.Event{ev("e-1", evImageAdded, "a"), ev("e-2", evImageAdded, "a")},
+			tally{expected: 1, received: 1, duplicated: 1}},
+		{"unexpected", nil,
+			[]client.Event{ev("e-1", "image.commit_failed", "a"), ev("e-2", evImageAdded, "b")},
+			tally{unexpected: []string{"image.commit_failed", evImageAdded}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRound("session:x", newRecorder())
+			for _, e := range c.events {
+				r.onEvent(e, time.Now())
+			}
+			r.expect(c.expect...)
+			got := r.tally()
+			if got.expected != c.want.expected || got.received != c.want.received || got.lost != c.want.lost ||
+				got.duplicated != c.want.duplicated || len(got.unexpected) != len(c.want.unexpected) {
+				t.Errorf("tally = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestRoundLatencyEitherOrder checks register→desktop is recorded whether
+// the event or the register reply comes first.
+func TestRoundLatencyEitherOrder(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	r := newRound("session:x", rec)
+	now := time.Now()
+	r.onEvent(ev("e-1", evImageAdded, "a"), now)
+	r.registeredAt("a", span{sent: now.Add(-time.Millisecond), replied: now.Add(time.Millisecond)})
+	r.registeredAt("b", span{sent: now, replied: now})
+	r.onEvent(ev("e-2", evImageAdded, "b"), now.Add(time.Millisecond))
+	lat := rec.latencies()
+	if lat[StepToDesktop].Count != 2 || lat[StepSentToDesktop].Count != 2 {
+		t.Fatalf("counts = %d, %d, want 2, 2", lat[StepToDesktop].Count, lat[StepSentToDesktop].Count)
+	}
+	if !r.waitExpected(context.Background(), time.Second, evImageAdded+"/") {
+		t.Error("waitExpected did not see both image.added events")
+	}
+}
+
+func TestPhoneAddrDistinct(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for n := range 100_000 {
+		ip := phoneAddr(n)
+		if !ip.IsLoopback() || ip[len(ip)-1] == 0 || ip[len(ip)-1] == 255 {
+			t.Fatalf("phoneAddr(%d) = %s", n, ip)
+		}
+		if seen[ip.String()] {
+			t.Fatalf("phoneAddr(%d) = %s repeats", n, ip)
+		}
+		seen[ip.String()] = true
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	bad := []Config{
+		{GPs: -1}, {Images: maxImages + 1}, {ImageBytes: -5}, {DisconnectRate: 1},
+		{Rounds: -2}, {Target: "ftp://x"}, {Target: "127.0.0.1:8080"},
+	}
+	for _, c := range bad {
+		if c.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", c)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+	c, _ := Config{Duration: time.Minute}.withDefaults()
+	if c.Rounds != maxRounds {
+		t.Errorf("Rounds with Duration = %d, want %d", c.Rounds, maxRounds)
+	}
+}

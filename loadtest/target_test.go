@@ -1,0 +1,93 @@
+package loadtest
+
+import (
+	"context"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/server"
+)
+
+// startServer runs a handoff node on a loopback port, as `handoff serve`
+// would, for the --target tests.
+func startServer(t *testing.T, dev bool) (url, secret string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := embeddedConfig(t.TempDir(), l.Addr().String(), Config{Images: 1}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Dev = dev
+	srv, err := server.New(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, l)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+	})
+	return "http://" + l.Addr().String(), sc.JWTSecret
+}
+
+// TestRunTarget runs against a separately started server: with its JWT
+// secret (tokens minted per GP), and in dev mode with its dev token.
+func TestRunTarget(t *testing.T) {
+	t.Parallel()
+	for _, dev := range []bool{false, true} {
+		t.Run(map[bool]string{false: "jwt-secret", true: "dev-token"}[dev], func(t *testing.T) {
+			t.Parallel()
+			url, secret := startServer(t, dev)
+			cfg := Config{Target: url + "/", GPs: 3, Images: 1, ImageBytes: 20_000, Rounds: 2, EventTimeout: 10 * time.Second}
+			if !dev {
+				cfg.JWTSecret = secret
+				if runtime.GOOS == "linux" {
+					// The test's server shares this process; /proc reads it all the same.
+					cfg.ServerPID = os.Getpid()
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			rep, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() || rep.GPRounds != 6 || rep.EventsExpected != 6*4 || rep.InProcess {
+				t.Errorf("report: ok %v, gpRounds %d, expected %d, inProcess %v, errors %v",
+					rep.OK(), rep.GPRounds, rep.EventsExpected, rep.InProcess, rep.ErrorsByKind)
+			}
+			if measured := rep.PeakRSSBytes > 0; measured != (cfg.ServerPID > 0) {
+				t.Errorf("peakRss %d with server pid %d", rep.PeakRSSBytes, cfg.ServerPID)
+			}
+		})
+	}
+}
+
+// TestRunTargetDown fails fast, naming the target, when nothing answers.
+func TestRunTargetDown(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = Run(context.Background(), Config{Target: "http://" + addr, GPs: 1, Images: 1, ImageBytes: 1000, RequestTimeout: 2 * time.Second})
+	if err == nil {
+		t.Fatal("Run against a closed port succeeded")
+	}
+}
