@@ -42,5 +42,13 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./server/realtime/
 
+## loadtest: 100 GPs end to end against an embedded server (ARGS="--gps 20 --json" to change)
+loadtest:
+	$(GO) run ./cmd/handoff loadtest $(ARGS)
+
+## screenshots: PNG screenshots of the desktop and phone pages into docs/screenshots/ (headless chromium)
+screenshots: deps
+	HANDOFF_SCREENSHOTS=1 $(GO) test -count=1 -run TestScreenshots ./webui/
+
 clean:
 	rm -rf bin

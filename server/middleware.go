@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,11 +60,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // one access-log line per request. The line names the route template
 // (r.Pattern, set by ServeMux) and never the raw path or query, which may
 // hold tokens; nor the client's headers.
-func edge(next http.Handler, log zerolog.Logger, m *httpMetrics) http.Handler {
+func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, hostFraming bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		securityHeaders(sw.Header(), r)
+		securityHeaders(sw.Header(), hostFraming)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -100,18 +99,14 @@ func edge(next http.Handler, log zerolog.Logger, m *httpMetrics) http.Handler {
 	})
 }
 
-// securityHeaders applies to every response. The pages load only their
-// own scripts and styles (no inline script), images from self, blob: and
-// data: (previews and the QR code), and connect only back to this origin.
-func securityHeaders(h http.Header, r *http.Request) {
+// securityHeaders applies to every response; the pages add their own
+// Content-Security-Policy (webui.ContentSecurityPolicy). X-Frame-Options
+// cannot name another origin, so when host applications may frame the
+// desktop widget, framing is governed by the CSP's frame-ancestors alone.
+func securityHeaders(h http.Header, hostFraming bool) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	if strings.HasPrefix(r.URL.Path, "/desktop") || strings.HasPrefix(r.URL.Path, "/m/") {
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
-			"img-src 'self' blob: data: https:; connect-src 'self' ws: wss: https:; "+
-			"base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
+	if !hostFraming {
+		h.Set("X-Frame-Options", "SAMEORIGIN")
 	}
 }

@@ -14,10 +14,13 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	ablybridge "github.com/handoff-health/handoff/server/ably"
+	"github.com/handoff-health/handoff/server/alex"
 	"github.com/handoff-health/handoff/server/auth"
 	"github.com/handoff-health/handoff/server/blob"
 	"github.com/handoff-health/handoff/server/capture"
+	"github.com/handoff-health/handoff/server/commit"
 	"github.com/handoff-health/handoff/server/config"
+	"github.com/handoff-health/handoff/server/publish"
 	"github.com/handoff-health/handoff/server/realtime"
 	"github.com/handoff-health/handoff/webui"
 )
@@ -44,10 +47,11 @@ func (s *Server) wire(ctx context.Context) error {
 		}
 	}
 	api, err := capture.New(capture.Config{
-		PublicURL:     s.cfg.BaseURL(),
-		MaxImages:     s.cfg.MaxImages,
-		MaxImageBytes: s.cfg.MaxImageBytes,
-		SessionTTL:    s.cfg.HistoryTTL,
+		PublicURL:       s.cfg.BaseURL(),
+		MaxImages:       s.cfg.MaxImages,
+		MaxImageBytes:   s.cfg.MaxImageBytes,
+		SessionTTL:      s.cfg.HistoryTTL,
+		ClaimsPerMinute: s.cfg.ClaimsPerMinute,
 	}, capture.Deps{Hub: s.hub, Sessions: sessions, Blobs: blobs, Verifier: verifier, Log: s.log})
 	if err != nil {
 		return err
@@ -56,7 +60,7 @@ func (s *Server) wire(ctx context.Context) error {
 	s.background = append(s.background, func(ctx context.Context) error { return api.RunSweeper(ctx) })
 	s.checks = append(s.checks, readyCheck{"sessions+blobs", api.Ready})
 
-	if err := s.wireCommit(sessions, blobs, verifier); err != nil {
+	if err := s.wireCommit(api, sessions, blobs, verifier); err != nil {
 		return err
 	}
 
@@ -64,11 +68,13 @@ func (s *Server) wire(ctx context.Context) error {
 	s.mux.Handle("GET /realtime", rt)
 	s.shutdown = append(s.shutdown, rt.Shutdown)
 
-	if err := s.wirePublish(); err != nil {
-		return err
+	keys, err := auth.ParseAPIKeys(s.cfg.APIKeys)
+	if err != nil {
+		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
+	s.mux.Handle(publish.Route, publish.New(s.hub, keys, publish.Config{}, s.log))
 
-	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev})
+	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev, HostOrigins: s.cfg.HostOriginList()})
 	s.mux.Handle("GET /desktop", pages)
 	s.mux.Handle("GET /m/{token}", pages)
 	s.mux.Handle("GET /static/", pages)
@@ -180,6 +186,39 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error
 		return err
 	}
 	s.mux.Handle("POST /api/medtech/session/ably-token", tokens)
+	return nil
+}
+
+// wireCommit files images into ALEX: the real API when a base URL is
+// configured, otherwise the outbox of FHIR files under the data directory.
+func (s *Server) wireCommit(api *capture.API, sessions capture.Store, blobs blob.Store, verifier *auth.Verifier) error {
+	var committer alex.Committer
+	if s.cfg.ALEXBaseURL != "" {
+		c, err := alex.NewClient(alex.Config{
+			BaseURL: s.cfg.ALEXBaseURL, TokenURL: s.cfg.ALEXTokenURL,
+			ClientID: s.cfg.ALEXClientID, ClientSecret: s.cfg.ALEXClientSecret, Scope: s.cfg.ALEXScope,
+			IdentifierSystem: s.cfg.ALEXIdentifierSystem, AppIDHeader: s.cfg.ALEXAppIDHeader, AppID: s.cfg.ALEXAppID,
+		})
+		if err != nil {
+			return err
+		}
+		committer = c
+	} else {
+		o, err := alex.NewOutbox(filepath.Join(s.cfg.DataDir, "alex-outbox"))
+		if err != nil {
+			return err
+		}
+		committer = o
+		s.log.Info().Msg("ALEX outbox mode: commits are written as FHIR JSON files under the data directory")
+	}
+	c, err := commit.New(commit.Config{SessionTTL: s.cfg.HistoryTTL}, commit.Deps{
+		Sessions: sessions, Blobs: blobs, Hub: s.hub, ALEX: committer,
+		Verifier: verifier, Images: api, Log: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	c.Register(s.mux)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -53,6 +54,8 @@ type Config struct {
 	ALEXIdentifierSystem string
 	ALEXAppIDHeader      string
 	ALEXAppID            string
+
+	HostOrigins string
 
 	AblyKey             string
 	AblyChannelTemplate string
@@ -122,6 +125,8 @@ func Register(fs *flag.FlagSet, c *Config) {
 	s(&c.ALEXIdentifierSystem, "alex-identifier-system", "", "identifier system of Media resources (empty: the built-in default)")
 	s(&c.ALEXAppIDHeader, "alex-app-id-header", "", "optional app id header name sent to ALEX")
 	s(&c.ALEXAppID, "alex-app-id", "", "optional app id header value")
+
+	s(&c.HostOrigins, "host-origins", "", "comma-separated origins of host applications that may frame /desktop and postMessage it, e.g. https://pms.example.org")
 
 	sec(&c.AblyKey, "ably-key", "Ably API key; set to mirror every event to Ably")
 	s(&c.AblyChannelTemplate, "ably-channel-template", "session:{sessionId}", "Ably channel name; {sessionId} and {encounterId} are replaced")
@@ -257,6 +262,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for _, o := range c.HostOriginList() {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			bad("--host-origins (%s): %q is not an origin like https://pms.example.org", EnvName("host-origins"), o)
+		}
+	}
 	if c.LogFormat != "auto" && c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("--log-format must be json, console or auto")
 	}
@@ -269,6 +279,17 @@ func (c *Config) RedisAddrList() []string {
 	for _, a := range strings.Split(c.RedisAddrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// HostOriginList splits HostOrigins.
+func (c *Config) HostOriginList() []string {
+	var out []string
+	for _, o := range strings.Split(c.HostOrigins, ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			out = append(out, o)
 		}
 	}
 	return out
