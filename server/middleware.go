@@ -1,12 +1,15 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/server/httpx"
 )
 
 // httpMetrics counts requests by route template, never by raw path: a raw
@@ -56,6 +59,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// errHandlerPanic is what a recovered panic is answered with: a plain
+// error, so the client gets the JSON 500 that names nothing internal.
+var errHandlerPanic = errors.New("handler panic")
+
 // edge wraps the whole mux: security headers, panic recovery, metrics and
 // one access-log line per request. The line names the route template
 // (r.Pattern, set by ServeMux) and never the raw path or query, which may
@@ -66,13 +73,20 @@ func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, hostFraming boo
 		sw := &statusWriter{ResponseWriter: w}
 		securityHeaders(sw.Header(), hostFraming)
 		defer func() {
+			abort := false
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				log.Error().Str("route", r.Pattern).Msg("handler panic")
 				if sw.status == 0 {
-					http.Error(sw, `{"error":{"code":"internal","message":"internal server error"}}`, http.StatusInternalServerError)
+					sw.Header().Del("Content-Length")
+					httpx.WriteError(sw, errHandlerPanic)
+				} else {
+					// A response already under way cannot become an error;
+					// cut the connection so the client does not take the
+					// truncated body for a whole one.
+					abort = true
 				}
 			}
 			route := r.Pattern
@@ -94,6 +108,9 @@ func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, hostFraming boo
 			}
 			ev.Str("method", r.Method).Str("route", route).Int("status", status).
 				Int64("bytes", sw.bytes).Dur("took", elapsed).Msg("http")
+			if abort {
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

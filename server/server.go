@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	s.mux.HandleFunc("GET /healthz", healthz)
 	s.mux.Handle("GET /readyz", readyz(s.checks))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
-	s.handler = edge(s.mux, log, newHTTPMetrics(s.registry), len(cfg.HostOrigins) > 0)
+	s.handler = edge(s.mux, log, newHTTPMetrics(s.registry), len(cfg.HostOriginList()) > 0)
 	return s, nil
 }
 
@@ -110,6 +110,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { serveErr <- srv.Serve(l) }()
 	select {
 	case err := <-serveErr:
+		// The listener failed: stop background work before returning.
+		stopBackground()
+		for range s.background {
+			<-bgDone
+		}
 		return err
 	case <-ctx.Done():
 	}

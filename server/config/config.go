@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,29 +63,39 @@ type Config struct {
 	AblyEventNames      string
 
 	ShutdownTimeout time.Duration
+
+	// envErrs holds the malformed HANDOFF_* values Register met; Validate
+	// reports them, so a typo in a number fails at start instead of
+	// silently using the default. Kept per Config so one Register's
+	// mistakes never leak into another's Validate.
+	envErrs []error
 }
 
 // Register defines every setting on fs. A setting's default is taken from
 // its HANDOFF_* environment variable when that is set, so flags override
 // the environment, which overrides the built-in default.
 func Register(fs *flag.FlagSet, c *Config) {
+	c.envErrs = nil
+	env := &envReader{errs: &c.envErrs}
 	s := func(p *string, name, def, usage string) {
 		fs.StringVar(p, name, envString(name, def), withEnv(name, usage))
 	}
 	b := func(p *bool, name string, def bool, usage string) {
-		fs.BoolVar(p, name, envBool(name, def), withEnv(name, usage))
+		fs.BoolVar(p, name, env.boolean(name, def), withEnv(name, usage))
 	}
 	i := func(p *int, name string, def int, usage string) {
-		fs.IntVar(p, name, envInt(name, def), withEnv(name, usage))
+		fs.IntVar(p, name, env.integer(name, def), withEnv(name, usage))
 	}
 	d := func(p *time.Duration, name string, def time.Duration, usage string) {
-		fs.DurationVar(p, name, envDuration(name, def), withEnv(name, usage))
+		fs.DurationVar(p, name, env.duration(name, def), withEnv(name, usage))
 	}
 	// Secrets never become flag defaults, which --help would print; Parse
 	// reads their environment variables after the flags.
 	sec := func(p *string, name, usage string) {
 		fs.StringVar(p, name, "", withEnv(name, usage))
+		secretFlagsMu.Lock()
 		secretFlags[fs] = append(secretFlags[fs], secretFlag{name, p})
+		secretFlagsMu.Unlock()
 	}
 
 	s(&c.Addr, "addr", "127.0.0.1:8080", "listen address; use :8080 to let phones on the LAN reach a laptop")
@@ -112,9 +123,9 @@ func Register(fs *flag.FlagSet, c *Config) {
 	b(&c.S3PathStyle, "s3-path-style", false, "use path-style S3 URLs (most S3-compatible stores need this)")
 
 	i(&c.MaxImages, "max-images", 20, "maximum images per capture session")
-	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", int64(envInt("max-image-bytes", 20<<20)), withEnv("max-image-bytes", "maximum bytes per image"))
+	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", int64(env.integer("max-image-bytes", 20<<20)), withEnv("max-image-bytes", "maximum bytes per image"))
 
-	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", envFloat("claims-per-minute", 10),
+	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", env.number("claims-per-minute", 10),
 		withEnv("claims-per-minute", "QR claims allowed per client address per minute; negative turns the limit off (load tests)"))
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
@@ -140,8 +151,13 @@ type secretFlag struct {
 	p    *string
 }
 
-// secretFlags remembers, per flag set, which flags are secrets.
-var secretFlags = map[*flag.FlagSet][]secretFlag{}
+// secretFlags remembers, per flag set, which flags are secrets. Flag sets
+// may be registered concurrently (tests, the load test's targets), hence
+// the lock.
+var (
+	secretFlagsMu sync.Mutex
+	secretFlags   = map[*flag.FlagSet][]secretFlag{}
+)
 
 // Parse parses args into the flags Register defined on fs, then fills
 // secrets not given as flags from their environment variables.
@@ -151,7 +167,10 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, sf := range secretFlags[fs] {
+	secretFlagsMu.Lock()
+	secrets := secretFlags[fs]
+	secretFlagsMu.Unlock()
+	for _, sf := range secrets {
 		if !set[sf.name] {
 			*sf.p = os.Getenv(EnvName(sf.name))
 		}
@@ -173,57 +192,61 @@ func envString(name, def string) string {
 	return def
 }
 
-// envErrs collects malformed environment values; Validate reports them, so
-// a typo in a number fails at start instead of silently using the default.
-var envErrs []error
+// envReader reads typed HANDOFF_* defaults, collecting malformed values
+// into the Config being registered.
+type envReader struct{ errs *[]error }
 
-func envBool(name string, def bool) bool {
+func (e *envReader) fail(name, what string) {
+	*e.errs = append(*e.errs, fmt.Errorf("%s: %s", EnvName(name), what))
+}
+
+func (e *envReader) boolean(name string, def bool) bool {
 	v, ok := os.LookupEnv(EnvName(name))
 	if !ok {
 		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("%s: not a boolean", EnvName(name)))
+		e.fail(name, "not a boolean")
 		return def
 	}
 	return b
 }
 
-func envInt(name string, def int) int {
+func (e *envReader) integer(name string, def int) int {
 	v, ok := os.LookupEnv(EnvName(name))
 	if !ok {
 		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("%s: not a whole number", EnvName(name)))
+		e.fail(name, "not a whole number")
 		return def
 	}
 	return n
 }
 
-func envFloat(name string, def float64) float64 {
+func (e *envReader) number(name string, def float64) float64 {
 	v, ok := os.LookupEnv(EnvName(name))
 	if !ok {
 		return def
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("%s: not a number", EnvName(name)))
+		e.fail(name, "not a number")
 		return def
 	}
 	return f
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
+func (e *envReader) duration(name string, def time.Duration) time.Duration {
 	v, ok := os.LookupEnv(EnvName(name))
 	if !ok {
 		return def
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("%s: not a duration like 90s or 2h", EnvName(name)))
+		e.fail(name, "not a duration like 90s or 2h")
 		return def
 	}
 	return d
@@ -231,7 +254,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 // Validate fails fast on missing or contradictory settings, naming them.
 func (c *Config) Validate() error {
-	errs := append([]error(nil), envErrs...)
+	errs := append([]error(nil), c.envErrs...)
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !c.Dev && c.JWTSecret == "" {
 		bad("--jwt-secret (%s) is required unless --dev", EnvName("jwt-secret"))
@@ -240,16 +263,16 @@ func (c *Config) Validate() error {
 		bad("--jwt-secret (%s) must be at least 32 bytes", EnvName("jwt-secret"))
 	}
 	if c.HistorySize < 1 {
-		bad("--history-size must be at least 1")
+		bad("--history-size (%s) must be at least 1", EnvName("history-size"))
 	}
 	if c.HistoryTTL < time.Minute {
-		bad("--history-ttl must be at least 1m")
+		bad("--history-ttl (%s) must be at least 1m", EnvName("history-ttl"))
 	}
 	if c.MaxImages < 1 || c.MaxImageBytes < 1 {
-		bad("--max-images and --max-image-bytes must be positive")
+		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))
 	}
 	if c.RedisMaster != "" && c.RedisAddrs == "" {
-		bad("--redis-master needs sentinel addresses in --redis-addrs (%s)", EnvName("redis-addrs"))
+		bad("--redis-master (%s) needs sentinel addresses in --redis-addrs (%s)", EnvName("redis-master"), EnvName("redis-addrs"))
 	}
 	if c.ALEXBaseURL != "" {
 		required := []struct{ flag, value string }{
@@ -268,7 +291,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.LogFormat != "auto" && c.LogFormat != "json" && c.LogFormat != "console" {
-		bad("--log-format must be json, console or auto")
+		bad("--log-format (%s) must be json, console or auto", EnvName("log-format"))
 	}
 	return errors.Join(errs...)
 }

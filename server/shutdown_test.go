@@ -1,0 +1,38 @@
+package server_test
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/handoff-health/handoff/client"
+)
+
+// TestGracefulShutdown: when Serve's context ends, a connected socket is
+// closed with 1001 (so the client resumes on another node), Serve returns
+// nil, and the node accepts nothing more.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, devConfig(t))
+	jwt := n.devToken()
+	s := n.createSession(jwt, "enc-shutdown")
+	c := n.realtime(t, jwt)
+	if err := c.Subscribe(s.Channel, ""); err != nil {
+		t.Fatal(err)
+	}
+	next(t, c, client.KindSubscribed)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.stop() }()
+	ev := next(t, c, client.KindDisconnected)
+	var ce *client.CloseError
+	if !errors.Is(ev.Err, client.ErrGoingAway) || !errors.As(ev.Err, &ce) || ce.Code != 1001 {
+		t.Fatalf("disconnected with %v, want close 1001", ev.Err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if _, err := http.Get(n.url + "/healthz"); err == nil {
+		t.Fatal("the node still accepts requests")
+	}
+}
