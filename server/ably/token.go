@@ -84,9 +84,9 @@ func (h *tokenHandler) serve(w http.ResponseWriter, r *http.Request) (*ably.Toke
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
-	claims, err := h.verifier.Verify(auth.BearerToken(r))
+	claims, err := h.verifier.Desktop(r)
 	if err != nil {
-		return nil, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+		return nil, err
 	}
 	var body tokenRequestBody
 	if err := httpx.DecodeJSON(w, r, &body, tokenBodyLimit); err != nil {

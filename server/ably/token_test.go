@@ -111,8 +111,8 @@ func TestTokenRefusals(t *testing.T) {
 		code               string
 	}{
 		{"no JWT", "", `{"sessionId":"sess-1"}`, 401, "unauthorized"},
-		{"JWT of another secret", forged, `{"sessionId":"sess-1"}`, 401, "unauthorized"},
-		{"garbage JWT", "not.a.jwt", `{"sessionId":"sess-1"}`, 401, "unauthorized"},
+		{"JWT of another secret", forged, `{"sessionId":"sess-1"}`, 401, "invalid_token"},
+		{"garbage JWT", "not.a.jwt", `{"sessionId":"sess-1"}`, 401, "invalid_token"},
 		{"another facility's session", jwtFor(t, v, "fac-2"), `{"sessionId":"sess-1"}`, 404, "session_not_found"},
 		{"unknown session", good, `{"sessionId":"nope"}`, 404, "session_not_found"},
 		{"authorize's own answer", good, `{"sessionId":"closed"}`, 410, "session_closed"},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/handoff-health/handoff/server/httpx"
 )
 
 // Claims are what handoff reads from a desktop JWT.
@@ -100,6 +102,23 @@ func (v *Verifier) Issue(c Claims) (string, error) {
 		},
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(v.secret)
+}
+
+// Desktop authenticates a desktop API call by its bearer JWT. Its errors
+// are API errors (401 unauthorized, token_expired, invalid_token) that every
+// desktop endpoint answers the same way.
+func (v *Verifier) Desktop(r *http.Request) (Claims, error) {
+	c, err := v.Verify(BearerToken(r))
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, ErrMissingToken):
+		return c, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a bearer token is required")
+	case errors.Is(err, ErrExpiredToken):
+		return c, httpx.Errorf(http.StatusUnauthorized, "token_expired", "the bearer token has expired")
+	default:
+		return c, httpx.Errorf(http.StatusUnauthorized, "invalid_token", "the bearer token is not valid")
+	}
 }
 
 // BearerToken returns the token of an "Authorization: Bearer …" header.

@@ -145,19 +145,7 @@ func validSessionID(id string) bool {
 }
 
 // desktop authenticates a desktop call.
-func (a *API) desktop(r *http.Request) (auth.Claims, error) {
-	c, err := a.verifier.Verify(auth.BearerToken(r))
-	switch {
-	case err == nil:
-		return c, nil
-	case errors.Is(err, auth.ErrMissingToken):
-		return c, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a bearer token is required")
-	case errors.Is(err, auth.ErrExpiredToken):
-		return c, httpx.Errorf(http.StatusUnauthorized, "token_expired", "the bearer token has expired")
-	default:
-		return c, httpx.Errorf(http.StatusUnauthorized, "invalid_token", "the bearer token is not valid")
-	}
-}
+func (a *API) desktop(r *http.Request) (auth.Claims, error) { return a.verifier.Desktop(r) }
 
 // facilitySession returns a live session of the caller's facility; another
 // facility's session is reported exactly like a missing one.

@@ -231,7 +231,7 @@ func (p metadataPatch) apply(m *Metadata) error {
 			}
 		}
 	}
-	return checkMetadata(m)
+	return m.Validate()
 }
 
 // patchImage edits an uncommitted image's metadata (desktop only).

@@ -136,7 +136,7 @@ func (req *registerRequest) check(sessionID string) error {
 	if req.Metadata == nil {
 		req.Metadata = &Metadata{}
 	}
-	return checkMetadata(req.Metadata)
+	return req.Metadata.Validate()
 }
 
 // register checks an uploaded object and adds it to the session.

@@ -104,8 +104,10 @@ func checkImageID(v string) error {
 	return nil
 }
 
-// checkMetadata validates what the GP says about an image.
-func checkMetadata(m *Metadata) error {
+// Validate checks what the GP says about an image: the phone's metadata,
+// the desktop's edits and the committer's overrides all pass through it.
+// Messages name the field and the rule, never the value (it may be PHI).
+func (m Metadata) Validate() error {
 	if m.Laterality != "" && !lateralities[m.Laterality] {
 		return invalid("metadata.laterality must be left, right, bilateral or not_applicable")
 	}

@@ -58,20 +58,8 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	return req, nil
 }
 
-// desktop authenticates a desktop call, with the capture API's codes.
-func (a *API) desktop(r *http.Request) (auth.Claims, error) {
-	c, err := a.verifier.Verify(auth.BearerToken(r))
-	switch {
-	case err == nil:
-		return c, nil
-	case errors.Is(err, auth.ErrMissingToken):
-		return c, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a bearer token is required")
-	case errors.Is(err, auth.ErrExpiredToken):
-		return c, httpx.Errorf(http.StatusUnauthorized, "token_expired", "the bearer token has expired")
-	default:
-		return c, httpx.Errorf(http.StatusUnauthorized, "invalid_token", "the bearer token is not valid")
-	}
-}
+// desktop authenticates a desktop call.
+func (a *API) desktop(r *http.Request) (auth.Claims, error) { return a.verifier.Desktop(r) }
 
 func writeError(w http.ResponseWriter, err error) {
 	var he *httpx.Error

@@ -98,5 +98,5 @@ func (o MetadataOverride) apply(m *capture.Metadata) {
 func (o MetadataOverride) check() error {
 	var m capture.Metadata
 	o.apply(&m)
-	return checkMetadata(m)
+	return m.Validate()
 }
