@@ -93,7 +93,7 @@ func blobFailure(err error) ErrorInfo {
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
 		return errImageMissing
-	case errors.Is(err, errSizeMismatch):
+	case errors.Is(err, errSizeMismatch), errors.Is(err, errTypeMismatch):
 		return errImageChanged
 	default:
 		return errBlobRead

@@ -1,8 +1,10 @@
 package commit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -210,6 +212,44 @@ func TestCommitMissingBlob(t *testing.T) {
 	if reply.Results[0].Error == nil || reply.Results[0].Error.Code != "image_missing" ||
 		reply.Results[1].Status != capture.CommitCommitted || e.fake.MediaRequests() != 1 {
 		t.Fatalf("reply %+v, %d requests", reply, e.fake.MediaRequests())
+	}
+}
+
+// Bytes replaced after registration (an upload URL cannot be revoked) are
+// refused, whether the size or only the type changed; nothing reaches ALEX
+// for that image.
+func TestCommitReplacedBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	sd := e.seed(3)
+	replace := func(img capture.Image, data []byte) {
+		ctx := context.Background()
+		up, err := e.blobs.PresignUpload(ctx, img.Key, "image/jpeg", int64(len(data)), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(data))
+		for k, v := range up.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode/100 != 2 {
+			t.Fatalf("replace upload: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	sameSize := bytes.Repeat([]byte{'x'}, int(sd.images[0].Size))
+	replace(sd.images[0], sameSize)
+	replace(sd.images[1], append(e.read(sd.images[1].Key), 0))
+	reply := e.commit(Request{SessionID: sd.id})
+	for i, want := range []capture.CommitStatus{capture.CommitFailed, capture.CommitFailed, capture.CommitCommitted} {
+		r := reply.Results[i]
+		if r.Status != want || (want == capture.CommitFailed && (r.Error == nil || r.Error.Code != "image_changed")) {
+			t.Fatalf("result %d = %+v, want %s", i, r, want)
+		}
+	}
+	if e.fake.MediaRequests() != 1 {
+		t.Fatalf("ALEX saw %d Media requests, want 1", e.fake.MediaRequests())
 	}
 }
 

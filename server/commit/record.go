@@ -9,6 +9,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/server/alex"
+	"github.com/handoff-health/handoff/server/blob"
 	"github.com/handoff-health/handoff/server/capture"
 )
 
@@ -44,9 +45,13 @@ type (
 // errSizeMismatch: the stored object is not the size registered for it.
 var errSizeMismatch = errors.New("commit: stored image size differs from the registered size")
 
+// errTypeMismatch: the stored bytes are not the image type registered.
+var errTypeMismatch = errors.New("commit: stored bytes are not the registered image type")
+
 // readImage reads an image's bytes, refusing an object that is not the size
-// the phone registered (and the server verified): we file only what was
-// checked.
+// and type the phone registered (and the server verified): an upload URL
+// cannot be revoked, so the bytes could have been replaced since, and we
+// file only what was checked.
 func (a *API) readImage(ctx context.Context, img capture.Image) ([]byte, error) {
 	rc, err := a.blobs.Open(ctx, img.Key)
 	if err != nil {
@@ -59,6 +64,9 @@ func (a *API) readImage(ctx context.Context, img capture.Image) ([]byte, error) 
 	}
 	if int64(len(data)) != img.Size {
 		return nil, errSizeMismatch
+	}
+	if ct, ok := blob.SniffImage(data); !ok || ct != img.ContentType {
+		return nil, errTypeMismatch
 	}
 	return data, nil
 }
