@@ -46,7 +46,7 @@ type FanoutResult struct {
 
 	Integrity Integrity `json:"integrity"`
 	CPU       CPUUsage  `json:"cpu"`
-	// BackgroundCores is the machine's CPU use in the second before
+	// BackgroundCores is other processes' CPU use in the second before
 	// publishing, with every socket open and quiet: other work on the
 	// machine, which is noise in the numbers.
 	BackgroundCores float64 `json:"background_cores"`
@@ -143,7 +143,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 	if !sleep(ctx, time.Second) {
 		return res, ctx.Err()
 	}
-	res.BackgroundCores = cpuUsage(before, sampleCPU(c.PID, c.AuxPID), runtime.NumCPU()).Machine
+	res.BackgroundCores = cpuUsage(before, sampleCPU(c.PID, c.AuxPID), runtime.NumCPU()).Others
 
 	start := time.Now().Add(50 * time.Millisecond)
 	measureFrom := start.Add(c.Warmup)
@@ -264,10 +264,10 @@ func (r FanoutResult) WriteText(w io.Writer) {
 	if r.ServerRSS >= 0 {
 		fmt.Fprintf(w, "  server RSS  %.1f MiB at the end\n", float64(r.ServerRSS)/(1<<20))
 	}
-	fmt.Fprintf(w, "RESULT fanout sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f machine_cores=%.2f bg_cores=%.2f ok=%t\n",
+	fmt.Fprintf(w, "RESULT fanout sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f others_cores=%.2f bg_cores=%.2f ok=%t\n",
 		r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishes.PerSecond, d.PerSecond, r.Latency.P50, r.Latency.P90,
 		r.Latency.P99, r.Latency.P999, r.Latency.Max, r.FromRequest.P99, d.Lost, r.Publishes.Errors+in.Dropped,
-		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Machine, r.BackgroundCores, r.OK)
+		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Others, r.BackgroundCores, r.OK)
 }
 
 func writeCPU(w io.Writer, u CPUUsage, background float64) {
@@ -278,6 +278,6 @@ func writeCPU(w io.Writer, u CPUUsage, background float64) {
 	if u.Aux >= 0 {
 		server += fmt.Sprintf(", aux (--aux-pid) %.2f", u.Aux)
 	}
-	fmt.Fprintf(w, "  CPU (cores of %d, measured window): server %s, generator %.2f, whole machine %.2f; before the run %.2f (other work)\n",
-		u.Cores, server, u.Generator, u.Machine, background)
+	fmt.Fprintf(w, "  CPU (cores of %d, measured window): server %s, generator %.2f, other processes %.2f (%.2f in the quiet second before)\n",
+		u.Cores, server, u.Generator, u.Others, background)
 }

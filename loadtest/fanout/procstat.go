@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,39 +69,46 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// machineCPU returns the busy and total CPU time of the whole machine
-// (all cores), from the first line of /proc/stat.
-func machineCPU() (busy, total time.Duration) {
-	b, err := os.ReadFile("/proc/stat")
+// processCPU returns the CPU time of every process but exclude, by pid.
+// It reads /proc/<pid>/stat for each: the machine-wide /proc/stat counts
+// in timer ticks, which on this kind of VM misses much of a bursty
+// workload's time, while per-process times are exact.
+func processCPU(exclude ...int) map[int]time.Duration {
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, 0
+		return nil
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0
-	}
-	var sum, idle int64
-	for i, s := range f[1:] {
-		n, _ := strconv.ParseInt(s, 10, 64)
-		if i >= 8 { // guest time is already counted in user
-			break
+	out := make(map[int]time.Duration, len(entries))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || slices.Contains(exclude, pid) {
+			continue
 		}
-		sum += n
-		if i == 3 || i == 4 { // idle, iowait
-			idle += n
+		if d, err := procCPU(pid); err == nil {
+			out[pid] = d
 		}
 	}
-	return time.Duration(sum-idle) * time.Second / userHZ, time.Duration(sum) * time.Second / userHZ
+	return out
+}
+
+// othersCPU is the CPU the processes in b used since a: for a process
+// started in between, all of its time. Processes that ended in between
+// are missed, so this is a lower bound.
+func othersCPU(a, b map[int]time.Duration) time.Duration {
+	var sum time.Duration
+	for pid, d := range b {
+		sum += d - a[pid]
+	}
+	return sum
 }
 
 // cpuSample is one reading of the CPU counters, for a window's usage.
 type cpuSample struct {
-	at        time.Time
-	server    time.Duration // -1 when unknown
-	aux       time.Duration // -1 when unknown
-	self      time.Duration
-	busy, all time.Duration
+	at     time.Time
+	server time.Duration // -1 when unknown
+	aux    time.Duration // -1 when unknown
+	self   time.Duration
+	others map[int]time.Duration
 }
 
 func sampleCPU(pid, aux int) cpuSample {
@@ -115,7 +123,7 @@ func sampleCPU(pid, aux int) cpuSample {
 			s.aux = d
 		}
 	}
-	s.busy, s.all = machineCPU()
+	s.others = processCPU(os.Getpid(), pid, aux)
 	return s
 }
 
@@ -125,10 +133,10 @@ type CPUUsage struct {
 	Server    float64 `json:"server_cores"` // -1 without --pid
 	Aux       float64 `json:"aux_cores"`    // -1 without --aux-pid
 	Generator float64 `json:"generator_cores"`
-	// Machine is every process's use, the bench's and others' (the cores
-	// may be shared with other work, which is noise).
-	Machine float64 `json:"machine_cores"`
-	Cores   int     `json:"cores"`
+	// Others is every other process's use (other work sharing the cores,
+	// which is noise in the numbers), a lower bound.
+	Others float64 `json:"others_cores"`
+	Cores  int     `json:"cores"`
 }
 
 func cpuUsage(a, b cpuSample, cores int) CPUUsage {
@@ -144,10 +152,7 @@ func cpuUsage(a, b cpuSample, cores int) CPUUsage {
 		u.Aux = round2((b.aux - a.aux).Seconds() / wall)
 	}
 	u.Generator = round2((b.self - a.self).Seconds() / wall)
-	if b.all > a.all {
-		// /proc/stat sums every core; scale its share to cores.
-		u.Machine = round2(float64(b.busy-a.busy) / float64(b.all-a.all) * float64(cores))
-	}
+	u.Others = round2(othersCPU(a.others, b.others).Seconds() / wall)
 	return u
 }
 
