@@ -13,9 +13,11 @@ const (
 	// readBufferSize only has to hold frame headers and small client
 	// frames: bufio reads anything larger straight into the caller's slice.
 	readBufferSize = 512
-	// writeBufferSize holds a frame header plus a typical event frame, so
-	// one event is one write syscall; larger frames cost a second one.
-	writeBufferSize = 2048
+	// writeBufferSize holds a frame header plus most event frames, so one
+	// event is usually one write syscall; larger frames (an image.added with
+	// its signed URL can pass 1 KiB) cost a second one. 1 KiB rather than 2
+	// keeps an idle socket under 16 KiB of server memory.
+	writeBufferSize = 1024
 )
 
 // smallBuffers wraps a ResponseWriter so that coder/websocket's Accept

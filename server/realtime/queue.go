@@ -130,13 +130,19 @@ func (c *conn) writeBatch(batch [][]byte) (written, size int, err error) {
 	for _, b := range batch {
 		size += len(b)
 	}
+	// One timer per batch bounds each frame's write. A context with a
+	// deadline per frame cost ~800 B of garbage per delivered frame (the
+	// context and coder/websocket's own timer), which made GC the main
+	// source of fan-out tail latency. Firing kills the socket, as a write
+	// timeout always did.
+	timer := time.AfterFunc(c.s.cfg.WriteTimeout, func() { _ = c.ws.CloseNow() })
+	defer timer.Stop()
 	for _, b := range batch {
 		if c.closing.Load() {
 			return written, size, nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-		err = c.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
+		timer.Reset(c.s.cfg.WriteTimeout)
+		err = c.ws.Write(context.Background(), websocket.MessageText, b)
 		if err != nil {
 			return written, size, err
 		}

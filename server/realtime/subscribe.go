@@ -116,7 +116,9 @@ func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, repl
 			if d.Recovered && since != nil {
 				cur = *since
 			}
-			return c.enqueue(serverFrame{Type: frameSubscribed, Ref: ref, Channel: channel, Recovered: &d.Recovered, Cursor: cur.String()}.encode())
+			// A copy, so d itself does not escape to the heap on every delivery.
+			recovered := d.Recovered
+			return c.enqueue(serverFrame{Type: frameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String()}.encode())
 		case hub.KindResync:
 			recovered := false
 			return c.enqueue(serverFrame{Type: frameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}.encode())
