@@ -6,34 +6,17 @@ package server
 
 import (
 	"encoding/json"
+	"github.com/handoff-health/handoff/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestEdgeRecoversPanics(t *testing.T) {
 	t.Parallel()
@@ -50,7 +33,7 @@ func TestEdgeRecoversPanics(t *testing.T) {
 	mux.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "fine") })
 
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	reg := prometheus.NewRegistry()
 	m := newHTTPMetrics(reg)
 	srv := httptest.NewServer(edge(mux, zerolog.New(logs), m, false))

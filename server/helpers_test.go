@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/handoff-health/handoff/internal/testutil"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -34,24 +35,6 @@ const (
 	apiKeySecret  = "s3cret-api-key-s3cret"
 	apiKeys       = apiKeyName + ":" + apiKeySecret
 )
-
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // defaults returns the settings of `handoff serve` with no flags, then
 // clears whatever would leave the embedded defaults, whatever the
@@ -87,7 +70,7 @@ type node struct {
 	srv    *server.Server
 	url    string // http://127.0.0.1:PORT, also the public URL
 	port   int
-	log    *syncBuffer
+	log    *testutil.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 
@@ -105,7 +88,7 @@ func startNode(t *testing.T, cfg config.Config) *node {
 	}
 	cfg.Addr = l.Addr().String()
 	cfg.PublicURL = "http://" + cfg.Addr
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
 	if err != nil {

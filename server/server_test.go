@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/internal/testutil"
 	"github.com/handoff-health/handoff/server"
 	"github.com/handoff-health/handoff/server/config"
 )
@@ -298,7 +299,7 @@ func TestNewLogger(t *testing.T) {
 		{"debug", "console", false, true},
 	}
 	for _, tc := range cases {
-		var b syncBuffer
+		var b testutil.LogBuffer
 		log := server.NewLogger(&b, tc.level, tc.format)
 		log.Debug().Msg("dbg-line")
 		log.Info().Str("k", "v").Msg("info-line")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/handoff-health/handoff/internal/testutil"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,7 @@ type node struct {
 	hub    *hub.Hub
 	bridge *Bridge
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testutil.LogBuffer
 	stop   func()
 }
 
@@ -47,7 +48,7 @@ func testConfig(stub *ablyStub) Config {
 // them; start does.
 func newNode(t *testing.T, backend hub.Backend, progress Progress, cfg Config, resolve Resolver) *node {
 	t.Helper()
-	n := &node{hub: hub.New(backend), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	n := &node{hub: hub.New(backend), reg: prometheus.NewRegistry(), logs: &testutil.LogBuffer{}}
 	log := zerolog.New(n.logs)
 	b, err := New(n.hub, cfg, progress, resolve, n.reg, log)
 	if err != nil {
@@ -186,7 +187,7 @@ func jsonEqual(a, b string) bool {
 }
 
 // checkLogsClean asserts no log line carries the key secret or event data.
-func checkLogsClean(t *testing.T, logs *syncBuffer) {
+func checkLogsClean(t *testing.T, logs *testutil.LogBuffer) {
 	t.Helper()
 	out := logs.String()
 	for _, secret := range []string{testKeySecret, phiMarker} {
@@ -194,22 +195,4 @@ func checkLogsClean(t *testing.T, logs *syncBuffer) {
 			t.Errorf("logs contain %q:\n%s", secret, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the bridge's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

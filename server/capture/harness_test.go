@@ -50,24 +50,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one running capture API with its collaborators, served over HTTP
 // together with the Local blob handler (when the blob store is Local).
 type env struct {
@@ -80,7 +62,7 @@ type env struct {
 	blobs    blob.Store
 	verifier *auth.Verifier
 	clock    *fakeClock
-	log      *syncBuffer
+	log      *testutil.LogBuffer
 	jwt      string // facility "fac-a"
 }
 
@@ -156,7 +138,7 @@ func newEnv(t *testing.T, b backend, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, name: b.name, srv: srv, hub: h, store: store, blobs: blobs, verifier: v, clock: newClock(), log: &syncBuffer{}}
+	e := &env{t: t, name: b.name, srv: srv, hub: h, store: store, blobs: blobs, verifier: v, clock: newClock(), log: &testutil.LogBuffer{}}
 	cfg.PublicURL = srv.URL
 	e.api, err = New(cfg, Deps{
 		Hub: h, Sessions: store, Blobs: blobs, Verifier: v,

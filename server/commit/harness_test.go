@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,6 @@ const (
 	provider       = "prov-77"
 	secretNotes    = "ulcer on secret-note-site"
 )
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // storeKind makes the session store of one configuration.
 type storeKind struct {
@@ -93,7 +74,7 @@ type env struct {
 	blobs    *blob.Local
 	fake     *alextest.Server
 	verifier *auth.Verifier
-	log      *syncBuffer
+	log      *testutil.LogBuffer
 	jwt      string // facility F2N060-A
 }
 
@@ -107,7 +88,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, log: &syncBuffer{}, store: o.store}
+	e := &env{t: t, log: &testutil.LogBuffer{}, store: o.store}
 	if e.store == nil {
 		e.store = capture.NewMemoryStore()
 	}
