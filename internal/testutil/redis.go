@@ -70,14 +70,14 @@ func (r *Redis) Start() {
 	r.cmd = cmd
 	r.mu.Unlock()
 	go func() { _ = cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if pingRedis(r.Addr) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("redis-server on %s did not answer PING within 10s (log in %s)", r.Addr, r.Dir)
+	r.t.Fatalf("redis-server on %s did not answer PING within 30s (log in %s)", r.Addr, r.Dir)
 }
 
 // Kill stops the server abruptly (SIGKILL); its data is lost.
