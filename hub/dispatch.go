@@ -23,8 +23,9 @@ func (hh *hubHandler) HandleEvent(ev Event) {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	var hc histories
 	for sub := range ch.subs {
-		sub.advance(ev)
+		sub.advance(ev, &hc)
 	}
 }
 
@@ -41,11 +42,44 @@ func (hh *hubHandler) Resync() {
 	h.mu.Unlock()
 	for _, ch := range chans {
 		ch.mu.Lock()
+		var hc histories
 		for sub := range ch.subs {
-			sub.repair()
+			sub.repair(&hc)
 		}
 		ch.mu.Unlock()
 	}
+}
+
+// histories memoises History reads during one pass over a channel's
+// subscribers: after a gap or a reconnect they nearly all stand at the same
+// position, and one read serves them all. It is allocated on first use, so
+// the gap-free hot path pays nothing.
+type histories map[Cursor]historyRead
+
+type historyRead struct {
+	evs []Event
+	top Cursor
+	err error
+}
+
+// history reads the channel's events after the subscriber's position,
+// through hc when given. Callers only read the returned slice.
+func (s *Subscription) history(hc *histories) ([]Event, Cursor, error) {
+	if hc != nil {
+		if r, ok := (*hc)[s.pos]; ok {
+			return r.evs, r.top, r.err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
+	defer cancel()
+	evs, top, err := s.hub.backend.History(ctx, s.channel.name, s.pos)
+	if hc != nil {
+		if *hc == nil {
+			*hc = make(histories)
+		}
+		(*hc)[s.pos] = historyRead{evs, top, err}
+	}
+	return evs, top, err
 }
 
 // follows reports whether ev comes directly after position pos.
@@ -60,7 +94,7 @@ func follows(pos Cursor, ev Cursor) bool {
 // advance hands ev to the subscriber if it is the next one, skips it if it
 // was already delivered (by replay), and repairs from history on a gap.
 // Called with channel.mu held.
-func (s *Subscription) advance(ev Event) {
+func (s *Subscription) advance(ev Event, hc *histories) {
 	switch {
 	case s.closed:
 	case follows(s.pos, ev.Cursor):
@@ -68,20 +102,18 @@ func (s *Subscription) advance(ev Event) {
 	case s.pos.Epoch == ev.Cursor.Epoch && ev.Cursor.Offset <= s.pos.Offset:
 		// Already delivered by replay or repair.
 	default:
-		s.repair()
+		s.repair(hc)
 	}
 }
 
 // repair delivers what history holds after the subscriber's position, or
 // tells it recovered:false when history cannot fill the gap.
 // Called with channel.mu held.
-func (s *Subscription) repair() {
+func (s *Subscription) repair(hc *histories) {
 	if s.closed {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
-	defer cancel()
-	evs, top, err := s.hub.backend.History(ctx, s.channel.name, s.pos)
+	evs, top, err := s.history(hc)
 	switch {
 	case err == nil:
 		s.deliverAll(evs)
@@ -112,7 +144,7 @@ func (s *Subscription) retryRepair() {
 		s.channel.mu.Lock()
 		defer s.channel.mu.Unlock()
 		s.repairScheduled = false
-		s.repair()
+		s.repair(nil)
 	})
 }
 
