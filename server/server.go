@@ -49,6 +49,7 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 
 	backend, err := s.newBackend()
 	if err != nil {
+		s.Close() // the Redis client may already be open
 		return nil, err
 	}
 	s.hub = hub.New(backend)
@@ -63,7 +64,7 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	s.mux.HandleFunc("GET /healthz", healthz)
 	s.mux.Handle("GET /readyz", readyz(s.checks))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
-	s.handler = edge(s.mux, log, newHTTPMetrics(s.registry), len(cfg.HostOriginList()) > 0)
+	s.handler = edge(jsonUnmatched(s.mux), log, newHTTPMetrics(s.registry), len(cfg.HostOriginList()) > 0)
 	return s, nil
 }
 
@@ -122,12 +123,22 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.log.Info().Msg("shutting down")
 	shCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// Stop accepting and drain HTTP requests while the shutdown steps close
+	// the hijacked sockets (which srv.Shutdown does not track), so neither
+	// waits for the other's share of the timeout.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(shCtx) }()
 	for _, f := range s.shutdown {
 		if err := f(shCtx); err != nil {
 			s.log.Warn().Err(err).Msg("shutdown step failed")
 		}
 	}
-	err := srv.Shutdown(shCtx)
+	err := <-httpDone
+	if err != nil {
+		// Requests still running past the timeout are cut now, before the
+		// caller closes the backends they use.
+		_ = srv.Close()
+	}
 	stopBackground()
 	for range s.background {
 		<-bgDone

@@ -330,3 +330,31 @@ func TestDataDirLayout(t *testing.T) {
 		t.Errorf("outbox directory: %v", err)
 	}
 }
+
+// API paths no route matches answer in the JSON error shape, keeping
+// ServeMux's status and Allow header; pages keep the mux's plain reply.
+func TestUnmatchedAPIRoutesAnswerJSON(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, devConfig(t))
+	cases := []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/api/medtech/nope", http.StatusNotFound, "not_found", ""},
+		{"PUT", "/api/medtech/session/tokens", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{"DELETE", "/channels/x/messages", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+	}
+	for _, tc := range cases {
+		r := n.do(tc.method, tc.path, "", nil)
+		if r.status != tc.status || r.errCode() != tc.code || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %q %q, want %d %s as JSON", tc.method, tc.path, r.status, r.errCode(), r.header.Get("Content-Type"), tc.status, tc.code)
+		}
+		if tc.allow != "" && !strings.Contains(r.header.Get("Allow"), tc.allow) {
+			t.Errorf("%s %s: Allow %q, want it to name %s", tc.method, tc.path, r.header.Get("Allow"), tc.allow)
+		}
+	}
+	if r := n.do("GET", "/nope", "", nil); r.status != http.StatusNotFound || r.errCode() != "" {
+		t.Errorf("GET /nope: %d %q, want the mux's plain 404", r.status, r.body)
+	}
+}
