@@ -12,8 +12,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Error is ALEX refusing a request. Its text is safe to log: it holds the
-// status, the FHIR issue code and ALEX's diagnostics, nothing we sent.
+// Error is ALEX refusing a request. Its text is safe to log: it holds only
+// the status and the FHIR issue code. ALEX's diagnostics stay in their own
+// field for the GP's screen, never in the text, because a FHIR server may
+// quote the patient id or NHI it refused.
 type Error struct {
 	Status      int    // HTTP status
 	Code        string // FHIR issue type (business-rule, forbidden, …); "login" for a rejected token
@@ -25,9 +27,6 @@ func (e *Error) Error() string {
 	s := fmt.Sprintf("ALEX answered %d", e.Status)
 	if e.Code != "" {
 		s += " " + e.Code
-	}
-	if e.Diagnostics != "" {
-		s += ": " + e.Diagnostics
 	}
 	return s
 }

@@ -1,8 +1,8 @@
 package blob
 
 import (
-	"encoding/json"
 	"errors"
+	"github.com/handoff-health/handoff/server/httpx"
 	"io"
 	"net/http"
 	"os"
@@ -126,16 +126,7 @@ func writeSignatureError(w http.ResponseWriter, err error) {
 // writeError writes the API's error shape. The message never echoes request
 // input: URLs here carry signatures.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, message
-	_ = json.NewEncoder(w).Encode(body)
+	httpx.WriteError(w, &httpx.Error{Status: status, Code: code, Message: message})
 }
 
 // trackedReader remembers a failed read of the request body, so a client that

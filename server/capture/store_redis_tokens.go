@@ -59,7 +59,9 @@ func (r *RedisStore) Claim(ctx context.Context, qrHash, mobileHash string, at To
 	if err != nil {
 		return Session{}, err
 	}
-	if err := r.c.Set(ctx, r.mobKey(mobileHash), id, 0).Err(); err != nil {
+	// The index expires with the session from the start: a node that dies
+	// before the claim finishes must not leave it in Redis forever.
+	if err := r.c.SetArgs(ctx, r.mobKey(mobileHash), id, redis.SetArgs{ExpireAt: at.Expires.Add(r.retain)}).Err(); err != nil {
 		return Session{}, fmt.Errorf("capture: redis index mobile token: %w", err)
 	}
 	res, err := r.run(ctx, id, "claim", at.Now, at.Expires, qrHash, mobileHash)
@@ -74,8 +76,18 @@ func (r *RedisStore) Claim(ctx context.Context, qrHash, mobileHash string, at To
 	if len(res) > 3 && res[3] != "" {
 		_ = r.c.Del(ctx, r.mobKey(res[3])).Err()
 	}
-	return r.Get(ctx, id, at.Now)
+	// The claim is stored and the QR code spent: a failed reread must not
+	// cost the phone its token, so it is tried again before giving up.
+	for attempt := 1; ; attempt++ {
+		s, err := r.Get(ctx, id, at.Now)
+		if err == nil || attempt == claimRereads || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			return s, err
+		}
+	}
 }
+
+// claimRereads is how often Claim reads the session it has just claimed.
+const claimRereads = 3
 
 // ByMobile implements Store.
 func (r *RedisStore) ByMobile(ctx context.Context, mobileHash string, now time.Time) (Session, error) {

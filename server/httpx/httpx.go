@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +77,21 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) e
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, maxBytes)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body must be a single JSON value")
+	}
+	return nil
+}
+
+// Unmarshal strictly decodes b (already read and size-checked) into v, with
+// DecodeJSON's rules and error codes: unknown fields, wrong types, trailing
+// data and malformed JSON are 400s.
+func Unmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, 0)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(http.StatusBadRequest, "invalid_json", "request body must be a single JSON value")

@@ -3,10 +3,7 @@ package publish
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/server/httpx"
@@ -35,7 +32,7 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]me
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '{' {
 		var m message
-		if err := strictUnmarshal(body, &m); err != nil {
+		if err := httpx.Unmarshal(body, &m); err != nil {
 			return nil, err
 		}
 		return []message{m}, nil
@@ -44,29 +41,10 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]me
 		return nil, httpx.Errorf(http.StatusBadRequest, "invalid_body", "body must be a message object or an array of them")
 	}
 	var ms []message
-	if err := strictUnmarshal(body, &ms); err != nil {
+	if err := httpx.Unmarshal(body, &ms); err != nil {
 		return nil, err
 	}
 	return ms, nil
-}
-
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &typeErr):
-		return httpx.Errorf(http.StatusBadRequest, "invalid_field", "field %q has the wrong type", typeErr.Field)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return httpx.Errorf(http.StatusBadRequest, "unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
-	case errors.Is(err, io.EOF):
-		return httpx.Errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
-	default:
-		return httpx.Errorf(http.StatusBadRequest, "invalid_json", "request body is not valid JSON")
-	}
 }
 
 // publication validates m and turns it into what the hub stores: name

@@ -9,6 +9,7 @@
 package publish
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -130,6 +131,10 @@ func (h *Handler) fail(w http.ResponseWriter, keyName string, err error) {
 		httpx.WriteError(w, httpx.Errorf(http.StatusBadRequest, "invalid_message", "the message was refused: %v", err))
 	case errors.Is(err, hub.ErrTooLarge):
 		httpx.WriteError(w, httpx.Errorf(http.StatusRequestEntityTooLarge, "data_too_large", "data exceeds %d bytes", hub.MaxDataBytes))
+	case errors.Is(err, context.Canceled):
+		// The client hung up while waiting on a duplicate in flight: not a
+		// backend fault, and nobody reads the reply.
+		httpx.WriteError(w, httpx.Errorf(http.StatusServiceUnavailable, "canceled", "the request was canceled"))
 	default:
 		// Route template and key name only: never the secret or the data.
 		h.log.Warn().Str("route", Route).Str("key", keyName).Err(err).Msg("publish failed")
