@@ -32,8 +32,9 @@ type RedisConfig struct {
 	// publish. Zero means DefaultHistoryTTL.
 	HistoryTTL time.Duration
 	// Shards is the number of delivery goroutines; a channel always maps to
-	// the same one, which keeps its events in order while a slow channel
-	// (a subscriber replaying under its lock) does not stall the others.
+	// the same one, which keeps its events in order. A channel that is slow
+	// to deliver (a gap repaired from history under its lock, at most
+	// repairTimeout) stalls only the channels of its shard, not all of them.
 	// Zero means 4.
 	Shards int
 	// PingInterval is how long the PubSub connection may stay silent before

@@ -25,17 +25,24 @@ func (r *Redis) Subscribe(ctx context.Context, channel string) error {
 	done := make(chan error, 1)
 	token := r.token("sub-")
 	r.mu.Lock()
-	err := errStopped
-	if r.ps != nil {
+	ps := r.ps
+	if ps != nil {
 		// Recorded before SUBSCRIBE so a connection rebuilt meanwhile
 		// subscribes it too.
 		r.keys[key] = struct{}{}
 		r.waiters[token] = done
-		if err = r.ps.Subscribe(ctx, key); err == nil {
-			err = r.ps.Ping(ctx, token)
-		}
 	}
 	r.mu.Unlock()
+	// The writes happen outside r.mu: the receive loop takes it for every
+	// PONG, and a slow write must not stall live delivery of every channel.
+	// If the connection is rebuilt meanwhile, the write or the wait fails
+	// and the caller is told; the recorded key is resubscribed either way.
+	err := errStopped
+	if ps != nil {
+		if err = ps.Subscribe(ctx, key); err == nil {
+			err = ps.Ping(ctx, token)
+		}
+	}
 	if err == nil {
 		err = r.await(ctx, done)
 	}
@@ -70,12 +77,13 @@ func (r *Redis) await(ctx context.Context, done <-chan error) error {
 func (r *Redis) Unsubscribe(ctx context.Context, channel string) error {
 	key := r.key(channel, "pub")
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	delete(r.keys, key)
-	if r.ps == nil {
+	ps := r.ps
+	r.mu.Unlock()
+	if ps == nil {
 		return nil
 	}
-	if err := r.ps.Unsubscribe(ctx, key); err != nil {
+	if err := ps.Unsubscribe(ctx, key); err != nil {
 		return fmt.Errorf("redis unsubscribe from %q: %w: %w", channel, ErrUnavailable, err)
 	}
 	return nil

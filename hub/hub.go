@@ -8,6 +8,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"sync"
 )
 
@@ -48,8 +49,11 @@ type Hub struct {
 
 	hooks PublishHooks
 
-	// life serialises backend Subscribe/Unsubscribe calls (see acquire).
-	life     sync.Mutex
+	// life serialises backend Subscribe/Unsubscribe calls of one channel
+	// (see acquire). It is striped by channel name: a Subscribe waits for a
+	// Redis round trip, and other channels must not queue behind it.
+	life     [lifeStripes]sync.Mutex
+	lifeSeed maphash.Seed
 	mu       sync.Mutex
 	channels map[string]*channel
 }
@@ -79,7 +83,7 @@ type Subscription struct {
 
 // New returns a hub over backend. Call Run to start live delivery.
 func New(backend Backend) *Hub {
-	return &Hub{backend: backend, channels: make(map[string]*channel)}
+	return &Hub{backend: backend, channels: make(map[string]*channel), lifeSeed: maphash.MakeSeed()}
 }
 
 // Backend returns the hub's backend.
@@ -198,6 +202,15 @@ func (s *Subscription) Unsubscribe() {
 // Channel returns the subscribed channel's name.
 func (s *Subscription) Channel() string { return s.channel.name }
 
+// lifeStripes is the number of lifecycle locks; 64 keeps collisions
+// between channels subscribing at once rare at a few bytes each.
+const lifeStripes = 64
+
+// lifeLock returns the lifecycle lock of a channel name.
+func (h *Hub) lifeLock(name string) *sync.Mutex {
+	return &h.life[maphash.String(h.lifeSeed, name)%lifeStripes]
+}
+
 // acquire returns the local channel, subscribing the backend on first use.
 // Every acquire is paired with one release.
 func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
@@ -212,8 +225,9 @@ func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
 
 	// Slow path: lifecycle changes are serialised so a backend Subscribe
 	// and Unsubscribe of one channel can never pass each other.
-	h.life.Lock()
-	defer h.life.Unlock()
+	life := h.lifeLock(name)
+	life.Lock()
+	defer life.Unlock()
 	h.mu.Lock()
 	if ch, ok := h.channels[name]; ok {
 		ch.refs++
@@ -252,8 +266,9 @@ func (h *Hub) release(ch *channel, sub *Subscription) {
 // retire unsubscribes the backend from an unused channel. It runs on its
 // own goroutine because release may be called with ch.mu held.
 func (h *Hub) retire(ch *channel) {
-	h.life.Lock()
-	defer h.life.Unlock()
+	life := h.lifeLock(ch.name)
+	life.Lock()
+	defer life.Unlock()
 	h.mu.Lock()
 	if ch.refs > 0 || h.channels[ch.name] != ch {
 		h.mu.Unlock()
