@@ -31,7 +31,7 @@ test: deps
 
 ## bench: the benchmarks recorded in docs/benchmarks.md
 bench: deps
-	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./hub/ ./server/realtime/
+	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./hub/ ./internal/realtime/
 
 ## lint: formatting and vet
 lint:
@@ -40,7 +40,7 @@ lint:
 
 ## fuzz: run the protocol frame decoder fuzzer for a while (the seed corpus runs in make test)
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./server/realtime/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./internal/realtime/
 
 ## loadtest: 100 GPs end to end against an embedded server (ARGS="--gps 20 --json" to change)
 loadtest:

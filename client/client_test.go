@@ -15,8 +15,8 @@ import (
 
 	"github.com/handoff-health/handoff/client"
 	"github.com/handoff-health/handoff/hub"
-	"github.com/handoff-health/handoff/server/auth"
-	"github.com/handoff-health/handoff/server/realtime"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/realtime"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")

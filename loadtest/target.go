@@ -14,8 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/server"
-	"github.com/handoff-health/handoff/server/config"
 )
 
 // target is the server a run loads: a running one, or an embedded one

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/handoff-health/handoff/server/auth"
+	"github.com/handoff-health/handoff/internal/auth"
 )
 
 // Desktop identities of a run with a known secret. One facility holds all

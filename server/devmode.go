@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/handoff-health/handoff/server/auth"
-	"github.com/handoff-health/handoff/server/httpx"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // Dev mode gives the built-in pages a demo practice so `make run` works

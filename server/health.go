@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/handoff-health/handoff/server/httpx"
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // readyCheck is one dependency /readyz asks about.

@@ -25,8 +25,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/server"
-	"github.com/handoff-health/handoff/server/config"
 )
 
 const (

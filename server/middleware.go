@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/handoff-health/handoff/server/httpx"
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // httpMetrics counts requests by route template, never by raw path: a raw

@@ -13,9 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/testutil"
-	"github.com/handoff-health/handoff/server/auth"
-	"github.com/handoff-health/handoff/server/blob"
 )
 
 type readiness struct {

@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
-	"github.com/handoff-health/handoff/server/config"
+	"github.com/handoff-health/handoff/internal/config"
 )
 
 // Server is one handoff node.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/testutil"
 	"github.com/handoff-health/handoff/server"
-	"github.com/handoff-health/handoff/server/config"
 )
 
 // TestDevNode runs a node on the embedded defaults in dev mode, as

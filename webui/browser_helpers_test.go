@@ -27,8 +27,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/server"
-	"github.com/handoff-health/handoff/server/config"
 )
 
 // stack is one handoff server (embedded defaults, dev mode) that the

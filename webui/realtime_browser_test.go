@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
-	"github.com/handoff-health/handoff/server/auth"
-	"github.com/handoff-health/handoff/server/realtime"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/realtime"
 	"github.com/handoff-health/handoff/webui"
 )
 

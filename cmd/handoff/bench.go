@@ -12,10 +12,10 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/handoff-health/handoff/loadtest/fanout"
+	"github.com/handoff-health/handoff/internal/fanout"
 )
 
-// bench measures a running server from outside (loadtest/fanout):
+// bench measures a running server from outside (internal/fanout):
 //
 //	handoff bench fanout [flags]   publish→WebSocket delivery latency and loss
 //	handoff bench idle [flags]     server RSS per idle socket

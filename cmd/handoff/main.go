@@ -17,8 +17,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/server"
-	"github.com/handoff-health/handoff/server/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -322,7 +322,7 @@ class Card {
     await this.saving;
   }
 
-  // patch is the card's metadata as a JSON merge patch (server/capture's
+  // patch is the card's metadata as a JSON merge patch (internal/capture's
   // OpenAPI): every field is sent, and null clears one.
   patch() {
     return {

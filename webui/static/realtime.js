@@ -31,7 +31,7 @@ export const State = Object.freeze({
   CLOSED: 'closed',
 });
 
-// Close codes (server/realtime/closecode.go).
+// Close codes (internal/realtime/closecode.go).
 const CLOSE_NORMAL = 1000;
 const CLOSE_UNAUTHORIZED = 4001;
 const CLOSE_FORBIDDEN = 4003;

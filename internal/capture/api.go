@@ -1,0 +1,258 @@
+// Package capture is the capture-session API: a desktop creates a session
+// and shows its QR code, a phone claims it and uploads photos straight to the
+// blob store, and every change is published on the session's hub channel
+// ("session:{id}") for the desktop to see live. The committer (filing images
+// to ALEX) builds on the Store and the helpers exported here.
+//
+// Who may do what:
+//   - desktop calls carry the host application's JWT; a session belongs to
+//     the JWT's facility and is 404 to every other facility;
+//   - the phone's only credential is the mobile token it gets by claiming a
+//     QR token; it reaches that one session and nothing else;
+//   - tokens are never stored (only SHA-256 hashes) and never logged; log
+//     lines name sessions and images by id only, never patient data.
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/httpx"
+)
+
+// Event types published on a session's channel.
+const (
+	EventMobileConnected = "mobile.connected"
+	EventImageAdded      = "image.added"
+	EventImageRemoved    = "image.removed"
+	EventSessionExpired  = "session.expired"
+)
+
+// Errors returned by Authorize; the realtime transport maps them to its
+// "forbidden" and "not found" replies.
+var (
+	ErrChannelForbidden = errors.New("capture: channel is not a capture session channel")
+	ErrChannelNotFound  = errors.New("capture: no such session for this facility")
+)
+
+// sideEffectTimeout bounds the publishes and blob deletions that follow a
+// stored change; they run detached from the request so a phone that hangs
+// up right after its upload still gets its image announced.
+const sideEffectTimeout = 10 * time.Second
+
+// API serves the capture-session endpoints.
+type API struct {
+	cfg      Config
+	hub      *hub.Hub
+	store    Store
+	blobs    blob.Store
+	verifier *auth.Verifier
+	log      zerolog.Logger
+	now      func() time.Time
+	claims   *addrLimiter
+}
+
+// New checks cfg and deps and returns the API.
+func New(cfg Config, deps Deps) (*API, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := deps.check(); err != nil {
+		return nil, err
+	}
+	if qrDebugSet() {
+		return nil, errors.New("capture: " + qrDebugEnv + " is set; the QR library would log token bytes, unset it")
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &API{
+		cfg:      cfg,
+		hub:      deps.Hub,
+		store:    deps.Sessions,
+		blobs:    deps.Blobs,
+		verifier: deps.Verifier,
+		log:      deps.Log,
+		now:      now,
+		claims:   newAddrLimiter(cfg.ClaimsPerMinute, cfg.ClaimBurst),
+	}, nil
+}
+
+// Register mounts the endpoints on mux (Go 1.22 method + path patterns).
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/medtech/session/tokens", a.create)
+	mux.HandleFunc("GET /api/medtech/session/tokens/{token}", a.claim)
+	mux.HandleFunc("GET /api/medtech/session/tokens/{token}/qr.svg", a.qr)
+	mux.HandleFunc("POST /api/medtech/session/presigned-url", a.presign)
+	mux.HandleFunc("POST /api/medtech/session/images", a.register)
+	mux.HandleFunc("GET /api/medtech/session/{sessionId}", a.snapshot)
+	mux.HandleFunc("DELETE /api/medtech/session/{sessionId}/images/{imageId}", a.deleteImage)
+	mux.HandleFunc("PATCH /api/medtech/session/{sessionId}/images/{imageId}", a.patchImage)
+	mux.HandleFunc("GET /api/openapi.yaml", serveOpenAPI)
+}
+
+// Ready reports whether the session store and the blob store are reachable.
+func (a *API) Ready(ctx context.Context) error {
+	if err := a.store.Ping(ctx); err != nil {
+		return err
+	}
+	return a.blobs.Ping(ctx)
+}
+
+// Authorize is the realtime socket's hook: a desktop may subscribe to
+// "session:{id}" only if the session exists and belongs to its facility.
+// Other channels are not the capture API's to grant (ErrChannelForbidden).
+func (a *API) Authorize(ctx context.Context, claims auth.Claims, channel string) error {
+	id, ok := strings.CutPrefix(channel, ChannelPrefix)
+	if !ok {
+		return ErrChannelForbidden
+	}
+	if !validSessionID(id) {
+		return ErrChannelNotFound
+	}
+	s, err := a.store.Get(ctx, id, a.now())
+	if errors.Is(err, ErrNotFound) || (err == nil && s.Facility != claims.Facility) {
+		return ErrChannelNotFound
+	}
+	return err
+}
+
+// Touch returns the time of a write now and the session expiry it grants;
+// the committer passes it to Store writes. Times are cut to milliseconds,
+// the precision the Redis store keeps, so both stores return equal times.
+func (a *API) Touch() Touch {
+	now := a.now().UTC().Truncate(time.Millisecond)
+	return Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
+}
+
+// validSessionID accepts the ids this API mints (lower-case UUIDs), so
+// anything else is a 404 without a store lookup.
+func validSessionID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+// desktop authenticates a desktop call.
+func (a *API) desktop(r *http.Request) (auth.Claims, error) { return a.verifier.Desktop(r) }
+
+// facilitySession returns a live session of the caller's facility; another
+// facility's session is reported exactly like a missing one.
+func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (Session, error) {
+	if !validSessionID(id) {
+		return Session{}, errSessionNotFound
+	}
+	s, err := a.store.Get(ctx, id, a.now())
+	if err == nil && s.Facility != c.Facility {
+		err = ErrNotFound
+	}
+	return s, apiError(err)
+}
+
+// phone authenticates a phone call by its mobile token.
+func (a *API) phone(r *http.Request) (Session, error) {
+	tok := auth.BearerToken(r)
+	if tok == "" {
+		return Session{}, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a mobile token is required")
+	}
+	if !tokenShape(tok, mobileTokenBytes) {
+		return Session{}, errBadMobileToken
+	}
+	s, err := a.store.ByMobile(r.Context(), hashToken(tok), a.now())
+	if errors.Is(err, ErrTokenNotFound) {
+		return Session{}, errBadMobileToken
+	}
+	return s, apiError(err)
+}
+
+var (
+	errSessionNotFound = httpx.Errorf(http.StatusNotFound, "session_not_found", "no such capture session")
+	errBadMobileToken  = httpx.Errorf(http.StatusUnauthorized, "invalid_token",
+		"the mobile token is not valid; the session may have ended or been claimed by another phone")
+)
+
+// apiError maps Store errors to API errors; anything else stays an internal
+// error (a 500 whose cause is logged, not shown).
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return errSessionNotFound
+	case errors.Is(err, ErrClosed):
+		return httpx.Errorf(http.StatusConflict, "session_closed", "the session no longer accepts images")
+	case errors.Is(err, ErrPatientMismatch):
+		return httpx.Errorf(http.StatusConflict, "patient_mismatch",
+			"this encounter already has an open capture session for another patient")
+	case errors.Is(err, ErrTokenNotFound):
+		return httpx.Errorf(http.StatusNotFound, "token_not_found", "no such QR code")
+	case errors.Is(err, ErrTokenExpired):
+		return httpx.Errorf(http.StatusGone, "token_expired", "this QR code has expired; ask for a new one")
+	case errors.Is(err, ErrTokenClaimed):
+		return httpx.Errorf(http.StatusGone, "token_claimed", "this QR code has already been used")
+	case errors.Is(err, ErrTokenSuperseded):
+		return httpx.Errorf(http.StatusGone, "token_superseded", "this QR code was replaced by a newer one")
+	case errors.Is(err, ErrImageExists):
+		return httpx.Errorf(http.StatusConflict, "image_exists", "an image with this imageId is already registered")
+	case errors.Is(err, ErrImageNotFound):
+		return httpx.Errorf(http.StatusNotFound, "image_not_found", "no such image in this session")
+	case errors.Is(err, ErrTooManyImages):
+		return httpx.Errorf(http.StatusConflict, "too_many_images", "the session already has its maximum number of images")
+	case errors.Is(err, ErrImageCommitting):
+		return httpx.Errorf(http.StatusConflict, "image_committing", "the image is being filed to the patient record right now")
+	case errors.Is(err, ErrImageCommitted):
+		return httpx.Errorf(http.StatusConflict, "image_committed", "the image has already been filed to the patient record")
+	}
+	return err
+}
+
+// fail writes err. Internal errors are logged with the route template only:
+// store and blob errors name ids, never tokens or patient data.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpx.Error
+	if !errors.As(err, &he) {
+		a.log.Error().Err(err).Str("route", r.Pattern).Msg("capture request failed")
+	} else if he.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	httpx.WriteError(w, err)
+}
+
+// detached returns a context for work that must finish even if the client
+// hangs up once its change is stored.
+func detached(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), sideEffectTimeout)
+}
+
+// publish announces a stored change on the session's channel. A failure is
+// logged, not returned: the change is stored and the client's request has
+// succeeded; a desktop that missed the event sees the change in its next
+// snapshot, which it fetches whenever its stream reports recovered:false.
+func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
+	b, err := json.Marshal(data)
+	if err == nil {
+		_, err = a.hub.Publish(ctx, ChannelPrefix+sessionID, hub.Publication{Type: typ, Data: b})
+	}
+	if err != nil {
+		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("capture event not published")
+	}
+}
+
+// deleteBlob removes an object the API refused or removed; a failure only
+// delays the deletion until the session's sweep.
+func (a *API) deleteBlob(ctx context.Context, sessionID, key string) {
+	if err := a.blobs.Delete(ctx, key); err != nil {
+		a.log.Warn().Err(err).Str("session", sessionID).Msg("blob not deleted; the session sweep will remove it")
+	}
+}

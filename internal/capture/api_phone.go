@@ -1,0 +1,264 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/httpx"
+)
+
+// claim exchanges a QR token, once, for the session's mobile token.
+func (a *API) claim(w http.ResponseWriter, r *http.Request) {
+	if wait, ok := a.claims.allow(clientAddr(r), a.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		a.fail(w, r, httpx.Errorf(http.StatusTooManyRequests, "rate_limited", "too many QR code scans; try again shortly"))
+		return
+	}
+	token := r.PathValue("token")
+	if !tokenShape(token, qrTokenBytes) {
+		a.fail(w, r, apiError(ErrTokenNotFound))
+		return
+	}
+	mobile := newToken(mobileTokenBytes)
+	t := a.Touch()
+	s, err := a.store.Claim(r.Context(), hashToken(token), hashToken(mobile), t)
+	if err != nil {
+		a.fail(w, r, apiError(err))
+		return
+	}
+	ctx, cancel := detached(r)
+	defer cancel()
+	a.publish(ctx, s.ID, EventMobileConnected, mobileConnectedEvent{SessionID: s.ID, ConnectedAt: t.Now})
+	a.log.Info().Str("session", s.ID).Msg("phone connected")
+	httpx.WriteJSON(w, http.StatusOK, claimReply{
+		SessionID:      s.ID,
+		PatientDisplay: s.PatientDisplay,
+		MaxImages:      s.MaxImages,
+		MaxImageBytes:  a.cfg.MaxImageBytes,
+		ImageCount:     len(s.Images),
+		ExpiresAt:      s.ExpiresAt.UTC(),
+		MobileToken:    mobile,
+	})
+}
+
+// presignRequest is the body of POST /api/medtech/session/presigned-url.
+type presignRequest struct {
+	ImageID     string `json:"imageId"`
+	ContentType string `json:"contentType"`
+	Size        int64  `json:"size"`
+}
+
+func (a *API) checkPresign(req presignRequest) error {
+	if err := checkImageID(req.ImageID); err != nil {
+		return err
+	}
+	if !imageTypes[req.ContentType] {
+		return httpx.Errorf(http.StatusUnprocessableEntity, "unsupported_image_type",
+			"contentType must be image/jpeg, image/png or image/heic")
+	}
+	if req.Size <= 0 {
+		return invalid("size must be a positive number of bytes")
+	}
+	if req.Size > a.cfg.MaxImageBytes {
+		return errTooLarge(a.cfg.MaxImageBytes)
+	}
+	return nil
+}
+
+func errTooLarge(max int64) error {
+	return httpx.Errorf(http.StatusRequestEntityTooLarge, "image_too_large", "an image may be at most %d bytes", max)
+}
+
+// presignReply is the blob store's upload instructions plus the key to
+// register afterwards.
+type presignReply struct {
+	blob.Upload
+	Key string `json:"key"`
+}
+
+// presign reserves an image slot and signs an upload URL for it.
+func (a *API) presign(w http.ResponseWriter, r *http.Request) {
+	s, err := a.phone(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req presignRequest
+	if err := httpx.DecodeJSON(w, r, &req, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.checkPresign(req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t := a.Touch()
+	p := PendingUpload{ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
+	if err := a.store.Reserve(r.Context(), s.ID, req.ImageID, p, t); err != nil {
+		a.fail(w, r, apiError(err))
+		return
+	}
+	key := blob.Key(s.ID, req.ImageID)
+	up, err := a.blobs.PresignUpload(r.Context(), key, req.ContentType, req.Size, a.cfg.UploadURLTTL)
+	if errors.Is(err, blob.ErrInvalidUpload) {
+		// The blob store's own limit is below MaxImageBytes: a config slip
+		// worth a warning, but to the phone the image is simply too large.
+		a.log.Warn().Str("session", s.ID).Msg("blob store refused a size within MaxImageBytes; lower MaxImageBytes to the store's limit")
+		err = httpx.Errorf(http.StatusRequestEntityTooLarge, "image_too_large", "the image store does not accept an image this large")
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.Info().Str("session", s.ID).Str("image", req.ImageID).Msg("image upload signed")
+	httpx.WriteJSON(w, http.StatusOK, presignReply{Upload: up, Key: key})
+}
+
+// registerRequest is the body of POST /api/medtech/session/images.
+type registerRequest struct {
+	ImageID  string    `json:"imageId"`
+	Key      string    `json:"key"`
+	Metadata *Metadata `json:"metadata"`
+}
+
+func (req *registerRequest) check(sessionID string) error {
+	if err := checkImageID(req.ImageID); err != nil {
+		return err
+	}
+	if req.Key != blob.Key(sessionID, req.ImageID) {
+		return httpx.Errorf(http.StatusForbidden, "key_mismatch", "key is not this session's key for imageId")
+	}
+	if req.Metadata == nil {
+		req.Metadata = &Metadata{}
+	}
+	return req.Metadata.Validate()
+}
+
+// register checks an uploaded object and adds it to the session.
+func (a *API) register(w http.ResponseWriter, r *http.Request) {
+	s, err := a.phone(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req registerRequest
+	if err := httpx.DecodeJSON(w, r, &req, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := req.check(s.ID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	img, added, err := a.addImage(r, s, req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel := detached(r)
+	defer cancel()
+	view, err := a.ImageView(ctx, img)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+		a.publish(ctx, s.ID, EventImageAdded, view)
+		a.log.Info().Str("session", s.ID).Str("image", img.ID).Msg("image registered")
+	}
+	httpx.WriteJSON(w, status, view)
+}
+
+// addImage verifies the upload and stores the image; an image registered
+// before is returned as is (added false), without checking again.
+func (a *API) addImage(r *http.Request, s Session, req registerRequest) (Image, bool, error) {
+	if img, ok := s.Image(req.ImageID); ok {
+		return img, false, nil
+	}
+	p, ok := s.Pending[req.ImageID]
+	if !ok {
+		return Image{}, false, errUploadMissing
+	}
+	ctx, cancel := detached(r)
+	defer cancel()
+	if err := a.verifyUpload(ctx, s.ID, req.Key, p); err != nil {
+		return Image{}, false, err
+	}
+	t := a.Touch()
+	img := Image{
+		ID:          req.ImageID,
+		Key:         req.Key,
+		ContentType: p.ContentType,
+		Size:        p.Size,
+		Metadata:    *req.Metadata,
+		CreatedAt:   t.Now,
+		Commit:      Commit{Status: CommitPending},
+	}
+	stored, added, err := a.store.AddImage(ctx, s.ID, img, t)
+	if errors.Is(err, ErrTooManyImages) || errors.Is(err, ErrClosed) {
+		a.deleteBlob(ctx, s.ID, req.Key)
+	}
+	return stored, added, apiError(err)
+}
+
+var errUploadMissing = httpx.Errorf(http.StatusUnprocessableEntity, "upload_missing",
+	"no uploaded object for this imageId; ask for an upload URL and upload first")
+
+// verifyUpload checks the stored object against what was signed: it exists,
+// has the signed size, and its first bytes are an image of the signed type.
+// A failing object is deleted, so nothing unverified stays in the store.
+func (a *API) verifyUpload(ctx context.Context, sessionID, key string, p PendingUpload) error {
+	info, err := a.blobs.Stat(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return errUploadMissing
+	}
+	if err != nil {
+		return err
+	}
+	if info.Size != p.Size {
+		a.reject(ctx, sessionID, key, "size")
+		return httpx.Errorf(http.StatusUnprocessableEntity, "size_mismatch",
+			"the uploaded object is not the size that was signed; it was deleted")
+	}
+	head, err := a.readHead(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return errUploadMissing
+	}
+	if err != nil {
+		return err
+	}
+	if ct, ok := blob.SniffImage(head); !ok || ct != p.ContentType {
+		a.reject(ctx, sessionID, key, "content")
+		return httpx.Errorf(http.StatusUnprocessableEntity, "invalid_image",
+			"the uploaded object is not a %s image; it was deleted", p.ContentType)
+	}
+	return nil
+}
+
+// readHead reads the first blob.SniffLen bytes of an object.
+func (a *API) readHead(ctx context.Context, key string) ([]byte, error) {
+	rc, err := a.blobs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	head := make([]byte, blob.SniffLen)
+	n, err := io.ReadFull(rc, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return head[:n], nil
+}
+
+// reject deletes an upload that failed verification.
+func (a *API) reject(ctx context.Context, sessionID, key, reason string) {
+	a.log.Info().Str("session", sessionID).Str("key", key).Str("reason", reason).Msg("uploaded object rejected")
+	a.deleteBlob(ctx, sessionID, key)
+}

@@ -1,0 +1,218 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/blob"
+)
+
+// memoryBackend is the embedded configuration alone, for tests whose
+// subject does not depend on the stores.
+func memoryBackend() backend {
+	return backend{"memory+local", func(t *testing.T, publicURL string) (Store, blob.Store, func(*http.ServeMux)) {
+		l, err := blob.NewLocal(blob.LocalConfig{Dir: t.TempDir(), BaseURL: publicURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewMemoryStore(), l, func(mux *http.ServeMux) { mux.Handle("/blob/", l.Handler()) }
+	}}
+}
+
+// TestClaimRateLimit: an address gets ClaimBurst claims at once, then 429
+// with Retry-After, then one more per 60/ClaimsPerMinute seconds. Unknown
+// tokens count too: guessing is what the limit is for.
+func TestClaimRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, memoryBackend(), Config{ClaimsPerMinute: 10, ClaimBurst: 5})
+	c := e.create("enc-rate")
+	claim := func(tok string) (int, http.Header, []byte) {
+		resp, err := http.Get(e.srv.URL + "/api/medtech/session/tokens/" + tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b
+	}
+	for i := range 5 {
+		if st, _, b := claim(newToken(qrTokenBytes)); st != http.StatusNotFound {
+			t.Fatalf("claim %d: %d %s", i, st, b)
+		}
+	}
+	st, h, b := claim(c.Token)
+	if st != http.StatusTooManyRequests || errCode(b) != "rate_limited" {
+		t.Fatalf("6th claim: %d %s", st, b)
+	}
+	if ra, _ := strconv.Atoi(h.Get("Retry-After")); ra < 1 || ra > 6 {
+		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
+	}
+	if snap := e.snapshot(c.SessionID); snap.MobileConnected {
+		t.Fatal("a refused claim connected the phone")
+	}
+	e.clock.Advance(6 * time.Second)
+	if st, _, b := claim(c.Token); st != http.StatusOK {
+		t.Fatalf("claim after waiting: %d %s", st, b)
+	}
+	if st, _, _ := claim(newToken(qrTokenBytes)); st != http.StatusTooManyRequests {
+		t.Fatalf("bucket refilled too fast: %d", st)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	t.Parallel()
+	for remote, want := range map[string]string{
+		"192.0.2.7:5555":             "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
+		"not-an-address":             "not-an-address",
+		"[fe80::1%eth0]:80":          "fe80::/64",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		if got := clientAddr(r); got != want {
+			t.Errorf("clientAddr(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
+
+// TestQRSVG checks the rendering's structure: a square of whole modules
+// with the quiet zone, and the three finder patterns where QR puts them.
+func TestQRSVG(t *testing.T) {
+	t.Parallel()
+	svg, err := qrSVG("https://handoff.example/m/" + newToken(qrTokenBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`viewBox="0 0 (\d+) (\d+)"`).FindStringSubmatch(string(svg))
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("viewBox: %.120s", svg)
+	}
+	size, _ := strconv.Atoi(m[1])
+	modules := size - 2*qrQuietZone
+	if (modules-21)%4 != 0 || modules < 21 {
+		t.Fatalf("%d modules is no QR version", modules)
+	}
+	// Each finder pattern's top row is a run of 7 dark modules.
+	for _, at := range [][2]int{{0, 0}, {modules - 7, 0}, {0, modules - 7}} {
+		seg := "M" + strconv.Itoa(at[0]+qrQuietZone) + " " + strconv.Itoa(at[1]+qrQuietZone) + "h7v1h-7z"
+		if !strings.Contains(string(svg), seg) {
+			t.Errorf("no finder pattern at %v", at)
+		}
+	}
+}
+
+// TestAuthorize: the socket hook admits a session's own facility only.
+func TestAuthorize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, memoryBackend(), Config{})
+	c := e.create("enc-auth")
+	ctx := context.Background()
+	own, other := auth.Claims{Facility: "fac-a", Provider: "p"}, auth.Claims{Facility: "fac-b", Provider: "p"}
+	if err := e.api.Authorize(ctx, own, c.Channel); err != nil {
+		t.Fatalf("own facility: %v", err)
+	}
+	for _, tc := range []struct {
+		claims  auth.Claims
+		channel string
+		want    error
+	}{
+		{other, c.Channel, ErrChannelNotFound},
+		{own, "session:" + strings.Repeat("0", 8) + "-0000-0000-0000-000000000000", ErrChannelNotFound},
+		{own, "session:garbage", ErrChannelNotFound},
+		{own, "news", ErrChannelForbidden},
+	} {
+		if err := e.api.Authorize(ctx, tc.claims, tc.channel); !errors.Is(err, tc.want) {
+			t.Errorf("Authorize(%s, %s) = %v, want %v", tc.claims.Facility, tc.channel, err, tc.want)
+		}
+	}
+	e.clock.Advance(DefaultSessionTTL)
+	if err := e.api.Authorize(ctx, own, c.Channel); !errors.Is(err, ErrChannelNotFound) {
+		t.Errorf("expired session: %v", err)
+	}
+}
+
+// TestOpenAPIDocumentsRoutes checks the served document names every route
+// Register mounts.
+func TestOpenAPIDocumentsRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, memoryBackend(), Config{})
+	resp, err := http.Get(e.srv.URL + "/api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	doc, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/yaml") ||
+		!strings.HasPrefix(string(doc), "openapi: 3.") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	src, err := os.ReadFile("api.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := regexp.MustCompile(`HandleFunc\("(\w+) (/[^"]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(routes) < 9 {
+		t.Fatalf("found only %d routes in api.go", len(routes))
+	}
+	for _, r := range routes {
+		method, path := strings.ToLower(r[1]), r[2]
+		i := strings.Index(string(doc), "\n  "+path+":\n")
+		if i < 0 {
+			t.Errorf("%s %s is not documented", r[1], path)
+			continue
+		}
+		rest := string(doc[i+len(path)+4:]) // from the newline after "path:"
+		if end := regexp.MustCompile(`\n  /`).FindStringIndex(rest); end != nil {
+			rest = rest[:end[0]]
+		}
+		if !strings.Contains(rest, "\n    "+method+":") {
+			t.Errorf("%s %s is not documented", r[1], path)
+		}
+	}
+}
+
+// TestNewChecksConfig: missing or contradictory settings fail at start.
+func TestNewChecksConfig(t *testing.T) {
+	t.Parallel()
+	v, _ := auth.NewVerifier([]byte(testSecret))
+	deps := Deps{Hub: hub.New(hub.NewMemory(hub.MemoryConfig{})), Sessions: NewMemoryStore(), Verifier: v}
+	l, _ := blob.NewLocal(blob.LocalConfig{Dir: t.TempDir()})
+	deps.Blobs = l
+	for _, cfg := range []Config{
+		{},
+		{PublicURL: "handoff.example"},
+		{PublicURL: "ftp://handoff.example"},
+		{PublicURL: "https://handoff.example", QRTokenTTL: 3 * time.Hour},
+		{PublicURL: "https://handoff.example", MaxImages: -1},
+	} {
+		if _, err := New(cfg, deps); err == nil {
+			t.Errorf("New accepted %+v", cfg)
+		}
+	}
+	if _, err := New(Config{PublicURL: "https://handoff.example/"}, Deps{}); err == nil {
+		t.Error("New accepted missing deps")
+	}
+	a, err := New(Config{PublicURL: "https://handoff.example/"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.PublicURL != "https://handoff.example" || a.cfg.MaxImages != DefaultMaxImages || a.cfg.SessionTTL != DefaultSessionTTL {
+		t.Fatalf("defaults %+v", a.cfg)
+	}
+	if err := a.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}

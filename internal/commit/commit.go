@@ -1,0 +1,181 @@
+// Package commit files a capture session's photos into the patient's
+// Medtech record: POST /api/medtech/session/commit sends each selected,
+// not yet committed image to ALEX as a FHIR Media (alex.Committer), records
+// each outcome on the image in the session store, announces it on the
+// session's channel (image.committed, image.commit_failed) and, once every
+// image of the session is filed, closes the session, deletes its temporary
+// blobs and announces session.committed.
+//
+// Re-running a commit files only what is not yet committed. Concurrent
+// commits of one session, on any nodes, file each image once: see claim.go.
+//
+// Logging: one audit line per request (provider, facility, session id,
+// counts, result, duration). Nothing logged names a patient, holds a token,
+// notes, ALEX's diagnostics or image bytes.
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/alex"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/capture"
+)
+
+// API serves the commit endpoint.
+type API struct {
+	cfg      Config
+	store    capture.Store
+	blobs    blob.Store
+	hub      *hub.Hub
+	alex     alex.Committer
+	verifier *auth.Verifier
+	images   ImageViewer
+	log      zerolog.Logger
+	now      func() time.Time
+	// inflight holds one token per image being filed on this node.
+	inflight chan struct{}
+}
+
+// New checks cfg and deps and returns the API.
+func New(cfg Config, deps Deps) (*API, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := deps.check(); err != nil {
+		return nil, err
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &API{
+		cfg:      cfg,
+		store:    deps.Sessions,
+		blobs:    deps.Blobs,
+		hub:      deps.Hub,
+		alex:     deps.ALEX,
+		verifier: deps.Verifier,
+		images:   deps.Images,
+		log:      deps.Log,
+		now:      now,
+		inflight: make(chan struct{}, cfg.NodeConcurrency),
+	}, nil
+}
+
+// Register mounts POST /api/medtech/session/commit on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/medtech/session/commit", a.serveCommit)
+}
+
+// Commit files the images req selects for the desktop user c and reports
+// each outcome. Bad input (unknown session or image, invalid metadata) is an
+// *httpx.Error and changes nothing; any other error is a server fault.
+//
+// The work is detached from ctx's cancellation and bounded by
+// Config.Timeout instead: a GP who closes the widget mid-commit must not
+// leave images half-filed; the outcomes still reach the store and the
+// channel.
+func (a *API) Commit(ctx context.Context, c auth.Claims, req Request) (Reply, error) {
+	start := a.now()
+	reply, t, err := a.commit(ctx, c, req)
+	a.audit(c, req.SessionID, t, reply.Status, err, a.now().Sub(start))
+	return reply, err
+}
+
+func (a *API) commit(ctx context.Context, c auth.Claims, req Request) (Reply, tally, error) {
+	if err := req.check(); err != nil {
+		return Reply{}, tally{}, err
+	}
+	req.ImageIDs = slices.Compact(slices.Sorted(slices.Values(req.ImageIDs)))
+	s, err := a.facilitySession(ctx, c, req.SessionID)
+	if err != nil {
+		return Reply{}, tally{}, err
+	}
+	imgs, err := selectImages(s, req)
+	if err != nil {
+		return Reply{}, tally{}, err
+	}
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
+	defer cancel()
+	r := newRun(a, s, req.Metadata)
+	r.commitAll(work, imgs)
+	reply, t := r.reply(imgs)
+	fctx, fcancel := detached(work)
+	defer fcancel()
+	reply.SessionStatus = r.finish(fctx)
+	return reply, t, nil
+}
+
+// facilitySession returns a live session of the caller's facility; another
+// facility's session is reported exactly like a missing one.
+func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (capture.Session, error) {
+	if !validSessionID(id) {
+		return capture.Session{}, errSessionNotFound
+	}
+	s, err := a.store.Get(ctx, id, a.now())
+	switch {
+	case errors.Is(err, capture.ErrNotFound), err == nil && s.Facility != c.Facility:
+		return capture.Session{}, errSessionNotFound
+	case err != nil:
+		return capture.Session{}, fmt.Errorf("commit: load session: %w", err)
+	}
+	return s, nil
+}
+
+// tally counts a request's outcomes for the audit line.
+type tally struct {
+	requested, filed, skipped, failed, inProgress int
+}
+
+// reply lists the outcomes of imgs in session order.
+func (r *run) reply(imgs []capture.Image) (Reply, tally) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reply := Reply{SessionID: r.session.ID, SessionStatus: r.session.Status, Results: make([]Result, 0, len(imgs))}
+	t := tally{requested: len(imgs)}
+	for _, img := range imgs {
+		o, ok := r.outcomes[img.ID]
+		if !ok { // unreachable: every selected image gets an outcome
+			f := errStore
+			o = outcome{Result{ImageID: img.ID, Status: capture.CommitFailed, Error: &f}, kindFailed}
+		}
+		switch o.kind {
+		case kindFiled:
+			t.filed++
+		case kindSkipped:
+			t.skipped++
+		case kindFailed:
+			t.failed++
+		case kindInProgress:
+			t.inProgress++
+		}
+		reply.Results = append(reply.Results, o.Result)
+	}
+	reply.summarize()
+	return reply, t
+}
+
+// touch is the time of a store write now and the expiry it gives the
+// session. The monotonic reading is dropped so a claim time compares equal
+// to itself after a round trip through the store.
+func (a *API) touch() capture.Touch {
+	now := a.now().UTC().Round(0)
+	return capture.Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
+}
+
+// detached returns a context for recording outcomes: free of ctx's deadline
+// and cancellation, bounded by recordTimeout.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}

@@ -1,0 +1,341 @@
+package commit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/alex"
+	"github.com/handoff-health/handoff/internal/alex/alextest"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/testutil"
+)
+
+// PHI of the test patient. None of it may appear in a log line.
+const (
+	patientID      = "pat-secret-4821"
+	patientNHI     = "ZZZ0016"
+	patientDisplay = "Jane Secretperson"
+	facility       = "F2N060-A"
+	provider       = "prov-77"
+	secretNotes    = "ulcer on secret-note-site"
+)
+
+// storeKind makes the session store of one configuration.
+type storeKind struct {
+	name string
+	make func(t *testing.T) capture.Store
+}
+
+// storeKinds returns the memory store and a Redis store on one real
+// redis-server started for the calling test; every store gets its own key
+// prefix, so subtests and envs never share state.
+func storeKinds(t *testing.T) []storeKind {
+	r := testutil.StartRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { client.Close() })
+	return []storeKind{
+		{"memory", func(*testing.T) capture.Store { return capture.NewMemoryStore() }},
+		{"redis", func(t *testing.T) capture.Store {
+			st, err := capture.NewRedisStore(client, capture.RedisStoreConfig{
+				Prefix: "commit-test:" + strings.ToLower(rand.Text()[:10]) + ":"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	}
+}
+
+// env is one commit API with real collaborators: a session store, a Local
+// blob store served over HTTP, the hub on its memory backend, the capture
+// API (for image views) and, unless an outbox is given, the alextest fake
+// behind a real alex.Client.
+type env struct {
+	t        *testing.T
+	api      *API
+	srv      *httptest.Server
+	hub      *hub.Hub
+	store    capture.Store
+	blobs    *blob.Local
+	fake     *alextest.Server
+	verifier *auth.Verifier
+	log      *testutil.LogBuffer
+	jwt      string // facility F2N060-A
+}
+
+type envOptions struct {
+	store  capture.Store // nil: memory
+	outbox string        // non-empty: file to an alex.Outbox here instead of the fake
+	cfg    Config
+	// wrap, if set, wraps the committer (e.g. to slow it down).
+	wrap func(alex.Committer) alex.Committer
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, log: &testutil.LogBuffer{}, store: o.store}
+	if e.store == nil {
+		e.store = capture.NewMemoryStore()
+	}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+
+	var err error
+	e.blobs, err = blob.NewLocal(blob.LocalConfig{Dir: t.TempDir(), BaseURL: e.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/blob/", e.blobs.Handler())
+	mem := hub.NewMemory(hub.MemoryConfig{})
+	t.Cleanup(func() { mem.Close() })
+	e.hub = hub.New(mem)
+	e.verifier, err = auth.NewVerifier([]byte("commit-test-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.jwt = e.token(facility)
+
+	logger := zerolog.New(e.log)
+	views, err := capture.New(capture.Config{PublicURL: e.srv.URL}, capture.Deps{
+		Hub: e.hub, Sessions: e.store, Blobs: e.blobs, Verifier: e.verifier, Log: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	committer := e.committer(o.outbox)
+	if o.wrap != nil {
+		committer = o.wrap(committer)
+	}
+	e.api, err = New(o.cfg, Deps{
+		Sessions: e.store, Blobs: e.blobs, Hub: e.hub, ALEX: committer,
+		Verifier: e.verifier, Images: views, Log: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api.Register(mux)
+	return e
+}
+
+// committer returns the outbox, or a real ALEX client on a new fake with
+// millisecond backoffs.
+func (e *env) committer(outbox string) alex.Committer {
+	if outbox != "" {
+		ob, err := alex.NewOutbox(outbox)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return ob
+	}
+	e.fake = alextest.NewServer(e.t, alextest.Options{Facilities: []string{facility}})
+	c, err := alex.NewClient(alex.Config{
+		BaseURL: e.fake.URL(), TokenURL: e.fake.TokenURL(),
+		ClientID: e.fake.ClientID(), ClientSecret: e.fake.ClientSecret(), Scope: e.fake.Scope(),
+		BaseBackoff: time.Millisecond, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) token(fac string) string {
+	tok, err := e.verifier.Issue(auth.Claims{Facility: fac, Provider: provider, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// seeded is a session with images, as a phone would have left it.
+type seeded struct {
+	id     string
+	images []capture.Image
+	data   map[string][]byte // image id → uploaded bytes
+}
+
+// seed opens a session for the test patient and uploads n images through
+// the blob store's signed upload URLs, then registers them.
+func (e *env) seed(n int) seeded {
+	e.t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	s := capture.Session{
+		ID: uuid.NewString(), Facility: facility, EncounterID: "enc-" + rand.Text()[:8],
+		PatientID: patientID, PatientNHI: patientNHI, PatientDisplay: patientDisplay, ProviderID: provider,
+		MaxImages: 20, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour),
+	}
+	if _, _, err := e.store.Open(ctx, s, capture.QRToken{Hash: rand.Text(), ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		e.t.Fatal(err)
+	}
+	sd := seeded{id: s.ID, data: map[string][]byte{}}
+	for i := range n {
+		img := e.upload(s.ID, now.Add(time.Duration(i)*time.Second))
+		sd.images = append(sd.images, img)
+	}
+	for _, img := range sd.images {
+		sd.data[img.ID] = e.read(img.Key)
+	}
+	return sd
+}
+
+// upload puts a small JPEG-looking object through a signed URL and
+// registers it with metadata.
+func (e *env) upload(sessionID string, created time.Time) capture.Image {
+	e.t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	data := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, []byte(rand.Text()+rand.Text())...)
+	key := blob.Key(sessionID, id)
+	up, err := e.blobs.PresignUpload(ctx, key, "image/jpeg", int64(len(data)), 5*time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(data))
+	for k, v := range up.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		e.t.Fatalf("upload: %s", resp.Status)
+	}
+	img := capture.Image{
+		ID: id, Key: key, ContentType: "image/jpeg", Size: int64(len(data)), CreatedAt: created,
+		Metadata: capture.Metadata{
+			Laterality: "left", Notes: secretNotes,
+			BodySite: capture.BodySite{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
+		},
+		Commit: capture.Commit{Status: capture.CommitPending},
+	}
+	if _, _, err := e.store.AddImage(ctx, sessionID, img, e.api.touch()); err != nil {
+		e.t.Fatal(err)
+	}
+	return img
+}
+
+// read returns a stored object's bytes, or nil if it is gone.
+func (e *env) read(key string) []byte {
+	rc, err := e.blobs.Open(context.Background(), key)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return b
+}
+
+func (e *env) session(id string) capture.Session {
+	e.t.Helper()
+	s, err := e.store.Get(context.Background(), id, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// post sends a commit request with the env's JWT; body may be a string
+// (sent as is) or a value (sent as JSON).
+func (e *env) post(body any) (int, []byte) {
+	return e.postAs(e.jwt, body)
+}
+
+func (e *env) postAs(jwt string, body any) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if s, ok := body.(string); ok {
+		rd = strings.NewReader(s)
+	} else {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/medtech/session/commit", rd)
+	req.Header.Set("Content-Type", "application/json")
+	if jwt != "" {
+		req.Header.Set("Authorization", "Bearer "+jwt)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// commit posts a commit of the whole session and decodes the 200 reply.
+func (e *env) commit(req Request) Reply {
+	e.t.Helper()
+	status, body := e.post(req)
+	if status != http.StatusOK {
+		e.t.Fatalf("commit: %d %s", status, body)
+	}
+	var r Reply
+	if err := json.Unmarshal(body, &r); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// events returns the session channel's history.
+func (e *env) events(sessionID string) []hub.Event {
+	e.t.Helper()
+	evs, _, err := e.hub.Backend().History(context.Background(), capture.ChannelPrefix+sessionID, hub.Cursor{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
+
+func eventTypes(evs []hub.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+// assertNoPHI fails if the log holds patient data, notes, tokens or
+// ALEX's diagnostics.
+func (e *env) assertNoPHI(extra ...string) {
+	e.t.Helper()
+	log := e.log.String()
+	for _, s := range append([]string{patientID, patientNHI, patientDisplay, secretNotes, e.jwt, "alextest-", "Bearer"}, extra...) {
+		if strings.Contains(log, s) {
+			e.t.Errorf("log contains %q:\n%s", s, log)
+		}
+	}
+}
+
+// auditLines returns the decoded audit lines of the log.
+func (e *env) auditLines() []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(e.log.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["audit"] == "commit" {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+package commit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/alex"
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/capture"
+)
+
+// Event types the committer publishes on a session's channel.
+const (
+	EventImageCommitted    = "image.committed"
+	EventImageCommitFailed = "image.commit_failed"
+	EventSessionCommitted  = "session.committed"
+)
+
+// Event payloads. Image is the image as the session snapshot shows it, when
+// Deps.Images is set and can render it.
+type (
+	imageCommittedEvent struct {
+		SessionID string             `json:"sessionId"`
+		ImageID   string             `json:"imageId"`
+		AlexID    string             `json:"alexId"`
+		Image     *capture.ImageView `json:"image,omitempty"`
+	}
+	imageCommitFailedEvent struct {
+		SessionID string             `json:"sessionId"`
+		ImageID   string             `json:"imageId"`
+		Error     ErrorInfo          `json:"error"`
+		Image     *capture.ImageView `json:"image,omitempty"`
+	}
+	sessionCommittedEvent struct {
+		SessionID  string `json:"sessionId"`
+		ImageCount int    `json:"imageCount"`
+		Committed  int    `json:"committed"`
+	}
+)
+
+// errSizeMismatch: the stored object is not the size registered for it.
+var errSizeMismatch = errors.New("commit: stored image size differs from the registered size")
+
+// errTypeMismatch: the stored bytes are not the image type registered.
+var errTypeMismatch = errors.New("commit: stored bytes are not the registered image type")
+
+// readImage reads an image's bytes, refusing an object that is not the size
+// and type the phone registered (and the server verified): an upload URL
+// cannot be revoked, so the bytes could have been replaced since, and we
+// file only what was checked.
+func (a *API) readImage(ctx context.Context, img capture.Image) ([]byte, error) {
+	rc, err := a.blobs.Open(ctx, img.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, img.Size+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != img.Size {
+		return nil, errSizeMismatch
+	}
+	if ct, ok := blob.SniffImage(data); !ok || ct != img.ContentType {
+		return nil, errTypeMismatch
+	}
+	return data, nil
+}
+
+// recordFiled stores that ALEX filed img as res and announces it.
+func (r *run) recordFiled(ctx context.Context, img capture.Image, res alex.Result) {
+	at := r.a.touch()
+	c := capture.Commit{Status: capture.CommitCommitted, AlexID: res.ID, CommittedAt: at.Now}
+	stored, err := capture.SetCommit(ctx, r.a.store, r.session.ID, img.ID, c, at)
+	switch {
+	case errors.Is(err, capture.ErrImageCommitted):
+		// A request that took over our lapsed claim recorded it first. Both
+		// filed through the same conditional create: one Media.
+		r.set(img.ID, outcome{Result{Status: capture.CommitCommitted, AlexID: res.ID}, kindSkipped})
+		return
+	case err != nil:
+		// The image is in the record but the store does not say so. Our
+		// claim lapses, and the next commit re-files it, which ALEX answers
+		// with the same Media. The desktop is told the truth now.
+		r.a.log.Error().Err(err).Str("session", r.session.ID).Msg("image filed to ALEX but its commit was not recorded")
+		stored = img
+		stored.Commit = c
+	}
+	r.set(img.ID, outcome{Result{Status: capture.CommitCommitted, AlexID: res.ID}, kindFiled})
+	r.a.publish(ctx, r.session.ID, EventImageCommitted, imageCommittedEvent{
+		SessionID: r.session.ID, ImageID: img.ID, AlexID: res.ID, Image: r.a.view(ctx, stored)})
+}
+
+// recordFailed stores that img was not filed, over our claim, and announces
+// it; see recordFailure for when it stores nothing.
+func (r *run) recordFailed(ctx context.Context, img capture.Image, claimedAt time.Time, f ErrorInfo) {
+	stored, err := r.a.recordFailure(ctx, r.session.ID, img.ID, claimedAt, failedCommit(f), r.a.touch())
+	switch {
+	case errors.Is(err, errCommitted):
+		r.skip(stored)
+		return
+	case errors.Is(err, errNotOurs):
+		// The request now holding the image reports and announces it.
+		r.fail(img.ID, f)
+		return
+	case err != nil:
+		// Our claim stays until it lapses; then a commit retries the image.
+		r.a.log.Error().Err(err).Str("session", r.session.ID).Msg("failed image commit not recorded")
+		stored = img
+		stored.Commit = failedCommit(f)
+	}
+	r.fail(img.ID, f)
+	r.a.publish(ctx, r.session.ID, EventImageCommitFailed, imageCommitFailedEvent{
+		SessionID: r.session.ID, ImageID: img.ID, Error: f, Image: r.a.view(ctx, stored)})
+}
+
+// view renders img for an event, or nil when no viewer is configured or it
+// fails (the event still names the image; a snapshot shows the rest).
+func (a *API) view(ctx context.Context, img capture.Image) *capture.ImageView {
+	if a.images == nil {
+		return nil
+	}
+	v, err := a.images.ImageView(ctx, img)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("image view for commit event failed")
+		return nil
+	}
+	return &v
+}
+
+// publish announces a stored change on the session's channel. A failure is
+// logged, not returned: the store holds the outcome, and a desktop that
+// missed the event sees it in its next snapshot (it refetches whenever its
+// stream reports recovered:false).
+func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
+	b, err := json.Marshal(data)
+	if err == nil {
+		_, err = a.hub.Publish(ctx, capture.ChannelPrefix+sessionID, hub.Publication{Type: typ, Data: b})
+	}
+	if err != nil {
+		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("commit event not published")
+	}
+}

@@ -1,0 +1,430 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/internal/config"
+)
+
+const goodSecret = "0123456789abcdef0123456789abcdef"
+
+// cleanEnv removes every HANDOFF_* variable for the test, so the machine's
+// environment cannot change what a test sees; t.Setenv restores them after.
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "HANDOFF_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// load registers the settings on a fresh flag set and parses args, the way
+// `handoff serve` does. Usage output goes to the returned buffer.
+func load(t *testing.T, args ...string) (config.Config, *bytes.Buffer, error) {
+	t.Helper()
+	var c config.Config
+	var out bytes.Buffer
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(&out)
+	config.Register(fs, &c)
+	err := config.Parse(fs, args)
+	return c, &out, err
+}
+
+func mustLoad(t *testing.T, args ...string) config.Config {
+	t.Helper()
+	c, out, err := load(t, args...)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v\n%s", args, err, out)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	cleanEnv(t)
+	c := mustLoad(t)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Addr", c.Addr, "127.0.0.1:8080"},
+		{"PublicURL", c.PublicURL, ""},
+		{"DataDir", c.DataDir, "./data"},
+		{"Dev", c.Dev, false},
+		{"LogLevel", c.LogLevel, "info"},
+		{"LogFormat", c.LogFormat, "auto"},
+		{"JWTSecret", c.JWTSecret, ""},
+		{"APIKeys", c.APIKeys, ""},
+		{"RedisAddrs", c.RedisAddrs, ""},
+		{"RedisPassword", c.RedisPassword, ""},
+		{"RedisDB", c.RedisDB, 0},
+		{"RedisPrefix", c.RedisPrefix, "handoff"},
+		{"HistorySize", c.HistorySize, 1000},
+		{"HistoryTTL", c.HistoryTTL, 2 * time.Hour},
+		{"S3Bucket", c.S3Bucket, ""},
+		{"S3Region", c.S3Region, "us-east-1"},
+		{"S3PathStyle", c.S3PathStyle, false},
+		{"MaxImages", c.MaxImages, 20},
+		{"MaxImageBytes", c.MaxImageBytes, int64(20 << 20)},
+		{"ClaimsPerMinute", c.ClaimsPerMinute, 10.0},
+		{"ALEXBaseURL", c.ALEXBaseURL, ""},
+		{"ALEXClientSecret", c.ALEXClientSecret, ""},
+		{"HostOrigins", c.HostOrigins, ""},
+		{"AblyKey", c.AblyKey, ""},
+		{"AblyChannelTemplate", c.AblyChannelTemplate, "session:{sessionId}"},
+		{"ShutdownTimeout", c.ShutdownTimeout, 15 * time.Second},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	// The defaults are a valid dev configuration, and production needs
+	// exactly one more thing: the JWT secret.
+	c.Dev = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults with --dev: %v", err)
+	}
+	c.Dev = false
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "HANDOFF_JWT_SECRET") {
+		t.Fatalf("defaults without --dev: %v", err)
+	}
+	if strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("more than one complaint: %v", err)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		get  func(config.Config) any
+		want any
+	}{
+		{"string env over default", map[string]string{"HANDOFF_ADDR": ":9999"}, nil,
+			func(c config.Config) any { return c.Addr }, ":9999"},
+		{"string flag over env", map[string]string{"HANDOFF_ADDR": ":9999"}, []string{"--addr", ":7777"},
+			func(c config.Config) any { return c.Addr }, ":7777"},
+		{"set but empty env is empty", map[string]string{"HANDOFF_S3_REGION": ""}, nil,
+			func(c config.Config) any { return c.S3Region }, ""},
+		{"int env", map[string]string{"HANDOFF_REDIS_DB": "3"}, nil,
+			func(c config.Config) any { return c.RedisDB }, 3},
+		{"int flag over env", map[string]string{"HANDOFF_REDIS_DB": "3"}, []string{"--redis-db=5"},
+			func(c config.Config) any { return c.RedisDB }, 5},
+		{"int64 env", map[string]string{"HANDOFF_MAX_IMAGE_BYTES": "1048576"}, nil,
+			func(c config.Config) any { return c.MaxImageBytes }, int64(1 << 20)},
+		{"int64 flag over env", map[string]string{"HANDOFF_MAX_IMAGE_BYTES": "1048576"}, []string{"--max-image-bytes", "2048"},
+			func(c config.Config) any { return c.MaxImageBytes }, int64(2048)},
+		{"bool env", map[string]string{"HANDOFF_DEV": "true"}, nil,
+			func(c config.Config) any { return c.Dev }, true},
+		{"bool flag over env", map[string]string{"HANDOFF_DEV": "true"}, []string{"--dev=false"},
+			func(c config.Config) any { return c.Dev }, false},
+		{"bool env 1", map[string]string{"HANDOFF_S3_PATH_STYLE": "1"}, nil,
+			func(c config.Config) any { return c.S3PathStyle }, true},
+		{"duration env", map[string]string{"HANDOFF_HISTORY_TTL": "90m"}, nil,
+			func(c config.Config) any { return c.HistoryTTL }, 90 * time.Minute},
+		{"duration flag over env", map[string]string{"HANDOFF_HISTORY_TTL": "90m"}, []string{"--history-ttl", "3h"},
+			func(c config.Config) any { return c.HistoryTTL }, 3 * time.Hour},
+		{"float env", map[string]string{"HANDOFF_CLAIMS_PER_MINUTE": "-1"}, nil,
+			func(c config.Config) any { return c.ClaimsPerMinute }, -1.0},
+		{"float flag over env", map[string]string{"HANDOFF_CLAIMS_PER_MINUTE": "-1"}, []string{"--claims-per-minute", "2.5"},
+			func(c config.Config) any { return c.ClaimsPerMinute }, 2.5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c := mustLoad(t, tc.args...)
+			if got := tc.get(c); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			c.Dev = true
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestMalformedEnv(t *testing.T) {
+	cases := []struct {
+		env, value string
+		check      func(config.Config) bool // the built-in default is kept
+	}{
+		{"HANDOFF_REDIS_DB", "two", func(c config.Config) bool { return c.RedisDB == 0 }},
+		{"HANDOFF_HISTORY_SIZE", "1e3", func(c config.Config) bool { return c.HistorySize == 1000 }},
+		{"HANDOFF_MAX_IMAGE_BYTES", "20MB", func(c config.Config) bool { return c.MaxImageBytes == 20<<20 }},
+		{"HANDOFF_CLAIMS_PER_MINUTE", "ten", func(c config.Config) bool { return c.ClaimsPerMinute == 10 }},
+		{"HANDOFF_DEV", "maybe", func(c config.Config) bool { return !c.Dev }},
+		{"HANDOFF_S3_PATH_STYLE", "yes", func(c config.Config) bool { return !c.S3PathStyle }},
+		{"HANDOFF_HISTORY_TTL", "2hours", func(c config.Config) bool { return c.HistoryTTL == 2*time.Hour }},
+		{"HANDOFF_SHUTDOWN_TIMEOUT", "15", func(c config.Config) bool { return c.ShutdownTimeout == 15*time.Second }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv(tc.env, tc.value)
+			c := mustLoad(t, "--jwt-secret", goodSecret)
+			if !tc.check(c) {
+				t.Errorf("default not kept: %+v", c)
+			}
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.env) {
+				t.Fatalf("Validate = %v, want an error naming %s", err, tc.env)
+			}
+			if strings.Contains(err.Error(), tc.value) {
+				t.Errorf("error echoes the value: %v", err)
+			}
+		})
+	}
+}
+
+// TestMalformedEnvDoesNotLeak: a bad value seen by one Register is that
+// configuration's problem only; a later Register with a clean environment
+// validates, whatever ran before.
+func TestMalformedEnvDoesNotLeak(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("HANDOFF_REDIS_DB", "two")
+	bad := mustLoad(t, "--dev")
+	if err := bad.Validate(); err == nil {
+		t.Fatal("malformed env accepted")
+	}
+	os.Unsetenv("HANDOFF_REDIS_DB")
+	good := mustLoad(t, "--dev")
+	if err := good.Validate(); err != nil {
+		t.Fatalf("clean configuration after a bad one: %v", err)
+	}
+	// The bad configuration keeps its error.
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "HANDOFF_REDIS_DB") {
+		t.Fatalf("bad configuration lost its error: %v", err)
+	}
+}
+
+var secretSettings = []struct {
+	flag, env string
+	get       func(config.Config) string
+}{
+	{"jwt-secret", "HANDOFF_JWT_SECRET", func(c config.Config) string { return c.JWTSecret }},
+	{"api-keys", "HANDOFF_API_KEYS", func(c config.Config) string { return c.APIKeys }},
+	{"redis-password", "HANDOFF_REDIS_PASSWORD", func(c config.Config) string { return c.RedisPassword }},
+	{"alex-client-secret", "HANDOFF_ALEX_CLIENT_SECRET", func(c config.Config) string { return c.ALEXClientSecret }},
+	{"ably-key", "HANDOFF_ABLY_KEY", func(c config.Config) string { return c.AblyKey }},
+}
+
+func TestSecretsFromEnv(t *testing.T) {
+	for _, s := range secretSettings {
+		t.Run(s.flag, func(t *testing.T) {
+			cleanEnv(t)
+			value := "env-" + s.flag + "-" + strings.Repeat("x", 40)
+			t.Setenv(s.env, value)
+
+			// --help prints every setting with its env twin, never the secret.
+			_, out, err := load(t, "--help")
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("--help: %v", err)
+			}
+			help := out.String()
+			if !strings.Contains(help, "-"+s.flag) || !strings.Contains(help, s.env) {
+				t.Fatalf("--help lacks %s [%s]:\n%s", s.flag, s.env, help)
+			}
+			if strings.Contains(help, value) {
+				t.Fatalf("--help shows %s:\n%s", s.env, help)
+			}
+
+			// Parse applies it.
+			if got := s.get(mustLoad(t)); got != value {
+				t.Fatalf("after Parse: %q, want the env value", got)
+			}
+			// A flag given explicitly wins over the environment, even empty.
+			if got := s.get(mustLoad(t, "--"+s.flag, "from-flag")); got != "from-flag" {
+				t.Fatalf("with the flag: %q", got)
+			}
+			if got := s.get(mustLoad(t, "--"+s.flag+"=")); got != "" {
+				t.Fatalf("with an empty flag: %q", got)
+			}
+		})
+	}
+}
+
+// TestNonSecretDefaultsShown: --help shows an environment value as the
+// default of an ordinary setting, which is how an operator sees what is in
+// effect; only secrets are withheld.
+func TestNonSecretDefaultsShown(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("HANDOFF_REDIS_ADDRS", "redis-a.internal:6379")
+	_, out, err := load(t, "-h")
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "redis-a.internal:6379") {
+		t.Fatalf("--help does not show the env default:\n%s", out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	// prod is a valid production configuration, without any environment.
+	prod := func() config.Config {
+		var c config.Config
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		config.Register(fs, &c)
+		c.JWTSecret = goodSecret
+		c.LogFormat = "json"
+		c.HistorySize, c.HistoryTTL, c.MaxImages, c.MaxImageBytes = 1000, 2*time.Hour, 20, 20<<20
+		c.RedisAddrs, c.RedisMaster, c.ALEXBaseURL, c.HostOrigins = "", "", "", ""
+		return c
+	}
+	alex := func(c *config.Config) {
+		c.ALEXBaseURL = "https://alexapiuat.medtechglobal.com/FHIR"
+		c.ALEXTokenURL = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+		c.ALEXClientID = "client"
+		c.ALEXClientSecret = "client-secret"
+		c.ALEXScope = "api://x/.default"
+	}
+	cases := []struct {
+		name   string
+		mutate func(*config.Config)
+		want   []string // substrings of the error; none: valid
+		absent []string // substrings the error must not have
+	}{
+		{"production", func(*config.Config) {}, nil, nil},
+		{"dev without secret", func(c *config.Config) { c.Dev, c.JWTSecret = true, "" }, nil, nil},
+		{"missing JWT secret", func(c *config.Config) { c.JWTSecret = "" }, []string{"--jwt-secret", "HANDOFF_JWT_SECRET", "--dev"}, nil},
+		{"short JWT secret", func(c *config.Config) { c.JWTSecret = "short-secret" }, []string{"HANDOFF_JWT_SECRET", "32 bytes"}, []string{"short-secret"}},
+		{"short JWT secret in dev", func(c *config.Config) { c.Dev, c.JWTSecret = true, strings.Repeat("s", 31) }, []string{"HANDOFF_JWT_SECRET"}, nil},
+		{"ALEX complete", alex, nil, nil},
+		{"ALEX base URL alone", func(c *config.Config) { c.ALEXBaseURL = "https://alex.example/FHIR" },
+			[]string{"HANDOFF_ALEX_TOKEN_URL", "HANDOFF_ALEX_CLIENT_ID", "HANDOFF_ALEX_CLIENT_SECRET", "HANDOFF_ALEX_SCOPE"}, nil},
+		{"ALEX without token URL", func(c *config.Config) { alex(c); c.ALEXTokenURL = "" },
+			[]string{"--alex-token-url", "HANDOFF_ALEX_TOKEN_URL"}, []string{"CLIENT_ID", "CLIENT_SECRET", "SCOPE"}},
+		{"ALEX without client id", func(c *config.Config) { alex(c); c.ALEXClientID = "" },
+			[]string{"HANDOFF_ALEX_CLIENT_ID"}, []string{"TOKEN_URL", "CLIENT_SECRET", "SCOPE"}},
+		{"ALEX without client secret", func(c *config.Config) { alex(c); c.ALEXClientSecret = "" },
+			[]string{"HANDOFF_ALEX_CLIENT_SECRET"}, []string{"TOKEN_URL", "CLIENT_ID", "SCOPE"}},
+		{"ALEX without scope", func(c *config.Config) { alex(c); c.ALEXScope = "" },
+			[]string{"HANDOFF_ALEX_SCOPE"}, []string{"TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"}},
+		{"ALEX settings without base URL are the outbox", func(c *config.Config) { alex(c); c.ALEXBaseURL = "" }, nil, nil},
+		{"host origins", func(c *config.Config) { c.HostOrigins = "https://pms.example.org, http://localhost:3000/" }, nil, nil},
+		{"host origin with a path", func(c *config.Config) { c.HostOrigins = "https://pms.example.org/app" }, []string{"HANDOFF_HOST_ORIGINS", "https://pms.example.org/app"}, nil},
+		{"host origin without scheme", func(c *config.Config) { c.HostOrigins = "pms.example.org" }, []string{"HANDOFF_HOST_ORIGINS"}, nil},
+		{"host origin with another scheme", func(c *config.Config) { c.HostOrigins = "ftp://pms.example.org" }, []string{"HANDOFF_HOST_ORIGINS"}, nil},
+		{"host origin without host", func(c *config.Config) { c.HostOrigins = "https://" }, []string{"HANDOFF_HOST_ORIGINS"}, nil},
+		{"one bad host origin of two", func(c *config.Config) { c.HostOrigins = "https://ok.example.org,*" }, []string{"HANDOFF_HOST_ORIGINS", `"*"`}, []string{"ok.example.org"}},
+		{"redis master without addresses", func(c *config.Config) { c.RedisMaster = "mymaster" }, []string{"--redis-master", "HANDOFF_REDIS_ADDRS"}, nil},
+		{"redis master with sentinels", func(c *config.Config) { c.RedisMaster, c.RedisAddrs = "mymaster", "s1:26379,s2:26379" }, nil, nil},
+		{"bad log format", func(c *config.Config) { c.LogFormat = "xml" }, []string{"--log-format"}, nil},
+		{"console log format", func(c *config.Config) { c.LogFormat = "console" }, nil, nil},
+		{"history size", func(c *config.Config) { c.HistorySize = 0 }, []string{"--history-size"}, nil},
+		{"history ttl", func(c *config.Config) { c.HistoryTTL = 30 * time.Second }, []string{"--history-ttl"}, nil},
+		{"max images", func(c *config.Config) { c.MaxImages = 0 }, []string{"--max-images"}, nil},
+		{"max image bytes", func(c *config.Config) { c.MaxImageBytes = -1 }, []string{"--max-image-bytes"}, nil},
+		{"every problem at once", func(c *config.Config) { c.JWTSecret, c.LogFormat, c.RedisMaster = "", "xml", "m" },
+			[]string{"HANDOFF_JWT_SECRET", "--log-format", "--redis-master"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := prod()
+			tc.mutate(&c)
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(err.Error(), a) {
+					t.Errorf("error has %q: %v", a, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRegisterConcurrently: flag sets registered and parsed at once (the
+// load test starts several targets; tests run in parallel) do not race.
+func TestRegisterConcurrently(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c config.Config
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			config.Register(fs, &c)
+			secret := goodSecret + strings.Repeat("x", i)
+			if err := config.Parse(fs, []string{"--jwt-secret", secret}); err != nil {
+				t.Error(err)
+				return
+			}
+			if c.JWTSecret != secret {
+				t.Errorf("flag set %d got another's secret", i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestLists(t *testing.T) {
+	t.Parallel()
+	c := config.Config{RedisAddrs: " a:1, ,b:2 ,", HostOrigins: "https://a.example/, http://b.example:8080 ,,"}
+	if got := strings.Join(c.RedisAddrList(), "|"); got != "a:1|b:2" {
+		t.Errorf("RedisAddrList = %q", got)
+	}
+	if got := strings.Join(c.HostOriginList(), "|"); got != "https://a.example|http://b.example:8080" {
+		t.Errorf("HostOriginList = %q", got)
+	}
+	if (&config.Config{}).RedisAddrList() != nil || (&config.Config{}).HostOriginList() != nil {
+		t.Error("empty lists are not nil")
+	}
+}
+
+func TestBaseURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ addr, public, want string }{
+		{"127.0.0.1:8080", "", "http://127.0.0.1:8080"},
+		{":8080", "", "http://localhost:8080"},
+		{":8080", "https://handoff.example.org/", "https://handoff.example.org"},
+		{":8080", "http://192.168.1.20:8080", "http://192.168.1.20:8080"},
+	} {
+		c := config.Config{Addr: tc.addr, PublicURL: tc.public}
+		if got := c.BaseURL(); got != tc.want {
+			t.Errorf("BaseURL(%q, %q) = %q, want %q", tc.addr, tc.public, got, tc.want)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	t.Parallel()
+	for flagName, want := range map[string]string{
+		"addr": "HANDOFF_ADDR", "jwt-secret": "HANDOFF_JWT_SECRET", "alex-client-secret": "HANDOFF_ALEX_CLIENT_SECRET",
+	} {
+		if got := config.EnvName(flagName); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", flagName, got, want)
+		}
+	}
+}

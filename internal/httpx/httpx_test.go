@@ -1,0 +1,182 @@
+package httpx_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/handoff-health/handoff/internal/httpx"
+)
+
+type request struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+	Inner struct {
+		Flag bool `json:"flag"`
+	} `json:"inner"`
+}
+
+func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		contentType string
+		body        string
+		max         int64
+		status      int    // 0: decoded
+		code        string // error code
+	}{
+		{"valid", "application/json", `{"name":"a","count":2,"inner":{"flag":true}}`, 0, 0, ""},
+		{"valid with charset", "application/json; charset=utf-8", `{"name":"a"}`, 0, 0, ""},
+		{"upper-case content type", "Application/JSON", `{"name":"a"}`, 0, 0, ""},
+		{"no content type", "", `{"name":"a"}`, 0, 0, ""},
+		{"trailing whitespace", "application/json", "{\"name\":\"a\"}\n\t ", 0, 0, ""},
+		{"exactly the limit", "application/json", `{"name":"abc"}`, int64(len(`{"name":"abc"}`)), 0, ""},
+		{"unknown field", "application/json", `{"name":"a","extra":1}`, 0, 400, "unknown_field"},
+		{"unknown nested field", "application/json", `{"inner":{"flag":true,"x":1}}`, 0, 400, "unknown_field"},
+		{"wrong type", "application/json", `{"count":"two"}`, 0, 400, "invalid_field"},
+		{"wrong nested type", "application/json", `{"inner":{"flag":"yes"}}`, 0, 400, "invalid_field"},
+		{"array instead of object", "application/json", `[1,2]`, 0, 400, "invalid_field"},
+		{"malformed", "application/json", `{"name":`, 0, 400, "invalid_json"},
+		{"syntax error", "application/json", `{name:"a"}`, 0, 400, "invalid_json"},
+		{"empty", "application/json", ``, 0, 400, "invalid_json"},
+		{"only whitespace", "application/json", "  \n", 0, 400, "invalid_json"},
+		{"trailing object", "application/json", `{"name":"a"}{"name":"b"}`, 0, 400, "invalid_json"},
+		{"trailing garbage", "application/json", `{"name":"a"} x`, 0, 400, "invalid_json"},
+		{"oversize", "application/json", `{"name":"` + strings.Repeat("a", 100) + `"}`, 32, 413, "body_too_large"},
+		{"oversize under the default limit", "application/json", `{"name":"` + strings.Repeat("a", httpx.DefaultMaxBody) + `"}`, 0, 413, "body_too_large"},
+		{"form", "application/x-www-form-urlencoded", `name=a`, 0, 415, "unsupported_media_type"},
+		{"text", "text/plain", `{"name":"a"}`, 0, 415, "unsupported_media_type"},
+		{"multipart", "multipart/form-data; boundary=x", `{"name":"a"}`, 0, 415, "unsupported_media_type"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(tc.body))
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			w := httptest.NewRecorder()
+			var v request
+			err := httpx.DecodeJSON(w, r, &v, tc.max)
+			if tc.status == 0 {
+				if err != nil {
+					t.Fatalf("DecodeJSON: %v", err)
+				}
+				if v.Name == "" {
+					t.Fatalf("not decoded: %+v", v)
+				}
+				return
+			}
+			var e *httpx.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v (%T), want *httpx.Error", err, err)
+			}
+			if e.Status != tc.status || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("err = %d %s %q, want %d %s", e.Status, e.Code, e.Message, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+func TestDecodeJSONDecodesFields(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(`{"name":"a","count":2,"inner":{"flag":true}}`))
+	r.Header.Set("Content-Type", "application/json")
+	var v request
+	if err := httpx.DecodeJSON(httptest.NewRecorder(), r, &v, 0); err != nil {
+		t.Fatal(err)
+	}
+	if v.Name != "a" || v.Count != 2 || !v.Inner.Flag {
+		t.Fatalf("decoded %+v", v)
+	}
+}
+
+// TestDecodeJSONErrorsHideValues: an error names the field, never echoes
+// the value, which could be patient data.
+func TestDecodeJSONErrorsHideValues(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(`{"count":"PATIENT-SECRET"}`))
+	var v request
+	err := httpx.DecodeJSON(httptest.NewRecorder(), r, &v, 0)
+	var e *httpx.Error
+	if !errors.As(err, &e) || e.Code != "invalid_field" {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(e.Message, "count") || strings.Contains(e.Message, "PATIENT-SECRET") {
+		t.Fatalf("message %q: want the field named and the value hidden", e.Message)
+	}
+}
+
+type errorReply struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func TestWriteError(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		message string
+	}{
+		{"api error", httpx.Errorf(http.StatusNotFound, "not_found", "session %s not found", "abc"), 404, "not_found", "session abc not found"},
+		{"wrapped api error", fmt.Errorf("capture: %w", httpx.Errorf(http.StatusGone, "token_used", "the QR code was already used")), 410, "token_used", "the QR code was already used"},
+		{"plain error hides its cause", errors.New("dial tcp 10.0.0.7:6379: connection refused"), 500, "internal", "internal server error"},
+		{"wrapped plain error", fmt.Errorf("store: %w", errors.New("secret internals")), 500, "internal", "internal server error"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := httptest.NewRecorder()
+			httpx.WriteError(w, tc.err)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q", cc)
+			}
+			var body errorReply
+			dec := json.NewDecoder(w.Body)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&body); err != nil {
+				t.Fatalf("body %q: %v", w.Body.String(), err)
+			}
+			if body.Error.Code != tc.code || body.Error.Message != tc.message {
+				t.Fatalf("body %+v, want %s %q", body.Error, tc.code, tc.message)
+			}
+			if tc.status == 500 && (strings.Contains(w.Body.String(), "10.0.0.7") || strings.Contains(w.Body.String(), "secret")) {
+				t.Errorf("500 shows its cause: %s", w.Body.String())
+			}
+		})
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	t.Parallel()
+	w := httptest.NewRecorder()
+	httpx.WriteJSON(w, http.StatusCreated, map[string]int{"n": 1})
+	if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" ||
+		!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") || strings.TrimSpace(w.Body.String()) != `{"n":1}` {
+		t.Fatalf("%d %v %q", w.Code, w.Header(), w.Body.String())
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	t.Parallel()
+	e := httpx.Errorf(http.StatusBadRequest, "invalid_field", "field %q is bad", "x")
+	if e.Error() != `invalid_field: field "x" is bad` || e.Status != 400 {
+		t.Fatalf("%v %d", e, e.Status)
+	}
+}

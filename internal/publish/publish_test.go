@@ -1,0 +1,304 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ably/ably-go/ably"
+	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+const (
+	keyName   = "integrator"
+	keySecret = "s3cret-s3cret-s3cret"
+)
+
+// rig is a publish endpoint on an httptest server over a memory hub.
+type rig struct {
+	hub     *hub.Hub
+	backend *hub.Memory
+	url     string
+	port    int
+}
+
+func newRig(t *testing.T, cfg Config) *rig {
+	t.Helper()
+	b := hub.NewMemory(hub.MemoryConfig{})
+	h := hub.New(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = h.Run(ctx) }()
+	keys, err := auth.ParseAPIKeys(keyName + ":" + keySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Route, New(h, keys, cfg, zerolog.Nop()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		_ = b.Close()
+	})
+	u, _ := url.Parse(srv.URL)
+	port, _ := strconv.Atoi(u.Port())
+	return &rig{hub: h, backend: b, url: srv.URL, port: port}
+}
+
+// ably returns a real ably-go REST client pointed at the rig.
+func (r *rig) ably(t *testing.T, key string) *ably.REST {
+	t.Helper()
+	c, err := ably.NewREST(
+		ably.WithKey(key),
+		ably.WithEndpoint("127.0.0.1"),
+		ably.WithPort(r.port),
+		ably.WithTLS(false),
+		ably.WithUseBinaryProtocol(false),
+		ably.WithInsecureAllowBasicAuthWithoutTLS(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// subscribe collects the live events of channel.
+func (r *rig) subscribe(t *testing.T, channel string) <-chan hub.Event {
+	t.Helper()
+	out := make(chan hub.Event, 100)
+	sub, err := r.hub.Subscribe(context.Background(), channel, nil, func(d hub.Delivery) bool {
+		if d.Kind == hub.KindEvent {
+			out <- d.Event
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Unsubscribe)
+	return out
+}
+
+func next(t *testing.T, events <-chan hub.Event) hub.Event {
+	t.Helper()
+	select {
+	case ev := <-events:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+		return hub.Event{}
+	}
+}
+
+func TestAblyGoPublish(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{})
+	events := r.subscribe(t, "session:abc")
+	ch := r.ably(t, keyName+":"+keySecret).Channels.Get("session:abc")
+	ctx := context.Background()
+
+	// A map is sent as a JSON string with encoding "json"; it is stored as JSON.
+	if err := ch.Publish(ctx, "image.added", map[string]any{"imageId": "img-1", "n": 2}); err != nil {
+		t.Fatalf("ably-go Publish: %v", err)
+	}
+	ev := next(t, events)
+	if ev.Type != "image.added" || ev.Channel != "session:abc" || !jsonEqual(ev.Data, `{"imageId":"img-1","n":2}`) {
+		t.Fatalf("event = %s %s %s", ev.Channel, ev.Type, ev.Data)
+	}
+
+	// A string stays a JSON string.
+	if err := ch.Publish(ctx, "note", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, events); ev.Type != "note" || string(ev.Data) != `"hello"` {
+		t.Fatalf("event = %s %s", ev.Type, ev.Data)
+	}
+
+	// A batch keeps its order; the serials are the events' cursors.
+	res, err := ch.PublishMultipleWithResult(ctx, []*ably.Message{
+		{Name: "a", Data: map[string]any{"i": 1}}, {Name: "b", Data: "two"}, {Name: "c"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"a", "b", "c"} {
+		ev := next(t, events)
+		if ev.Type != want || res[i].Serial == nil || *res[i].Serial != ev.ID {
+			t.Fatalf("batch %d: event %s %s, serial %v", i, ev.Type, ev.ID, res[i].Serial)
+		}
+	}
+}
+
+func TestIdempotentPublish(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{})
+	ch := r.ably(t, keyName+":"+keySecret).Channels.Get("session:idem")
+	ctx := context.Background()
+	msg := func() []*ably.Message { return []*ably.Message{{ID: "fixed-id:0", Name: "image.added", Data: "x"}} }
+
+	first, err := ch.PublishMultipleWithResult(ctx, msg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ch.PublishMultipleWithResult(ctx, msg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *first[0].Serial != *again[0].Serial {
+		t.Fatalf("retry got serial %s, first %s", *again[0].Serial, *first[0].Serial)
+	}
+	// Concurrent retries of a new id publish it once too.
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ch.PublishMultiple(ctx, []*ably.Message{{ID: "burst:0", Name: "x"}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// The same id on another channel is another message.
+	if err := r.ably(t, keyName+":"+keySecret).Channels.Get("session:other").PublishMultiple(ctx, msg()); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := r.backend.History(ctx, "session:idem", hub.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("history has %d events, want 2 (one per id)", len(evs))
+	}
+	other, _, _ := r.backend.History(ctx, "session:other", hub.Cursor{})
+	if len(other) != 1 {
+		t.Fatalf("other channel has %d events, want 1", len(other))
+	}
+}
+
+func TestIdempotencyWindowExpires(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r := newRig(t, Config{Now: clock})
+	body := `[{"id":"w:0","name":"x"}]`
+	for i := range 2 {
+		if resp := r.post(t, "/channels/session:w/messages", body, keyName, keySecret); resp.StatusCode != 201 {
+			t.Fatalf("publish %d: %d", i, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	now = now.Add(DefaultIdempotencyWindow + time.Second)
+	mu.Unlock()
+	r.post(t, "/channels/session:w/messages", body, keyName, keySecret)
+	evs, _, _ := r.backend.History(context.Background(), "session:w", hub.Cursor{})
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2: one, a deduplicated retry, one after the window", len(evs))
+	}
+}
+
+func TestAblyGoBadKey(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{})
+	err := r.ably(t, keyName+":wrong-secret-wrong").Channels.Get("session:x").Publish(context.Background(), "x", "y")
+	var ae *ably.ErrorInfo
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("err = %v, want a 401 ErrorInfo", err)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{MaxMessages: 3})
+	big := `"` + strings.Repeat("x", hub.MaxDataBytes) + `"`
+	cases := []struct {
+		name, path, body, user, pass string
+		status                       int
+		code                         string
+	}{
+		{"no credentials", "/channels/a/messages", `{"name":"x"}`, "", "", 401, "unauthorized"},
+		{"wrong secret", "/channels/a/messages", `{"name":"x"}`, keyName, "nope-nope-nope-nope", 401, "unauthorized"},
+		{"unknown key", "/channels/a/messages", `{"name":"x"}`, "ghost", keySecret, 401, "unauthorized"},
+		{"bad channel", "/channels/a%20b/messages", `{"name":"x"}`, keyName, keySecret, 400, "bad_channel"},
+		{"not JSON", "/channels/a/messages", `{`, keyName, keySecret, 400, "invalid_json"},
+		{"scalar body", "/channels/a/messages", `42`, keyName, keySecret, 400, "invalid_body"},
+		{"empty array", "/channels/a/messages", `[]`, keyName, keySecret, 400, "no_messages"},
+		{"too many", "/channels/a/messages", `[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"}]`, keyName, keySecret, 413, "too_many_messages"},
+		{"unknown field", "/channels/a/messages", `{"name":"x","color":"red"}`, keyName, keySecret, 400, "unknown_field"},
+		{"no name", "/channels/a/messages", `{"data":"x"}`, keyName, keySecret, 400, "invalid_name"},
+		{"long name", "/channels/a/messages", `{"name":"` + strings.Repeat("n", 101) + `"}`, keyName, keySecret, 400, "invalid_name"},
+		{"base64 data", "/channels/a/messages", `{"name":"x","data":"AAE=","encoding":"base64"}`, keyName, keySecret, 400, "unsupported_encoding"},
+		{"json encoding, not JSON", "/channels/a/messages", `{"name":"x","data":"{nope","encoding":"json"}`, keyName, keySecret, 400, "invalid_data"},
+		{"data too large", "/channels/a/messages", `{"name":"x","data":` + big + `}`, keyName, keySecret, 413, "data_too_large"},
+		{"body too large", "/channels/a/messages", `[` + strings.Repeat(`{"name":"x","data":`+big+`},`, 16) + `{"name":"x"}]`, keyName, keySecret, 413, "body_too_large"},
+		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"data":1}]`, keyName, keySecret, 400, "invalid_name"},
+	}
+	for _, tc := range cases {
+		resp := r.post(t, tc.path, tc.body, tc.user, tc.pass)
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || body.Error.Code != tc.code || body.Error.Message == "" {
+			t.Errorf("%s: %d %+v, want %d %s", tc.name, resp.StatusCode, body.Error, tc.status, tc.code)
+		}
+		if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
+		}
+	}
+	// Nothing of the refused batches was published.
+	if evs, _, _ := r.backend.History(context.Background(), "a", hub.Cursor{}); len(evs) != 0 {
+		t.Fatalf("%d events published by refused requests", len(evs))
+	}
+}
+
+func TestBackendDownIs503(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{})
+	_ = r.backend.Close()
+	resp := r.post(t, "/channels/a/messages", `{"name":"x"}`, keyName, keySecret)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+}
+
+func (r *rig) post(t *testing.T, path, body, user, pass string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func jsonEqual(a json.RawMessage, b string) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal([]byte(b), &y) == nil && jsonString(x) == jsonString(y)
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,101 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+// authenticate establishes the socket's claims from the token given at the
+// upgrade or, failing that, from a first auth frame. On failure it has
+// started the close (4001 or 4009) and reports false.
+func (c *conn) authenticate(token string) bool {
+	if token == "" {
+		var ok bool
+		if token, ok = c.readAuthFrame(); !ok {
+			return false
+		}
+	}
+	claims, err := c.s.verifier.Verify(token)
+	switch {
+	case errors.Is(err, auth.ErrExpiredToken):
+		c.closeWith(CloseTokenExpired, "token expired")
+		return false
+	case err != nil:
+		c.closeWith(CloseUnauthorized, "invalid token")
+		return false
+	case !claims.Expires.After(time.Now()):
+		// Inside the verifier's clock-skew leeway: usable for nothing.
+		c.closeWith(CloseTokenExpired, "token expired")
+		return false
+	}
+	c.claims = claims
+	c.armExpiry()
+	return true
+}
+
+// readAuthFrame waits up to AuthTimeout for the first frame, which must be
+// an auth frame. The timeout is a timer rather than a read deadline
+// because coder/websocket drops the socket without a close frame when a
+// read's context ends, and the client deserves to see 4001.
+func (c *conn) readAuthFrame() (string, bool) {
+	t := time.AfterFunc(c.s.cfg.AuthTimeout, func() {
+		c.closeWith(CloseUnauthorized, "no auth frame in time")
+	})
+	defer t.Stop()
+	typ, b, err := c.ws.Read(context.Background())
+	if err != nil {
+		c.peerClosed(err)
+		return "", false
+	}
+	var f clientFrame
+	var ferr *frameError
+	if typ == websocket.MessageText {
+		f, ferr = decodeFrame(b)
+	}
+	if typ != websocket.MessageText || ferr != nil || f.Type != opAuth {
+		c.s.metrics.framesIn["invalid"].Inc()
+		c.closeWith(CloseUnauthorized, "first frame must be auth")
+		return "", false
+	}
+	c.s.metrics.framesIn[opAuth].Inc()
+	return f.Token, true
+}
+
+// armExpiry (re)starts the timer that closes the socket with 4009 when the
+// current token expires; a client keeps the socket by sending a fresh
+// token in an auth frame before then.
+func (c *conn) armExpiry() {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(c.claims.Expires), func() {
+		c.closeWith(CloseTokenExpired, "token expired")
+	})
+}
+
+// reauth replaces the socket's token. A token that fails verification is
+// refused with an error frame and the old one stays in force until it
+// expires; a valid token for someone else closes the socket with 4003,
+// because its subscriptions were authorized for the old principal.
+func (c *conn) reauth(f clientFrame) {
+	claims, err := c.s.verifier.Verify(f.Token)
+	switch {
+	case errors.Is(err, auth.ErrExpiredToken), err == nil && !claims.Expires.After(time.Now()):
+		c.sendError(f.ID, "", "token_expired", "token expired")
+		return
+	case err != nil:
+		c.sendError(f.ID, "", "unauthorized", "invalid token")
+		return
+	case claims.Facility != c.claims.Facility || claims.Provider != c.claims.Provider:
+		c.closeWith(CloseForbidden, "token belongs to another principal")
+		return
+	}
+	c.claims = claims
+	c.armExpiry()
+	c.send(serverFrame{Type: frameAuthenticated, Ref: f.ID, ExpiresAt: &claims.Expires})
+}

@@ -1,0 +1,89 @@
+package realtime
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+// Config configures the WebSocket transport. Every field's zero value is a
+// working default (see limits.go for the reasons behind the numbers).
+type Config struct {
+	// Authorize decides whether the holder of c may subscribe to channel.
+	// An error refuses the subscription with an error frame; if it is an
+	// *httpx.Error its Code and Message are sent (so a caller can answer
+	// "not_found" and not leak that the channel exists), otherwise the
+	// client sees "forbidden". Nil allows every valid channel name to any
+	// valid token.
+	Authorize func(ctx context.Context, c auth.Claims, channel string) error
+
+	// HeartbeatInterval is how often the server pings a socket. Zero means
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a ping may go unanswered before the
+	// socket is dropped. Zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
+	// WriteTimeout bounds one frame write. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// AuthTimeout is how long a socket opened without a token has to send
+	// its auth frame. Zero means DefaultAuthTimeout.
+	AuthTimeout time.Duration
+
+	// SendQueueMessages and SendQueueBytes bound the frames waiting for one
+	// socket's writer; overflowing either closes the socket with
+	// CloseSlowConsumer. Zero means DefaultSendQueueMessages and
+	// DefaultSendQueueBytes.
+	SendQueueMessages int
+	SendQueueBytes    int
+
+	// MaxFrameBytes bounds one inbound frame; larger closes with 1009.
+	// Zero means DefaultMaxFrameBytes.
+	MaxFrameBytes int64
+	// MaxChannels bounds the subscriptions of one socket. Zero means
+	// DefaultMaxChannels.
+	MaxChannels int
+	// MaxBadFrames is how many malformed frames a socket may send before it
+	// is closed with CloseBadRequest. Zero means DefaultMaxBadFrames.
+	MaxBadFrames int
+
+	// OriginPatterns lists the browser origins (host patterns, see
+	// websocket.AcceptOptions) allowed besides the server's own host. Nil
+	// allows same-origin pages and non-browser clients only, which is what
+	// the embedded webui needs.
+	OriginPatterns []string
+
+	// Registerer receives the transport's Prometheus metrics. Nil keeps the
+	// metrics (they are still counted) but registers them nowhere, so tests
+	// and several servers in one process do not collide; `handoff serve`
+	// passes prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+}
+
+// withDefaults returns cfg with zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	setInt := func(n *int, def int) {
+		if *n <= 0 {
+			*n = def
+		}
+	}
+	setDur(&cfg.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDur(&cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	setDur(&cfg.WriteTimeout, DefaultWriteTimeout)
+	setDur(&cfg.AuthTimeout, DefaultAuthTimeout)
+	setInt(&cfg.SendQueueMessages, DefaultSendQueueMessages)
+	setInt(&cfg.SendQueueBytes, DefaultSendQueueBytes)
+	setInt(&cfg.MaxChannels, DefaultMaxChannels)
+	setInt(&cfg.MaxBadFrames, DefaultMaxBadFrames)
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	return cfg
+}

@@ -1,0 +1,136 @@
+package realtime
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/httpx"
+)
+
+// subscribe adds a channel to the socket. Refusals are error frames that
+// name the channel; the socket and its other channels carry on.
+func (c *conn) subscribe(f clientFrame) {
+	switch {
+	case c.subs[f.Channel] != nil:
+		c.sendError(f.ID, f.Channel, "already_subscribed", "this socket is already subscribed to the channel")
+		return
+	case len(c.subs) >= c.s.cfg.MaxChannels:
+		c.sendError(f.ID, f.Channel, "too_many_channels", "this socket has reached its channel limit")
+		return
+	}
+	if !c.authorize(f) {
+		return
+	}
+	since, replayed := f.since, false
+	if since != nil {
+		pos, res := c.replay(f)
+		switch res {
+		case replayFailed:
+			return
+		case replayDone:
+			since, replayed = &pos, true
+		}
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	sub, err := c.s.hub.Subscribe(ctx, f.Channel, since, c.sink(f.Channel, f.ID, since, replayed))
+	switch {
+	case err == nil:
+		c.subs[f.Channel] = sub
+		c.s.metrics.subscriptions.Inc()
+	case errors.Is(err, hub.ErrSlowConsumer):
+		// The sink refused a frame and has already closed the socket.
+	case errors.Is(err, hub.ErrBadChannel):
+		c.sendError(f.ID, f.Channel, "bad_channel", "invalid channel name")
+	default:
+		c.sendError(f.ID, f.Channel, "unavailable", "the realtime backend is unavailable; retry")
+	}
+}
+
+// authorize runs Config.Authorize. An *httpx.Error it returns is shown as
+// is (its message is client-safe by contract); any other error becomes a
+// plain "forbidden" so internals never reach the client.
+func (c *conn) authorize(f clientFrame) bool {
+	if c.s.cfg.Authorize == nil {
+		return true
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	err := c.s.cfg.Authorize(ctx, c.claims, f.Channel)
+	if err == nil {
+		return true
+	}
+	var he *httpx.Error
+	if errors.As(err, &he) {
+		c.sendError(f.ID, f.Channel, he.Code, he.Message)
+	} else {
+		c.sendError(f.ID, f.Channel, "forbidden", "not allowed to subscribe to this channel")
+	}
+	return false
+}
+
+// unsubscribe removes a channel. Frames already queued for it are still
+// written; the unsubscribed reply comes after them.
+func (c *conn) unsubscribe(f clientFrame) {
+	sub := c.subs[f.Channel]
+	if sub == nil {
+		c.sendError(f.ID, f.Channel, "not_subscribed", "this socket is not subscribed to the channel")
+		return
+	}
+	sub.Unsubscribe()
+	delete(c.subs, f.Channel)
+	c.s.metrics.subscriptions.Dec()
+	c.send(serverFrame{Type: frameUnsubscribed, Ref: f.ID, Channel: f.Channel})
+}
+
+// sink turns one subscription's hub deliveries into queued frames. It runs
+// on hub goroutines with the channel's lock held, so it only encodes (once
+// per event, shared through the frame cache) and enqueues; a full queue
+// returns false, which makes the hub drop the subscription, and enqueue
+// has already closed the socket as a slow consumer. replayed means
+// replay.go already sent the subscribed frame.
+func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, replayed bool) hub.Sink {
+	return func(d hub.Delivery) bool {
+		switch d.Kind {
+		case hub.KindEvent:
+			b, err := c.s.frames.event(d.Event)
+			if err != nil {
+				c.encodeFailed()
+				return false
+			}
+			return c.enqueue(b)
+		case hub.KindSubscribed:
+			if replayed {
+				if d.Recovered {
+					return true
+				}
+				// History was trimmed between the streamed replay and
+				// the subscription: the client must refetch.
+				recovered := false
+				return c.enqueue(serverFrame{Type: frameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}.encode())
+			}
+			// The cursor is where the stream continues: after since when
+			// the replay follows, else the channel's current position.
+			cur := d.Position
+			if d.Recovered && since != nil {
+				cur = *since
+			}
+			// A copy, so d itself does not escape to the heap on every delivery.
+			recovered := d.Recovered
+			return c.enqueue(serverFrame{Type: frameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String()}.encode())
+		case hub.KindResync:
+			recovered := false
+			return c.enqueue(serverFrame{Type: frameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}.encode())
+		}
+		return true
+	}
+}
+
+// encodeFailed closes the socket after an event failed to encode, which
+// only data that is not JSON can cause (the hub refuses it at publish).
+// Skipping the event would be a silent gap; 1011 makes the client resume.
+func (c *conn) encodeFailed() {
+	c.s.log.Error().Str("route", Path).Str("conn", c.id).Msg("realtime: event cannot be encoded; closing socket")
+	c.closeWith(CloseInternalError, "internal error")
+}
