@@ -10,7 +10,7 @@ VERSITYGW_VERSION := v1.8.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 TEST_TIMEOUT ?= 20m
 
-.PHONY: run build test deps bench lint fuzz loadtest screenshots clean
+.PHONY: run build test unit deps bench lint fuzz loadtest screenshots clean
 
 ## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
 run: build
@@ -24,19 +24,24 @@ build:
 deps:
 	@scripts/install-test-deps.sh "$(VERSITYGW_VERSION)"
 
-## test: install test dependencies if missing, then vet and run every test with -race
+## test: install test dependencies if missing, then vet and run every test (unit and
+## integration: real redis-server, versitygw, chromium, node) with -race
 test: deps
-	$(GO) vet ./...
-	PATH="$(GOBIN):$$PATH" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) vet -tags integration ./...
+	PATH="$(GOBIN):$$PATH" $(GO) test -tags integration -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## unit: the tests that need nothing but Go (what `go test ./...` runs)
+unit:
+	$(GO) test -race -count=1 ./...
 
 ## bench: the benchmarks recorded in docs/benchmarks.md
 bench: deps
-	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./hub/ ./internal/realtime/
+	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -tags integration ./hub/ ./internal/realtime/
 
 ## lint: formatting and vet
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 
 ## fuzz: run the protocol frame decoder fuzzer for a while (the seed corpus runs in make test)
 fuzz:

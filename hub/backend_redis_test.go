@@ -334,7 +334,7 @@ func (c *countingHandler) Resync() {
 // runCounted runs h's backend through a countingHandler.
 func runCounted(t testing.TB, h *Hub) *countingHandler {
 	ch := &countingHandler{Handler: (*hubHandler)(h)}
-	run(t, h.Backend(), ch)
+	run(t, h.backend, ch)
 	return ch
 }
 

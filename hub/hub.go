@@ -86,8 +86,21 @@ func New(backend Backend) *Hub {
 	return &Hub{backend: backend, channels: make(map[string]*channel), lifeSeed: maphash.MakeSeed()}
 }
 
-// Backend returns the hub's backend.
-func (h *Hub) Backend() Backend { return h.backend }
+// History returns, in order, the events of channel after since and the
+// channel's current top position, with Backend.History's semantics:
+// ErrUnrecoverable (with the top) when since can no longer be replayed.
+func (h *Hub) History(ctx context.Context, channel string, since Cursor) ([]Event, Cursor, error) {
+	return h.backend.History(ctx, channel, since)
+}
+
+// Top returns the position of channel's newest event, or the zero cursor
+// for a channel with no history.
+func (h *Hub) Top(ctx context.Context, channel string) (Cursor, error) {
+	return h.backend.Top(ctx, channel)
+}
+
+// Ping reports whether the hub's backend is reachable (for /readyz).
+func (h *Hub) Ping(ctx context.Context) error { return h.backend.Ping(ctx) }
 
 // Run delivers the backend's live events until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {

@@ -115,7 +115,7 @@ func (b *Bridge) drain(ctx context.Context, r *run) error {
 			top hub.Cursor
 		)
 		err := b.retry(ctx, r, failHistory, func(ctx context.Context) (err error) {
-			evs, top, err = b.hub.Backend().History(ctx, r.channel, r.cursor)
+			evs, top, err = b.hub.History(ctx, r.channel, r.cursor)
 			if errors.Is(err, hub.ErrUnrecoverable) {
 				return permanent(err)
 			}
@@ -296,7 +296,7 @@ func (b *Bridge) oldestReplayable(ctx context.Context, r *run, top hub.Cursor, l
 		mid := lo + (hi-lo)/2
 		ok := false
 		err := b.retry(ctx, r, failHistory, func(ctx context.Context) error {
-			_, now, err := b.hub.Backend().History(ctx, r.channel, hub.Cursor{Epoch: top.Epoch, Offset: mid})
+			_, now, err := b.hub.History(ctx, r.channel, hub.Cursor{Epoch: top.Epoch, Offset: mid})
 			ok = err == nil
 			if errors.Is(err, hub.ErrUnrecoverable) {
 				moved = now.Epoch != top.Epoch

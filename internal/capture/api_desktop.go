@@ -119,7 +119,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 	// The cursor is read before the session: an event published between the
 	// two reads is then both in the state and replayed after the cursor
 	// (clients apply events idempotently by image id), never in neither.
-	top, err := a.hub.Backend().Top(r.Context(), ChannelPrefix+id)
+	top, err := a.hub.Top(r.Context(), ChannelPrefix+id)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -424,7 +424,7 @@ func (r *recorder) count(typ string) int {
 // history, so an unchanged top means nothing was published.
 func (e *env) top(channel string) hub.Cursor {
 	e.t.Helper()
-	c, err := e.hub.Backend().Top(context.Background(), channel)
+	c, err := e.hub.Top(context.Background(), channel)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -301,7 +301,7 @@ func (e *env) commit(req Request) Reply {
 // events returns the session channel's history.
 func (e *env) events(sessionID string) []hub.Event {
 	e.t.Helper()
-	evs, _, err := e.hub.Backend().History(context.Background(), capture.ChannelPrefix+sessionID, hub.Cursor{})
+	evs, _, err := e.hub.History(context.Background(), capture.ChannelPrefix+sessionID, hub.Cursor{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

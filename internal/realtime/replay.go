@@ -46,7 +46,7 @@ func (c *conn) replay(f clientFrame) (hub.Cursor, replayResult) {
 	pos := *f.since
 	for round := 0; round < maxReplayRounds; round++ {
 		ctx, cancel := opContext()
-		evs, _, err := c.s.hub.Backend().History(ctx, f.Channel, pos)
+		evs, _, err := c.s.hub.History(ctx, f.Channel, pos)
 		cancel()
 		switch {
 		case errors.Is(err, hub.ErrUnrecoverable) && round == 0:
