@@ -82,8 +82,7 @@ func embeddedConfig(dir, addr string, cfg Config, largest int) (config.Config, e
 	var sc config.Config
 	fs := flag.NewFlagSet("loadtest-embedded", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	config.Register(fs, &sc)
-	if err := config.Parse(fs, nil); err != nil {
+	if err := config.Register(fs, &sc).Parse(nil); err != nil {
 		return sc, err
 	}
 	secret := make([]byte, 32)

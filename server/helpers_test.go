@@ -43,8 +43,7 @@ func defaults(t *testing.T) config.Config {
 	t.Helper()
 	var cfg config.Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	config.Register(fs, &cfg)
-	if err := config.Parse(fs, nil); err != nil {
+	if err := config.Register(fs, &cfg).Parse(nil); err != nil {
 		t.Fatal(err)
 	}
 	cfg.DataDir = t.TempDir()

@@ -50,7 +50,7 @@ func (s *Server) wire(ctx context.Context) error {
 		PublicURL:       s.cfg.BaseURL(),
 		MaxImages:       s.cfg.MaxImages,
 		MaxImageBytes:   s.cfg.MaxImageBytes,
-		SessionTTL:      s.cfg.HistoryTTL,
+		SessionTTL:      s.cfg.SessionTTL,
 		ClaimsPerMinute: s.cfg.ClaimsPerMinute,
 	}, capture.Deps{Hub: s.hub, Sessions: sessions, Blobs: blobs, Verifier: verifier, Log: s.log})
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Server) wireCommit(api *capture.API, sessions capture.Store, blobs blob
 		committer = o
 		s.log.Info().Msg("ALEX outbox mode: commits are written as FHIR JSON files under the data directory")
 	}
-	c, err := commit.New(commit.Config{SessionTTL: s.cfg.HistoryTTL}, commit.Deps{
+	c, err := commit.New(commit.Config{SessionTTL: s.cfg.SessionTTL}, commit.Deps{
 		Sessions: sessions, Blobs: blobs, Hub: s.hub, ALEX: committer,
 		Verifier: verifier, Images: api, Log: s.log,
 	})

@@ -52,8 +52,7 @@ func startStack(t testing.TB) *stack {
 	// environment says.
 	var cfg config.Config
 	fs := flag.NewFlagSet("handoff", flag.ContinueOnError)
-	config.Register(fs, &cfg)
-	must(t, config.Parse(fs, nil), "config")
+	must(t, config.Register(fs, &cfg).Parse(nil), "config")
 	cfg.Dev = true
 	cfg.Addr = l.Addr().String()
 	cfg.PublicURL = "http://" + proxy.addr()

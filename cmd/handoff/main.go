@@ -68,8 +68,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("handoff serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config.Config
-	config.Register(fs, &cfg)
-	if err := config.Parse(fs, args); err != nil {
+	if err := config.Register(fs, &cfg).Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

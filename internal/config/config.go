@@ -11,8 +11,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/ablybridge"
+	"github.com/handoff-health/handoff/internal/capture"
 )
 
 // Config is the whole server configuration. Each field's zero value is
@@ -37,6 +40,10 @@ type Config struct {
 
 	HistorySize int
 	HistoryTTL  time.Duration
+	// SessionTTL is how long a capture session lives after its last
+	// change. It may not exceed HistoryTTL: a desktop resuming a live
+	// session must still find the channel's history.
+	SessionTTL time.Duration
 
 	S3Bucket    string
 	S3Endpoint  string
@@ -73,10 +80,12 @@ type Config struct {
 
 // Register defines every setting on fs. A setting's default is taken from
 // its HANDOFF_* environment variable when that is set, so flags override
-// the environment, which overrides the built-in default.
-func Register(fs *flag.FlagSet, c *Config) {
+// the environment, which overrides the built-in default. Parse the
+// returned Flags, not fs directly, so secrets are filled in too.
+func Register(fs *flag.FlagSet, c *Config) *Flags {
 	c.envErrs = nil
 	env := &envReader{errs: &c.envErrs}
+	f := &Flags{fs: fs, c: c}
 	s := func(p *string, name, def, usage string) {
 		fs.StringVar(p, name, envString(name, def), withEnv(name, usage))
 	}
@@ -93,17 +102,15 @@ func Register(fs *flag.FlagSet, c *Config) {
 	// reads their environment variables after the flags.
 	sec := func(p *string, name, usage string) {
 		fs.StringVar(p, name, "", withEnv(name, usage))
-		secretFlagsMu.Lock()
-		secretFlags[fs] = append(secretFlags[fs], secretFlag{name, p})
-		secretFlagsMu.Unlock()
+		f.secrets = append(f.secrets, secretFlag{name, p})
 	}
 
-	s(&c.Addr, "addr", "127.0.0.1:8080", "listen address; use :8080 to let phones on the LAN reach a laptop")
+	s(&c.Addr, "addr", DefaultAddr, "listen address; use :8080 to let phones on the LAN reach a laptop")
 	s(&c.PublicURL, "public-url", "", "base URL phones and browsers use to reach this server (empty: http://<addr>)")
-	s(&c.DataDir, "data-dir", "./data", "directory for local images and the ALEX outbox")
+	s(&c.DataDir, "data-dir", DefaultDataDir, "directory for local images and the ALEX outbox")
 	b(&c.Dev, "dev", false, "dev mode: built-in demo practice and dev tokens for the built-in pages; never in production")
-	s(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	s(&c.LogFormat, "log-format", "auto", "log format: json, console, or auto (console on a terminal)")
+	s(&c.LogLevel, "log-level", DefaultLogLevel, "log level: debug, info, warn, error")
+	s(&c.LogFormat, "log-format", DefaultLogFormat, "log format: json, console, or auto (console on a terminal)")
 
 	sec(&c.JWTSecret, "jwt-secret", "HS256 secret (>= 32 bytes) of desktop JWTs; required unless --dev")
 	sec(&c.APIKeys, "api-keys", "comma-separated keyName:secret API keys for POST /channels/{channel}/messages")
@@ -112,20 +119,22 @@ func Register(fs *flag.FlagSet, c *Config) {
 	sec(&c.RedisPassword, "redis-password", "Redis password")
 	s(&c.RedisMaster, "redis-master", "", "Redis Sentinel master name (with sentinel addresses in --redis-addrs)")
 	i(&c.RedisDB, "redis-db", 0, "Redis database number (standalone and Sentinel only)")
-	s(&c.RedisPrefix, "redis-prefix", "handoff", "prefix of every Redis key")
+	s(&c.RedisPrefix, "redis-prefix", DefaultRedisPrefix, "prefix of every Redis key")
 
-	i(&c.HistorySize, "history-size", 1000, "events kept per channel for replay")
-	d(&c.HistoryTTL, "history-ttl", 2*time.Hour, "how long a channel's history outlives its last event")
+	i(&c.HistorySize, "history-size", hub.DefaultHistorySize, "events kept per channel for replay")
+	d(&c.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a channel's history outlives its last event")
+	d(&c.SessionTTL, "session-ttl", capture.DefaultSessionTTL, "how long a capture session lives after its last change; at most --history-ttl, and capped at it when not set")
 
 	s(&c.S3Bucket, "s3-bucket", "", "S3 bucket for images; empty: local directory under --data-dir")
 	s(&c.S3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (empty: AWS)")
-	s(&c.S3Region, "s3-region", "us-east-1", "S3 region")
+	s(&c.S3Region, "s3-region", DefaultS3Region, "S3 region")
 	b(&c.S3PathStyle, "s3-path-style", false, "use path-style S3 URLs (most S3-compatible stores need this)")
 
-	i(&c.MaxImages, "max-images", 20, "maximum images per capture session")
-	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", int64(env.integer("max-image-bytes", 20<<20)), withEnv("max-image-bytes", "maximum bytes per image"))
+	i(&c.MaxImages, "max-images", capture.DefaultMaxImages, "maximum images per capture session")
+	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", env.integer64("max-image-bytes", capture.DefaultMaxImageBytes),
+		withEnv("max-image-bytes", "maximum bytes per image"))
 
-	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", env.number("claims-per-minute", 10),
+	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", env.number("claims-per-minute", capture.DefaultClaimsPerMinute),
 		withEnv("claims-per-minute", "QR claims allowed per client address per minute; negative turns the limit off (load tests)"))
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
@@ -140,10 +149,22 @@ func Register(fs *flag.FlagSet, c *Config) {
 	s(&c.HostOrigins, "host-origins", "", "comma-separated origins of host applications that may frame /desktop and postMessage it, e.g. https://pms.example.org")
 
 	sec(&c.AblyKey, "ably-key", "Ably API key; set to mirror every event to Ably")
-	s(&c.AblyChannelTemplate, "ably-channel-template", "session:{sessionId}", "Ably channel name; {sessionId} and {encounterId} are replaced")
+	s(&c.AblyChannelTemplate, "ably-channel-template", ablybridge.DefaultChannelTemplate, "Ably channel name; {sessionId} and {encounterId} are replaced")
 	s(&c.AblyEventNames, "ably-event-names", "", "event-name map for Ably, e.g. image.added=image-uploaded,image.removed=image-deleted")
 
-	d(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long graceful shutdown waits for requests to finish")
+	d(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long graceful shutdown waits for requests to finish")
+	return f
+}
+
+// Flags is a Config's settings registered on one flag set. It remembers
+// which of them are secrets, so Parse can fill those from the environment
+// without their values ever becoming --help defaults. Being per
+// registration, flag sets registered at once (parallel tests, the load
+// test's targets) share nothing.
+type Flags struct {
+	fs      *flag.FlagSet
+	c       *Config
+	secrets []secretFlag
 }
 
 type secretFlag struct {
@@ -151,29 +172,25 @@ type secretFlag struct {
 	p    *string
 }
 
-// secretFlags remembers, per flag set, which flags are secrets. Flag sets
-// may be registered concurrently (tests, the load test's targets), hence
-// the lock.
-var (
-	secretFlagsMu sync.Mutex
-	secretFlags   = map[*flag.FlagSet][]secretFlag{}
-)
-
-// Parse parses args into the flags Register defined on fs, then fills
-// secrets not given as flags from their environment variables.
-func Parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+// Parse parses args into the registered flags, then fills secrets not
+// given as flags from their environment variables.
+func (f *Flags) Parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	secretFlagsMu.Lock()
-	secrets := secretFlags[fs]
-	secretFlagsMu.Unlock()
-	for _, sf := range secrets {
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for _, sf := range f.secrets {
 		if !set[sf.name] {
 			*sf.p = os.Getenv(EnvName(sf.name))
 		}
+	}
+	// Before --session-ttl existed, --history-ttl set the session lifetime
+	// too. A deployment that shortened only the history keeps its shorter
+	// sessions instead of failing Validate; a session TTL given explicitly
+	// above the history TTL is still refused there.
+	if _, inEnv := os.LookupEnv(EnvName("session-ttl")); !set["session-ttl"] && !inEnv && f.c.HistoryTTL >= minTTL {
+		f.c.SessionTTL = min(f.c.SessionTTL, f.c.HistoryTTL)
 	}
 	return nil
 }
@@ -226,6 +243,19 @@ func (e *envReader) integer(name string, def int) int {
 	return n
 }
 
+func (e *envReader) integer64(name string, def int64) int64 {
+	v, ok := os.LookupEnv(EnvName(name))
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		e.fail(name, "not a whole number")
+		return def
+	}
+	return n
+}
+
 func (e *envReader) number(name string, def float64) float64 {
 	v, ok := os.LookupEnv(EnvName(name))
 	if !ok {
@@ -265,8 +295,17 @@ func (c *Config) Validate() error {
 	if c.HistorySize < 1 {
 		bad("--history-size (%s) must be at least 1", EnvName("history-size"))
 	}
-	if c.HistoryTTL < time.Minute {
+	if c.HistoryTTL < minTTL {
 		bad("--history-ttl (%s) must be at least 1m", EnvName("history-ttl"))
+	}
+	if c.SessionTTL < minTTL {
+		bad("--session-ttl (%s) must be at least 1m", EnvName("session-ttl"))
+	}
+	// Refused rather than allowed: a desktop resuming a session that is
+	// still alive would find its channel's history gone and miss events.
+	if c.SessionTTL > c.HistoryTTL && c.HistoryTTL >= minTTL {
+		bad("--session-ttl (%s) must not exceed --history-ttl (%s): a resuming desktop would lose history before its session ends",
+			EnvName("session-ttl"), EnvName("history-ttl"))
 	}
 	if c.MaxImages < 1 || c.MaxImageBytes < 1 {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))

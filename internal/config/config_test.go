@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/ablybridge"
+	"github.com/handoff-health/handoff/internal/capture"
 	"github.com/handoff-health/handoff/internal/config"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 const goodSecret = "0123456789abcdef0123456789abcdef"
@@ -36,8 +40,7 @@ func load(t *testing.T, args ...string) (config.Config, *bytes.Buffer, error) {
 	var out bytes.Buffer
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(&out)
-	config.Register(fs, &c)
-	err := config.Parse(fs, args)
+	err := config.Register(fs, &c).Parse(args)
 	return c, &out, err
 }
 
@@ -71,6 +74,7 @@ func TestDefaults(t *testing.T) {
 		{"RedisPrefix", c.RedisPrefix, "handoff"},
 		{"HistorySize", c.HistorySize, 1000},
 		{"HistoryTTL", c.HistoryTTL, 2 * time.Hour},
+		{"SessionTTL", c.SessionTTL, 2 * time.Hour},
 		{"S3Bucket", c.S3Bucket, ""},
 		{"S3Region", c.S3Region, "us-east-1"},
 		{"S3PathStyle", c.S3PathStyle, false},
@@ -137,6 +141,18 @@ func TestPrecedence(t *testing.T) {
 			func(c config.Config) any { return c.HistoryTTL }, 90 * time.Minute},
 		{"duration flag over env", map[string]string{"HANDOFF_HISTORY_TTL": "90m"}, []string{"--history-ttl", "3h"},
 			func(c config.Config) any { return c.HistoryTTL }, 3 * time.Hour},
+		{"session ttl env", map[string]string{"HANDOFF_SESSION_TTL": "45m"}, nil,
+			func(c config.Config) any { return c.SessionTTL }, 45 * time.Minute},
+		{"session ttl flag over env", map[string]string{"HANDOFF_SESSION_TTL": "45m"}, []string{"--session-ttl", "30m"},
+			func(c config.Config) any { return c.SessionTTL }, 30 * time.Minute},
+		{"a longer history ttl leaves the session ttl alone", map[string]string{"HANDOFF_HISTORY_TTL": "3h"}, nil,
+			func(c config.Config) any { return c.SessionTTL }, 2 * time.Hour},
+		{"a shorter history ttl caps the default session ttl", map[string]string{"HANDOFF_HISTORY_TTL": "90m"}, nil,
+			func(c config.Config) any { return c.SessionTTL }, 90 * time.Minute},
+		{"a shorter history ttl flag caps the default session ttl", nil, []string{"--history-ttl", "30m"},
+			func(c config.Config) any { return c.SessionTTL }, 30 * time.Minute},
+		{"an explicit session ttl is not capped", nil, []string{"--history-ttl", "30m", "--session-ttl", "20m"},
+			func(c config.Config) any { return c.SessionTTL }, 20 * time.Minute},
 		{"float env", map[string]string{"HANDOFF_CLAIMS_PER_MINUTE": "-1"}, nil,
 			func(c config.Config) any { return c.ClaimsPerMinute }, -1.0},
 		{"float flag over env", map[string]string{"HANDOFF_CLAIMS_PER_MINUTE": "-1"}, []string{"--claims-per-minute", "2.5"},
@@ -163,31 +179,61 @@ func TestPrecedence(t *testing.T) {
 func TestMalformedEnv(t *testing.T) {
 	cases := []struct {
 		env, value string
-		check      func(config.Config) bool // the built-in default is kept
+		get        func(config.Config) any
+		def        any // the built-in default, which is kept
 	}{
-		{"HANDOFF_REDIS_DB", "two", func(c config.Config) bool { return c.RedisDB == 0 }},
-		{"HANDOFF_HISTORY_SIZE", "1e3", func(c config.Config) bool { return c.HistorySize == 1000 }},
-		{"HANDOFF_MAX_IMAGE_BYTES", "20MB", func(c config.Config) bool { return c.MaxImageBytes == 20<<20 }},
-		{"HANDOFF_CLAIMS_PER_MINUTE", "ten", func(c config.Config) bool { return c.ClaimsPerMinute == 10 }},
-		{"HANDOFF_DEV", "maybe", func(c config.Config) bool { return !c.Dev }},
-		{"HANDOFF_S3_PATH_STYLE", "yes", func(c config.Config) bool { return !c.S3PathStyle }},
-		{"HANDOFF_HISTORY_TTL", "2hours", func(c config.Config) bool { return c.HistoryTTL == 2*time.Hour }},
-		{"HANDOFF_SHUTDOWN_TIMEOUT", "15", func(c config.Config) bool { return c.ShutdownTimeout == 15*time.Second }},
+		{"HANDOFF_REDIS_DB", "two", func(c config.Config) any { return c.RedisDB }, 0},
+		{"HANDOFF_HISTORY_SIZE", "1e3", func(c config.Config) any { return c.HistorySize }, 1000},
+		{"HANDOFF_MAX_IMAGE_BYTES", "20MB", func(c config.Config) any { return c.MaxImageBytes }, int64(20 << 20)},
+		{"HANDOFF_CLAIMS_PER_MINUTE", "ten", func(c config.Config) any { return c.ClaimsPerMinute }, 10.0},
+		{"HANDOFF_DEV", "maybe", func(c config.Config) any { return c.Dev }, false},
+		{"HANDOFF_S3_PATH_STYLE", "yes", func(c config.Config) any { return c.S3PathStyle }, false},
+		{"HANDOFF_HISTORY_TTL", "2hours", func(c config.Config) any { return c.HistoryTTL }, 2 * time.Hour},
+		{"HANDOFF_SESSION_TTL", "2hours", func(c config.Config) any { return c.SessionTTL }, 2 * time.Hour},
+		{"HANDOFF_SHUTDOWN_TIMEOUT", "15", func(c config.Config) any { return c.ShutdownTimeout }, 15 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.env, func(t *testing.T) {
 			cleanEnv(t)
 			t.Setenv(tc.env, tc.value)
 			c := mustLoad(t, "--jwt-secret", goodSecret)
-			if !tc.check(c) {
-				t.Errorf("default not kept: %+v", c)
-			}
+			testutil.Check(t, "the built-in default", tc.def, tc.get(c))
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.env) {
 				t.Fatalf("Validate = %v, want an error naming %s", err, tc.env)
 			}
 			if strings.Contains(err.Error(), tc.value) {
 				t.Errorf("error echoes the value: %v", err)
+			}
+		})
+	}
+}
+
+// TestExplicitSessionTTLBeyondHistory: only a session TTL the operator
+// chose is refused for outliving the history; the message names both.
+func TestExplicitSessionTTLBeyondHistory(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"flags", nil, []string{"--history-ttl", "1h", "--session-ttl", "2h"}},
+		{"environment", map[string]string{"HANDOFF_HISTORY_TTL": "1h", "HANDOFF_SESSION_TTL": "2h"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cleanEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c := mustLoad(t, append([]string{"--dev"}, tc.args...)...)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted a session outliving its history")
+			}
+			for _, w := range []string{"HANDOFF_SESSION_TTL", "HANDOFF_HISTORY_TTL"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %s: %v", w, err)
+				}
 			}
 		})
 	}
@@ -238,8 +284,11 @@ func TestSecretsFromEnv(t *testing.T) {
 				t.Fatalf("--help: %v", err)
 			}
 			help := out.String()
-			if !strings.Contains(help, "-"+s.flag) || !strings.Contains(help, s.env) {
-				t.Fatalf("--help lacks %s [%s]:\n%s", s.flag, s.env, help)
+			if !strings.Contains(help, "-"+s.flag) {
+				t.Fatalf("--help lacks the flag %s:\n%s", s.flag, help)
+			}
+			if !strings.Contains(help, s.env) {
+				t.Fatalf("--help lacks the variable %s:\n%s", s.env, help)
 			}
 			if strings.Contains(help, value) {
 				t.Fatalf("--help shows %s:\n%s", s.env, help)
@@ -284,7 +333,7 @@ func TestValidate(t *testing.T) {
 		config.Register(fs, &c)
 		c.JWTSecret = goodSecret
 		c.LogFormat = "json"
-		c.HistorySize, c.HistoryTTL, c.MaxImages, c.MaxImageBytes = 1000, 2*time.Hour, 20, 20<<20
+		c.HistorySize, c.HistoryTTL, c.SessionTTL, c.MaxImages, c.MaxImageBytes = 1000, 2*time.Hour, 2*time.Hour, 20, 20<<20
 		c.RedisAddrs, c.RedisMaster, c.ALEXBaseURL, c.HostOrigins = "", "", "", ""
 		return c
 	}
@@ -329,7 +378,14 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *config.Config) { c.LogFormat = "xml" }, []string{"--log-format"}, nil},
 		{"console log format", func(c *config.Config) { c.LogFormat = "console" }, nil, nil},
 		{"history size", func(c *config.Config) { c.HistorySize = 0 }, []string{"--history-size"}, nil},
-		{"history ttl", func(c *config.Config) { c.HistoryTTL = 30 * time.Second }, []string{"--history-ttl"}, nil},
+		{"history ttl", func(c *config.Config) { c.HistoryTTL = 30 * time.Second }, []string{"--history-ttl"}, []string{"--session-ttl"}},
+		{"session ttl", func(c *config.Config) { c.SessionTTL = 30 * time.Second }, []string{"--session-ttl", "HANDOFF_SESSION_TTL", "1m"}, nil},
+		{"session ttl shorter than history", func(c *config.Config) { c.SessionTTL = time.Hour }, nil, nil},
+		{"session ttl equal to history", func(c *config.Config) { c.SessionTTL, c.HistoryTTL = 3*time.Hour, 3*time.Hour }, nil, nil},
+		{"session ttl beyond history", func(c *config.Config) { c.SessionTTL = 3 * time.Hour },
+			[]string{"--session-ttl", "HANDOFF_SESSION_TTL", "--history-ttl", "HANDOFF_HISTORY_TTL"}, nil},
+		{"history ttl shortened below the default session ttl", func(c *config.Config) { c.HistoryTTL = time.Hour },
+			[]string{"--session-ttl", "--history-ttl"}, nil},
 		{"max images", func(c *config.Config) { c.MaxImages = 0 }, []string{"--max-images"}, nil},
 		{"max image bytes", func(c *config.Config) { c.MaxImageBytes = -1 }, []string{"--max-image-bytes"}, nil},
 		{"every problem at once", func(c *config.Config) { c.JWTSecret, c.LogFormat, c.RedisMaster = "", "xml", "m" },
@@ -375,9 +431,9 @@ func TestRegisterConcurrently(t *testing.T) {
 			defer wg.Done()
 			var c config.Config
 			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			config.Register(fs, &c)
+			flags := config.Register(fs, &c)
 			secret := goodSecret + strings.Repeat("x", i)
-			if err := config.Parse(fs, []string{"--jwt-secret", secret}); err != nil {
+			if err := flags.Parse([]string{"--jwt-secret", secret}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -398,8 +454,11 @@ func TestLists(t *testing.T) {
 	if got := strings.Join(c.HostOriginList(), "|"); got != "https://a.example|http://b.example:8080" {
 		t.Errorf("HostOriginList = %q", got)
 	}
-	if (&config.Config{}).RedisAddrList() != nil || (&config.Config{}).HostOriginList() != nil {
-		t.Error("empty lists are not nil")
+	if got := (&config.Config{}).RedisAddrList(); got != nil {
+		t.Errorf("empty RedisAddrList = %q, want nil", got)
+	}
+	if got := (&config.Config{}).HostOriginList(); got != nil {
+		t.Errorf("empty HostOriginList = %q, want nil", got)
 	}
 }
 
@@ -427,4 +486,66 @@ func TestEnvName(t *testing.T) {
 			t.Errorf("EnvName(%q) = %q, want %q", flagName, got, want)
 		}
 	}
+}
+
+// TestDefaultsComeFromPackages: a built-in default that a package owns is
+// that package's constant, so changing a limit in one place changes the
+// flag too.
+func TestDefaultsComeFromPackages(t *testing.T) {
+	cleanEnv(t)
+	c := mustLoad(t)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"HistorySize", c.HistorySize, hub.DefaultHistorySize},
+		{"HistoryTTL", c.HistoryTTL, hub.DefaultHistoryTTL},
+		{"SessionTTL", c.SessionTTL, capture.DefaultSessionTTL},
+		{"MaxImages", c.MaxImages, capture.DefaultMaxImages},
+		{"MaxImageBytes", c.MaxImageBytes, capture.DefaultMaxImageBytes},
+		{"ClaimsPerMinute", c.ClaimsPerMinute, float64(capture.DefaultClaimsPerMinute)},
+		{"AblyChannelTemplate", c.AblyChannelTemplate, ablybridge.DefaultChannelTemplate},
+		{"Addr", c.Addr, config.DefaultAddr},
+		{"DataDir", c.DataDir, config.DefaultDataDir},
+		{"LogLevel", c.LogLevel, config.DefaultLogLevel},
+		{"LogFormat", c.LogFormat, config.DefaultLogFormat},
+		{"RedisPrefix", c.RedisPrefix, config.DefaultRedisPrefix},
+		{"S3Region", c.S3Region, config.DefaultS3Region},
+		{"ShutdownTimeout", c.ShutdownTimeout, config.DefaultShutdownTimeout},
+	}
+	for _, ch := range checks {
+		testutil.Check(t, ch.name, ch.want, ch.got)
+	}
+}
+
+// TestSecretsBelongToTheirRegistration: the secrets Parse fills are those
+// of its own Register call; a flag set registered elsewhere, or the same
+// Config registered again, neither sees nor loses them.
+func TestSecretsBelongToTheirRegistration(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("HANDOFF_JWT_SECRET", goodSecret)
+
+	var a, b config.Config
+	fa := flag.NewFlagSet("a", flag.ContinueOnError)
+	fb := flag.NewFlagSet("b", flag.ContinueOnError)
+	flagsA := config.Register(fa, &a)
+	flagsB := config.Register(fb, &b)
+	if err := flagsB.Parse([]string{"--jwt-secret", "from-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := flagsA.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Check(t, "A's secret (from the environment)", goodSecret, a.JWTSecret)
+	testutil.Check(t, "B's secret (from its flag)", "from-b", b.JWTSecret)
+
+	// The flag set alone, parsed without its Flags, never reads a secret
+	// from the environment: only Flags.Parse does, after the flags.
+	var c config.Config
+	fc := flag.NewFlagSet("c", flag.ContinueOnError)
+	config.Register(fc, &c)
+	if err := fc.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Check(t, "secret after a bare FlagSet.Parse", "", c.JWTSecret)
 }
