@@ -1,18 +1,13 @@
 package server_test
 
 // Helpers of the server tests: a real node (server.New + Serve on a
-// loopback listener) with its log captured, HTTP and socket helpers, and a
-// real JPEG to upload.
+// loopback listener) with its log captured, and HTTP and socket helpers.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
-	"github.com/handoff-health/handoff/internal/testutil"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +21,7 @@ import (
 
 	"github.com/handoff-health/handoff/client"
 	"github.com/handoff-health/handoff/internal/config"
+	"github.com/handoff-health/handoff/internal/testutil"
 	"github.com/handoff-health/handoff/server"
 )
 
@@ -208,8 +204,11 @@ func (n *node) devToken() string {
 		FacilityID string `json:"facilityId"`
 	}
 	must(n.t, n.do("POST", "/api/dev/token", "", nil), http.StatusOK, &tok)
-	if tok.Token == "" || tok.FacilityID == "" {
-		n.t.Fatalf("dev token reply %+v", tok)
+	if tok.Token == "" {
+		n.t.Fatal("dev token reply has no token")
+	}
+	if tok.FacilityID == "" {
+		n.t.Fatal("dev token reply has no facilityId")
 	}
 	return tok.Token
 }
@@ -236,9 +235,13 @@ func (n *node) createSession(jwt, encounter string) created {
 	must(n.t, n.do("POST", "/api/medtech/session/tokens", jwt, map[string]any{
 		"encounterId": encounter, "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay,
 	}), http.StatusCreated, &c)
-	if c.SessionID == "" || c.Token == "" || c.Channel != "session:"+c.SessionID {
-		n.t.Fatalf("create reply %+v", c)
+	if c.SessionID == "" {
+		n.t.Fatal("create reply has no sessionId")
 	}
+	if c.Token == "" {
+		n.t.Fatal("create reply has no token")
+	}
+	testutil.Equal(n.t, "create reply channel", "session:"+c.SessionID, c.Channel)
 	return c
 }
 
@@ -293,22 +296,6 @@ func (n *node) addImage(mobile, imageID string, data []byte) presigned {
 	return p
 }
 
-// testJPEG is a small real JPEG.
-func testJPEG(t *testing.T) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
-	for x := range 16 {
-		for y := range 16 {
-			img.Set(x, y, color.RGBA{uint8(x * 16), uint8(y * 16), 90, 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // realtime returns a running client of n's socket authenticated with jwt.
 func (n *node) realtime(t *testing.T, jwt string) *client.Client {
 	t.Helper()
@@ -325,41 +312,6 @@ func (n *node) realtime(t *testing.T, jwt string) *client.Client {
 	go func() { _ = c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
-}
-
-// next returns the next event of one of kinds, skipping others.
-func next(t *testing.T, c *client.Client, kinds ...client.Kind) client.Event {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatalf("events closed while waiting for %v", kinds)
-			}
-			for _, k := range kinds {
-				if ev.Kind == k {
-					return ev
-				}
-			}
-			if ev.Kind == client.KindError {
-				t.Fatalf("waiting for %v: error event %+v", kinds, ev)
-			}
-		case <-deadline:
-			t.Fatalf("no %v event", kinds)
-		}
-	}
-}
-
-// nextEvent returns the next published event on channel, skipping others.
-func nextEvent(t *testing.T, c *client.Client, channel string) client.Event {
-	t.Helper()
-	for {
-		ev := next(t, c, client.KindEvent)
-		if ev.Channel == channel {
-			return ev
-		}
-	}
 }
 
 // ablyREST is the real ably-go REST client pointed at n.

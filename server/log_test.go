@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestAccessLogHasNoSecrets runs the whole flow over HTTP against one node
@@ -32,18 +33,18 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	if err := desktop.Subscribe(c.Channel, ""); err != nil {
 		t.Fatal(err)
 	}
-	next(t, desktop, client.KindSubscribed)
+	testutil.Next(t, desktop, client.KindSubscribed)
 
 	must(t, n.do("GET", c.MobileURL, "", nil), http.StatusOK, nil)
 	must(t, n.do("GET", c.QRURL, "", nil), http.StatusOK, nil)
 	mobile := n.claim(c.Token)
-	if ev := nextEvent(t, desktop, c.Channel); ev.Type != "mobile.connected" {
+	if ev := testutil.NextEvent(t, desktop, c.Channel); ev.Type != "mobile.connected" {
 		t.Fatalf("event %s, want mobile.connected", ev.Type)
 	}
 
 	imageID := uuid.NewString()
-	p := n.addImage(mobile, imageID, testJPEG(t))
-	if ev := nextEvent(t, desktop, c.Channel); ev.Type != "image.added" {
+	p := n.addImage(mobile, imageID, testutil.JPEG(t, 0))
+	if ev := testutil.NextEvent(t, desktop, c.Channel); ev.Type != "image.added" {
 		t.Fatalf("event %s, want image.added", ev.Type)
 	}
 
@@ -54,8 +55,12 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 		} `json:"images"`
 	}
 	must(t, n.do("GET", "/api/medtech/session/"+c.SessionID, jwt, nil), http.StatusOK, &snap)
-	if len(snap.Images) != 1 || snap.Images[0].ID != imageID || snap.Images[0].URL == "" {
-		t.Fatalf("snapshot images %+v", snap.Images)
+	if len(snap.Images) != 1 {
+		t.Fatalf("snapshot has %d images, want 1", len(snap.Images))
+	}
+	testutil.Equal(t, "snapshot image id", imageID, snap.Images[0].ID)
+	if snap.Images[0].URL == "" {
+		t.Fatal("snapshot image has no url")
 	}
 	must(t, n.do("GET", snap.Images[0].URL, "", nil), http.StatusOK, nil)
 
@@ -64,9 +69,8 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 		Committed int    `json:"committed"`
 	}
 	must(t, n.do("POST", "/api/medtech/session/commit", jwt, map[string]any{"sessionId": c.SessionID}), http.StatusOK, &commit)
-	if commit.Status != "committed" || commit.Committed != 1 {
-		t.Fatalf("commit %+v", commit)
-	}
+	testutil.Check(t, "commit status", "committed", commit.Status)
+	testutil.Equal(t, "images committed", 1, commit.Committed)
 
 	ch := n.ablyREST(t, apiKeys).Channels.Get(c.Channel)
 	if err := ch.Publish(context.Background(), "integrator.note", map[string]any{"patient": testDisplay}); err != nil {

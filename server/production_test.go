@@ -1,3 +1,5 @@
+//go:build integration
+
 package server_test
 
 import (
@@ -64,9 +66,7 @@ func TestProductionNodes(t *testing.T) {
 	for name, n := range map[string]*node{"A": a, "B": b} {
 		var rd readiness
 		must(t, n.do("GET", "/readyz", "", nil), http.StatusOK, &rd)
-		if !rd.Ready || rd.Checks["hub"] != "ok" || rd.Checks["sessions+blobs"] != "ok" {
-			t.Fatalf("node %s readyz %+v", name, rd)
-		}
+		testutil.Equal(t, "node "+name+" readyz", readiness{Ready: true, Checks: map[string]string{"hub": "ok", "sessions+blobs": "ok"}}, rd)
 		if r := n.do("POST", "/api/dev/token", "", nil); r.status != http.StatusNotFound {
 			t.Fatalf("node %s serves dev tokens: %d", name, r.status)
 		}
@@ -87,7 +87,7 @@ func TestProductionNodes(t *testing.T) {
 		if err := desktop.Subscribe(s.Channel, ""); err != nil {
 			t.Fatal(err)
 		}
-		next(t, desktop, client.KindSubscribed)
+		testutil.Next(t, desktop, client.KindSubscribed)
 
 		// Published through node B's publish API, received on node A.
 		ch := b.ablyREST(t, apiKeys).Channels.Get(s.Channel)
@@ -95,24 +95,29 @@ func TestProductionNodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("publish on B: %v", err)
 		}
-		ev := nextEvent(t, desktop, s.Channel)
-		if ev.Type != "integrator.note" || !jsonEqual(ev.Data, `{"via":"B"}`) || res.Serial == nil || *res.Serial != ev.ID {
-			t.Fatalf("event on A: %s %s %s (serial %v)", ev.Type, ev.Data, ev.ID, res.Serial)
+		ev := testutil.NextEvent(t, desktop, s.Channel)
+		testutil.Equal(t, "event type on A", "integrator.note", ev.Type)
+		if !jsonEqual(ev.Data, `{"via":"B"}`) {
+			t.Fatalf("event data on A: %s", ev.Data)
 		}
+		if res.Serial == nil {
+			t.Fatal("publish on B returned no serial")
+		}
+		testutil.Equal(t, "serial from B = event id on A", *res.Serial, ev.ID)
 
 		// The capture flow across nodes, images in S3: claimed on B, the
 		// photo added through A, the snapshot read on B.
 		mobile := b.claim(s.Token)
-		if ev := nextEvent(t, desktop, s.Channel); ev.Type != "mobile.connected" {
+		if ev := testutil.NextEvent(t, desktop, s.Channel); ev.Type != "mobile.connected" {
 			t.Fatalf("event %s, want mobile.connected", ev.Type)
 		}
-		data := testJPEG(t)
+		data := testutil.JPEG(t, 0)
 		imageID := uuid.NewString()
 		p := a.addImage(mobile, imageID, data)
 		if !strings.HasPrefix(p.URL, v.Endpoint+"/"+bucket+"/") {
 			t.Fatalf("upload URL %q is not the S3 store's", p.URL)
 		}
-		if ev := nextEvent(t, desktop, s.Channel); ev.Type != "image.added" {
+		if ev := testutil.NextEvent(t, desktop, s.Channel); ev.Type != "image.added" {
 			t.Fatalf("event %s, want image.added", ev.Type)
 		}
 		var snap struct {
@@ -122,12 +127,14 @@ func TestProductionNodes(t *testing.T) {
 			} `json:"images"`
 		}
 		must(t, b.do("GET", "/api/medtech/session/"+s.SessionID, jwt, nil), http.StatusOK, &snap)
-		if len(snap.Images) != 1 || snap.Images[0].ID != imageID {
-			t.Fatalf("snapshot on B: %+v", snap.Images)
+		if len(snap.Images) != 1 {
+			t.Fatalf("snapshot on B has %d images, want 1", len(snap.Images))
 		}
+		testutil.Equal(t, "snapshot image id on B", imageID, snap.Images[0].ID)
 		got := b.do("GET", snap.Images[0].URL, "", nil)
-		if got.status != http.StatusOK || !bytes.Equal(got.body, data) {
-			t.Fatalf("download from S3: %d, %d bytes", got.status, len(got.body))
+		testutil.Equal(t, "download status from S3", http.StatusOK, got.status)
+		if !bytes.Equal(got.body, data) {
+			t.Fatalf("download from S3: %d bytes differ from the %d uploaded", len(got.body), len(data))
 		}
 
 		// Another facility sees nothing, on either node.
@@ -144,9 +151,8 @@ func TestProductionNodes(t *testing.T) {
 		r.Kill()
 		var rd readiness
 		must(t, a.do("GET", "/readyz", "", nil), http.StatusServiceUnavailable, &rd)
-		if rd.Ready || rd.Checks["hub"] != "unavailable" {
-			t.Fatalf("readyz with Redis down: %+v", rd)
-		}
+		testutil.Check(t, "ready with Redis down", false, rd.Ready)
+		testutil.Equal(t, "hub check with Redis down", "unavailable", rd.Checks["hub"])
 		// The process itself is fine: no restart wanted.
 		must(t, a.do("GET", "/healthz", "", nil), http.StatusOK, nil)
 

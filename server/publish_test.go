@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ably/ably-go/ably"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestPublishAPI: code written for Ably (the real ably-go REST client)
@@ -26,7 +28,7 @@ func TestPublishAPI(t *testing.T) {
 	if err := desktop.Subscribe(s.Channel, ""); err != nil {
 		t.Fatal(err)
 	}
-	next(t, desktop, client.KindSubscribed)
+	testutil.Next(t, desktop, client.KindSubscribed)
 
 	ch := n.ablyREST(t, apiKeys).Channels.Get(s.Channel)
 	res, err := ch.PublishMultipleWithResult(context.Background(), []*ably.Message{
@@ -40,12 +42,15 @@ func TestPublishAPI(t *testing.T) {
 		{"integrator.note", `{"n":1,"text":"from the PMS"}`},
 		{"integrator.ping", `"two"`},
 	} {
-		ev := nextEvent(t, desktop, s.Channel)
-		if ev.Type != want.typ || !jsonEqual(ev.Data, want.data) {
-			t.Fatalf("event %d: %s %s, want %s %s", i, ev.Type, ev.Data, want.typ, want.data)
+		ev := testutil.NextEvent(t, desktop, s.Channel)
+		testutil.Equal(t, fmt.Sprintf("event %d type", i), want.typ, ev.Type)
+		if !jsonEqual(ev.Data, want.data) {
+			t.Fatalf("event %d data: %s, want %s", i, ev.Data, want.data)
 		}
-		if res[i].Serial == nil || *res[i].Serial != ev.ID {
-			t.Errorf("event %d: serial %v, cursor %s", i, res[i].Serial, ev.ID)
+		if res[i].Serial == nil {
+			t.Errorf("event %d: no serial", i)
+		} else {
+			testutil.Check(t, fmt.Sprintf("event %d serial = cursor", i), *res[i].Serial, ev.ID)
 		}
 	}
 
@@ -53,13 +58,17 @@ func TestPublishAPI(t *testing.T) {
 		for _, key := range []string{apiKeyName + ":" + apiKeySecret + "x", "ghost:" + apiKeySecret} {
 			err := n.ablyREST(t, key).Channels.Get(s.Channel).Publish(context.Background(), "x", "y")
 			var ae *ably.ErrorInfo
-			if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
-				t.Errorf("key %s…: err = %v, want a 401", key[:5], err)
+			if !errors.As(err, &ae) {
+				t.Errorf("key %s…: err = %v, want an Ably error", key[:5], err)
+				continue
 			}
+			testutil.Check(t, "status for key "+key[:5]+"…", http.StatusUnauthorized, ae.StatusCode)
 		}
 		r := n.do("POST", "/channels/"+s.Channel+"/messages", "", `{"name":"x"}`)
-		if r.status != http.StatusUnauthorized || r.errCode() != "unauthorized" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
-			t.Errorf("no credentials: %d %s", r.status, r.body)
+		testutil.Check(t, "status without credentials", http.StatusUnauthorized, r.status)
+		testutil.Check(t, "error code without credentials", "unauthorized", r.errCode())
+		if h := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Basic") {
+			t.Errorf("WWW-Authenticate %q, want Basic", h)
 		}
 	})
 
@@ -69,9 +78,10 @@ func TestPublishAPI(t *testing.T) {
 		other := startNode(t, cfg)
 		err := other.ablyREST(t, apiKeys).Channels.Get("session:x").Publish(context.Background(), "x", "y")
 		var ae *ably.ErrorInfo
-		if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
-			t.Errorf("err = %v, want a 401", err)
+		if !errors.As(err, &ae) {
+			t.Fatalf("err = %v, want an Ably error", err)
 		}
+		testutil.Check(t, "status", http.StatusUnauthorized, ae.StatusCode)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,9 +37,8 @@ func TestDevNode(t *testing.T) {
 			Checks map[string]string `json:"checks"`
 		}
 		must(t, n.do("GET", "/readyz", "", nil), http.StatusOK, &body)
-		if !body.Ready || body.Checks["hub"] != "ok" || body.Checks["sessions+blobs"] != "ok" || len(body.Checks) != 2 {
-			t.Fatalf("readyz %+v", body)
-		}
+		testutil.Equal(t, "readyz", true, body.Ready)
+		testutil.Equal(t, "readyz checks", map[string]string{"hub": "ok", "sessions+blobs": "ok"}, body.Checks)
 	})
 	t.Run("dev token", func(t *testing.T) {
 		var tok struct {
@@ -48,8 +48,11 @@ func TestDevNode(t *testing.T) {
 			ProviderID string `json:"providerId"`
 		}
 		must(t, n.do("POST", "/api/dev/token", "", nil), http.StatusOK, &tok)
-		if strings.Count(tok.Token, ".") != 2 || tok.ExpiresAt == "" || tok.FacilityID == "" || tok.ProviderID == "" {
-			t.Fatalf("dev token %+v", tok)
+		testutil.Check(t, "dots in the dev token (a JWT)", 2, strings.Count(tok.Token, "."))
+		for field, v := range map[string]string{"expiresAt": tok.ExpiresAt, "facilityId": tok.FacilityID, "providerId": tok.ProviderID} {
+			if v == "" {
+				t.Errorf("dev token reply has no %s", field)
+			}
 		}
 		// The token works on the API: a session can be created with it.
 		n.createSession(tok.Token, "enc-dev-token")
@@ -67,8 +70,13 @@ func TestDevNode(t *testing.T) {
 		}
 		for _, p := range pts {
 			// Fictional patients only: NHIs in the Z test range.
-			if p.PatientID == "" || p.EncounterID == "" || p.Display == "" || !strings.HasPrefix(p.NHI, "Z") {
-				t.Errorf("demo patient %+v", p)
+			for field, v := range map[string]string{"patientId": p.PatientID, "encounterId": p.EncounterID, "display": p.Display} {
+				if v == "" {
+					t.Errorf("demo patient %s has no %s", p.PatientID, field)
+				}
+			}
+			if !strings.HasPrefix(p.NHI, "Z") {
+				t.Errorf("demo patient %s: NHI %q is not in the Z test range", p.PatientID, p.NHI)
 			}
 		}
 	})
@@ -80,8 +88,13 @@ func TestDevNode(t *testing.T) {
 				t.Errorf("%s: Content-Type %q", path, ct)
 			}
 			csp := r.header.Get("Content-Security-Policy")
-			if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'self'") || strings.Contains(csp, "unsafe-inline") {
-				t.Errorf("%s: CSP %q", path, csp)
+			for _, want := range []string{"script-src 'self'", "frame-ancestors 'self'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("%s: CSP %q lacks %s", path, csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("%s: CSP %q allows unsafe-inline", path, csp)
 			}
 			if !strings.Contains(strings.ToLower(string(r.body)), "<!doctype html>") {
 				t.Errorf("%s: not an HTML page", path)
@@ -130,8 +143,10 @@ func TestMetricsByRouteTemplate(t *testing.T) {
 		}
 	}
 	for _, line := range lines {
-		if !strings.Contains(line, `method="`) || !strings.Contains(line, `status="`) {
-			t.Errorf("line lacks method or status: %s", line)
+		for _, label := range []string{`method="`, `status="`} {
+			if !strings.Contains(line, label) {
+				t.Errorf("line lacks %s: %s", label, line)
+			}
 		}
 	}
 	if !hasLine(lines, `method="GET"`, `route="GET /m/{token}"`, `status="200"`) ||
@@ -230,9 +245,9 @@ func TestSecurityHeaders(t *testing.T) {
 			for _, p := range paths {
 				r := n.do(p.method, p.path, "", nil)
 				h := r.header
-				if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
-					t.Errorf("%s %s (%d): nosniff %q, referrer %q", p.method, p.path, r.status, h.Get("X-Content-Type-Options"), h.Get("Referrer-Policy"))
-				}
+				what := fmt.Sprintf("%s %s (%d)", p.method, p.path, r.status)
+				testutil.Check(t, what+" X-Content-Type-Options", "nosniff", h.Get("X-Content-Type-Options"))
+				testutil.Check(t, what+" Referrer-Policy", "no-referrer", h.Get("Referrer-Policy"))
 				xfo := h.Get("X-Frame-Options")
 				if tc.hostOrigins == "" && xfo != "SAMEORIGIN" {
 					t.Errorf("%s %s: X-Frame-Options %q, want SAMEORIGIN", p.method, p.path, xfo)
@@ -313,8 +328,13 @@ func TestNewLogger(t *testing.T) {
 		if isJSON != tc.json {
 			t.Errorf("%s/%s: JSON = %v: %s", tc.level, tc.format, isJSON, out)
 		}
-		if isJSON && (m["message"] != "info-line" || m["time"] == nil || m["k"] != "v") {
-			t.Errorf("%s/%s: line %v", tc.level, tc.format, m)
+		if isJSON {
+			what := tc.level + "/" + tc.format
+			testutil.Check(t, what+" message", any("info-line"), m["message"])
+			testutil.Check(t, what+" field k", any("v"), m["k"])
+			if m["time"] == nil {
+				t.Errorf("%s: line has no time: %v", what, m)
+			}
 		}
 	}
 }
@@ -347,14 +367,17 @@ func TestUnmatchedAPIRoutesAnswerJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r := n.do(tc.method, tc.path, "", nil)
-		if r.status != tc.status || r.errCode() != tc.code || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-			t.Errorf("%s %s: %d %q %q, want %d %s as JSON", tc.method, tc.path, r.status, r.errCode(), r.header.Get("Content-Type"), tc.status, tc.code)
+		what := tc.method + " " + tc.path
+		testutil.Check(t, what+" status", tc.status, r.status)
+		testutil.Check(t, what+" error code", tc.code, r.errCode())
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s: Content-Type %q, want JSON", what, ct)
 		}
 		if tc.allow != "" && !strings.Contains(r.header.Get("Allow"), tc.allow) {
 			t.Errorf("%s %s: Allow %q, want it to name %s", tc.method, tc.path, r.header.Get("Allow"), tc.allow)
 		}
 	}
-	if r := n.do("GET", "/nope", "", nil); r.status != http.StatusNotFound || r.errCode() != "" {
-		t.Errorf("GET /nope: %d %q, want the mux's plain 404", r.status, r.body)
-	}
+	r := n.do("GET", "/nope", "", nil)
+	testutil.Check(t, "GET /nope status", http.StatusNotFound, r.status)
+	testutil.Check(t, "GET /nope error code (the mux's plain 404 has none)", "", r.errCode())
 }

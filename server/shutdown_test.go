@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestGracefulShutdown: when Serve's context ends, a connected socket is
@@ -20,15 +21,19 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := c.Subscribe(s.Channel, ""); err != nil {
 		t.Fatal(err)
 	}
-	next(t, c, client.KindSubscribed)
+	testutil.Next(t, c, client.KindSubscribed)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- n.stop() }()
-	ev := next(t, c, client.KindDisconnected)
-	var ce *client.CloseError
-	if !errors.Is(ev.Err, client.ErrGoingAway) || !errors.As(ev.Err, &ce) || ce.Code != 1001 {
-		t.Fatalf("disconnected with %v, want close 1001", ev.Err)
+	ev := testutil.Next(t, c, client.KindDisconnected)
+	if !errors.Is(ev.Err, client.ErrGoingAway) {
+		t.Fatalf("disconnected with %v, want ErrGoingAway", ev.Err)
 	}
+	var ce *client.CloseError
+	if !errors.As(ev.Err, &ce) {
+		t.Fatalf("disconnected with %v, want a *client.CloseError", ev.Err)
+	}
+	testutil.Equal(t, "close code", 1001, ce.Code)
 	if err := <-stopped; err != nil {
 		t.Fatalf("Serve returned %v", err)
 	}

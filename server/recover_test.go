@@ -2,11 +2,10 @@ package server
 
 // The node has no hook to mount a route that panics, and none should be
 // added for tests, so panic recovery is tested on edge itself: the same
-// middleware New wraps around the node's mux.
+// chain New wraps around the node's mux.
 
 import (
 	"encoding/json"
-	"github.com/handoff-health/handoff/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +13,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestEdgeRecoversPanics(t *testing.T) {
@@ -34,8 +34,7 @@ func TestEdgeRecoversPanics(t *testing.T) {
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "fine") })
 
 	logs := &testutil.LogBuffer{}
-	reg := prometheus.NewRegistry()
-	m := newHTTPMetrics(reg)
+	m := newHTTPMetrics(prometheus.NewRegistry())
 	srv := httptest.NewServer(edge(mux, zerolog.New(logs), m, false))
 	t.Cleanup(srv.Close)
 
@@ -51,15 +50,16 @@ func TestEdgeRecoversPanics(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 500 || body.Error.Code != "internal" || body.Error.Message == "" {
-			t.Fatalf("%d %+v", resp.StatusCode, body)
+		testutil.Check(t, "status", http.StatusInternalServerError, resp.StatusCode)
+		testutil.Check(t, "error code", "internal", body.Error.Code)
+		if body.Error.Message == "" {
+			t.Error("error message is empty")
 		}
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("Content-Type %q", ct)
 		}
-		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "SAMEORIGIN" {
-			t.Errorf("security headers lost: %v", resp.Header)
-		}
+		testutil.Check(t, "X-Content-Type-Options on the 500", "nosniff", resp.Header.Get("X-Content-Type-Options"))
+		testutil.Check(t, "X-Frame-Options on the 500", "SAMEORIGIN", resp.Header.Get("X-Frame-Options"))
 	})
 
 	t.Run("after the response started: the connection is cut", func(t *testing.T) {
@@ -90,20 +90,54 @@ func TestEdgeRecoversPanics(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != "fine" {
-			t.Fatalf("%d %q", resp.StatusCode, b)
-		}
+		testutil.Check(t, "status", http.StatusOK, resp.StatusCode)
+		testutil.Check(t, "body", "fine", string(b))
 	})
 
 	log := logs.String()
-	if !strings.Contains(log, `"route":"GET /boom/{id}"`) || !strings.Contains(log, "handler panic") || !strings.Contains(log, `"status":500`) {
-		t.Errorf("panic not logged by route:\n%s", log)
+	for _, want := range []string{`"route":"GET /boom/{id}"`, "handler panic", `"status":500`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("panic log lacks %s:\n%s", want, log)
+		}
 	}
 	if strings.Contains(log, secret) {
 		t.Errorf("log contains the panic value or the raw path:\n%s", log)
 	}
-	var pb dto.Metric
-	if err := m.requests.WithLabelValues("GET /boom/{id}", "GET", "500").Write(&pb); err != nil || pb.GetCounter().GetValue() != 1 {
-		t.Errorf("500s counted for the route: %v %v", pb.GetCounter().GetValue(), err)
+	testutil.Check(t, "500s counted for the route", 1.0, requestCount(t, m, "GET /boom/{id}", "GET", "500"))
+	// The started response that was cut is reported with the status sent;
+	// a handler's own ErrAbortHandler is neither logged nor counted.
+	testutil.Check(t, "cut 200s counted for the route", 1.0, requestCount(t, m, "GET /boom-after-write/{id}", "GET", "200"))
+	testutil.Check(t, "aborts counted", 0.0, requestCount(t, m, "GET /abort", "GET", "200"))
+	if strings.Contains(log, `"route":"GET /abort"`) {
+		t.Errorf("a handler's own abort was logged:\n%s", log)
 	}
+}
+
+// TestRecoverPanicsAlone: without the rest of the edge, recovery still
+// answers 500 before a response starts and passes net/http's abort on.
+func TestRecoverPanicsAlone(t *testing.T) {
+	t.Parallel()
+	logs := &testutil.LogBuffer{}
+	h := recoverPanics(zerolog.New(logs))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "99")
+		panic("boom")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	testutil.Check(t, "status", http.StatusInternalServerError, rec.Code)
+	testutil.Check(t, "Content-Length of the handler dropped", "", rec.Header().Get("Content-Length"))
+	if !strings.Contains(logs.String(), "handler panic") {
+		t.Errorf("no panic log line: %s", logs)
+	}
+
+	abort := recoverPanics(zerolog.Nop())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic(http.ErrAbortHandler)
+	}))
+	defer func() {
+		if p := recover(); p != http.ErrAbortHandler {
+			t.Errorf("panic passed on = %v, want http.ErrAbortHandler", p)
+		}
+	}()
+	abort.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	t.Fatal("ErrAbortHandler was swallowed")
 }

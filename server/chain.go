@@ -1,0 +1,92 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/rs/zerolog"
+)
+
+// middleware is one cross-cutting HTTP concern wrapped around a handler.
+type middleware func(http.Handler) http.Handler
+
+// chain composes middlewares; the first is the outermost, so it sees the
+// request first and the finished response last.
+func chain(mws ...middleware) middleware {
+	return func(h http.Handler) http.Handler {
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
+		return h
+	}
+}
+
+// edge is everything between the listener and the node's routes, in one
+// place. Security headers go on first so even a recovered panic's 500
+// carries them; the access log and metrics sit outside panic recovery so
+// they see the status it answered with.
+func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, hostFraming bool) http.Handler {
+	return chain(
+		securityHeaders(hostFraming),
+		accessLog(log),
+		countRequests(m),
+		recoverPanics(log),
+	)(next)
+}
+
+// response records what the handler did, for the middlewares outside it.
+// Every layer shares the outermost one (see observe), so they agree on the
+// status. It forwards Unwrap so http.ResponseController (WebSocket hijack,
+// flush) still works.
+type response struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	// silent marks a handler's own http.ErrAbortHandler: net/http's way to
+	// drop a connection quietly, which is neither logged nor counted.
+	silent bool
+}
+
+// observe returns w's shared *response, making it when w is not one yet.
+func observe(w http.ResponseWriter) *response {
+	if r, ok := w.(*response); ok {
+		return r
+	}
+	return &response{ResponseWriter: w}
+}
+
+func (w *response) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *response) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *response) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finalStatus is the status the client got: a handler that wrote nothing
+// answered 200.
+func (w *response) finalStatus() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// routeOf names a request by its route template (r.Pattern, set by
+// ServeMux), never by its raw path or query, which can carry a QR token or
+// session id.
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	return r.Pattern
+}
