@@ -187,7 +187,7 @@ func (c *Client) CreateMedia(ctx context.Context, in MediaInput) (Result, error)
 		if ctx.Err() != nil || !retryable(err) || attempt >= c.cfg.MaxAttempts || wait > maxRetryAfter {
 			return Result{}, giveUp(err, attempt)
 		}
-		if err := c.sleep(ctx, max(wait, backoff(c.cfg.BaseBackoff, attempt))); err != nil {
+		if err := c.sleep(ctx, max(wait, retryDelay(c.cfg.BaseBackoff, attempt))); err != nil {
 			return Result{}, giveUp(err, attempt)
 		}
 	}

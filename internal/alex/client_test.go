@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/internal/alex/alextest"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // waits records the pauses a Client asked for instead of sleeping.
@@ -65,9 +68,7 @@ func TestCreateMediaHappyPath(t *testing.T) {
 			t.Fatalf("CreateMedia %s: %v", id, err)
 		}
 		wantID := "media-" + string(rune('1'+i))
-		if res.ID != wantID || res.Location != fake.URL()+"/Media/"+wantID+"/_history/1" {
-			t.Errorf("result %+v, want id %s", res, wantID)
-		}
+		testutil.Check(t, "result", Result{ID: wantID, Location: fake.URL() + "/Media/" + wantID + "/_history/1"}, res)
 	}
 	if n := fake.TokenRequests(); n != 1 {
 		t.Errorf("%d token requests for %d calls, want 1 (cached)", n, len(ids))
@@ -105,9 +106,8 @@ func TestCreateMediaTokenEndpointDown(t *testing.T) {
 			!errors.Is(err, ErrAccessToken) || IsPermanent(err) {
 			t.Errorf("fault %d: err = %v", fault, err)
 		}
-		if fake.MediaRequests() != 0 || len(fake.Media()) != 0 {
-			t.Errorf("fault %d: Media was posted without a token", fault)
-		}
+		testutil.Check(t, fmt.Sprintf("fault %d: Media requests without a token", fault), 0, fake.MediaRequests())
+		testutil.Check(t, fmt.Sprintf("fault %d: Media stored without a token", fault), 0, len(fake.Media()))
 		if n := fake.TokenRequests(); n != DefaultMaxAttempts {
 			t.Errorf("fault %d: %d token requests, want %d (retried)", fault, n, DefaultMaxAttempts)
 		}
@@ -119,12 +119,17 @@ func TestCreateMediaBadSecretNotRetried(t *testing.T) {
 	fake := alextest.NewServer(t, alextest.Options{})
 	c, _ := newTestClient(t, fake, func(cfg *Config) { cfg.ClientSecret = "wrong-secret" })
 	_, err := c.CreateMedia(context.Background(), sampleInput())
-	if err == nil || !strings.Contains(err.Error(), "invalid_client") || strings.Contains(err.Error(), "wrong-secret") {
-		t.Fatalf("err = %v", err)
+	if err == nil {
+		t.Fatal("a rejected client secret succeeded")
 	}
-	if fake.TokenRequests() != 1 || fake.MediaRequests() != 0 {
-		t.Errorf("token requests %d, media requests %d", fake.TokenRequests(), fake.MediaRequests())
+	if !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("err = %v, want it to name invalid_client", err)
 	}
+	if strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("err shows the secret: %v", err)
+	}
+	testutil.Check(t, "token requests", 1, fake.TokenRequests())
+	testutil.Check(t, "media requests", 0, fake.MediaRequests())
 }
 
 func TestCreateMediaRetries5xx(t *testing.T) {
@@ -133,12 +138,13 @@ func TestCreateMediaRetries5xx(t *testing.T) {
 	fake.FailNext(2, http.StatusInternalServerError)
 	c, w := newTestClient(t, fake, nil)
 	res, err := c.CreateMedia(context.Background(), sampleInput())
-	if err != nil || res.ID != "media-1" {
-		t.Fatalf("res %+v err %v", res, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if fake.MediaRequests() != 3 || len(fake.Media()) != 1 || len(w.all()) != 2 {
-		t.Errorf("requests %d, stored %d, waits %v", fake.MediaRequests(), len(fake.Media()), w.all())
-	}
+	testutil.Check(t, "media id", "media-1", res.ID)
+	testutil.Check(t, "media requests", 3, fake.MediaRequests())
+	testutil.Check(t, "media stored", 1, len(fake.Media()))
+	testutil.Check(t, "waits", 2, len(w.all()))
 }
 
 func TestCreateMediaGivesUpAfterMaxAttempts(t *testing.T) {
@@ -165,9 +171,7 @@ func TestCreateMediaHonoursRetryAfter(t *testing.T) {
 	if _, err := c.CreateMedia(context.Background(), sampleInput()); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.all(); len(got) != 1 || got[0] != 7*time.Second {
-		t.Errorf("waits %v, want [7s]", got)
-	}
+	testutil.Check(t, "waits", []time.Duration{7 * time.Second}, w.all())
 	if len(fake.Media()) != 1 {
 		t.Errorf("%d Media stored", len(fake.Media()))
 	}
@@ -178,9 +182,11 @@ func TestCreateMediaHonoursRetryAfter(t *testing.T) {
 	in.ImageID = "img-late"
 	_, err := c.CreateMedia(context.Background(), in)
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Status != 429 || !ae.Retryable {
-		t.Fatalf("err = %v", err)
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want an *Error", err)
 	}
+	testutil.Check(t, "status", 429, ae.Status)
+	testutil.Check(t, "retryable", true, ae.Retryable)
 }
 
 func TestCreateMediaBusinessRuleNotRetried(t *testing.T) {
@@ -214,9 +220,12 @@ func TestCreateMediaForbiddenFacility(t *testing.T) {
 	c, _ := newTestClient(t, fake, nil)
 	_, err := c.CreateMedia(context.Background(), in)
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Status != 403 || ae.Code != "forbidden" || !IsPermanent(err) {
-		t.Fatalf("err = %v", err)
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want an *Error", err)
 	}
+	testutil.Check(t, "status", 403, ae.Status)
+	testutil.Check(t, "code", "forbidden", ae.Code)
+	testutil.Check(t, "permanent", true, IsPermanent(err))
 	if fake.MediaRequests() != 1 {
 		t.Errorf("%d requests, want 1", fake.MediaRequests())
 	}
@@ -234,13 +243,15 @@ func TestCreateMediaLostResponse(t *testing.T) {
 	if res.ID != "media-1" {
 		t.Errorf("result %+v, want the Media created by the lost attempt", res)
 	}
-	if fake.MediaRequests() != 2 || len(fake.Media()) != 1 || len(w.all()) != 1 {
-		t.Errorf("requests %d, stored %d, waits %v", fake.MediaRequests(), len(fake.Media()), w.all())
-	}
+	testutil.Check(t, "media requests", 2, fake.MediaRequests())
+	testutil.Check(t, "media stored", 1, len(fake.Media()))
+	testutil.Check(t, "waits", 1, len(w.all()))
 	// A later commit of the same image is a no-op too.
-	if res2, err := c.CreateMedia(context.Background(), sampleInput()); err != nil || res2.ID != res.ID {
-		t.Errorf("repeat: %+v %v", res2, err)
+	res2, err := c.CreateMedia(context.Background(), sampleInput())
+	if err != nil {
+		t.Errorf("repeat: %v", err)
 	}
+	testutil.Check(t, "repeat media id", res.ID, res2.ID)
 	if len(fake.Media()) != 1 {
 		t.Errorf("%d Media stored, want 1", len(fake.Media()))
 	}
@@ -259,9 +270,8 @@ func TestCreateMediaRevokedTokenIsRefreshed(t *testing.T) {
 	if _, err := c.CreateMedia(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
-	if fake.TokenRequests() != 2 || len(w.all()) != 0 {
-		t.Errorf("token requests %d, waits %v", fake.TokenRequests(), w.all())
-	}
+	testutil.Check(t, "token requests", 2, fake.TokenRequests())
+	testutil.Check(t, "waits", 0, len(w.all()))
 }
 
 func TestCreateMediaInvalidToken(t *testing.T) {
@@ -276,9 +286,8 @@ func TestCreateMediaInvalidToken(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 	// One retry with a fresh token, then give up.
-	if fake.MediaRequests() != 2 || fake.TokenRequests() != 2 {
-		t.Errorf("media requests %d, token requests %d", fake.MediaRequests(), fake.TokenRequests())
-	}
+	testutil.Check(t, "media requests", 2, fake.MediaRequests())
+	testutil.Check(t, "token requests", 2, fake.TokenRequests())
 }
 
 func TestCreateMediaContextCancelled(t *testing.T) {
@@ -315,10 +324,11 @@ func TestCreateMediaRetriesAttemptTimeout(t *testing.T) {
 	fake.StallNext(1)
 	c, w := newTestClient(t, fake, func(cfg *Config) { cfg.Timeout = 500 * time.Millisecond })
 	res, err := c.CreateMedia(context.Background(), sampleInput())
-	if err != nil || res.ID != "media-1" {
-		t.Fatalf("res %+v err %v", res, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if fake.MediaRequests() != 2 || len(fake.Media()) != 1 || len(w.all()) != 1 {
-		t.Errorf("requests %d, stored %d, waits %v", fake.MediaRequests(), len(fake.Media()), w.all())
-	}
+	testutil.Check(t, "media id", "media-1", res.ID)
+	testutil.Check(t, "media requests", 2, fake.MediaRequests())
+	testutil.Check(t, "media stored", 1, len(fake.Media()))
+	testutil.Check(t, "waits", 1, len(w.all()))
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestNewClientNamesMissingSetting(t *testing.T) {
@@ -33,18 +35,26 @@ func TestNewClientNamesMissingSetting(t *testing.T) {
 		cfg := full()
 		tc.edit(&cfg)
 		_, err := NewClient(cfg)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+		if err == nil {
+			t.Errorf("%s: accepted, want %q", tc.name, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error shows the client secret: %v", tc.name, err)
 		}
 	}
 	c, err := NewClient(full())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.cfg.MaxAttempts != 4 || c.cfg.BaseBackoff != 500*time.Millisecond || c.cfg.Timeout != 30*time.Second ||
-		c.cfg.IdentifierSystem != DefaultIdentifierSystem || c.mediaURL != "https://alexapiuat.medtechglobal.com/FHIR/Media" {
-		t.Errorf("defaults not applied: %+v", c.cfg)
-	}
+	testutil.Check(t, "MaxAttempts", 4, c.cfg.MaxAttempts)
+	testutil.Check(t, "BaseBackoff", 500*time.Millisecond, c.cfg.BaseBackoff)
+	testutil.Check(t, "Timeout", 30*time.Second, c.cfg.Timeout)
+	testutil.Check(t, "IdentifierSystem", DefaultIdentifierSystem, c.cfg.IdentifierSystem)
+	testutil.Check(t, "media URL", "https://alexapiuat.medtechglobal.com/FHIR/Media", c.mediaURL)
 	cfg := full()
 	cfg.BaseURL = "http://127.0.0.1:8080/FHIR/"
 	if _, err := NewClient(cfg); err != nil {
@@ -57,8 +67,10 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 	for attempt := 1; attempt <= 10; attempt++ {
 		full := min(500*time.Millisecond<<(attempt-1), maxBackoff)
 		for range 50 {
-			if d := backoff(500*time.Millisecond, attempt); d < full/2 || d > full {
-				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, full/2, full)
+			if d := retryDelay(500*time.Millisecond, attempt); d < full/2 {
+				t.Fatalf("attempt %d: delay %v below %v", attempt, d, full/2)
+			} else if d > full {
+				t.Fatalf("attempt %d: delay %v above %v", attempt, d, full)
 			}
 		}
 	}

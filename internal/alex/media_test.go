@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -161,9 +163,14 @@ func TestBuildMediaValidation(t *testing.T) {
 		in := sampleInput()
 		tc.edit(&in)
 		_, err := BuildMedia(in, DefaultIdentifierSystem)
-		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) || !IsPermanent(err) {
-			t.Errorf("%s: err = %v, want ErrInvalidInput with %q", tc.name, err, tc.want)
+		if !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("%s: err = %v, want ErrInvalidInput", tc.name, err)
+			continue
 		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to say %q", tc.name, err, tc.want)
+		}
+		testutil.Check(t, tc.name+": permanent", true, IsPermanent(err))
 		if err != nil && (strings.Contains(err.Error(), "NHI") || strings.Contains(err.Error(), in.PatientID) && in.PatientID != "") {
 			t.Errorf("%s: error leaks the patient id: %v", tc.name, err)
 		}

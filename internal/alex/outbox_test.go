@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestOutboxWritesBuildMediaJSON(t *testing.T) {
@@ -22,9 +24,7 @@ func TestOutboxWritesBuildMediaJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPath := filepath.Join(dir, "media-"+in.ImageID+".json")
-	if res.ID != "outbox-"+in.ImageID || res.Location != wantPath {
-		t.Errorf("result %+v", res)
-	}
+	testutil.Check(t, "result", Result{ID: "outbox-" + in.ImageID, Location: wantPath}, res)
 	got, err := os.ReadFile(wantPath)
 	if err != nil {
 		t.Fatal(err)
@@ -62,17 +62,17 @@ func TestOutboxIsIdempotent(t *testing.T) {
 			in := sampleInput()
 			in.Notes = "a different note must not overwrite the first file"
 			res, err := o.CreateMedia(context.Background(), in)
-			if err != nil || res != first {
-				t.Errorf("repeat: %+v %v, want %+v", res, err, first)
+			if err != nil {
+				t.Errorf("repeat: %v", err)
 			}
+			testutil.Check(t, "repeat result", first, res)
 		})
 	}
 	wg.Wait()
 	after, _ := os.ReadFile(path)
 	entries, _ := os.ReadDir(dir)
-	if string(before) != string(after) || len(entries) != 1 {
-		t.Errorf("file rewritten or duplicated: %d entries", len(entries))
-	}
+	testutil.Check(t, "outbox file after repeats", string(before), string(after))
+	testutil.Check(t, "outbox entries", 1, len(entries))
 }
 
 func TestOutboxRejectsUnsafeInput(t *testing.T) {

@@ -2,25 +2,20 @@ package alex
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
-// backoff is the wait after the given failed attempt (1-based): base
-// doubled per attempt, capped at maxBackoff, with "equal jitter" (half
-// fixed, half random) so it never collapses to zero and many sessions
-// failing together spread their retries.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	half := d / 2
-	return half + rand.N(half+1)
+// retryDelay is the wait after the given failed attempt (1-based): base
+// doubled per attempt, capped at maxBackoff, with the equal jitter of
+// internal/backoff so it never collapses to zero and many sessions failing
+// together spread their retries.
+func retryDelay(base time.Duration, attempt int) time.Duration {
+	return backoff.Policy{Min: base, Max: maxBackoff}.Delay(attempt - 1)
 }
 
 // retryAfter parses a Retry-After header, delta-seconds or HTTP-date, into
@@ -39,14 +34,10 @@ func retryAfter(h string, now time.Time) time.Duration {
 	return 0
 }
 
-// sleepCtx waits d or until ctx is done.
+// sleepCtx waits d or until ctx is done, returning ctx's error then.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !backoff.Sleep(ctx, d) {
 		return ctx.Err()
 	}
+	return nil
 }
