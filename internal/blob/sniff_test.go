@@ -51,8 +51,11 @@ func TestSniffImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ct, ok := SniffImage(tc.head)
-			if ct != tc.wantCT || ok != (tc.wantCT != "") {
-				t.Fatalf("SniffImage(% x) = %q, %v; want %q", tc.head, ct, ok, tc.wantCT)
+			if ct != tc.wantCT {
+				t.Fatalf("SniffImage(% x) content type = %q; want %q", tc.head, ct, tc.wantCT)
+			}
+			if ok != (tc.wantCT != "") {
+				t.Fatalf("SniffImage(% x) ok = %v with content type %q", tc.head, ok, ct)
 			}
 		})
 	}

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestLocalHandlerRefusals covers what only Local's own handler decides; the
@@ -20,7 +23,7 @@ import (
 func TestLocalHandlerRefusals(t *testing.T) {
 	t.Parallel()
 	key := Key("sess1", "img1")
-	body := testJPEG(100)
+	body := testutil.JPEGPrefixed(100, 0)
 	cases := []struct {
 		name   string
 		method string
@@ -98,7 +101,7 @@ func TestLocalDownload(t *testing.T) {
 	now.Store(time.Now().UnixNano())
 	l, srv := newLocalServer(t, func() time.Time { return time.Unix(0, now.Load()) })
 	key := Key("sess1", "img1")
-	body := testJPEG(2000)
+	body := testutil.JPEGPrefixed(2000, 0)
 	put(t, l, key, body)
 	get := mustPresignGet(t, l, key)
 
@@ -109,25 +112,22 @@ func TestLocalDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	part := readAll(t, resp)
-	if resp.StatusCode != http.StatusPartialContent || part != string(body[:10]) {
-		t.Fatalf("range: %d, %d bytes", resp.StatusCode, len(part))
-	}
-	if h := resp.Header; h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Type") != "image/jpeg" {
-		t.Fatalf("headers %v", h)
-	}
+	testutil.Equal(t, "range status", http.StatusPartialContent, resp.StatusCode)
+	testutil.Equal(t, "range body", string(body[:10]), part)
+	testutil.Check(t, "X-Content-Type-Options", "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	testutil.Check(t, "Content-Type", "image/jpeg", resp.Header.Get("Content-Type"))
 
 	resp, err = srv.Client().Head(get)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if readAll(t, resp); resp.StatusCode != 200 || resp.ContentLength != 2000 {
-		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
-	}
+	readAll(t, resp)
+	testutil.Check(t, "HEAD status", 200, resp.StatusCode)
+	testutil.Check(t, "HEAD Content-Length", int64(2000), resp.ContentLength)
 
 	now.Add(int64(2 * time.Minute)) // past the minute mustPresignGet signs for
-	if got := httpGet(t, get); got.status != 403 || errorCode(string(got.body)) != "url_expired" {
-		t.Fatalf("expired GET: %d %s", got.status, got.body)
-	}
+	got := httpGet(t, get)
+	testutil.Equal(t, "expired GET", refusal{403, "url_expired"}, refusal{got.status, errorCode(string(got.body))}, cmp.AllowUnexported(refusal{}))
 }
 
 func TestLocalOverwriteKeepsLatest(t *testing.T) {
@@ -135,7 +135,7 @@ func TestLocalOverwriteKeepsLatest(t *testing.T) {
 	l, _ := newLocalServer(t, nil)
 	ctx := context.Background()
 	key := Key("s", "i")
-	put(t, l, key, testJPEG(50))
+	put(t, l, key, testutil.JPEGPrefixed(50, 0))
 	png := []byte("\x89PNG\r\n\x1a\n-------")
 	up, err := l.PresignUpload(ctx, key, "image/png", int64(len(png)), time.Minute)
 	if err != nil {
@@ -144,9 +144,11 @@ func TestLocalOverwriteKeepsLatest(t *testing.T) {
 	if status, msg := doUpload(t, up, "image/png", png); status != 200 {
 		t.Fatalf("%d %s", status, msg)
 	}
-	if info, err := l.Stat(ctx, key); err != nil || info != (Info{int64(len(png)), "image/png"}) {
-		t.Fatalf("Stat = %+v, %v", info, err)
+	info, err := l.Stat(ctx, key)
+	if err != nil {
+		t.Fatalf("Stat: %v", err)
 	}
+	testutil.Equal(t, "Stat", Info{int64(len(png)), "image/png"}, info)
 	assertNoFiles(t, l.dir, key)
 }
 
@@ -192,9 +194,10 @@ func TestLocalFileWithoutSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := l.Stat(context.Background(), key)
-	if err != nil || info != (Info{3, "application/octet-stream"}) {
-		t.Fatalf("Stat = %+v, %v", info, err)
+	if err != nil {
+		t.Fatalf("Stat: %v", err)
 	}
+	testutil.Equal(t, "Stat", Info{3, "application/octet-stream"}, info)
 }
 
 func TestNewLocalConfig(t *testing.T) {

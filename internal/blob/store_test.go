@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -25,20 +24,19 @@ import (
 // newStoreFunc makes a fresh, empty store owned by one test. clock may be nil.
 type newStoreFunc func(t *testing.T, clock func() time.Time) Store
 
-// storeImpls returns both implementations; the S3 one runs against a versitygw
-// started for the calling test, with a new bucket per store.
-func storeImpls(t *testing.T) []struct {
-	name     string
-	newStore newStoreFunc
-} {
-	v := testutil.StartVersity(t)
-	return []struct {
-		name     string
-		newStore newStoreFunc
-	}{
-		{"local", newTestLocal},
-		{"s3", func(t *testing.T, clock func() time.Time) Store { return newTestS3(t, v, clock) }},
-	}
+// storeImpl is one Store implementation under the contract. setup runs
+// once per contract test and returns how to make fresh stores, so a server
+// the implementation needs (versitygw) is shared by its subtests.
+type storeImpl struct {
+	name  string
+	setup func(t *testing.T) newStoreFunc
+}
+
+// storeImpls are the implementations TestStoreContract runs against. Local
+// needs nothing but Go; store_s3_test.go (integration tag) adds S3 against
+// a real versitygw.
+var storeImpls = []storeImpl{
+	{"local", func(*testing.T) newStoreFunc { return newTestLocal }},
 }
 
 // newTestLocal mounts a Local on a test server the way the real server does.
@@ -60,30 +58,17 @@ func newLocalServer(t *testing.T, clock func() time.Time) (*Local, *httptest.Ser
 	return l, srv
 }
 
-func newTestS3(t *testing.T, v testutil.VersityServer, clock func() time.Time) *S3 {
-	t.Helper()
-	s, err := NewS3(context.Background(), S3Config{
-		Endpoint: v.Endpoint, Region: v.Region, PathStyle: true,
-		Bucket:      "test-" + strings.ToLower(rand.Text()),
-		AccessKeyID: v.AccessKey, SecretAccessKey: v.SecretKey,
-		CreateBucket: true, MaxBytes: 1 << 20, Clock: clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestStoreContract runs the behaviour both stores promise from one table.
 func TestStoreContract(t *testing.T) {
 	t.Parallel()
-	for _, impl := range storeImpls(t) {
+	for _, impl := range storeImpls {
+		newStore := impl.setup(t)
 		t.Run(impl.name, func(t *testing.T) {
 			t.Parallel()
-			t.Run("round trip", func(t *testing.T) { t.Parallel(); testRoundTrip(t, impl.newStore(t, nil)) })
-			t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, impl.name, impl.newStore) })
-			t.Run("delete", func(t *testing.T) { t.Parallel(); testDelete(t, impl.newStore(t, nil)) })
-			t.Run("invalid input", func(t *testing.T) { t.Parallel(); testInvalidInput(t, impl.newStore(t, nil)) })
+			t.Run("round trip", func(t *testing.T) { t.Parallel(); testRoundTrip(t, newStore(t, nil)) })
+			t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, impl.name, newStore) })
+			t.Run("delete", func(t *testing.T) { t.Parallel(); testDelete(t, newStore(t, nil)) })
+			t.Run("invalid input", func(t *testing.T) { t.Parallel(); testInvalidInput(t, newStore(t, nil)) })
 		})
 	}
 }
@@ -91,14 +76,14 @@ func TestStoreContract(t *testing.T) {
 func testRoundTrip(t *testing.T, s Store) {
 	ctx := context.Background()
 	key := Key("sess1", "img1")
-	body := testJPEG(64 << 10)
+	body := testutil.JPEGPrefixed(64<<10, 0)
 	up, err := s.PresignUpload(ctx, key, "image/jpeg", int64(len(body)), 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if up.Method != http.MethodPut || up.Headers["Content-Type"] != "image/jpeg" || len(up.Fields) != 0 {
-		t.Fatalf("upload = %+v; want a PUT with a Content-Type header", up)
-	}
+	testutil.Equal(t, "upload method", http.MethodPut, up.Method)
+	testutil.Equal(t, "upload Content-Type header", "image/jpeg", up.Headers["Content-Type"])
+	testutil.Equal(t, "upload form fields", 0, len(up.Fields))
 	if d := time.Until(up.ExpiresAt); d < 4*time.Minute || d > 5*time.Minute {
 		t.Fatalf("ExpiresAt is %s away; want about 5m", d)
 	}
@@ -106,9 +91,10 @@ func testRoundTrip(t *testing.T, s Store) {
 		t.Fatalf("upload: %d %s", status, msg)
 	}
 	info, err := s.Stat(ctx, key)
-	if err != nil || info != (Info{Size: int64(len(body)), ContentType: "image/jpeg"}) {
-		t.Fatalf("Stat = %+v, %v", info, err)
+	if err != nil {
+		t.Fatalf("Stat: %v", err)
 	}
+	testutil.Equal(t, "Stat", Info{Size: int64(len(body)), ContentType: "image/jpeg"}, info)
 	rc, err := s.Open(ctx, key)
 	if err != nil {
 		t.Fatal(err)
@@ -123,22 +109,21 @@ func testRoundTrip(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	resp := httpGet(t, getURL)
-	if resp.status != http.StatusOK || !bytes.Equal(resp.body, body) {
-		t.Fatalf("GET: %d, %d bytes", resp.status, len(resp.body))
+	testutil.Equal(t, "GET status", http.StatusOK, resp.status)
+	if !bytes.Equal(resp.body, body) {
+		t.Fatalf("GET read %d bytes that differ from the %d uploaded", len(resp.body), len(body))
 	}
-	if ct, cc := resp.header.Get("Content-Type"), resp.header.Get("Cache-Control"); ct != "image/jpeg" || cc != "private, no-store" {
-		t.Fatalf("GET Content-Type %q Cache-Control %q", ct, cc)
-	}
-	if ct, ok := SniffImage(got[:SniffLen]); !ok || ct != "image/jpeg" {
-		t.Fatalf("sniffed %q", ct)
-	}
+	testutil.Check(t, "GET Content-Type", "image/jpeg", resp.header.Get("Content-Type"))
+	testutil.Check(t, "GET Cache-Control", "private, no-store", resp.header.Get("Cache-Control"))
+	ct, _ := SniffImage(got[:SniffLen])
+	testutil.Check(t, "sniffed content type", "image/jpeg", ct)
 }
 
 // testRefusals checks that the store itself, not the API server, refuses uploads
 // that break what was signed, and keeps nothing of them.
 func testRefusals(t *testing.T, impl string, newStore newStoreFunc) {
 	const size = 1000
-	body := testJPEG(size)
+	body := testutil.JPEGPrefixed(size, 0)
 	// Local answers the API's JSON error codes; S3 stores answer XML ones, and a
 	// changed signed header shows there as a signature mismatch.
 	const badSig, expired = "SignatureDoesNotMatch", "AccessDenied"
@@ -222,7 +207,7 @@ func testDelete(t *testing.T, s Store) {
 	ctx := context.Background()
 	keys := []string{Key("s1", "a"), Key("s1", "b"), Key("s12", "a"), Key("s2", "a")}
 	for _, k := range keys {
-		put(t, s, k, testJPEG(100))
+		put(t, s, k, testutil.JPEGPrefixed(100, 0))
 	}
 	if err := s.Delete(ctx, keys[0]); err != nil {
 		t.Fatal(err)
@@ -302,14 +287,6 @@ func testInvalidInput(t *testing.T, s Store) {
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
-}
-
-// testJPEG returns n bytes that start like a JPEG, then random.
-func testJPEG(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	copy(b, []byte{0xFF, 0xD8, 0xFF, 0xE0})
-	return b
 }
 
 // put uploads through the signed URL, as a phone does.
