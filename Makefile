@@ -53,7 +53,7 @@ loadtest:
 
 ## screenshots: PNG screenshots of the desktop and phone pages into docs/screenshots/ (headless chromium)
 screenshots: deps
-	HANDOFF_SCREENSHOTS=1 $(GO) test -count=1 -run TestScreenshots ./webui/
+	HANDOFF_SCREENSHOTS=1 $(GO) test -tags integration -count=1 -run TestScreenshots ./webui/
 
 clean:
 	rm -rf bin

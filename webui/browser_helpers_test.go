@@ -1,3 +1,5 @@
+//go:build integration
+
 package webui_test
 
 // Helpers of the browser tests (e2e_test.go, realtime_browser_test.go,
@@ -15,7 +17,6 @@ import (
 	"image/jpeg"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/internal/config"
+	"github.com/handoff-health/handoff/internal/testutil"
 	"github.com/handoff-health/handoff/server"
 )
 
@@ -78,24 +80,12 @@ func startStack(t testing.TB) *stack {
 	return &stack{base: cfg.PublicURL, proxy: proxy, dataDir: cfg.DataDir}
 }
 
-// chromiumPath finds the browser; a missing one fails the test, never skips it.
-func chromiumPath(t testing.TB) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: make test installs chromium (apt-get install -y chromium)")
-	return ""
-}
-
 // newBrowser starts a headless chromium for the test and returns its root
 // context; tabs are children of it.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.ExecPath(testutil.Chromium(t)),
 		chromedp.Headless,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,

@@ -1,3 +1,5 @@
+//go:build integration
+
 package webui_test
 
 import (
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestEndToEnd is the GP's job in a real browser against a real server
@@ -176,9 +180,8 @@ func checkCleanJPEG(t *testing.T, what string, b []byte) {
 	if err != nil {
 		t.Fatalf("%s is not a JPEG: %v", what, err)
 	}
-	if cfg.Width != 1365 || cfg.Height != 2048 {
-		t.Errorf("%s is %d×%d, want 1365×2048 (shrunk, upright)", what, cfg.Width, cfg.Height)
-	}
+	testutil.Check(t, what+" width (shrunk, upright)", 1365, cfg.Width)
+	testutil.Check(t, what+" height (shrunk, upright)", 2048, cfg.Height)
 }
 
 type outboxMedia struct {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package webui_test
 
 import (

@@ -85,7 +85,10 @@ func TestAPIKeysCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty.Check("", "") || empty.Check("tools", "0123456789abcdef") {
-		t.Error("an empty key list accepted a key")
+	if empty.Check("", "") {
+		t.Error("an empty key list accepted an empty key")
+	}
+	if empty.Check("tools", "0123456789abcdef") {
+		t.Error("an empty key list accepted tools")
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/handoff-health/handoff/internal/auth"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 var (
@@ -107,11 +109,9 @@ func TestVerify(t *testing.T) {
 			t.Parallel()
 			c, err := v.Verify(tc.token)
 			if !errors.Is(err, tc.want) {
-				t.Fatalf("Verify = %+v, %v; want %v", c, err, tc.want)
+				t.Fatalf("Verify error = %v; want %v", err, tc.want)
 			}
-			if c != (auth.Claims{}) {
-				t.Errorf("claims returned with an error: %+v", c)
-			}
+			testutil.Check(t, "claims returned with an error", auth.Claims{}, c)
 			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
 				t.Error("error text contains the token")
 			}
@@ -151,9 +151,8 @@ func TestVerifyValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if c.Facility != tc.want.Facility || c.Provider != tc.want.Provider {
-				t.Fatalf("claims = %+v, want %+v", c, tc.want)
-			}
+			testutil.Check(t, "Facility", tc.want.Facility, c.Facility)
+			testutil.Check(t, "Provider", tc.want.Provider, c.Provider)
 			if !tc.want.Expires.IsZero() && !c.Expires.Equal(tc.want.Expires) {
 				t.Fatalf("expires = %v, want %v", c.Expires, tc.want.Expires)
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/handoff-health/handoff/internal/httpx"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 type request struct {
@@ -76,8 +78,10 @@ func TestDecodeJSON(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("err = %v (%T), want *httpx.Error", err, err)
 			}
-			if e.Status != tc.status || e.Code != tc.code || e.Message == "" {
-				t.Fatalf("err = %d %s %q, want %d %s", e.Status, e.Code, e.Message, tc.status, tc.code)
+			testutil.Check(t, "status", tc.status, e.Status)
+			testutil.Check(t, "code", tc.code, e.Code)
+			if e.Message == "" {
+				t.Error("error message is empty")
 			}
 		})
 	}
@@ -91,9 +95,9 @@ func TestDecodeJSONDecodesFields(t *testing.T) {
 	if err := httpx.DecodeJSON(httptest.NewRecorder(), r, &v, 0); err != nil {
 		t.Fatal(err)
 	}
-	if v.Name != "a" || v.Count != 2 || !v.Inner.Flag {
-		t.Fatalf("decoded %+v", v)
-	}
+	want := request{Name: "a", Count: 2}
+	want.Inner.Flag = true
+	testutil.Equal(t, "decoded request", want, v)
 }
 
 // TestDecodeJSONErrorsHideValues: an error names the field, never echoes
@@ -104,11 +108,15 @@ func TestDecodeJSONErrorsHideValues(t *testing.T) {
 	var v request
 	err := httpx.DecodeJSON(httptest.NewRecorder(), r, &v, 0)
 	var e *httpx.Error
-	if !errors.As(err, &e) || e.Code != "invalid_field" {
-		t.Fatalf("err = %v", err)
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want *httpx.Error", err)
 	}
-	if !strings.Contains(e.Message, "count") || strings.Contains(e.Message, "PATIENT-SECRET") {
-		t.Fatalf("message %q: want the field named and the value hidden", e.Message)
+	testutil.Equal(t, "code", "invalid_field", e.Code)
+	if !strings.Contains(e.Message, "count") {
+		t.Errorf("message %q does not name the field", e.Message)
+	}
+	if strings.Contains(e.Message, "PATIENT-SECRET") {
+		t.Errorf("message %q shows the value", e.Message)
 	}
 }
 
@@ -153,11 +161,12 @@ func TestWriteError(t *testing.T) {
 			if err := dec.Decode(&body); err != nil {
 				t.Fatalf("body %q: %v", w.Body.String(), err)
 			}
-			if body.Error.Code != tc.code || body.Error.Message != tc.message {
-				t.Fatalf("body %+v, want %s %q", body.Error, tc.code, tc.message)
-			}
-			if tc.status == 500 && (strings.Contains(w.Body.String(), "10.0.0.7") || strings.Contains(w.Body.String(), "secret")) {
-				t.Errorf("500 shows its cause: %s", w.Body.String())
+			testutil.Check(t, "error code", tc.code, body.Error.Code)
+			testutil.Check(t, "error message", tc.message, body.Error.Message)
+			for _, cause := range []string{"10.0.0.7", "secret"} {
+				if tc.status == 500 && strings.Contains(w.Body.String(), cause) {
+					t.Errorf("500 shows its cause %q: %s", cause, w.Body.String())
+				}
 			}
 		})
 	}
@@ -167,16 +176,17 @@ func TestWriteJSON(t *testing.T) {
 	t.Parallel()
 	w := httptest.NewRecorder()
 	httpx.WriteJSON(w, http.StatusCreated, map[string]int{"n": 1})
-	if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" ||
-		!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") || strings.TrimSpace(w.Body.String()) != `{"n":1}` {
-		t.Fatalf("%d %v %q", w.Code, w.Header(), w.Body.String())
+	testutil.Check(t, "status", http.StatusCreated, w.Code)
+	testutil.Check(t, "Cache-Control", "no-store", w.Header().Get("Cache-Control"))
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
 	}
+	testutil.Check(t, "body", `{"n":1}`, strings.TrimSpace(w.Body.String()))
 }
 
 func TestErrorText(t *testing.T) {
 	t.Parallel()
 	e := httpx.Errorf(http.StatusBadRequest, "invalid_field", "field %q is bad", "x")
-	if e.Error() != `invalid_field: field "x" is bad` || e.Status != 400 {
-		t.Fatalf("%v %d", e, e.Status)
-	}
+	testutil.Check(t, "Error()", `invalid_field: field "x" is bad`, e.Error())
+	testutil.Check(t, "Status", 400, e.Status)
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package testutil
 
 import (
@@ -13,9 +15,14 @@ func TestStartVersity(t *testing.T) {
 	var srv VersityServer
 	t.Run("serves", func(t *testing.T) {
 		srv = StartVersity(t)
-		if !strings.HasPrefix(srv.Endpoint, "http://127.0.0.1:") || srv.Region != "us-east-1" ||
-			srv.AccessKey == "" || srv.SecretKey == "" || srv.Dir == "" {
-			t.Fatalf("incomplete server: %+v", srv)
+		if !strings.HasPrefix(srv.Endpoint, "http://127.0.0.1:") {
+			t.Fatalf("Endpoint %q is not on loopback", srv.Endpoint)
+		}
+		Check(t, "Region", "us-east-1", srv.Region)
+		for field, v := range map[string]string{"AccessKey": srv.AccessKey, "SecretKey": srv.SecretKey, "Dir": srv.Dir} {
+			if v == "" {
+				t.Fatalf("%s is empty", field)
+			}
 		}
 		resp, err := http.Get(srv.Endpoint + "/")
 		if err != nil {
@@ -24,9 +31,8 @@ func TestStartVersity(t *testing.T) {
 		resp.Body.Close()
 		// Without credentials the gateway must refuse, proving it is S3 and not
 		// some other listener on the port.
-		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Server") != "VERSITYGW" {
-			t.Fatalf("anonymous GET: %d, Server %q", resp.StatusCode, resp.Header.Get("Server"))
-		}
+		Check(t, "anonymous GET status", http.StatusForbidden, resp.StatusCode)
+		Check(t, "anonymous GET Server header", "VERSITYGW", resp.Header.Get("Server"))
 	})
 	// The subtest's cleanup has stopped the gateway; its port must be closed.
 	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.Endpoint, "http://"), time.Second)
