@@ -7,6 +7,12 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/client"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func ev(id, typ, imageID string) client.Event {
@@ -58,10 +64,7 @@ func TestRoundTally(t *testing.T) {
 			}
 			r.expect(c.expect...)
 			got := r.tally()
-			if got.expected != c.want.expected || got.received != c.want.received || got.lost != c.want.lost ||
-				got.duplicated != c.want.duplicated || len(got.unexpected) != len(c.want.unexpected) {
-				t.Errorf("tally = %+v, want %+v", got, c.want)
-			}
+			testutil.Check(t, "tally", c.want, got, cmp.AllowUnexported(tally{}), cmpopts.EquateEmpty())
 		})
 	}
 }
@@ -78,9 +81,8 @@ func TestRoundLatencyEitherOrder(t *testing.T) {
 	r.registeredAt("b", span{sent: now, replied: now})
 	r.onEvent(ev("e-2", evImageAdded, "b"), now.Add(time.Millisecond))
 	lat := rec.latencies()
-	if lat[StepToDesktop].Count != 2 || lat[StepSentToDesktop].Count != 2 {
-		t.Fatalf("counts = %d, %d, want 2, 2", lat[StepToDesktop].Count, lat[StepSentToDesktop].Count)
-	}
+	testutil.Check(t, "register→desktop count", 2, lat[StepToDesktop].Count)
+	testutil.Equal(t, "sent→desktop count", 2, lat[StepSentToDesktop].Count)
 	if !r.waitExpected(context.Background(), time.Second, evImageAdded+"/") {
 		t.Error("waitExpected did not see both image.added events")
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/server"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // startServer runs a handoff node on a loopback port, as `handoff serve`
@@ -66,10 +68,12 @@ func TestRunTarget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rep.OK() || rep.GPRounds != 6 || rep.EventsExpected != 6*4 || rep.InProcess {
-				t.Errorf("report: ok %v, gpRounds %d, expected %d, inProcess %v, errors %v",
-					rep.OK(), rep.GPRounds, rep.EventsExpected, rep.InProcess, rep.ErrorsByKind)
+			if !rep.OK() {
+				t.Errorf("report not OK: %v", rep.ErrorsByKind)
 			}
+			testutil.Check(t, "gpRounds", 6, rep.GPRounds)
+			testutil.Check(t, "eventsExpected", 6*4, rep.EventsExpected)
+			testutil.Check(t, "inProcess", false, rep.InProcess)
 			if measured := rep.PeakRSSBytes > 0; measured != (cfg.ServerPID > 0) {
 				t.Errorf("peakRss %d with server pid %d", rep.PeakRSSBytes, cfg.ServerPID)
 			}

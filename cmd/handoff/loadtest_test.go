@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestLoadtestJSON runs a tiny `handoff loadtest --json` and checks the
@@ -24,9 +26,7 @@ func TestLoadtestJSON(t *testing.T) {
 	}
 	want := map[string]float64{"gps": 3, "images": 3, "eventsExpected": 12, "eventsReceived": 12, "lost": 0, "duplicated": 0, "errors": 0}
 	for k, v := range want {
-		if got, ok := rep[k].(float64); !ok || got != v {
-			t.Errorf("%s = %v, want %v", k, rep[k], v)
-		}
+		testutil.Check(t, k, any(v), rep[k])
 	}
 	lat, _ := rep["latencyMs"].(map[string]any)
 	if r2d, _ := lat["registerToDesktop"].(map[string]any); r2d["p99"] == nil {
