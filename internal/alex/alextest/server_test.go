@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // token fetches an access token with form credentials.
@@ -28,8 +30,10 @@ func token(t *testing.T, s *Server) string {
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("token: status %d, err %v", resp.StatusCode, err)
 	}
-	if tok.TokenType != "Bearer" || tok.ExpiresIn != 3600 || tok.AccessToken == "" {
-		t.Fatalf("token response %+v", tok)
+	testutil.Equal(t, "token_type", "Bearer", tok.TokenType)
+	testutil.Equal(t, "expires_in", 3600, tok.ExpiresIn)
+	if tok.AccessToken == "" {
+		t.Fatal("token response has no access_token")
 	}
 	return tok.AccessToken
 }
@@ -126,13 +130,17 @@ func TestMediaValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp, body := post(t, s, tc.body, tc.hdr)
-		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
-			t.Errorf("%s: %d %s, want %d containing %q", tc.name, resp.StatusCode, body, tc.status, tc.want)
+		testutil.Check(t, tc.name+": status", tc.status, resp.StatusCode)
+		if !strings.Contains(body, tc.want) {
+			t.Errorf("%s: body %s, want it to contain %q", tc.name, body, tc.want)
 		}
 	}
-	if got := s.Media(); len(got) != 1 || string(got[0].Data) != "hello" || got[0].FacilityID != "F1" {
-		t.Fatalf("stored %+v", got)
+	got := s.Media()
+	if len(got) != 1 {
+		t.Fatalf("%d Media stored, want 1", len(got))
 	}
+	testutil.Check(t, "stored data", "hello", string(got[0].Data))
+	testutil.Check(t, "stored facility", "F1", got[0].FacilityID)
 }
 
 func TestConditionalCreate(t *testing.T) {
@@ -141,12 +149,12 @@ func TestConditionalCreate(t *testing.T) {
 	hdr := map[string]string{"Authorization": "Bearer " + token(t, s), "mt-facilityid": "F1",
 		"Content-Type": "application/fhir+json", "If-None-Exist": "identifier=urn:x|img-1"}
 	resp, _ := post(t, s, validMedia, hdr)
-	if resp.StatusCode != 201 || resp.Header.Get("Location") != s.URL()+"/Media/media-1/_history/1" {
-		t.Fatalf("first create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
+	testutil.Equal(t, "first create status", 201, resp.StatusCode)
+	testutil.Equal(t, "first create Location", s.URL()+"/Media/media-1/_history/1", resp.Header.Get("Location"))
 	resp, body := post(t, s, validMedia, hdr)
-	if resp.StatusCode != 200 || !strings.Contains(body, `"id":"media-1"`) {
-		t.Fatalf("second create: %d %s", resp.StatusCode, body)
+	testutil.Equal(t, "second create status", 200, resp.StatusCode)
+	if !strings.Contains(body, `"id":"media-1"`) {
+		t.Fatalf("second create body %s lacks the id", body)
 	}
 	if n := len(s.Media()); n != 1 {
 		t.Fatalf("%d Media stored, want 1", n)
