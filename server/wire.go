@@ -22,6 +22,7 @@ import (
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/publish"
 	"github.com/handoff-health/handoff/internal/realtime"
+	"github.com/handoff-health/handoff/internal/session"
 	"github.com/handoff-health/handoff/webui"
 )
 
@@ -133,16 +134,17 @@ func (s *Server) newBlobStore(ctx context.Context) (blob.Store, error) {
 	return local, nil
 }
 
-func (s *Server) newSessionStore() (capture.Store, error) {
+func (s *Server) newSessionStore() (session.Store, error) {
 	if s.redis == nil {
-		return capture.NewMemoryStore(), nil
+		return session.NewMemoryStore(), nil
 	}
-	return capture.NewRedisStore(s.redis, capture.RedisStoreConfig{Prefix: s.cfg.RedisPrefix})
+	return session.NewRedisStore(s.redis, session.RedisStoreConfig{Prefix: s.cfg.RedisPrefix})
 }
 
 // wireAbly mirrors every session event to Ably and serves scoped Ably
-// tokens to desktops.
-func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error {
+// tokens to desktops; a token is only signed for a session that
+// session.Lookup finds for the desktop's facility.
+func (s *Server) wireAbly(verifier *auth.Verifier, sessions session.Store) error {
 	names, err := ablybridge.ParseEventNames(s.cfg.AblyEventNames)
 	if err != nil {
 		return fmt.Errorf("--ably-event-names (%s): %w", config.EnvName("ably-event-names"), err)
@@ -153,15 +155,14 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error
 			return err
 		}
 	}
-	lookup := func(ctx context.Context, id string) (capture.Session, error) {
-		sess, err := sessions.Get(ctx, id, time.Now())
-		if errors.Is(err, capture.ErrNotFound) {
-			return sess, ablybridge.ErrUnknownSession
-		}
-		return sess, err
-	}
+	// The bridge names a session's Ably channel for events the server
+	// itself published, so it asks the store directly: there is no caller
+	// whose facility to check.
 	encounterOf := func(ctx context.Context, id string) (string, error) {
-		sess, err := lookup(ctx, id)
+		sess, err := sessions.Get(ctx, id, time.Now())
+		if errors.Is(err, session.ErrNotFound) {
+			return "", ablybridge.ErrUnknownSession
+		}
 		return sess.EncounterID, err
 	}
 	bridge, err := ablybridge.New(s.hub, ablybridge.Config{
@@ -171,14 +172,15 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error
 		return err
 	}
 	s.background = append(s.background, bridge.Run)
+	lookup := session.NewLookup(sessions, time.Now)
 	tokens, err := ablybridge.TokenHandler(s.cfg.AblyKey, verifier, func(ctx context.Context, c auth.Claims, id string) (string, error) {
-		sess, err := lookup(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		if sess.Facility != c.Facility {
-			// Another practice's session is answered as unknown, not forbidden.
+		// Another practice's session is answered as unknown, not forbidden.
+		_, err := lookup.Session(ctx, c.Facility, id)
+		switch {
+		case errors.Is(err, session.ErrNotFound):
 			return "", ablybridge.ErrUnknownSession
+		case err != nil:
+			return "", err
 		}
 		return bridge.AblyChannel(ctx, id)
 	}, 0)
@@ -191,7 +193,7 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions capture.Store) error
 
 // wireCommit files images into ALEX: the real API when a base URL is
 // configured, otherwise the outbox of FHIR files under the data directory.
-func (s *Server) wireCommit(api *capture.API, sessions capture.Store, blobs blob.Store, verifier *auth.Verifier) error {
+func (s *Server) wireCommit(api *capture.API, sessions session.Store, blobs blob.Store, verifier *auth.Verifier) error {
 	var committer alex.Committer
 	if s.cfg.ALEXBaseURL != "" {
 		c, err := alex.NewClient(alex.Config{

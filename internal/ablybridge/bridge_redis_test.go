@@ -1,3 +1,5 @@
+//go:build integration
+
 package ablybridge
 
 import (
@@ -38,7 +40,7 @@ func TestBridgeResumesAfterRestartWithRedis(t *testing.T) {
 	for _, ch := range chans {
 		evs[ch] = first.publish(t, ch, 0, 5)
 	}
-	waitFor(t, "the first events at Ably", func() bool { return stub.total() == 15 })
+	testutil.Eventually(t, "the first events at Ably", func() bool { return stub.total() == 15 })
 
 	// Ably starts storing messages without answering, then goes away:
 	// the node has a backlog, and the message in flight was stored by Ably
@@ -47,7 +49,7 @@ func TestBridgeResumesAfterRestartWithRedis(t *testing.T) {
 	for _, ch := range chans {
 		evs[ch] = append(evs[ch], first.publish(t, ch, 5, 20)...)
 	}
-	waitFor(t, "the backlog to be failing", func() bool {
+	testutil.Eventually(t, "the backlog to be failing", func() bool {
 		_, dups := stub.counts()
 		return first.metric(t, "handoff_ably_retries_total") >= 3 && dups >= 1
 	})
@@ -59,7 +61,7 @@ func TestBridgeResumesAfterRestartWithRedis(t *testing.T) {
 	second := redisNode(t, r.Addr, prefix, testConfig(stub)).start(t)
 	stub.mode.Store(stubOK)
 	stub.Up()
-	waitFor(t, "the backlog at Ably", func() bool { return stub.total() == 75 })
+	testutil.Eventually(t, "the backlog at Ably", func() bool { return stub.total() == 75 })
 	for _, ch := range chans {
 		checkMirrored(t, stub, ch, evs[ch])
 	}
@@ -81,7 +83,7 @@ func checkRedisSettled(t *testing.T, addr, prefix string, chans []string, evs ma
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	ctx := context.Background()
-	waitFor(t, "the pending set to empty", func() bool {
+	testutil.Eventually(t, "the pending set to empty", func() bool {
 		n, err := c.ZCard(ctx, prefix+":ably:pending").Result()
 		return err == nil && n == 0
 	})
@@ -122,7 +124,7 @@ func TestBridgeTwoNodesOneChannelWithRedis(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "every event at Ably", func() bool { return stub.total() == 60 })
+	testutil.Eventually(t, "every event at Ably", func() bool { return stub.total() == 60 })
 	for _, ch := range chans {
 		checkMirrored(t, stub, ch, evs[ch])
 	}

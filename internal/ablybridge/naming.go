@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // sessionPrefix is the hub channel prefix of capture sessions. Only these
 // channels are bridged: the Ably channel name is derived from the session
 // (and its encounter), and integrator channels published through the
 // Ably-style REST endpoint have no session to derive one from.
-const sessionPrefix = "session:"
+const sessionPrefix = session.ChannelPrefix
 
 // Template placeholders.
 const (

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestChannelTemplates(t *testing.T) {
@@ -42,9 +43,12 @@ func TestChannelTemplates(t *testing.T) {
 			t.Errorf("template %q: %v", c.template, err)
 			continue
 		}
-		if got, err := n.name(context.Background(), "abc"); got != c.want || err != nil {
-			t.Errorf("template %q: %q, %v; want %q", c.template, got, err, c.want)
+		got, err := n.name(context.Background(), "abc")
+		if err != nil {
+			t.Errorf("template %q: name: %v", c.template, err)
+			continue
 		}
+		testutil.Check(t, "channel name of template "+c.template, c.want, got)
 	}
 }
 
@@ -52,12 +56,15 @@ func TestParseEventNames(t *testing.T) {
 	t.Parallel()
 	got, err := ParseEventNames(" image.added=image-uploaded, image.removed = image-deleted ,")
 	want := map[string]string{"image.added": "image-uploaded", "image.removed": "image-deleted"}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseEventNames = %v, %v", got, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, err := ParseEventNames(""); err != nil || len(got) != 0 {
-		t.Errorf("empty = %v, %v", got, err)
+	testutil.Check(t, "ParseEventNames", want, got)
+	empty, err := ParseEventNames("")
+	if err != nil {
+		t.Fatal(err)
 	}
+	testutil.Check(t, "ParseEventNames of an empty string", map[string]string{}, empty)
 	for _, bad := range []string{"a", "a=", "=b", "a=b,a=c"} {
 		if _, err := ParseEventNames(bad); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -93,9 +100,10 @@ func TestMessageIDNamesTheCursor(t *testing.T) {
 		t.Errorf("messageID = %q", got)
 	}
 	c, err := hub.ParseCursor(strings.TrimPrefix(messageID(ev), "handoff-"))
-	if err != nil || c != ev.Cursor {
-		t.Errorf("the id does not give back the cursor: %v %v", c, err)
+	if err != nil {
+		t.Fatalf("the id does not parse as a cursor: %v", err)
 	}
+	testutil.Check(t, "cursor from the message id", ev.Cursor, c)
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

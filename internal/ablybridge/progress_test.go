@@ -2,12 +2,7 @@ package ablybridge
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,30 +13,18 @@ import (
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
-// progressImpls are the Progress implementations every contract test runs
-// against: memory, Redis standalone and Redis Cluster (whose CROSSSLOT
-// rule catches a script touching keys of two slots).
-var progressImpls = []struct {
+// progressImpl is one Progress implementation under test.
+type progressImpl struct {
 	name string
 	new  func(t *testing.T) Progress
-}{
-	{"memory", func(t *testing.T) Progress { return NewMemoryProgress() }},
-	{"redis", func(t *testing.T) Progress {
-		r := testutil.StartRedis(t)
-		c := redis.NewClient(&redis.Options{Addr: r.Addr})
-		t.Cleanup(func() { c.Close() })
-		return mustRedisProgress(t, c)
-	}},
-	{"redis-cluster", func(t *testing.T) Progress { return mustRedisProgress(t, startRedisCluster(t)) }},
 }
 
-func mustRedisProgress(t *testing.T, c redis.UniversalClient) *RedisProgress {
-	t.Helper()
-	p, err := NewRedisProgress(RedisProgressConfig{Client: c, Prefix: "test" + strconv.Itoa(testutil.FreePort(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+// progressImpls are the Progress implementations every contract test runs
+// against. Memory is always here; progress_redis_test.go (integration tag)
+// adds Redis standalone and Redis Cluster, whose CROSSSLOT rule catches a
+// script touching keys of two slots.
+var progressImpls = []progressImpl{
+	{"memory", func(t *testing.T) Progress { return NewMemoryProgress() }},
 }
 
 func TestProgressPendingMarks(t *testing.T) {
@@ -50,37 +33,35 @@ func TestProgressPendingMarks(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			t.Parallel()
 			p, ctx := impl.new(t), context.Background()
-			if _, ok, err := p.Mark(ctx, "session:a"); ok || err != nil {
-				t.Fatalf("Mark of an unmarked channel: ok=%v err=%v", ok, err)
-			}
+			_, ok, err := p.Mark(ctx, "session:a")
+			must(t, err)
+			testutil.Equal(t, "Mark of an unmarked channel: ok", false, ok)
 			must(t, p.MarkPending(ctx, "session:a"))
 			must(t, p.MarkPending(ctx, "session:b"))
 			pending, err := p.Pending(ctx)
 			must(t, err)
 			slices.Sort(pending)
-			if strings.Join(pending, ",") != "session:a,session:b" {
-				t.Fatalf("Pending = %v", pending)
-			}
+			testutil.Equal(t, "Pending", []string{"session:a", "session:b"}, pending)
 			m1, ok, err := p.Mark(ctx, "session:a")
-			if !ok || err != nil || m1.Age < 0 || m1.Age > time.Minute {
-				t.Fatalf("Mark = %+v ok=%v err=%v", m1, ok, err)
+			must(t, err)
+			testutil.Equal(t, "Mark of a pending channel: ok", true, ok)
+			if m1.Age < 0 || m1.Age > time.Minute {
+				t.Fatalf("Mark age %v, want between 0 and a minute", m1.Age)
 			}
 			// A newer mark (a publish began since m1 was read) keeps it pending.
 			time.Sleep(5 * time.Millisecond)
 			must(t, p.MarkPending(ctx, "session:a"))
-			if done, err := p.Settle(ctx, "session:a", m1); done || err != nil {
-				t.Fatalf("Settle with a stale mark removed the channel (err %v)", err)
-			}
+			done, err := p.Settle(ctx, "session:a", m1)
+			must(t, err)
+			testutil.Equal(t, "Settle with a stale mark: done", false, done)
 			m2, _, err := p.Mark(ctx, "session:a")
 			must(t, err)
-			if done, err := p.Settle(ctx, "session:a", m2); !done || err != nil {
-				t.Fatalf("Settle with the current mark: %v %v", done, err)
-			}
+			done, err = p.Settle(ctx, "session:a", m2)
+			must(t, err)
+			testutil.Equal(t, "Settle with the current mark: done", true, done)
 			pending, err = p.Pending(ctx)
 			must(t, err)
-			if strings.Join(pending, ",") != "session:b" {
-				t.Fatalf("Pending after settle = %v", pending)
-			}
+			testutil.Equal(t, "Pending after settle", []string{"session:b"}, pending)
 		})
 	}
 }
@@ -102,9 +83,9 @@ func TestProgressCursor(t *testing.T) {
 				{hub.Cursor{Epoch: "e2", Offset: 1}, hub.Cursor{Epoch: "e2", Offset: 1}},
 				{hub.Cursor{}, hub.Cursor{}},
 			}
-			if c, err := p.Cursor(ctx, "session:c"); err != nil || !c.IsZero() {
-				t.Fatalf("fresh Cursor = %v, %v", c, err)
-			}
+			c, err := p.Cursor(ctx, "session:c")
+			must(t, err)
+			testutil.Equal(t, "fresh Cursor", hub.Cursor{}, c)
 			for i, s := range steps {
 				must(t, p.SetCursor(ctx, "session:c", s.set))
 				got, err := p.Cursor(ctx, "session:c")
@@ -128,9 +109,9 @@ func TestProgressLock(t *testing.T) {
 				must(t, err)
 				return ok
 			}
-			if !lock("a", time.Minute) || lock("b", time.Minute) || !lock("a", time.Minute) {
-				t.Fatal("lock: a should hold it, b be refused, a extend it")
-			}
+			testutil.Equal(t, "a takes the lock", true, lock("a", time.Minute))
+			testutil.Equal(t, "b takes a's lock", false, lock("b", time.Minute))
+			testutil.Equal(t, "a extends its lock", true, lock("a", time.Minute))
 			must(t, p.Unlock(ctx, "session:l", "b")) // not b's to release
 			if lock("b", time.Minute) {
 				t.Fatal("b released a's lock")
@@ -139,7 +120,7 @@ func TestProgressLock(t *testing.T) {
 			if !lock("b", 50*time.Millisecond) {
 				t.Fatal("b refused after a released")
 			}
-			waitFor(t, "b's lock to expire", func() bool { return lock("a", time.Minute) })
+			testutil.Eventually(t, "b's lock to expire", func() bool { return lock("a", time.Minute) })
 		})
 	}
 }
@@ -158,40 +139,11 @@ func TestNewRedisProgressConfig(t *testing.T) {
 	if got := p.cursorKey("session:x"); got != "handoff:{session:x}:ably" {
 		t.Errorf("cursor key %q", got)
 	}
-	if err := p.MarkPending(context.Background(), "session:x"); err == nil || !strings.Contains(err.Error(), "unavailable") {
+	if err := p.MarkPending(context.Background(), "session:x"); err == nil {
+		t.Error("MarkPending with Redis down succeeded")
+	} else if !strings.Contains(err.Error(), "unavailable") {
 		t.Errorf("MarkPending with Redis down: %v, want an unavailable error", err)
 	}
-}
-
-// startRedisCluster starts a one-node Redis Cluster owning every slot.
-func startRedisCluster(t *testing.T) *redis.ClusterClient {
-	t.Helper()
-	dir, port := t.TempDir(), testutil.FreePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", dir, "--save", "", "--appendonly", "no", "--loglevel", "warning",
-		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-		"--cluster-announce-ip", "127.0.0.1")
-	logf, err := os.Create(filepath.Join(dir, "redis.log"))
-	must(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server in cluster mode: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-
-	admin := redis.NewClient(&redis.Options{Addr: addr})
-	defer admin.Close()
-	ctx := context.Background()
-	waitFor(t, "the cluster node to answer", func() bool { return admin.Ping(ctx).Err() == nil })
-	must(t, admin.ClusterAddSlotsRange(ctx, 0, 16383).Err())
-	waitFor(t, "the cluster to be ok", func() bool {
-		info, err := admin.ClusterInfo(ctx).Result()
-		return err == nil && strings.Contains(info, "cluster_state:ok")
-	})
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 func must(t *testing.T, err error) {

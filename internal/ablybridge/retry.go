@@ -3,12 +3,12 @@ package ablybridge
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/ably/ably-go/ably"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
 // permanentError marks an error that retrying cannot fix.
@@ -20,9 +20,9 @@ func (e permanentError) Unwrap() error { return e.err }
 func permanent(err error) error { return permanentError{err} }
 
 // retry runs op until it succeeds, fails permanently, the channel lock is
-// lost or ctx ends, sleeping a jittered exponential backoff between
-// attempts. Events wait in the hub's history meanwhile; nothing is
-// dropped by waiting.
+// lost or ctx ends, sleeping retryPolicy's jittered delay between attempts
+// so a fleet of nodes does not retry in lockstep after an outage. Events
+// wait in the hub's history meanwhile; nothing is dropped by waiting.
 func (b *Bridge) retry(ctx context.Context, r *run, kind string, op func(context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		err := b.keepLease(ctx, r)
@@ -40,36 +40,17 @@ func (b *Bridge) retry(ctx context.Context, r *run, kind string, op func(context
 			return ctx.Err()
 		}
 		b.failed(r, kind, err)
-		if !sleep(ctx, b.backoff(attempt)) {
+		if !backoff.Sleep(ctx, b.retryPolicy().Delay(attempt)) {
 			return ctx.Err()
 		}
 		b.m.retries.Inc()
 	}
 }
 
-// backoff returns the delay before retry attempt+1: exponential from
-// BackoffMin to BackoffMax with "equal jitter" (half fixed, half random),
-// so a fleet of nodes does not retry in lockstep after an outage.
-func (b *Bridge) backoff(attempt int) time.Duration {
-	d := b.cfg.BackoffMax
-	if attempt < 30 {
-		if e := b.cfg.BackoffMin << attempt; e > 0 && e < d {
-			d = e
-		}
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+// retryPolicy is the delay between attempts: BackoffMin doubling up to
+// BackoffMax, jittered.
+func (b *Bridge) retryPolicy() backoff.Policy {
+	return backoff.Policy{Min: b.cfg.BackoffMin, Max: b.cfg.BackoffMax}
 }
 
 // leaseTTL outlasts the longest pause between two refreshes (a backoff

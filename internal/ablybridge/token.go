@@ -32,10 +32,10 @@ type tokenRequestBody struct {
 // never leaves the server.
 //
 // authorize maps the caller and session to the session's Ably channel
-// (typically: check the session belongs to c.Facility, then
-// Bridge.AblyChannel). It returns an error wrapping ErrUnknownSession for
-// a session that does not exist or is another facility's (404), or an
-// *httpx.Error to answer with. ttl is the token lifetime; zero means
+// (handoff's: session.Lookup for c.Facility, then Bridge.AblyChannel); the
+// handler itself checks no tenancy. It returns an error wrapping
+// ErrUnknownSession for a session that does not exist or is another
+// facility's (404), or an *httpx.Error to answer with. ttl is the token lifetime; zero means
 // DefaultTokenTTL.
 func TokenHandler(key string, verifier *auth.Verifier, authorize func(ctx context.Context, c auth.Claims, sessionID string) (ablyChannel string, err error), ttl time.Duration) (http.Handler, error) {
 	if err := checkKey(key); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // tokenFixture is a token endpoint whose authorize knows one session of
@@ -82,17 +83,17 @@ func TestTokenRequestIsSignedAndScoped(t *testing.T) {
 	if want := base64.StdEncoding.EncodeToString(mac.Sum(nil)); tr.MAC != want {
 		t.Errorf("mac %q, want %q", tr.MAC, want)
 	}
-	if tr.KeyName != testKeyName || len(tr.Nonce) < 16 || tr.TTL != (30*time.Minute).Milliseconds() {
-		t.Errorf("token request %+v", tr)
+	testutil.Check(t, "token request keyName", testKeyName, tr.KeyName)
+	testutil.Check(t, "token request ttl (ms)", (30 * time.Minute).Milliseconds(), tr.TTL)
+	if len(tr.Nonce) < 16 {
+		t.Errorf("token request nonce %q is shorter than 16 characters", tr.Nonce)
 	}
 	if age := time.Since(time.UnixMilli(tr.Timestamp)); age < 0 || age > time.Minute {
 		t.Errorf("timestamp %d is not now", tr.Timestamp)
 	}
 	var capability map[string][]string
 	must(t, json.Unmarshal([]byte(tr.Capability), &capability))
-	if len(capability) != 1 || len(capability["session:sess-1"]) != 1 || capability["session:sess-1"][0] != "subscribe" {
-		t.Errorf("capability %s, want subscribe on session:sess-1 only", tr.Capability)
-	}
+	testutil.Check(t, "capability", map[string][]string{"session:sess-1": {"subscribe"}}, capability)
 	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q", cc)
 	}
@@ -129,8 +130,10 @@ func TestTokenRefusals(t *testing.T) {
 				Error struct{ Code string } `json:"error"`
 			}
 			_ = json.Unmarshal(w.Body.Bytes(), &body)
-			if w.Code != c.status || body.Error.Code != c.code {
-				t.Errorf("got %d %q, want %d %q (%s)", w.Code, body.Error.Code, c.status, c.code, w.Body)
+			okStatus := testutil.Check(t, "status", c.status, w.Code)
+			okCode := testutil.Check(t, "error code", c.code, body.Error.Code)
+			if !okStatus || !okCode {
+				t.Logf("reply %s", w.Body)
 			}
 			if strings.Contains(w.Body.String(), "mac") {
 				t.Errorf("a refusal carried a token request: %s", w.Body)

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/handoff-health/handoff/internal/blob"
 )
 
 // Code systems and extension URLs used in the Media we build.
@@ -49,8 +51,6 @@ var laterality = map[string]struct{ code, display, word string }{
 	"right":     {"24028007", "Right", "Right"},
 	"bilateral": {"51440002", "Right and left", "Bilateral"},
 }
-
-var contentTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/heic": true}
 
 // fhirID is FHIR's id datatype. Image ids must fit it too: they become a
 // file name in the outbox and a token in an If-None-Exist query, where
@@ -164,7 +164,7 @@ func validateMedia(in MediaInput) error {
 		problem = "image id is missing"
 	case !fhirID.MatchString(in.ImageID):
 		problem = "image id must be 1-64 letters, digits, '-' or '.'"
-	case !contentTypes[strings.ToLower(in.ContentType)]:
+	case !blob.IsImageType(strings.ToLower(in.ContentType)):
 		problem = "content type must be image/jpeg, image/png or image/heic"
 	case len(in.Data) == 0:
 		problem = "image data is empty"

@@ -3,7 +3,26 @@ package blob
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 )
+
+// Content types of the image formats handoff accepts, as SniffImage names
+// them.
+const (
+	TypeJPEG = "image/jpeg"
+	TypePNG  = "image/png"
+	TypeHEIC = "image/heic"
+)
+
+// imageTypes is the one list of content types a photo may have: what phone
+// cameras produce, what SniffImage recognises and what ALEX accepts. The
+// capture API, the committer and the ALEX client all check against it, so
+// they cannot disagree about which photos can be filed.
+var imageTypes = []string{TypeJPEG, TypePNG, TypeHEIC}
+
+// IsImageType reports whether contentType (exactly, without parameters) is
+// one of the accepted image types.
+func IsImageType(contentType string) bool { return slices.Contains(imageTypes, contentType) }
 
 // SniffLen is how many leading bytes SniffImage needs; reading more never changes
 // its answer. The longest signature checked is the HEIF ftyp major brand, which
@@ -30,11 +49,11 @@ var heifBrands = map[string]bool{
 func SniffImage(head []byte) (contentType string, ok bool) {
 	switch {
 	case bytes.HasPrefix(head, jpegMagic):
-		return "image/jpeg", true
+		return TypeJPEG, true
 	case bytes.HasPrefix(head, pngMagic):
-		return "image/png", true
+		return TypePNG, true
 	case isHEIF(head):
-		return "image/heic", true
+		return TypeHEIC, true
 	}
 	return "", false
 }

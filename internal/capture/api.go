@@ -1,12 +1,12 @@
 // Package capture is the capture-session API: a desktop creates a session
 // and shows its QR code, a phone claims it and uploads photos straight to the
 // blob store, and every change is published on the session's hub channel
-// ("session:{id}") for the desktop to see live. The committer (filing images
-// to ALEX) builds on the Store and the helpers exported here.
+// ("session:{id}") for the desktop to see live. It is the HTTP layer only:
+// the session itself (model, stores, the tenant rule) is package session.
 //
 // Who may do what:
 //   - desktop calls carry the host application's JWT; a session belongs to
-//     the JWT's facility and is 404 to every other facility;
+//     the JWT's facility and is 404 to every other facility (session.Lookup);
 //   - the phone's only credential is the mobile token it gets by claiming a
 //     QR token; it reaches that one session and nothing else;
 //   - tokens are never stored (only SHA-256 hashes) and never logged; log
@@ -21,13 +21,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Event types published on a session's channel.
@@ -54,7 +54,8 @@ const sideEffectTimeout = 10 * time.Second
 type API struct {
 	cfg      Config
 	hub      *hub.Hub
-	store    Store
+	store    session.Store
+	sessions *session.Lookup
 	blobs    blob.Store
 	verifier *auth.Verifier
 	log      zerolog.Logger
@@ -82,6 +83,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 		cfg:      cfg,
 		hub:      deps.Hub,
 		store:    deps.Sessions,
+		sessions: session.NewLookup(deps.Sessions, now),
 		blobs:    deps.Blobs,
 		verifier: deps.Verifier,
 		log:      deps.Log,
@@ -112,18 +114,15 @@ func (a *API) Ready(ctx context.Context) error {
 }
 
 // Authorize is the realtime socket's hook: a desktop may subscribe to
-// "session:{id}" only if the session exists and belongs to its facility.
+// "session:{id}" only if session.Lookup finds the session for its facility.
 // Other channels are not the capture API's to grant (ErrChannelForbidden).
 func (a *API) Authorize(ctx context.Context, claims auth.Claims, channel string) error {
-	id, ok := strings.CutPrefix(channel, ChannelPrefix)
+	id, ok := strings.CutPrefix(channel, session.ChannelPrefix)
 	if !ok {
 		return ErrChannelForbidden
 	}
-	if !validSessionID(id) {
-		return ErrChannelNotFound
-	}
-	s, err := a.store.Get(ctx, id, a.now())
-	if errors.Is(err, ErrNotFound) || (err == nil && s.Facility != claims.Facility) {
+	_, err := a.sessions.Session(ctx, claims.Facility, id)
+	if errors.Is(err, session.ErrNotFound) {
 		return ErrChannelNotFound
 	}
 	return err
@@ -132,46 +131,33 @@ func (a *API) Authorize(ctx context.Context, claims auth.Claims, channel string)
 // Touch returns the time of a write now and the session expiry it grants;
 // the committer passes it to Store writes. Times are cut to milliseconds,
 // the precision the Redis store keeps, so both stores return equal times.
-func (a *API) Touch() Touch {
+func (a *API) Touch() session.Touch {
 	now := a.now().UTC().Truncate(time.Millisecond)
-	return Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
-}
-
-// validSessionID accepts the ids this API mints (lower-case UUIDs), so
-// anything else is a 404 without a store lookup.
-func validSessionID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
+	return session.Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
 }
 
 // desktop authenticates a desktop call.
 func (a *API) desktop(r *http.Request) (auth.Claims, error) { return a.verifier.Desktop(r) }
 
-// facilitySession returns a live session of the caller's facility; another
-// facility's session is reported exactly like a missing one.
-func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (Session, error) {
-	if !validSessionID(id) {
-		return Session{}, errSessionNotFound
-	}
-	s, err := a.store.Get(ctx, id, a.now())
-	if err == nil && s.Facility != c.Facility {
-		err = ErrNotFound
-	}
+// facilitySession returns a live session of the caller's facility, through
+// session.Lookup: another facility's session is a 404 like a missing one.
+func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (session.Session, error) {
+	s, err := a.sessions.Session(ctx, c.Facility, id)
 	return s, apiError(err)
 }
 
 // phone authenticates a phone call by its mobile token.
-func (a *API) phone(r *http.Request) (Session, error) {
+func (a *API) phone(r *http.Request) (session.Session, error) {
 	tok := auth.BearerToken(r)
 	if tok == "" {
-		return Session{}, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a mobile token is required")
+		return session.Session{}, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a mobile token is required")
 	}
 	if !tokenShape(tok, mobileTokenBytes) {
-		return Session{}, errBadMobileToken
+		return session.Session{}, errBadMobileToken
 	}
-	s, err := a.store.ByMobile(r.Context(), hashToken(tok), a.now())
-	if errors.Is(err, ErrTokenNotFound) {
-		return Session{}, errBadMobileToken
+	s, err := a.store.ByMobile(r.Context(), session.HashToken(tok), a.now())
+	if errors.Is(err, session.ErrTokenNotFound) {
+		return session.Session{}, errBadMobileToken
 	}
 	return s, apiError(err)
 }
@@ -182,36 +168,41 @@ var (
 		"the mobile token is not valid; the session may have ended or been claimed by another phone")
 )
 
-// apiError maps Store errors to API errors; anything else stays an internal
-// error (a 500 whose cause is logged, not shown).
+// apiError maps session errors (Store errors and broken model rules) to API
+// errors; anything else stays an internal error (a 500 whose cause is
+// logged, not shown).
 func apiError(err error) error {
+	var invalidErr *session.InvalidError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound):
+	case errors.As(err, &invalidErr):
+		// Its text names the field and rule, never the value: safe to show.
+		return invalid("%s", invalidErr.Error())
+	case errors.Is(err, session.ErrNotFound):
 		return errSessionNotFound
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, session.ErrClosed):
 		return httpx.Errorf(http.StatusConflict, "session_closed", "the session no longer accepts images")
-	case errors.Is(err, ErrPatientMismatch):
+	case errors.Is(err, session.ErrPatientMismatch):
 		return httpx.Errorf(http.StatusConflict, "patient_mismatch",
 			"this encounter already has an open capture session for another patient")
-	case errors.Is(err, ErrTokenNotFound):
+	case errors.Is(err, session.ErrTokenNotFound):
 		return httpx.Errorf(http.StatusNotFound, "token_not_found", "no such QR code")
-	case errors.Is(err, ErrTokenExpired):
+	case errors.Is(err, session.ErrTokenExpired):
 		return httpx.Errorf(http.StatusGone, "token_expired", "this QR code has expired; ask for a new one")
-	case errors.Is(err, ErrTokenClaimed):
+	case errors.Is(err, session.ErrTokenClaimed):
 		return httpx.Errorf(http.StatusGone, "token_claimed", "this QR code has already been used")
-	case errors.Is(err, ErrTokenSuperseded):
+	case errors.Is(err, session.ErrTokenSuperseded):
 		return httpx.Errorf(http.StatusGone, "token_superseded", "this QR code was replaced by a newer one")
-	case errors.Is(err, ErrImageExists):
+	case errors.Is(err, session.ErrImageExists):
 		return httpx.Errorf(http.StatusConflict, "image_exists", "an image with this imageId is already registered")
-	case errors.Is(err, ErrImageNotFound):
+	case errors.Is(err, session.ErrImageNotFound):
 		return httpx.Errorf(http.StatusNotFound, "image_not_found", "no such image in this session")
-	case errors.Is(err, ErrTooManyImages):
+	case errors.Is(err, session.ErrTooManyImages):
 		return httpx.Errorf(http.StatusConflict, "too_many_images", "the session already has its maximum number of images")
-	case errors.Is(err, ErrImageCommitting):
+	case errors.Is(err, session.ErrImageCommitting):
 		return httpx.Errorf(http.StatusConflict, "image_committing", "the image is being filed to the patient record right now")
-	case errors.Is(err, ErrImageCommitted):
+	case errors.Is(err, session.ErrImageCommitted):
 		return httpx.Errorf(http.StatusConflict, "image_committed", "the image has already been filed to the patient record")
 	}
 	return err
@@ -242,7 +233,7 @@ func detached(r *http.Request) (context.Context, context.CancelFunc) {
 func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
 	b, err := json.Marshal(data)
 	if err == nil {
-		_, err = a.hub.Publish(ctx, ChannelPrefix+sessionID, hub.Publication{Type: typ, Data: b})
+		_, err = a.hub.Publish(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
 	}
 	if err != nil {
 		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("capture event not published")

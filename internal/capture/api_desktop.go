@@ -6,10 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // createRequest is the body of POST /api/medtech/session/tokens.
@@ -21,31 +20,31 @@ type createRequest struct {
 	ProviderID     string `json:"providerId"`
 }
 
-// session validates the request and builds the session it asks for.
-func (req createRequest) session(c auth.Claims, t Touch, maxImages int) (Session, error) {
+// newSession validates the request and builds the session it asks for.
+func (req createRequest) newSession(c auth.Claims, t session.Touch, maxImages int) (session.Session, error) {
 	if err := checkID("encounterId", req.EncounterID, true); err != nil {
-		return Session{}, err
+		return session.Session{}, err
 	}
 	if err := checkID("patientId", req.PatientID, true); err != nil {
-		return Session{}, err
+		return session.Session{}, err
 	}
 	if err := checkID("providerId", req.ProviderID, false); err != nil {
-		return Session{}, err
+		return session.Session{}, err
 	}
 	nhi, err := normalizeNHI(req.PatientNHI)
 	if err != nil {
-		return Session{}, err
+		return session.Session{}, err
 	}
 	display := strings.TrimSpace(req.PatientDisplay)
-	if err := checkText("patientDisplay", display, maxDisplayLen, false); err != nil {
-		return Session{}, err
+	if err := session.CheckText("patientDisplay", display, maxDisplayLen, false); err != nil {
+		return session.Session{}, apiError(err)
 	}
 	provider := req.ProviderID
 	if provider == "" {
 		provider = c.Provider
 	}
-	return Session{
-		ID:             uuid.NewString(),
+	return session.Session{
+		ID:             session.NewID(),
 		Facility:       c.Facility,
 		EncounterID:    req.EncounterID,
 		PatientID:      req.PatientID,
@@ -72,13 +71,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := a.Touch()
-	s, err := req.session(c, t, a.cfg.MaxImages)
+	s, err := req.newSession(c, t, a.cfg.MaxImages)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	token := newToken(qrTokenBytes)
-	qr := QRToken{Hash: hashToken(token), ExpiresAt: t.Now.Add(a.cfg.QRTokenTTL)}
+	qr := session.QRToken{Hash: session.HashToken(token), ExpiresAt: t.Now.Add(a.cfg.QRTokenTTL)}
 	s, created, err := a.store.Open(r.Context(), s, qr)
 	if err != nil {
 		a.fail(w, r, apiError(err))
@@ -112,14 +111,14 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("sessionId")
-	if !validSessionID(id) {
+	if !session.ValidID(id) {
 		a.fail(w, r, errSessionNotFound)
 		return
 	}
 	// The cursor is read before the session: an event published between the
 	// two reads is then both in the state and replayed after the cursor
 	// (clients apply events idempotently by image id), never in neither.
-	top, err := a.hub.Top(r.Context(), ChannelPrefix+id)
+	top, err := a.hub.Top(r.Context(), session.Channel(id))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -153,7 +152,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 // of the session's facility (a JWT has dots, a mobile token none) or the
 // phone holding the session's mobile token. Another session's phone gets
 // 404, as if the session did not exist.
-func (a *API) imageTarget(r *http.Request) (s Session, imageID, actor string, err error) {
+func (a *API) imageTarget(r *http.Request) (s session.Session, imageID, actor string, err error) {
 	id, imageID := r.PathValue("sessionId"), r.PathValue("imageId")
 	if bearer := auth.BearerToken(r); bearer == "" || strings.Contains(bearer, ".") {
 		actor = "desktop"
@@ -168,7 +167,7 @@ func (a *API) imageTarget(r *http.Request) (s Session, imageID, actor string, er
 		}
 	}
 	if err == nil && checkImageID(imageID) != nil {
-		err = apiError(ErrImageNotFound)
+		err = apiError(session.ErrImageNotFound)
 	}
 	return s, imageID, actor, err
 }
@@ -203,7 +202,7 @@ type metadataPatch struct {
 }
 
 // apply merges p into m. It decodes strictly, like the request itself.
-func (p metadataPatch) apply(m *Metadata) error {
+func (p metadataPatch) apply(m *session.Metadata) error {
 	fields := []struct {
 		name string
 		raw  json.RawMessage
@@ -220,8 +219,8 @@ func (p metadataPatch) apply(m *Metadata) error {
 			switch d := f.dst.(type) {
 			case *string:
 				*d = ""
-			case *BodySite:
-				*d = BodySite{}
+			case *session.BodySite:
+				*d = session.BodySite{}
 			}
 		default:
 			dec := json.NewDecoder(bytes.NewReader(f.raw))
@@ -248,7 +247,7 @@ func (a *API) patchImage(w http.ResponseWriter, r *http.Request) {
 	}
 	imageID := r.PathValue("imageId")
 	if checkImageID(imageID) != nil {
-		a.fail(w, r, apiError(ErrImageNotFound))
+		a.fail(w, r, apiError(session.ErrImageNotFound))
 		return
 	}
 	var p metadataPatch
@@ -256,8 +255,8 @@ func (a *API) patchImage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	img, err := a.store.UpdateImage(r.Context(), s.ID, imageID, a.Touch(), func(img *Image) error {
-		if err := img.Commit.editable(); err != nil {
+	img, err := a.store.UpdateImage(r.Context(), s.ID, imageID, a.Touch(), func(img *session.Image) error {
+		if err := img.Commit.Editable(); err != nil {
 			return err
 		}
 		return p.apply(&img.Metadata)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // claim exchanges a QR token, once, for the session's mobile token.
@@ -21,12 +22,12 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PathValue("token")
 	if !tokenShape(token, qrTokenBytes) {
-		a.fail(w, r, apiError(ErrTokenNotFound))
+		a.fail(w, r, apiError(session.ErrTokenNotFound))
 		return
 	}
 	mobile := newToken(mobileTokenBytes)
 	t := a.Touch()
-	s, err := a.store.Claim(r.Context(), hashToken(token), hashToken(mobile), t)
+	s, err := a.store.Claim(r.Context(), session.HashToken(token), session.HashToken(mobile), t)
 	if err != nil {
 		a.fail(w, r, apiError(err))
 		return
@@ -57,7 +58,7 @@ func (a *API) checkPresign(req presignRequest) error {
 	if err := checkImageID(req.ImageID); err != nil {
 		return err
 	}
-	if !imageTypes[req.ContentType] {
+	if !blob.IsImageType(req.ContentType) {
 		return httpx.Errorf(http.StatusUnprocessableEntity, "unsupported_image_type",
 			"contentType must be image/jpeg, image/png or image/heic")
 	}
@@ -98,7 +99,7 @@ func (a *API) presign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := a.Touch()
-	p := PendingUpload{ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
+	p := session.PendingUpload{ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
 	if err := a.store.Reserve(r.Context(), s.ID, req.ImageID, p, t); err != nil {
 		a.fail(w, r, apiError(err))
 		return
@@ -121,9 +122,9 @@ func (a *API) presign(w http.ResponseWriter, r *http.Request) {
 
 // registerRequest is the body of POST /api/medtech/session/images.
 type registerRequest struct {
-	ImageID  string    `json:"imageId"`
-	Key      string    `json:"key"`
-	Metadata *Metadata `json:"metadata"`
+	ImageID  string            `json:"imageId"`
+	Key      string            `json:"key"`
+	Metadata *session.Metadata `json:"metadata"`
 }
 
 func (req *registerRequest) check(sessionID string) error {
@@ -134,9 +135,9 @@ func (req *registerRequest) check(sessionID string) error {
 		return httpx.Errorf(http.StatusForbidden, "key_mismatch", "key is not this session's key for imageId")
 	}
 	if req.Metadata == nil {
-		req.Metadata = &Metadata{}
+		req.Metadata = &session.Metadata{}
 	}
-	return req.Metadata.Validate()
+	return apiError(req.Metadata.Validate())
 }
 
 // register checks an uploaded object and adds it to the session.
@@ -178,31 +179,31 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 
 // addImage verifies the upload and stores the image; an image registered
 // before is returned as is (added false), without checking again.
-func (a *API) addImage(r *http.Request, s Session, req registerRequest) (Image, bool, error) {
+func (a *API) addImage(r *http.Request, s session.Session, req registerRequest) (session.Image, bool, error) {
 	if img, ok := s.Image(req.ImageID); ok {
 		return img, false, nil
 	}
 	p, ok := s.Pending[req.ImageID]
 	if !ok {
-		return Image{}, false, errUploadMissing
+		return session.Image{}, false, errUploadMissing
 	}
 	ctx, cancel := detached(r)
 	defer cancel()
 	if err := a.verifyUpload(ctx, s.ID, req.Key, p); err != nil {
-		return Image{}, false, err
+		return session.Image{}, false, err
 	}
 	t := a.Touch()
-	img := Image{
+	img := session.Image{
 		ID:          req.ImageID,
 		Key:         req.Key,
 		ContentType: p.ContentType,
 		Size:        p.Size,
 		Metadata:    *req.Metadata,
 		CreatedAt:   t.Now,
-		Commit:      Commit{Status: CommitPending},
+		Commit:      session.Commit{Status: session.CommitPending},
 	}
 	stored, added, err := a.store.AddImage(ctx, s.ID, img, t)
-	if errors.Is(err, ErrTooManyImages) || errors.Is(err, ErrClosed) {
+	if errors.Is(err, session.ErrTooManyImages) || errors.Is(err, session.ErrClosed) {
 		a.deleteBlob(ctx, s.ID, req.Key)
 	}
 	return stored, added, apiError(err)
@@ -214,7 +215,7 @@ var errUploadMissing = httpx.Errorf(http.StatusUnprocessableEntity, "upload_miss
 // verifyUpload checks the stored object against what was signed: it exists,
 // has the signed size, and its first bytes are an image of the signed type.
 // A failing object is deleted, so nothing unverified stays in the store.
-func (a *API) verifyUpload(ctx context.Context, sessionID, key string, p PendingUpload) error {
+func (a *API) verifyUpload(ctx context.Context, sessionID, key string, p session.PendingUpload) error {
 	info, err := a.blobs.Stat(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return errUploadMissing

@@ -12,6 +12,8 @@ import (
 
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // badFixture is the state bad inputs are thrown at: sessions A and B, each
@@ -45,7 +47,7 @@ func TestBadInput(t *testing.T) {
 			e := newEnv(t, b, Config{MaxImages: 6, MaxImageBytes: 64 << 10, ClaimsPerMinute: -1})
 			f := &badFixture{e: e, a: e.create("enc-a"), b: e.create("enc-b")}
 			f.mobA, f.mobB = e.claim(f.a.Token).MobileToken, e.claim(f.b.Token).MobileToken
-			f.img = e.addImage(f.mobA, testJPEG(t, 1), "image/jpeg")
+			f.img = e.addImage(f.mobA, testutil.JPEG(t, 1), "image/jpeg")
 			for _, c := range badCases() {
 				if c.prep != nil {
 					c.prep(f)
@@ -53,15 +55,15 @@ func TestBadInput(t *testing.T) {
 				beforeA, beforeB := e.fingerprint(f.a.SessionID), e.fingerprint(f.b.SessionID)
 				topA, topB := e.top(f.a.Channel), e.top(f.b.Channel)
 				st, body := c.run(f)
-				if st != c.status || errCode(body) != c.code {
-					t.Errorf("%s: got %d %s, want %d %s", c.name, st, body, c.status, c.code)
+				okStatus := testutil.Check(t, c.name+": status", c.status, st)
+				okCode := testutil.Check(t, c.name+": error code", c.code, errCode(body))
+				if !okStatus || !okCode {
+					t.Logf("%s: reply %s", c.name, body)
 				}
-				if e.fingerprint(f.a.SessionID) != beforeA || e.fingerprint(f.b.SessionID) != beforeB {
-					t.Errorf("%s: stored state changed", c.name)
-				}
-				if e.top(f.a.Channel) != topA || e.top(f.b.Channel) != topB {
-					t.Errorf("%s: an event was published", c.name)
-				}
+				testutil.Check(t, c.name+": stored state of A", beforeA, e.fingerprint(f.a.SessionID))
+				testutil.Check(t, c.name+": stored state of B", beforeB, e.fingerprint(f.b.SessionID))
+				testutil.Check(t, c.name+": top of A's channel (nothing published)", topA, e.top(f.a.Channel))
+				testutil.Check(t, c.name+": top of B's channel (nothing published)", topB, e.top(f.b.Channel))
 				if c.check != nil {
 					c.check(t, f)
 				}
@@ -259,7 +261,7 @@ func presignCases() []badCase {
 		{name: "presign past maxImages",
 			prep: func(f *badFixture) {
 				for i := range 6 {
-					f.e.addImage(f.mobB, testPNG(f.e.t, byte(10+i)), "image/png")
+					f.e.addImage(f.mobB, testutil.PNG(f.e.t, byte(10+i)), "image/png")
 				}
 			},
 			run: func(f *badFixture) (int, []byte) {
@@ -288,12 +290,12 @@ func registerCases() []badCase {
 			prep: func(f *badFixture) { f.presignUpload(randomID, "image/jpeg", junk) },
 			run:  register(randomID, nil), status: 422, code: "invalid_image", check: blobGone(sessionA, randomID)},
 		{name: "register PNG labelled JPEG",
-			prep: func(f *badFixture) { f.presignUpload(pngID, "image/jpeg", testPNG(f.e.t, 7)) },
+			prep: func(f *badFixture) { f.presignUpload(pngID, "image/jpeg", testutil.PNG(f.e.t, 7)) },
 			run:  register(pngID, nil), status: 422, code: "invalid_image", check: blobGone(sessionA, pngID)},
 		{name: "register object of another size than signed",
 			prep: func(f *badFixture) {
 				// Upload through the first URL after a second presign changed the size.
-				data := testJPEG(f.e.t, 8)
+				data := testutil.JPEG(f.e.t, 8)
 				first := f.e.presign(f.mobA, sizeID, "image/jpeg", len(data))
 				f.e.presign(f.mobA, sizeID, "image/jpeg", len(data)+1)
 				upload(f.e.t, first, data)
@@ -327,7 +329,7 @@ func imageCases() []badCase {
 		{name: "patch laterality of wrong type", run: patch(`{"laterality":5}`), status: 400, code: "invalid_field"},
 		{name: "patch unknown field", run: patch(`{"size":1}`), status: 400, code: "unknown_field"},
 		{name: "patch bodySite with unknown member", run: patch(`{"bodySite":{"system":"http://snomed.info/sct","code":"1","x":1}}`), status: 400, code: "invalid_field"},
-		{name: "patch long notes", run: patch(`{"notes":"` + strings.Repeat("n", maxNotesLen+1) + `"}`), status: 400, code: "invalid_field"},
+		{name: "patch long notes", run: patch(`{"notes":"` + strings.Repeat("n", session.MaxNotesLen+1) + `"}`), status: 400, code: "invalid_field"},
 		{name: "patch unknown image", run: func(f *badFixture) (int, []byte) {
 			return f.e.do("PATCH", f.imagePath(f.a.SessionID, uuid.NewString()), f.e.jwt, `{"notes":"x"}`)
 		}, status: 404, code: "image_not_found"},
@@ -336,8 +338,8 @@ func imageCases() []badCase {
 		}, status: 404, code: "image_not_found"},
 		{name: "patch image being committed",
 			prep: func(f *badFixture) {
-				_, err := f.e.store.UpdateImage(context.Background(), f.a.SessionID, f.img.ID, f.e.api.Touch(), func(img *Image) error {
-					img.Commit = Commit{Status: CommitCommitting, ClaimedAt: f.e.clock.Now()}
+				_, err := f.e.store.UpdateImage(context.Background(), f.a.SessionID, f.img.ID, f.e.api.Touch(), func(img *session.Image) error {
+					img.Commit = session.Commit{Status: session.CommitCommitting, ClaimedAt: f.e.clock.Now()}
 					return nil
 				})
 				if err != nil {
@@ -350,8 +352,8 @@ func imageCases() []badCase {
 		}, status: 409, code: "image_committing"},
 		{name: "patch committed image",
 			prep: func(f *badFixture) {
-				_, err := SetCommit(context.Background(), f.e.store, f.a.SessionID, f.img.ID,
-					Commit{Status: CommitCommitted, AlexID: "media-1", CommittedAt: f.e.clock.Now()}, f.e.api.Touch())
+				_, err := session.SetCommit(context.Background(), f.e.store, f.a.SessionID, f.img.ID,
+					session.Commit{Status: session.CommitCommitted, AlexID: "media-1", CommittedAt: f.e.clock.Now()}, f.e.api.Touch())
 				if err != nil {
 					f.e.t.Fatal(err)
 				}
@@ -379,9 +381,8 @@ func expiryCases() []badCase {
 			prep: func(f *badFixture) { first, second = f.e.create("enc-c"), f.e.create("enc-c") },
 			run:  claim(func() string { return first.Token }), status: 410, code: "token_superseded",
 			check: func(t *testing.T, f *badFixture) {
-				if first.SessionID != second.SessionID || second.Created {
-					t.Errorf("second create made a new session")
-				}
+				testutil.Check(t, "second create: session id", first.SessionID, second.SessionID)
+				testutil.Check(t, "second create: created", false, second.Created)
 			}},
 		{name: "claim expired QR token",
 			prep: func(f *badFixture) { f.e.clock.Advance(DefaultQRTokenTTL + time.Second) },

@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Defaults of the capture API, gathered in one place with the reason for each.
@@ -30,10 +31,9 @@ const (
 	// later is useless.
 	DefaultQRTokenTTL = 10 * time.Minute
 
-	// DefaultSessionTTL is how long a session lives after its last write
-	// (create, claim, upload, register, edit, delete). It matches the hub's
-	// history TTL: nobody resumes a channel whose session is gone.
-	DefaultSessionTTL = 2 * time.Hour
+	// DefaultSessionTTL is how long a session lives after its last write:
+	// session.DefaultTTL, which says why.
+	DefaultSessionTTL = session.DefaultTTL
 
 	// DefaultUploadURLTTL bounds a signed upload URL: a phone starts the
 	// upload right after asking, so a leaked URL is soon useless.
@@ -54,7 +54,7 @@ const (
 	DefaultSweepInterval = time.Minute
 
 	// maxBody bounds the JSON bodies of this API; they are small metadata
-	// (the longest field, notes, is maxNotesLen).
+	// (the longest field, notes, is session.MaxNotesLen characters).
 	maxBody = 16 << 10
 
 	// sweepBatch and sweepLease: each sweep takes up to sweepBatch sessions
@@ -104,7 +104,7 @@ type Config struct {
 // Log (zero value: a disabled logger) and Now (nil: time.Now).
 type Deps struct {
 	Hub      *hub.Hub
-	Sessions Store
+	Sessions session.Store
 	Blobs    blob.Store
 	Verifier *auth.Verifier
 	Log      zerolog.Logger

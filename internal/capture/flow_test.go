@@ -13,6 +13,8 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestFlow runs the whole capture flow on both configurations: create →
@@ -39,42 +41,63 @@ func runFlow(t *testing.T, e *env) {
 // snapshot, and returns what the rest of the flow works on.
 func flowCapture(t *testing.T, e *env) (createReply, string, *recorder, snapshotReply) {
 	c := e.create("enc-flow")
-	if !c.Created || c.Channel != "session:"+c.SessionID || !strings.HasPrefix(c.MobileURL, e.srv.URL+"/m/") {
-		t.Fatalf("create reply %+v", c)
+	testutil.Check(t, "create reply: created", true, c.Created)
+	testutil.Check(t, "create reply: channel", "session:"+c.SessionID, c.Channel)
+	if !strings.HasPrefix(c.MobileURL, e.srv.URL+"/m/") {
+		t.Errorf("create reply: mobileUrl %q does not start with %s/m/", c.MobileURL, e.srv.URL)
 	}
-	if now := e.clock.Now().Truncate(time.Millisecond); !c.ExpiresAt.Equal(now.Add(DefaultQRTokenTTL)) || !c.SessionExpiresAt.Equal(now.Add(DefaultSessionTTL)) {
-		t.Fatalf("expiries %v %v", c.ExpiresAt, c.SessionExpiresAt)
+	now := e.clock.Now().Truncate(time.Millisecond)
+	testutil.Check(t, "create reply: expiresAt (QR token)", now.Add(DefaultQRTokenTTL), c.ExpiresAt)
+	testutil.Check(t, "create reply: sessionExpiresAt", now.Add(DefaultSessionTTL), c.SessionExpiresAt)
+	if t.Failed() {
+		t.FailNow()
 	}
 	live := e.subscribe(c.Channel, nil)
 	checkQR(t, c.QRURL, http.StatusOK)
 
 	cl := e.claim(c.Token)
-	if cl.SessionID != c.SessionID || cl.PatientDisplay != testDisplay || cl.MaxImages != DefaultMaxImages || cl.ImageCount != 0 {
-		t.Fatalf("claim reply %+v", cl)
+	testutil.Check(t, "claim reply: sessionId", c.SessionID, cl.SessionID)
+	testutil.Check(t, "claim reply: patientDisplay", testDisplay, cl.PatientDisplay)
+	testutil.Check(t, "claim reply: maxImages", DefaultMaxImages, cl.MaxImages)
+	testutil.Check(t, "claim reply: imageCount", 0, cl.ImageCount)
+	if t.Failed() {
+		t.FailNow()
 	}
 	live.wait(t, EventMobileConnected)
 	checkQR(t, c.QRURL, http.StatusGone) // a used QR code is not shown again
 
-	data := testJPEG(t, 1)
+	data := testutil.JPEG(t, 1)
 	added := e.addImage(cl.MobileToken, data, "image/jpeg")
 	ev := live.wait(t, EventImageAdded)
 	var evImg ImageView
-	if err := json.Unmarshal(ev.Data, &evImg); err != nil || evImg.ID != added.ID || evImg.URL == "" {
-		t.Fatalf("image.added data %s (%v)", ev.Data, err)
+	if err := json.Unmarshal(ev.Data, &evImg); err != nil {
+		t.Fatalf("image.added data %s: %v", ev.Data, err)
+	}
+	testutil.Equal(t, "image.added: image id", added.ID, evImg.ID)
+	if evImg.URL == "" {
+		t.Fatal("image.added: no download URL")
 	}
 	if !bytes.Equal(fetch(t, evImg.URL), data) {
 		t.Fatal("event URL serves other bytes")
 	}
 
 	snap := e.snapshot(c.SessionID)
-	if snap.Status != StatusOpen || !snap.MobileConnected || len(snap.Images) != 1 || snap.Cursor == "0" ||
-		snap.PatientDisplay != testDisplay || snap.EncounterID != "enc-flow" || snap.Channel != c.Channel {
-		t.Fatalf("snapshot %+v", snap)
+	testutil.Check(t, "snapshot: status", session.StatusOpen, snap.Status)
+	testutil.Check(t, "snapshot: mobileConnected", true, snap.MobileConnected)
+	testutil.Check(t, "snapshot: patientDisplay", testDisplay, snap.PatientDisplay)
+	testutil.Check(t, "snapshot: encounterId", "enc-flow", snap.EncounterID)
+	testutil.Check(t, "snapshot: channel", c.Channel, snap.Channel)
+	if snap.Cursor == "0" {
+		t.Error("snapshot: cursor 0 after events were published")
 	}
+	testutil.Equal(t, "snapshot: image ids", []string{added.ID}, imageIDs(snap.Images))
 	img := snap.Images[0]
-	if img.ID != added.ID || img.ContentType != "image/jpeg" || img.Size != int64(len(data)) ||
-		img.Metadata.Laterality != "left" || img.Commit.Status != CommitPending {
-		t.Fatalf("snapshot image %+v", img)
+	testutil.Check(t, "snapshot image: contentType", "image/jpeg", img.ContentType)
+	testutil.Check(t, "snapshot image: size", int64(len(data)), img.Size)
+	testutil.Check(t, "snapshot image: laterality", "left", img.Metadata.Laterality)
+	testutil.Check(t, "snapshot image: commit status", session.CommitPending, img.Commit.Status)
+	if t.Failed() {
+		t.FailNow()
 	}
 	if !bytes.Equal(fetch(t, img.URL), data) {
 		t.Fatal("snapshot URL serves other bytes")
@@ -99,9 +122,10 @@ func flowEditAndExpire(t *testing.T, e *env, c createReply, mobile string, live 
 	st, body := e.do("PATCH", "/api/medtech/session/"+c.SessionID+"/images/"+img.ID, e.jwt,
 		`{"laterality":null,"notes":"healing well","bodySite":{"system":"http://snomed.info/sct","code":"40983000","display":"Upper arm"}}`)
 	e.must(st, http.StatusOK, body, &patched)
-	if patched.Metadata.Laterality != "" || patched.Metadata.Notes != "healing well" || patched.Metadata.BodySite.Code != "40983000" {
-		t.Fatalf("patched %+v", patched.Metadata)
-	}
+	testutil.Equal(t, "patched metadata", session.Metadata{
+		Notes:    "healing well",
+		BodySite: session.BodySite{System: "http://snomed.info/sct", Code: "40983000", Display: "Upper arm"},
+	}, patched.Metadata)
 	st, body = e.do("DELETE", "/api/medtech/session/"+c.SessionID+"/images/"+img.ID, e.jwt, nil)
 	e.must(st, http.StatusNoContent, body, nil)
 	live.wait(t, EventImageRemoved)
@@ -114,7 +138,7 @@ func flowEditAndExpire(t *testing.T, e *env, c createReply, mobile string, live 
 	}
 
 	// The phone adds another photo; the session then expires and is swept.
-	second := e.addImage(mobile, testPNG(t, 2), "image/png")
+	second := e.addImage(mobile, testutil.PNG(t, 2), "image/png")
 	e.clock.Advance(DefaultSessionTTL + time.Second)
 	if n := e.api.sweep(ctx); n != 1 {
 		t.Fatalf("sweep removed %d sessions, want 1", n)
@@ -124,9 +148,8 @@ func flowEditAndExpire(t *testing.T, e *env, c createReply, mobile string, live 
 		t.Fatalf("expired session's blob: %v", err)
 	}
 	st, body = e.do("GET", "/api/medtech/session/"+c.SessionID, e.jwt, nil)
-	if st != http.StatusNotFound || errCode(body) != "session_not_found" {
-		t.Fatalf("snapshot after expiry: %d %s", st, body)
-	}
+	testutil.Check(t, "snapshot after expiry: status", http.StatusNotFound, st)
+	testutil.Equal(t, "snapshot after expiry: error code", "session_not_found", errCode(body))
 	if n := e.api.sweep(ctx); n != 0 {
 		t.Fatalf("second sweep removed %d", n)
 	}
@@ -143,7 +166,11 @@ func checkQR(t *testing.T, url string, want int) {
 	if resp.StatusCode != want {
 		t.Fatalf("QR: %d %s", resp.StatusCode, b)
 	}
-	if want == http.StatusOK && (resp.Header.Get("Content-Type") != "image/svg+xml" || !bytes.HasPrefix(b, []byte("<svg"))) {
-		t.Fatalf("QR: %s %.40s", resp.Header.Get("Content-Type"), b)
+	if want != http.StatusOK {
+		return
+	}
+	testutil.Equal(t, "QR Content-Type", "image/svg+xml", resp.Header.Get("Content-Type"))
+	if !bytes.HasPrefix(b, []byte("<svg")) {
+		t.Fatalf("QR body is not an SVG: %.40s", b)
 	}
 }

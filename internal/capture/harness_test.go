@@ -3,13 +3,8 @@ package capture
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,36 +14,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/session"
 	"github.com/handoff-health/handoff/internal/testutil"
 )
-
-// fakeClock is the sessions' clock in tests. Blob stores keep real time:
-// versitygw checks signatures against its own clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// newClock starts at real now, cut to milliseconds like every stored time.
-func newClock() *fakeClock { return &fakeClock{t: time.Now().UTC().Truncate(time.Millisecond)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is one running capture API with its collaborators, served over HTTP
 // together with the Local blob handler (when the blob store is Local).
@@ -58,10 +31,10 @@ type env struct {
 	api      *API
 	srv      *httptest.Server
 	hub      *hub.Hub
-	store    Store
+	store    session.Store
 	blobs    blob.Store
 	verifier *auth.Verifier
-	clock    *fakeClock
+	clock    *testutil.Clock
 	log      *testutil.LogBuffer
 	jwt      string // facility "fac-a"
 }
@@ -69,58 +42,48 @@ type env struct {
 // backend makes the session store and blob store of one configuration.
 type backend struct {
 	name string
-	make func(t *testing.T, publicURL string) (Store, blob.Store, func(mux *http.ServeMux))
+	make func(t *testing.T, publicURL string) (session.Store, blob.Store, func(mux *http.ServeMux))
 }
 
-// backends returns the two configurations every API test runs on: memory
-// store + Local blobs, and Redis store + S3 blobs on versitygw. The Redis
-// and versitygw servers are started once for the calling test; each env
-// gets its own key prefix and bucket.
+// backendSetups prepare, for the calling test, the configurations every API
+// test runs on. The embedded one (memory store + Local blobs) needs nothing
+// but Go; backends_integration_test.go adds Redis store + S3 blobs on
+// versitygw under the integration build tag.
+var backendSetups = []func(t *testing.T) backend{func(*testing.T) backend { return memoryBackend() }}
+
+// backends returns every configuration, started for the calling test (each
+// env still gets its own key prefix and bucket).
 func backends(t *testing.T) []backend {
-	r := testutil.StartRedis(t)
-	v := testutil.StartVersity(t)
-	client := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { client.Close() })
-	return []backend{
-		{"memory+local", func(t *testing.T, publicURL string) (Store, blob.Store, func(*http.ServeMux)) {
-			l, err := blob.NewLocal(blob.LocalConfig{Dir: t.TempDir(), BaseURL: publicURL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return NewMemoryStore(), l, func(mux *http.ServeMux) { mux.Handle("/blob/", l.Handler()) }
-		}},
-		{"redis+s3", func(t *testing.T, _ string) (Store, blob.Store, func(*http.ServeMux)) {
-			st, err := NewRedisStore(client, RedisStoreConfig{Prefix: "test:" + strings.ToLower(rand.Text()[:10]) + ":"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s3, err := blob.NewS3(context.Background(), blob.S3Config{
-				Endpoint: v.Endpoint, Region: v.Region, PathStyle: true,
-				Bucket:      "capture-" + strings.ToLower(rand.Text()[:12]),
-				AccessKeyID: v.AccessKey, SecretAccessKey: v.SecretKey, CreateBucket: true,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st, s3, func(*http.ServeMux) {}
-		}},
+	var out []backend
+	for _, setup := range backendSetups {
+		out = append(out, setup(t))
 	}
+	return out
 }
 
-func newRedisStoreForTest(t *testing.T, addr string) *RedisStore {
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { client.Close() })
-	st, err := NewRedisStore(client, RedisStoreConfig{Prefix: "test:" + strings.ToLower(rand.Text()[:10]) + ":"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+// memoryBackend is the embedded configuration alone, for tests whose
+// subject does not depend on the stores.
+func memoryBackend() backend {
+	return backend{"memory+local", func(t *testing.T, publicURL string) (session.Store, blob.Store, func(*http.ServeMux)) {
+		l, err := blob.NewLocal(blob.LocalConfig{Dir: t.TempDir(), BaseURL: publicURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return session.NewMemoryStore(), l, func(mux *http.ServeMux) { mux.Handle("/blob/", l.Handler()) }
+	}}
 }
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
 
-// newEnv starts an API on b with cfg (PublicURL is filled in).
+// newEnv starts an API on b with cfg (PublicURL is filled in) and a clock
+// of its own.
 func newEnv(t *testing.T, b backend, cfg Config) *env {
+	t.Helper()
+	return newEnvClock(t, b, cfg, testutil.NewClock())
+}
+
+// newEnvClock is newEnv on a given clock, for nodes that share one.
+func newEnvClock(t *testing.T, b backend, cfg Config, clock *testutil.Clock) *env {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
@@ -138,7 +101,7 @@ func newEnv(t *testing.T, b backend, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, name: b.name, srv: srv, hub: h, store: store, blobs: blobs, verifier: v, clock: newClock(), log: &testutil.LogBuffer{}}
+	e := &env{t: t, name: b.name, srv: srv, hub: h, store: store, blobs: blobs, verifier: v, clock: clock, log: &testutil.LogBuffer{}}
 	cfg.PublicURL = srv.URL
 	e.api, err = New(cfg, Deps{
 		Hub: h, Sessions: store, Blobs: blobs, Verifier: v,
@@ -329,32 +292,6 @@ func fetch(t *testing.T, url string) []byte {
 	return b
 }
 
-// testJPEG and testPNG return small real images, different per seed.
-func testJPEG(t *testing.T, seed byte) []byte {
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, testImage(seed), nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func testPNG(t *testing.T, seed byte) []byte {
-	var b bytes.Buffer
-	if err := png.Encode(&b, testImage(seed)); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func testImage(seed byte) image.Image {
-	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
-	for i := range img.Pix {
-		img.Pix[i] = byte(i) ^ seed
-	}
-	img.Set(0, 0, color.RGBA{seed, 0, 0, 255})
-	return img
-}
-
 // recorder is a hub sink that collects deliveries.
 type recorder struct {
 	mu     sync.Mutex
@@ -440,4 +377,13 @@ func (e *env) fingerprint(id string) string {
 	}
 	return fmt.Sprintf("%s|%v|%v|%v|%+v|%+v", s.Status, s.ExpiresAt.UnixMilli(), s.MobileConnectedAt.UnixMilli(),
 		s.PatientDisplay, s.Images, s.Pending)
+}
+
+// imageIDs lists the ids of views, in order.
+func imageIDs(views []ImageView) []string {
+	ids := make([]string, 0, len(views))
+	for _, v := range views {
+		ids = append(ids, v.ID)
+	}
+	return ids
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestLogHasNoSecrets runs the whole flow, plus rejected inputs, while
@@ -21,7 +24,7 @@ func TestLogHasNoSecrets(t *testing.T) {
 			e := newEnv(t, b, Config{})
 			c := e.create("enc-log")
 			mobile := e.claim(c.Token).MobileToken
-			img := e.addImage(mobile, testJPEG(t, 3), "image/jpeg")
+			img := e.addImage(mobile, testutil.JPEG(t, 3), "image/jpeg")
 			path := "/api/medtech/session/" + c.SessionID + "/images/" + img.ID
 			st, body := e.do("PATCH", path, e.jwt, `{"notes":"lesion on `+testDisplay+`"}`)
 			e.must(st, http.StatusOK, body, nil)
@@ -51,7 +54,7 @@ func TestLogHasNoSecrets(t *testing.T) {
 			secrets := map[string]string{
 				"QR token": c.Token, "mobile token": mobile, "JWT": e.jwt,
 				"patient id": testPatientID, "NHI": testNHI, "invalid NHI": badNHI, "patient display": testDisplay,
-				"QR token hash": hashToken(c.Token), "mobile token hash": hashToken(mobile),
+				"QR token hash": session.HashToken(c.Token), "mobile token hash": session.HashToken(mobile),
 			}
 			for what, s := range secrets {
 				if strings.Contains(log, s) {

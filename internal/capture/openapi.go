@@ -6,8 +6,8 @@ import (
 )
 
 // openAPI describes every endpoint of this package; it is kept beside the
-// handlers so a change to one is reviewed with the other (openapi_test.go
-// checks every registered route is in it).
+// handlers so a change to one is reviewed with the other
+// (TestOpenAPIDocumentsRoutes checks every route api.go registers is in it).
 //
 //go:embed openapi.yaml
 var openAPI []byte

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	qrcode "github.com/yeqown/go-qrcode/v2"
+
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // The QR code is served at qrUrl, /api/medtech/session/tokens/{token}/qr.svg,
@@ -39,10 +41,10 @@ const qrQuietZone = 4
 func (a *API) qr(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	if !tokenShape(token, qrTokenBytes) {
-		a.fail(w, r, apiError(ErrTokenNotFound))
+		a.fail(w, r, apiError(session.ErrTokenNotFound))
 		return
 	}
-	if _, err := a.store.PeekQR(r.Context(), hashToken(token), a.now()); err != nil {
+	if _, err := a.store.PeekQR(r.Context(), session.HashToken(token), a.now()); err != nil {
 		a.fail(w, r, apiError(err))
 		return
 	}

@@ -3,24 +3,17 @@ package capture
 import (
 	"context"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/session"
 )
 
-// ImageView is an image as clients see it, in snapshots and in image.added
-// events: the stored image without its blob key, plus a signed download URL.
-type ImageView struct {
-	ID           string    `json:"id"`
-	ContentType  string    `json:"contentType"`
-	Size         int64     `json:"size"`
-	Metadata     Metadata  `json:"metadata"`
-	URL          string    `json:"url"`
-	URLExpiresAt time.Time `json:"urlExpiresAt"`
-	CreatedAt    time.Time `json:"createdAt"`
-	Commit       Commit    `json:"commit"`
-}
+// ImageView is session.ImageView, the shape of an image in snapshots and
+// events; the alias keeps this package's handlers and tests short.
+type ImageView = session.ImageView
 
-// ImageView signs a download URL for img; the committer uses it for the
-// data of its events, so every event shows an image the same way.
-func (a *API) ImageView(ctx context.Context, img Image) (ImageView, error) {
+// ImageView signs a download URL for img; the committer uses it (through
+// its ImageViewer) for the data of its events.
+func (a *API) ImageView(ctx context.Context, img session.Image) (ImageView, error) {
 	now := a.now().UTC()
 	url, err := a.blobs.PresignGet(ctx, img.Key, a.cfg.DownloadURLTTL)
 	if err != nil {
@@ -38,7 +31,7 @@ func (a *API) ImageView(ctx context.Context, img Image) (ImageView, error) {
 	}, nil
 }
 
-func (a *API) imageViews(ctx context.Context, imgs []Image) ([]ImageView, error) {
+func (a *API) imageViews(ctx context.Context, imgs []session.Image) ([]ImageView, error) {
 	out := make([]ImageView, 0, len(imgs))
 	for _, img := range imgs {
 		v, err := a.ImageView(ctx, img)
@@ -52,17 +45,17 @@ func (a *API) imageViews(ctx context.Context, imgs []Image) ([]ImageView, error)
 
 // snapshotReply is GET /api/medtech/session/{sessionId}.
 type snapshotReply struct {
-	SessionID       string      `json:"sessionId"`
-	Status          Status      `json:"status"`
-	EncounterID     string      `json:"encounterId"`
-	PatientDisplay  string      `json:"patientDisplay,omitempty"`
-	MaxImages       int         `json:"maxImages"`
-	Images          []ImageView `json:"images"`
-	MobileConnected bool        `json:"mobileConnected"`
-	CreatedAt       time.Time   `json:"createdAt"`
-	ExpiresAt       time.Time   `json:"expiresAt"`
-	Channel         string      `json:"channel"`
-	Cursor          string      `json:"cursor"`
+	SessionID       string         `json:"sessionId"`
+	Status          session.Status `json:"status"`
+	EncounterID     string         `json:"encounterId"`
+	PatientDisplay  string         `json:"patientDisplay,omitempty"`
+	MaxImages       int            `json:"maxImages"`
+	Images          []ImageView    `json:"images"`
+	MobileConnected bool           `json:"mobileConnected"`
+	CreatedAt       time.Time      `json:"createdAt"`
+	ExpiresAt       time.Time      `json:"expiresAt"`
+	Channel         string         `json:"channel"`
+	Cursor          string         `json:"cursor"`
 }
 
 // createReply is POST /api/medtech/session/tokens.

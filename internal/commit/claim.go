@@ -5,13 +5,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // CommitCommitting is the commit status of an image a request has claimed
 // and is filing to ALEX. Snapshots may show it; it never lasts longer than
 // Config.ClaimLease.
-const CommitCommitting = capture.CommitCommitting
+const CommitCommitting = session.CommitCommitting
 
 // Claims keep two concurrent commits of one session, on one node or on
 // several, from filing the same image at the same time.
@@ -26,7 +26,7 @@ const CommitCommitting = capture.CommitCommitting
 // image over.
 //
 // A request ends its claim by recording the image committed
-// (capture.SetCommit: committed always wins) or failed (recordFailure: only
+// (session.SetCommit: committed always wins) or failed (recordFailure: only
 // over its own claim, so it cannot hide another request's success or cut
 // short another request's claim).
 //
@@ -52,19 +52,19 @@ var (
 
 // claimLive reports whether c is a claim whose request may still be acting
 // on the image at now.
-func (a *API) claimLive(c capture.Commit, now time.Time) bool {
+func (a *API) claimLive(c session.Commit, now time.Time) bool {
 	return c.Status == CommitCommitting && now.Before(c.ClaimedAt.Add(a.cfg.ClaimLease))
 }
 
 // claim applies the desktop's metadata override (o, may be nil) and
 // claims the image, in one atomic step, unless the image is committed or
 // claimed by a live request; then it returns the stored image unchanged.
-func (a *API) claim(ctx context.Context, sessionID, imageID string, o *MetadataOverride, at capture.Touch) (capture.Image, claimState, error) {
-	var seen capture.Image
-	img, err := a.store.UpdateImage(ctx, sessionID, imageID, at, func(img *capture.Image) error {
+func (a *API) claim(ctx context.Context, sessionID, imageID string, o *MetadataOverride, at session.Touch) (session.Image, claimState, error) {
+	var seen session.Image
+	img, err := a.store.UpdateImage(ctx, sessionID, imageID, at, func(img *session.Image) error {
 		seen = *img
 		switch {
-		case img.Commit.Status == capture.CommitCommitted:
+		case img.Commit.Status == session.CommitCommitted:
 			return errCommitted
 		case a.claimLive(img.Commit, at.Now):
 			return errBusy
@@ -72,7 +72,7 @@ func (a *API) claim(ctx context.Context, sessionID, imageID string, o *MetadataO
 		if o != nil {
 			o.apply(&img.Metadata)
 		}
-		img.Commit = capture.Commit{Status: CommitCommitting, ClaimedAt: at.Now}
+		img.Commit = session.Commit{Status: CommitCommitting, ClaimedAt: at.Now}
 		return nil
 	})
 	switch {
@@ -81,7 +81,7 @@ func (a *API) claim(ctx context.Context, sessionID, imageID string, o *MetadataO
 	case errors.Is(err, errBusy):
 		return seen, claimedElsewhere, nil
 	case err != nil:
-		return capture.Image{}, 0, err
+		return session.Image{}, 0, err
 	}
 	return img, claimed, nil
 }
@@ -90,12 +90,12 @@ func (a *API) claim(ctx context.Context, sessionID, imageID string, o *MetadataO
 // at claimedAt. If the image was committed meanwhile it returns errCommitted
 // and the stored image; if another request claimed it since (ours lapsed),
 // errNotOurs, leaving that request to record its own outcome.
-func (a *API) recordFailure(ctx context.Context, sessionID, imageID string, claimedAt time.Time, c capture.Commit, at capture.Touch) (capture.Image, error) {
-	var seen capture.Image
-	img, err := a.store.UpdateImage(ctx, sessionID, imageID, at, func(img *capture.Image) error {
+func (a *API) recordFailure(ctx context.Context, sessionID, imageID string, claimedAt time.Time, c session.Commit, at session.Touch) (session.Image, error) {
+	var seen session.Image
+	img, err := a.store.UpdateImage(ctx, sessionID, imageID, at, func(img *session.Image) error {
 		seen = *img
 		switch {
-		case img.Commit.Status == capture.CommitCommitted:
+		case img.Commit.Status == session.CommitCommitted:
 			return errCommitted
 		case img.Commit.Status == CommitCommitting && !img.Commit.ClaimedAt.Equal(claimedAt):
 			return errNotOurs

@@ -17,7 +17,6 @@ package commit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -28,13 +27,14 @@ import (
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // API serves the commit endpoint.
 type API struct {
 	cfg      Config
-	store    capture.Store
+	store    session.Store
+	sessions *session.Lookup
 	blobs    blob.Store
 	hub      *hub.Hub
 	alex     alex.Committer
@@ -62,6 +62,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 	return &API{
 		cfg:      cfg,
 		store:    deps.Sessions,
+		sessions: session.NewLookup(deps.Sessions, now),
 		blobs:    deps.Blobs,
 		hub:      deps.Hub,
 		alex:     deps.ALEX,
@@ -117,20 +118,14 @@ func (a *API) commit(ctx context.Context, c auth.Claims, req Request) (Reply, ta
 	return reply, t, nil
 }
 
-// facilitySession returns a live session of the caller's facility; another
-// facility's session is reported exactly like a missing one.
-func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (capture.Session, error) {
-	if !validSessionID(id) {
-		return capture.Session{}, errSessionNotFound
+// facilitySession returns a live session of the caller's facility, through
+// session.Lookup: another facility's session is a 404 like a missing one.
+func (a *API) facilitySession(ctx context.Context, c auth.Claims, id string) (session.Session, error) {
+	s, err := a.sessions.Session(ctx, c.Facility, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return session.Session{}, errSessionNotFound
 	}
-	s, err := a.store.Get(ctx, id, a.now())
-	switch {
-	case errors.Is(err, capture.ErrNotFound), err == nil && s.Facility != c.Facility:
-		return capture.Session{}, errSessionNotFound
-	case err != nil:
-		return capture.Session{}, fmt.Errorf("commit: load session: %w", err)
-	}
-	return s, nil
+	return s, err
 }
 
 // tally counts a request's outcomes for the audit line.
@@ -139,7 +134,7 @@ type tally struct {
 }
 
 // reply lists the outcomes of imgs in session order.
-func (r *run) reply(imgs []capture.Image) (Reply, tally) {
+func (r *run) reply(imgs []session.Image) (Reply, tally) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	reply := Reply{SessionID: r.session.ID, SessionStatus: r.session.Status, Results: make([]Result, 0, len(imgs))}
@@ -148,7 +143,7 @@ func (r *run) reply(imgs []capture.Image) (Reply, tally) {
 		o, ok := r.outcomes[img.ID]
 		if !ok { // unreachable: every selected image gets an outcome
 			f := errStore
-			o = outcome{Result{ImageID: img.ID, Status: capture.CommitFailed, Error: &f}, kindFailed}
+			o = outcome{Result{ImageID: img.ID, Status: session.CommitFailed, Error: &f}, kindFailed}
 		}
 		switch o.kind {
 		case kindFiled:
@@ -169,9 +164,9 @@ func (r *run) reply(imgs []capture.Image) (Reply, tally) {
 // touch is the time of a store write now and the expiry it gives the
 // session. The monotonic reading is dropped so a claim time compares equal
 // to itself after a round trip through the store.
-func (a *API) touch() capture.Touch {
+func (a *API) touch() session.Touch {
 	now := a.now().UTC().Round(0)
-	return capture.Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
+	return session.Touch{Now: now, Expires: now.Add(a.cfg.SessionTTL)}
 }
 
 // detached returns a context for recording outcomes: free of ctx's deadline

@@ -3,6 +3,7 @@ package commit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,8 @@ import (
 
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/alex/alextest"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestCommitHappyPath(t *testing.T) {
@@ -23,10 +25,7 @@ func TestCommitHappyPath(t *testing.T) {
 			sd := e.seed(3)
 
 			reply := e.commit(Request{SessionID: sd.id})
-			if reply.Status != StatusCommitted || reply.SessionStatus != capture.StatusCommitted ||
-				reply.Committed != 3 || reply.Failed != 0 || len(reply.Results) != 3 {
-				t.Fatalf("reply %+v", reply)
-			}
+			checkReply(t, "reply", replySummary{StatusCommitted, session.StatusCommitted, 3, 0, 3}, reply)
 			media := e.fake.Media()
 			if len(media) != 3 {
 				t.Fatalf("%d Media at ALEX, want 3", len(media))
@@ -38,19 +37,22 @@ func TestCommitHappyPath(t *testing.T) {
 			for i, img := range sd.images {
 				res := reply.Results[i]
 				m, ok := byImage[img.ID]
-				if !ok || res.ImageID != img.ID || res.Status != capture.CommitCommitted || res.AlexID != m.ID {
-					t.Fatalf("result %d %+v, media %+v", i, res, m.ID)
+				if !ok {
+					t.Fatalf("image %d was not filed", i)
 				}
+				testutil.Equal(t, fmt.Sprintf("result %d", i), Result{ImageID: img.ID, Status: session.CommitCommitted, AlexID: m.ID}, res)
 				checkMedia(t, m, img, sd.data[img.ID], i+1)
 			}
 
 			s := e.session(sd.id)
-			if s.Status != capture.StatusCommitted {
-				t.Errorf("session status %q", s.Status)
-			}
+			testutil.Check(t, "session status", session.StatusCommitted, s.Status)
 			for _, img := range s.Images {
-				if img.Commit.Status != capture.CommitCommitted || img.Commit.AlexID == "" || img.Commit.CommittedAt.IsZero() {
-					t.Errorf("stored commit %+v", img.Commit)
+				testutil.Check(t, "stored commit status of "+img.ID, session.CommitCommitted, img.Commit.Status)
+				if img.Commit.AlexID == "" {
+					t.Errorf("stored commit of %s has no ALEX id", img.ID)
+				}
+				if img.Commit.CommittedAt.IsZero() {
+					t.Errorf("stored commit of %s has no committedAt", img.ID)
 				}
 				if e.read(img.Key) != nil {
 					t.Errorf("blob of %s not deleted", img.ID)
@@ -74,40 +76,48 @@ func checkRecommitNoop(t *testing.T, e *env, sd seeded, reply Reply) {
 	t.Helper()
 	before, evs := e.fake.MediaRequests(), len(e.events(sd.id))
 	again := e.commit(Request{SessionID: sd.id})
-	if again.Status != StatusCommitted || again.Committed != 3 || e.fake.MediaRequests() != before {
-		t.Errorf("re-commit: %+v, %d Media requests (was %d)", again, e.fake.MediaRequests(), before)
-	}
+	testutil.Check(t, "re-commit: status", StatusCommitted, again.Status)
+	testutil.Check(t, "re-commit: committed", 3, again.Committed)
+	testutil.Check(t, "re-commit: Media requests", before, e.fake.MediaRequests())
 	for i, res := range again.Results {
-		if res.AlexID != reply.Results[i].AlexID {
-			t.Errorf("re-commit result %+v, want alexId %s", res, reply.Results[i].AlexID)
-		}
+		testutil.Check(t, fmt.Sprintf("re-commit result %d: alexId", i), reply.Results[i].AlexID, res.AlexID)
 	}
-	if n := len(e.events(sd.id)); n != evs {
-		t.Errorf("re-commit published %d events", n-evs)
-	}
+	testutil.Check(t, "events after re-commit (none published)", evs, len(e.events(sd.id)))
 }
 
 // checkMedia checks one filed Media against the image it came from.
-func checkMedia(t *testing.T, m alextest.StoredMedia, img capture.Image, data []byte, n int) {
+func checkMedia(t *testing.T, m alextest.StoredMedia, img session.Image, data []byte, n int) {
 	t.Helper()
 	r := m.Resource
-	switch {
-	case !bytes.Equal(m.Data, data):
+	if !bytes.Equal(m.Data, data) {
 		t.Errorf("content.data of %s differs from the upload", img.ID)
-	case m.FacilityID != facility:
-		t.Errorf("mt-facilityid %q", m.FacilityID)
-	case r.Subject == nil || r.Subject.Reference != "Patient/"+patientID:
-		t.Errorf("subject %+v", r.Subject)
-	case r.Identifier[0].System != alex.DefaultIdentifierSystem:
-		t.Errorf("identifier %+v", r.Identifier)
-	case r.BodySite == nil || len(r.BodySite.Coding) != 1 || r.BodySite.Coding[0].Code != "14975008" ||
-		len(r.BodySite.Extension) != 1 || !strings.Contains(string(r.BodySite.Extension[0]["valueCodeableConcept"]), "7771000"):
-		t.Errorf("bodySite/laterality %+v", r.BodySite)
-	case len(r.Note) != 1 || r.Note[0].Text != secretNotes:
-		t.Errorf("notes %+v", r.Note)
-	case r.Content.ContentType != "image/jpeg" || r.Content.Title != "Clinical photo "+string(rune('0'+n))+" of 3":
-		t.Errorf("content %+v", r.Content)
-	case r.CreatedDateTime == "":
+	}
+	testutil.Check(t, "mt-facilityid", facility, m.FacilityID)
+	if r.Subject == nil {
+		t.Error("Media has no subject")
+	} else {
+		testutil.Check(t, "subject reference", "Patient/"+patientID, r.Subject.Reference)
+	}
+	testutil.Check(t, "identifier system", alex.DefaultIdentifierSystem, r.Identifier[0].System)
+	switch {
+	case r.BodySite == nil:
+		t.Error("Media has no bodySite")
+	case len(r.BodySite.Coding) != 1:
+		t.Errorf("bodySite has %d codings, want 1", len(r.BodySite.Coding))
+	case len(r.BodySite.Extension) != 1:
+		t.Errorf("bodySite has %d extensions (laterality), want 1", len(r.BodySite.Extension))
+	default:
+		testutil.Check(t, "bodySite code", "14975008", r.BodySite.Coding[0].Code)
+		if !strings.Contains(string(r.BodySite.Extension[0]["valueCodeableConcept"]), "7771000") {
+			t.Errorf("laterality extension %s lacks the left code 7771000", r.BodySite.Extension[0]["valueCodeableConcept"])
+		}
+	}
+	if testutil.Check(t, "number of notes", 1, len(r.Note)) {
+		testutil.Check(t, "note text", secretNotes, r.Note[0].Text)
+	}
+	testutil.Check(t, "content type", "image/jpeg", r.Content.ContentType)
+	testutil.Check(t, "content title", "Clinical photo "+string(rune('0'+n))+" of 3", r.Content.Title)
+	if r.CreatedDateTime == "" {
 		t.Errorf("no createdDateTime")
 	}
 }
@@ -129,15 +139,25 @@ func checkEvents(t *testing.T, e *env, sd seeded, reply Reply) {
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.SessionID != sd.id || d.AlexID == "" || alexIDs[d.ImageID] != d.AlexID || d.Image == nil ||
-			d.Image.Commit.Status != capture.CommitCommitted || d.Image.URL == "" {
-			t.Errorf("image.committed %s", ev.Data)
+		testutil.Check(t, "image.committed: sessionId", sd.id, d.SessionID)
+		if d.AlexID == "" {
+			t.Errorf("image.committed has no alexId: %s", ev.Data)
+		}
+		testutil.Check(t, "image.committed: alexId of "+d.ImageID, alexIDs[d.ImageID], d.AlexID)
+		if d.Image == nil {
+			t.Errorf("image.committed has no image: %s", ev.Data)
+			continue
+		}
+		testutil.Check(t, "image.committed: image commit status", session.CommitCommitted, d.Image.Commit.Status)
+		if d.Image.URL == "" {
+			t.Errorf("image.committed image has no URL: %s", ev.Data)
 		}
 	}
 	var sc sessionCommittedEvent
-	if err := json.Unmarshal(evs[3].Data, &sc); err != nil || sc.ImageCount != 3 || sc.Committed != 3 {
-		t.Errorf("session.committed %s", evs[3].Data)
+	if err := json.Unmarshal(evs[3].Data, &sc); err != nil {
+		t.Fatalf("session.committed %s: %v", evs[3].Data, err)
 	}
+	testutil.Check(t, "session.committed", sessionCommittedEvent{SessionID: sd.id, ImageCount: 3, Committed: 3}, sc)
 }
 
 // checkAudit checks there is one audit line per request with these fields,
@@ -169,9 +189,8 @@ func TestCommitOutbox(t *testing.T) {
 	e := newEnv(t, envOptions{outbox: dir})
 	sd := e.seed(3)
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Status != StatusCommitted || reply.SessionStatus != capture.StatusCommitted {
-		t.Fatalf("reply %+v", reply)
-	}
+	testutil.Check(t, "reply status", StatusCommitted, reply.Status)
+	testutil.Equal(t, "reply sessionStatus", session.StatusCommitted, reply.SessionStatus)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) != 3 {
 		t.Fatalf("%d outbox files, want 3", len(files))
@@ -193,9 +212,7 @@ func TestCommitOutbox(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("outbox file of image %d differs from BuildMedia:\n%s\n%s", i, got, want)
 		}
-		if reply.Results[i].AlexID != "outbox-"+img.ID {
-			t.Errorf("result %+v", reply.Results[i])
-		}
+		testutil.Check(t, fmt.Sprintf("result %d: alexId", i), "outbox-"+img.ID, reply.Results[i].AlexID)
 	}
 	e.assertNoPHI()
 }
@@ -217,17 +234,17 @@ func TestCommitMetadataOverride(t *testing.T) {
 	s := e.session(sd.id)
 	ma, _ := s.Image(a)
 	mb, _ := s.Image(b)
-	if ma.Metadata.Laterality != "right" || ma.Metadata.Notes != "edited on desktop" || ma.Metadata.BodySite.Code != "14975008" {
-		t.Errorf("image a metadata %+v", ma.Metadata)
-	}
-	if mb.Metadata != (capture.Metadata{Notes: secretNotes}) {
-		t.Errorf("image b metadata %+v", mb.Metadata)
-	}
+	testutil.Check(t, "image a metadata", session.Metadata{
+		Laterality: "right", Notes: "edited on desktop",
+		BodySite: session.BodySite{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
+	}, ma.Metadata)
+	testutil.Check(t, "image b metadata", session.Metadata{Notes: secretNotes}, mb.Metadata)
 	for _, m := range e.fake.Media() {
 		switch m.Resource.Identifier[0].Value {
 		case a:
-			if m.Resource.Note[0].Text != "edited on desktop" || !strings.Contains(string(m.Resource.BodySite.Extension[0]["valueCodeableConcept"]), "24028007") {
-				t.Errorf("Media of a: %+v", m.Resource)
+			testutil.Check(t, "Media of a: note", "edited on desktop", m.Resource.Note[0].Text)
+			if ext := string(m.Resource.BodySite.Extension[0]["valueCodeableConcept"]); !strings.Contains(ext, "24028007") {
+				t.Errorf("Media of a: laterality %s lacks the right code 24028007", ext)
 			}
 		case b:
 			if m.Resource.BodySite != nil {
@@ -244,17 +261,17 @@ func TestCommitSubset(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	sd := e.seed(3)
 	first := e.commit(Request{SessionID: sd.id, ImageIDs: []string{sd.images[1].ID, sd.images[1].ID}})
-	if first.Status != StatusCommitted || len(first.Results) != 1 || first.SessionStatus != capture.StatusOpen {
-		t.Fatalf("subset reply %+v", first)
-	}
-	if len(e.fake.Media()) != 1 || e.read(sd.images[0].Key) == nil || e.read(sd.images[1].Key) == nil {
-		t.Fatalf("subset: %d Media; blobs must stay until the session is committed", len(e.fake.Media()))
+	checkReply(t, "subset reply", replySummary{StatusCommitted, session.StatusOpen, 1, 0, 1}, first)
+	testutil.Equal(t, "Media at ALEX after the subset", 1, len(e.fake.Media()))
+	for _, img := range sd.images[:2] {
+		if e.read(img.Key) == nil {
+			t.Fatalf("blob of %s deleted before the session was committed", img.ID)
+		}
 	}
 	rest := e.commit(Request{SessionID: sd.id})
-	if rest.SessionStatus != capture.StatusCommitted || len(e.fake.Media()) != 3 || e.fake.MediaRequests() != 3 {
-		t.Fatalf("rest %+v, %d Media, %d requests", rest, len(e.fake.Media()), e.fake.MediaRequests())
-	}
-	if got := eventTypes(e.events(sd.id)); got[len(got)-1] != EventSessionCommitted || len(got) != 4 {
-		t.Errorf("events %v", got)
-	}
+	testutil.Check(t, "rest: sessionStatus", session.StatusCommitted, rest.SessionStatus)
+	testutil.Check(t, "Media at ALEX after the rest", 3, len(e.fake.Media()))
+	testutil.Check(t, "Media requests after the rest", 3, e.fake.MediaRequests())
+	testutil.Check(t, "event types", []string{EventImageCommitted, EventImageCommitted, EventImageCommitted, EventSessionCommitted},
+		eventTypes(e.events(sd.id)))
 }

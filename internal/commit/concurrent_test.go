@@ -3,13 +3,15 @@ package commit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/handoff-health/handoff/internal/alex"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // slowCommitter holds each create a little, so concurrent requests overlap.
@@ -51,27 +53,24 @@ func TestCommitConcurrentRequests(t *testing.T) {
 			close(start)
 			wg.Wait()
 
-			if n := e.fake.MediaRequests(); n != 6 {
-				t.Errorf("%d Media requests for 6 images", n)
-			}
+			testutil.Check(t, "Media requests for 6 images", 6, e.fake.MediaRequests())
 			for i, r := range replies {
-				if r.Status != StatusCommitted || r.Committed != 6 || r.SessionStatus != capture.StatusCommitted {
-					t.Errorf("reply %d: %+v", i, r)
-				}
+				checkReply(t, fmt.Sprintf("reply %d", i), replySummary{StatusCommitted, session.StatusCommitted, 6, 0, 6}, r)
 			}
 			for j := range replies[0].Results {
-				if replies[0].Results[j].AlexID != replies[1].Results[j].AlexID {
-					t.Errorf("replies disagree on image %d: %+v / %+v", j, replies[0].Results[j], replies[1].Results[j])
-				}
+				testutil.Check(t, fmt.Sprintf("alexId of image %d in both replies", j),
+					replies[0].Results[j].AlexID, replies[1].Results[j].AlexID)
 			}
 			types := eventTypes(e.events(sd.id))
-			if committed := countOf(types, EventImageCommitted); committed != 6 || countOf(types, EventSessionCommitted) != 1 ||
-				types[len(types)-1] != EventSessionCommitted {
-				t.Errorf("events %v", types)
+			testutil.Check(t, "image.committed events", 6, countOf(types, EventImageCommitted))
+			testutil.Check(t, "session.committed events", 1, countOf(types, EventSessionCommitted))
+			if len(types) == 0 || types[len(types)-1] != EventSessionCommitted {
+				t.Errorf("last event is not %s: %v", EventSessionCommitted, types)
 			}
 			lines := e.auditLines()
-			if len(lines) != 2 || lines[0]["committed"].(float64)+lines[1]["committed"].(float64) != 6 {
-				t.Errorf("audit lines %v", lines)
+			if testutil.Check(t, "audit lines", 2, len(lines)) {
+				testutil.Check(t, "images committed by both requests", 6.0,
+					lines[0]["committed"].(float64)+lines[1]["committed"].(float64))
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Defaults and limits of the commit endpoint, gathered in one place with the
@@ -59,7 +59,7 @@ const (
 type Config struct {
 	// SessionTTL is the expiry each commit write gives the session, counted
 	// from the write: committing is activity. Zero means
-	// capture.DefaultSessionTTL; set it to the capture API's SessionTTL.
+	// session.DefaultTTL; set it to the capture API's SessionTTL.
 	SessionTTL time.Duration
 	// Concurrency is how many images one request files in parallel. Zero
 	// means DefaultConcurrency.
@@ -83,7 +83,7 @@ type Config struct {
 // Images (nil: events carry no image view), Log (zero value: a disabled
 // logger) and Now (nil: time.Now).
 type Deps struct {
-	Sessions capture.Store
+	Sessions session.Store
 	Blobs    blob.Store
 	Hub      *hub.Hub
 	ALEX     alex.Committer
@@ -97,9 +97,10 @@ type Deps struct {
 }
 
 // ImageViewer renders a stored image as clients see it (with a signed
-// download URL). *capture.API implements it.
+// download URL). *capture.API implements it; commit does not import
+// capture, which is an HTTP API of its own.
 type ImageViewer interface {
-	ImageView(ctx context.Context, img capture.Image) (capture.ImageView, error)
+	ImageView(ctx context.Context, img session.Image) (session.ImageView, error)
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -107,7 +108,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("commit: SessionTTL, Concurrency, Timeout and ClaimLease must not be negative")
 	}
 	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = capture.DefaultSessionTTL
+		cfg.SessionTTL = session.DefaultTTL
 	}
 	if cfg.NodeConcurrency <= 0 {
 		cfg.NodeConcurrency = DefaultNodeConcurrency

@@ -9,7 +9,7 @@ import (
 
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/blob"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Why an image was not filed, as the desktop shows it. Codes are stable for
@@ -103,24 +103,24 @@ func blobFailure(err error) ErrorInfo {
 // storeFailure explains a session store error met while claiming.
 func storeFailure(err error) ErrorInfo {
 	switch {
-	case errors.Is(err, capture.ErrImageNotFound):
+	case errors.Is(err, session.ErrImageNotFound):
 		return errImageRemoved
-	case errors.Is(err, capture.ErrNotFound):
+	case errors.Is(err, session.ErrNotFound):
 		return errSessionEnded
 	default:
 		return errStore
 	}
 }
 
-// failedCommit is the stored form of a failure. capture.Commit keeps the
+// failedCommit is the stored form of a failure. session.Commit keeps the
 // error as one string, so the message is kept (it is what a snapshot should
 // show the GP); the code travels only in the reply and the event.
-func failedCommit(f ErrorInfo) capture.Commit {
-	return capture.Commit{Status: capture.CommitFailed, Error: f.Message}
+func failedCommit(f ErrorInfo) session.Commit {
+	return session.Commit{Status: session.CommitFailed, Error: f.Message}
 }
 
 // storedFailure reads back a failure another request recorded.
-func storedFailure(c capture.Commit) ErrorInfo {
+func storedFailure(c session.Commit) ErrorInfo {
 	msg := c.Error
 	if msg == "" {
 		msg = "Filing this image failed."

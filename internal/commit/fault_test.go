@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,7 +12,8 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/internal/alex/alextest"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // An unreachable token endpoint fails every image with one clear error:
@@ -24,22 +26,19 @@ func TestCommitTokenEndpointDown(t *testing.T) {
 	e.fake.SetTokenFault(alextest.TokenUnavailable)
 
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Status != StatusFailed || reply.Failed != 3 || reply.SessionStatus != capture.StatusOpen {
-		t.Fatalf("reply %+v", reply)
-	}
-	for _, res := range reply.Results {
-		if res.Status != capture.CommitFailed || res.Error == nil || res.Error.Code != "alex_auth_failed" ||
-			!strings.Contains(res.Error.Message, "sign in to Medtech ALEX") {
-			t.Errorf("result %+v", res)
+	checkReply(t, "reply", replySummary{StatusFailed, session.StatusOpen, 0, 3, 3}, reply)
+	for i, res := range reply.Results {
+		checkFailure(t, fmt.Sprintf("result %d", i), session.CommitFailed, "alex_auth_failed", res)
+		if res.Error != nil && !strings.Contains(res.Error.Message, "sign in to Medtech ALEX") {
+			t.Errorf("result %d: message %q does not say ALEX sign-in failed", i, res.Error.Message)
 		}
 	}
 	if n := e.fake.MediaRequests(); n != 0 {
 		t.Errorf("%d Media requests without a token", n)
 	}
 	for _, img := range e.session(sd.id).Images {
-		if img.Commit.Status != capture.CommitFailed || img.Commit.AlexID != "" {
-			t.Errorf("stored commit %+v", img.Commit)
-		}
+		testutil.Check(t, "stored commit status of "+img.ID, session.CommitFailed, img.Commit.Status)
+		testutil.Check(t, "stored ALEX id of "+img.ID, "", img.Commit.AlexID)
 		if e.read(img.Key) == nil {
 			t.Errorf("blob of %s deleted", img.ID)
 		}
@@ -50,9 +49,9 @@ func TestCommitTokenEndpointDown(t *testing.T) {
 	}
 
 	e.fake.SetTokenFault(alextest.TokenOK)
-	if again := e.commit(Request{SessionID: sd.id}); again.Status != StatusCommitted || len(e.fake.Media()) != 3 {
-		t.Errorf("after recovery: %+v", again)
-	}
+	again := e.commit(Request{SessionID: sd.id})
+	testutil.Check(t, "after recovery: status", StatusCommitted, again.Status)
+	testutil.Check(t, "after recovery: Media at ALEX", 3, len(e.fake.Media()))
 	checkAudit(t, e, []map[string]any{
 		{"result": "failed", "failed": 3.0, "committed": 0.0},
 		{"result": "committed", "failed": 0.0, "committed": 3.0},
@@ -68,12 +67,12 @@ func TestCommitForbiddenFacility(t *testing.T) {
 	sd := e.seed(3)
 	e.fake.ForbidFacility(facility)
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Status != StatusFailed || e.fake.MediaRequests() != 1 {
-		t.Fatalf("reply %+v, %d Media requests", reply, e.fake.MediaRequests())
-	}
-	for _, res := range reply.Results {
-		if res.Error == nil || res.Error.Code != "alex_forbidden" || !strings.Contains(res.Error.Message, "not authorised") {
-			t.Errorf("result %+v", res)
+	testutil.Check(t, "reply status", StatusFailed, reply.Status)
+	testutil.Equal(t, "Media requests (the first 403 stops the rest)", 1, e.fake.MediaRequests())
+	for i, res := range reply.Results {
+		checkFailure(t, fmt.Sprintf("result %d", i), session.CommitFailed, "alex_forbidden", res)
+		if res.Error != nil && !strings.Contains(res.Error.Message, "not authorised") {
+			t.Errorf("result %d: message %q does not pass on ALEX's diagnostics", i, res.Error.Message)
 		}
 	}
 }
@@ -85,9 +84,9 @@ func TestCommitRetries5xx(t *testing.T) {
 	sd := e.seed(3)
 	e.fake.FailNext(1, 500)
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Status != StatusCommitted || len(e.fake.Media()) != 3 || e.fake.MediaRequests() != 4 {
-		t.Fatalf("reply %+v, %d Media, %d requests", reply, len(e.fake.Media()), e.fake.MediaRequests())
-	}
+	testutil.Check(t, "reply status", StatusCommitted, reply.Status)
+	testutil.Check(t, "Media at ALEX", 3, len(e.fake.Media()))
+	testutil.Equal(t, "Media requests (one retried)", 4, e.fake.MediaRequests())
 }
 
 // A response lost after ALEX created the Media: the retry finds it (the
@@ -99,9 +98,9 @@ func TestCommitLostResponse(t *testing.T) {
 	e.fake.LoseNextResponses(1)
 	reply := e.commit(Request{SessionID: sd.id})
 	media := e.fake.Media()
-	if reply.Status != StatusCommitted || len(media) != 3 || e.fake.MediaRequests() != 4 {
-		t.Fatalf("reply %+v, %d Media, %d requests", reply, len(media), e.fake.MediaRequests())
-	}
+	testutil.Check(t, "reply status", StatusCommitted, reply.Status)
+	testutil.Check(t, "Media at ALEX", 3, len(media))
+	testutil.Equal(t, "Media requests (one retried)", 4, e.fake.MediaRequests())
 	ids := map[string]bool{}
 	for _, res := range reply.Results {
 		ids[res.AlexID] = true
@@ -125,18 +124,12 @@ func TestCommitOneRejected(t *testing.T) {
 	e.fake.RejectIdentifier(bad.ID, diag)
 
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Status != StatusPartial || reply.Committed != 2 || reply.Failed != 1 || reply.SessionStatus != capture.StatusOpen {
-		t.Fatalf("reply %+v", reply)
-	}
+	checkReply(t, "reply", replySummary{StatusPartial, session.StatusOpen, 2, 1, 3}, reply)
 	res := reply.Results[1]
-	if res.ImageID != bad.ID || res.Status != capture.CommitFailed || res.Error == nil ||
-		res.Error.Code != "alex_rejected" || res.Error.Message != diag || res.AlexID != "" {
-		t.Errorf("rejected result %+v", res)
-	}
+	testutil.Check(t, "rejected result", Result{ImageID: bad.ID, Status: session.CommitFailed,
+		Error: &ErrorInfo{Code: "alex_rejected", Message: diag}}, res)
 	stored, _ := e.session(sd.id).Image(bad.ID)
-	if stored.Commit.Status != capture.CommitFailed || stored.Commit.Error != diag {
-		t.Errorf("stored commit %+v", stored.Commit)
-	}
+	testutil.Check(t, "stored commit", session.Commit{Status: session.CommitFailed, Error: diag}, stored.Commit)
 	if e.read(bad.Key) == nil {
 		t.Error("the rejected image's blob was deleted")
 	}
@@ -146,17 +139,20 @@ func TestCommitOneRejected(t *testing.T) {
 			_ = json.Unmarshal(ev.Data, &failed)
 		}
 	}
-	if failed.ImageID != bad.ID || failed.Error != *res.Error || failed.Image == nil ||
-		failed.Image.Commit.Status != capture.CommitFailed {
-		t.Errorf("image.commit_failed %+v", failed)
+	testutil.Check(t, "image.commit_failed: imageId", bad.ID, failed.ImageID)
+	testutil.Check(t, "image.commit_failed: error", ErrorInfo{Code: "alex_rejected", Message: diag}, failed.Error)
+	if failed.Image == nil {
+		t.Error("image.commit_failed has no image")
+	} else {
+		testutil.Check(t, "image.commit_failed: image commit status", session.CommitFailed, failed.Image.Commit.Status)
 	}
 
 	// A re-commit sends only the failed image.
 	before := e.fake.MediaRequests()
 	again := e.commit(Request{SessionID: sd.id})
-	if e.fake.MediaRequests() != before+1 || again.Committed != 2 || again.Failed != 1 {
-		t.Errorf("re-commit sent %d, reply %+v", e.fake.MediaRequests()-before, again)
-	}
+	testutil.Check(t, "Media requests of the re-commit", 1, e.fake.MediaRequests()-before)
+	testutil.Check(t, "re-commit: committed", 2, again.Committed)
+	testutil.Check(t, "re-commit: failed", 1, again.Failed)
 	e.assertNoPHI(diag)
 }
 
@@ -172,18 +168,18 @@ func TestCommitPartialThenRecommit(t *testing.T) {
 			e.fake.FailNext(4, 503) // every attempt of the first image
 
 			first := e.commit(Request{SessionID: sd.id})
-			if first.Status != StatusPartial || first.Results[0].Status != capture.CommitFailed ||
-				first.Results[0].Error.Code != "alex_unavailable" || first.Committed != 2 {
-				t.Fatalf("first %+v", first)
-			}
-			if len(e.fake.Media()) != 2 || e.fake.MediaRequests() != 6 {
-				t.Fatalf("%d Media, %d requests", len(e.fake.Media()), e.fake.MediaRequests())
+			testutil.Check(t, "first: status", StatusPartial, first.Status)
+			testutil.Check(t, "first: committed", 2, first.Committed)
+			checkFailure(t, "first: result 0", session.CommitFailed, "alex_unavailable", first.Results[0])
+			testutil.Check(t, "Media at ALEX after the first", 2, len(e.fake.Media()))
+			testutil.Check(t, "Media requests of the first", 6, e.fake.MediaRequests())
+			if t.Failed() {
+				t.FailNow()
 			}
 
 			second := e.commit(Request{SessionID: sd.id})
-			if second.Status != StatusCommitted || second.SessionStatus != capture.StatusCommitted {
-				t.Fatalf("second %+v", second)
-			}
+			testutil.Check(t, "second: status", StatusCommitted, second.Status)
+			testutil.Equal(t, "second: sessionStatus", session.StatusCommitted, second.SessionStatus)
 			if n := e.fake.MediaRequests(); n != 7 {
 				t.Errorf("re-commit made %d Media requests, want 1", n-6)
 			}
@@ -209,10 +205,9 @@ func TestCommitMissingBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	reply := e.commit(Request{SessionID: sd.id})
-	if reply.Results[0].Error == nil || reply.Results[0].Error.Code != "image_missing" ||
-		reply.Results[1].Status != capture.CommitCommitted || e.fake.MediaRequests() != 1 {
-		t.Fatalf("reply %+v, %d requests", reply, e.fake.MediaRequests())
-	}
+	checkFailure(t, "result 0 (blob gone)", session.CommitFailed, "image_missing", reply.Results[0])
+	testutil.Check(t, "result 1 status", session.CommitCommitted, reply.Results[1].Status)
+	testutil.Check(t, "Media requests", 1, e.fake.MediaRequests())
 }
 
 // Bytes replaced after registration (an upload URL cannot be revoked) are
@@ -222,7 +217,7 @@ func TestCommitReplacedBytes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	sd := e.seed(3)
-	replace := func(img capture.Image, data []byte) {
+	replace := func(img session.Image, data []byte) {
 		ctx := context.Background()
 		up, err := e.blobs.PresignUpload(ctx, img.Key, "image/jpeg", int64(len(data)), time.Minute)
 		if err != nil {
@@ -233,8 +228,11 @@ func TestCommitReplacedBytes(t *testing.T) {
 			req.Header.Set(k, v)
 		}
 		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode/100 != 2 {
-			t.Fatalf("replace upload: %v %v", resp, err)
+		if err != nil {
+			t.Fatalf("replace upload: %v", err)
+		}
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("replace upload: %s", resp.Status)
 		}
 		resp.Body.Close()
 	}
@@ -242,10 +240,12 @@ func TestCommitReplacedBytes(t *testing.T) {
 	replace(sd.images[0], sameSize)
 	replace(sd.images[1], append(e.read(sd.images[1].Key), 0))
 	reply := e.commit(Request{SessionID: sd.id})
-	for i, want := range []capture.CommitStatus{capture.CommitFailed, capture.CommitFailed, capture.CommitCommitted} {
+	for i, want := range []session.CommitStatus{session.CommitFailed, session.CommitFailed, session.CommitCommitted} {
 		r := reply.Results[i]
-		if r.Status != want || (want == capture.CommitFailed && (r.Error == nil || r.Error.Code != "image_changed")) {
-			t.Fatalf("result %d = %+v, want %s", i, r, want)
+		if want == session.CommitFailed {
+			checkFailure(t, fmt.Sprintf("result %d", i), want, "image_changed", r)
+		} else {
+			testutil.Check(t, fmt.Sprintf("result %d status", i), want, r.Status)
 		}
 	}
 	if e.fake.MediaRequests() != 1 {
@@ -261,11 +261,10 @@ func TestCommitTakesOverLapsedClaim(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{store: sk.make(t)})
 			sd := e.seed(2)
-			e.setCommit(sd.id, sd.images[0].ID, capture.Commit{Status: CommitCommitting, ClaimedAt: time.Now().Add(-time.Hour)})
+			e.setCommit(sd.id, sd.images[0].ID, session.Commit{Status: CommitCommitting, ClaimedAt: time.Now().Add(-time.Hour)})
 			reply := e.commit(Request{SessionID: sd.id})
-			if reply.Status != StatusCommitted || len(e.fake.Media()) != 2 {
-				t.Fatalf("reply %+v", reply)
-			}
+			testutil.Check(t, "reply status", StatusCommitted, reply.Status)
+			testutil.Check(t, "Media at ALEX", 2, len(e.fake.Media()))
 		})
 	}
 }
@@ -279,12 +278,16 @@ func TestCommitLiveClaimElsewhere(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{store: sk.make(t), cfg: Config{Timeout: 300 * time.Millisecond, ClaimLease: time.Hour}})
 			sd := e.seed(2)
-			e.setCommit(sd.id, sd.images[0].ID, capture.Commit{Status: CommitCommitting, ClaimedAt: time.Now()})
+			e.setCommit(sd.id, sd.images[0].ID, session.Commit{Status: CommitCommitting, ClaimedAt: time.Now()})
 			reply := e.commit(Request{SessionID: sd.id})
 			res := reply.Results[0]
-			if res.Status != CommitCommitting || res.Error == nil || res.Error.Code != "commit_in_progress" ||
-				reply.Status != StatusPartial || reply.Committed != 1 || reply.Failed != 0 || e.fake.MediaRequests() != 1 {
-				t.Fatalf("reply %+v, %d requests", reply, e.fake.MediaRequests())
+			checkFailure(t, "result 0 (claimed elsewhere)", CommitCommitting, "commit_in_progress", res)
+			testutil.Check(t, "reply status", StatusPartial, reply.Status)
+			testutil.Check(t, "reply committed", 1, reply.Committed)
+			testutil.Check(t, "reply failed", 0, reply.Failed)
+			testutil.Check(t, "Media requests", 1, e.fake.MediaRequests())
+			if t.Failed() {
+				t.FailNow()
 			}
 			if img, _ := e.session(sd.id).Image(sd.images[0].ID); img.Commit.Status != CommitCommitting {
 				t.Errorf("another request's claim was changed: %+v", img.Commit)
@@ -295,26 +298,26 @@ func TestCommitLiveClaimElsewhere(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{store: sk.make(t)})
 			sd := e.seed(2)
-			e.setCommit(sd.id, sd.images[0].ID, capture.Commit{Status: CommitCommitting, ClaimedAt: time.Now()})
+			e.setCommit(sd.id, sd.images[0].ID, session.Commit{Status: CommitCommitting, ClaimedAt: time.Now()})
 			go func() {
 				time.Sleep(3 * pollInterval)
-				e.setCommit(sd.id, sd.images[0].ID, capture.Commit{
-					Status: capture.CommitCommitted, AlexID: "media-elsewhere", CommittedAt: time.Now()})
+				e.setCommit(sd.id, sd.images[0].ID, session.Commit{
+					Status: session.CommitCommitted, AlexID: "media-elsewhere", CommittedAt: time.Now()})
 			}()
 			reply := e.commit(Request{SessionID: sd.id})
-			if reply.Status != StatusCommitted || reply.Results[0].AlexID != "media-elsewhere" ||
-				reply.SessionStatus != capture.StatusCommitted || e.fake.MediaRequests() != 1 {
-				t.Fatalf("reply %+v, %d requests", reply, e.fake.MediaRequests())
-			}
+			testutil.Check(t, "reply status", StatusCommitted, reply.Status)
+			testutil.Check(t, "result 0 alexId", "media-elsewhere", reply.Results[0].AlexID)
+			testutil.Check(t, "reply sessionStatus", session.StatusCommitted, reply.SessionStatus)
+			testutil.Check(t, "Media requests", 1, e.fake.MediaRequests())
 		})
 	}
 }
 
 // setCommit writes an image's commit state directly, as another request
 // or node would have.
-func (e *env) setCommit(sessionID, imageID string, c capture.Commit) {
+func (e *env) setCommit(sessionID, imageID string, c session.Commit) {
 	e.t.Helper()
-	_, err := e.store.UpdateImage(context.Background(), sessionID, imageID, e.api.touch(), func(img *capture.Image) error {
+	_, err := e.store.UpdateImage(context.Background(), sessionID, imageID, e.api.touch(), func(img *session.Image) error {
 		img.Commit = c
 		return nil
 	})

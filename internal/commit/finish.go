@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // finish closes the session once every image in it is filed: the status
@@ -15,7 +15,7 @@ import (
 //
 // Exactly one request closes a session: the one that filed the image
 // committed last. Concurrent requests each file some images, and every
-// image is recorded committed by exactly one of them (capture.SetCommit),
+// image is recorded committed by exactly one of them (session.SetCommit),
 // so they agree on who that is without talking to each other. A re-run that
 // filed nothing changes nothing, unless the last commit is older than
 // recordTimeout and the session is still open: then its request died
@@ -25,7 +25,7 @@ import (
 // than by prefix: an image a phone registered in the moment before the
 // status changed keeps its blob and can still be committed. A blob that
 // cannot be deleted is left to the expiry sweep.
-func (r *run) finish(ctx context.Context) capture.Status {
+func (r *run) finish(ctx context.Context) session.Status {
 	now := r.a.now()
 	s, err := r.a.store.Get(ctx, r.session.ID, now)
 	if err != nil {
@@ -37,11 +37,11 @@ func (r *run) finish(ctx context.Context) capture.Status {
 		return s.Status
 	}
 	mine := r.filedHere(last.ID)
-	orphaned := s.Status != capture.StatusCommitted && now.Sub(last.Commit.CommittedAt) > recordTimeout
+	orphaned := s.Status != session.StatusCommitted && now.Sub(last.Commit.CommittedAt) > recordTimeout
 	if !mine && !orphaned {
-		return capture.StatusCommitted
+		return session.StatusCommitted
 	}
-	if err := r.a.store.SetStatus(ctx, s.ID, capture.StatusCommitted, now); err != nil {
+	if err := r.a.store.SetStatus(ctx, s.ID, session.StatusCommitted, now); err != nil {
 		r.a.log.Error().Err(err).Str("session", s.ID).Msg("committed session not closed")
 		return s.Status
 	}
@@ -52,16 +52,16 @@ func (r *run) finish(ctx context.Context) capture.Status {
 	}
 	r.a.publish(ctx, s.ID, EventSessionCommitted, sessionCommittedEvent{
 		SessionID: s.ID, ImageCount: len(s.Images), Committed: len(s.Images)})
-	return capture.StatusCommitted
+	return session.StatusCommitted
 }
 
 // lastCommitted returns the image committed last (ties broken by id), if
 // every image of s is committed.
-func lastCommitted(s capture.Session) (capture.Image, bool) {
-	var last capture.Image
+func lastCommitted(s session.Session) (session.Image, bool) {
+	var last session.Image
 	for i, img := range s.Images {
-		if img.Commit.Status != capture.CommitCommitted {
-			return capture.Image{}, false
+		if img.Commit.Status != session.CommitCommitted {
+			return session.Image{}, false
 		}
 		c := img.Commit.CommittedAt.Compare(last.Commit.CommittedAt)
 		if i == 0 || c > 0 || c == 0 && strings.Compare(img.ID, last.ID) > 0 {

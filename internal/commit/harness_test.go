@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/hub"
@@ -22,6 +21,7 @@ import (
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
@@ -38,27 +38,27 @@ const (
 // storeKind makes the session store of one configuration.
 type storeKind struct {
 	name string
-	make func(t *testing.T) capture.Store
+	make func(t *testing.T) session.Store
 }
 
-// storeKinds returns the memory store and a Redis store on one real
-// redis-server started for the calling test; every store gets its own key
-// prefix, so subtests and envs never share state.
+// storeKindSetups prepare the session stores the store-sensitive tests run
+// on, for the calling test. Memory is always here; redis_integration_test.go
+// adds a Redis store on a real redis-server under the integration tag.
+var storeKindSetups = []func(t *testing.T) storeKind{
+	func(*testing.T) storeKind {
+		return storeKind{"memory", func(*testing.T) session.Store { return session.NewMemoryStore() }}
+	},
+}
+
+// storeKinds returns every store kind, started for the calling test; every
+// store made gets its own state (Redis: its own key prefix), so subtests
+// and envs never share it.
 func storeKinds(t *testing.T) []storeKind {
-	r := testutil.StartRedis(t)
-	client := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { client.Close() })
-	return []storeKind{
-		{"memory", func(*testing.T) capture.Store { return capture.NewMemoryStore() }},
-		{"redis", func(t *testing.T) capture.Store {
-			st, err := capture.NewRedisStore(client, capture.RedisStoreConfig{
-				Prefix: "commit-test:" + strings.ToLower(rand.Text()[:10]) + ":"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		}},
+	var out []storeKind
+	for _, setup := range storeKindSetups {
+		out = append(out, setup(t))
 	}
+	return out
 }
 
 // env is one commit API with real collaborators: a session store, a Local
@@ -70,7 +70,7 @@ type env struct {
 	api      *API
 	srv      *httptest.Server
 	hub      *hub.Hub
-	store    capture.Store
+	store    session.Store
 	blobs    *blob.Local
 	fake     *alextest.Server
 	verifier *auth.Verifier
@@ -79,7 +79,7 @@ type env struct {
 }
 
 type envOptions struct {
-	store  capture.Store // nil: memory
+	store  session.Store // nil: memory
 	outbox string        // non-empty: file to an alex.Outbox here instead of the fake
 	cfg    Config
 	// wrap, if set, wraps the committer (e.g. to slow it down).
@@ -90,7 +90,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, log: &testutil.LogBuffer{}, store: o.store}
 	if e.store == nil {
-		e.store = capture.NewMemoryStore()
+		e.store = session.NewMemoryStore()
 	}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
@@ -165,7 +165,7 @@ func (e *env) token(fac string) string {
 // seeded is a session with images, as a phone would have left it.
 type seeded struct {
 	id     string
-	images []capture.Image
+	images []session.Image
 	data   map[string][]byte // image id → uploaded bytes
 }
 
@@ -175,12 +175,12 @@ func (e *env) seed(n int) seeded {
 	e.t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
-	s := capture.Session{
+	s := session.Session{
 		ID: uuid.NewString(), Facility: facility, EncounterID: "enc-" + rand.Text()[:8],
 		PatientID: patientID, PatientNHI: patientNHI, PatientDisplay: patientDisplay, ProviderID: provider,
 		MaxImages: 20, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour),
 	}
-	if _, _, err := e.store.Open(ctx, s, capture.QRToken{Hash: rand.Text(), ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+	if _, _, err := e.store.Open(ctx, s, session.QRToken{Hash: rand.Text(), ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
 		e.t.Fatal(err)
 	}
 	sd := seeded{id: s.ID, data: map[string][]byte{}}
@@ -196,7 +196,7 @@ func (e *env) seed(n int) seeded {
 
 // upload puts a small JPEG-looking object through a signed URL and
 // registers it with metadata.
-func (e *env) upload(sessionID string, created time.Time) capture.Image {
+func (e *env) upload(sessionID string, created time.Time) session.Image {
 	e.t.Helper()
 	ctx := context.Background()
 	id := uuid.NewString()
@@ -218,13 +218,13 @@ func (e *env) upload(sessionID string, created time.Time) capture.Image {
 	if resp.StatusCode/100 != 2 {
 		e.t.Fatalf("upload: %s", resp.Status)
 	}
-	img := capture.Image{
+	img := session.Image{
 		ID: id, Key: key, ContentType: "image/jpeg", Size: int64(len(data)), CreatedAt: created,
-		Metadata: capture.Metadata{
+		Metadata: session.Metadata{
 			Laterality: "left", Notes: secretNotes,
-			BodySite: capture.BodySite{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
+			BodySite: session.BodySite{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
 		},
-		Commit: capture.Commit{Status: capture.CommitPending},
+		Commit: session.Commit{Status: session.CommitPending},
 	}
 	if _, _, err := e.store.AddImage(ctx, sessionID, img, e.api.touch()); err != nil {
 		e.t.Fatal(err)
@@ -243,7 +243,7 @@ func (e *env) read(key string) []byte {
 	return b
 }
 
-func (e *env) session(id string) capture.Session {
+func (e *env) session(id string) session.Session {
 	e.t.Helper()
 	s, err := e.store.Get(context.Background(), id, time.Now())
 	if err != nil {
@@ -301,7 +301,7 @@ func (e *env) commit(req Request) Reply {
 // events returns the session channel's history.
 func (e *env) events(sessionID string) []hub.Event {
 	e.t.Helper()
-	evs, _, err := e.hub.History(context.Background(), capture.ChannelPrefix+sessionID, hub.Cursor{})
+	evs, _, err := e.hub.History(context.Background(), session.ChannelPrefix+sessionID, hub.Cursor{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -338,4 +338,34 @@ func (e *env) auditLines() []map[string]any {
 		}
 	}
 	return out
+}
+
+// replySummary is what a commit reply says overall, besides its results.
+type replySummary struct {
+	Status        string
+	SessionStatus session.Status
+	Committed     int
+	Failed        int
+	Results       int // how many results
+}
+
+// checkReply fails the test unless reply's summary is want.
+func checkReply(t *testing.T, what string, want replySummary, reply Reply) {
+	t.Helper()
+	testutil.Equal(t, what, want, replySummary{reply.Status, reply.SessionStatus, reply.Committed, reply.Failed, len(reply.Results)})
+}
+
+// checkFailure checks a result that is not filed: its status and its
+// error's code, with a message for the GP.
+func checkFailure(t *testing.T, what string, status session.CommitStatus, code string, res Result) {
+	t.Helper()
+	testutil.Check(t, what+": status", status, res.Status)
+	if res.Error == nil {
+		t.Errorf("%s: no error, want %s", what, code)
+		return
+	}
+	testutil.Check(t, what+": error code", code, res.Error.Code)
+	if res.Error.Message == "" {
+		t.Errorf("%s: error without a message", what)
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // serveCommit is POST /api/medtech/session/commit.
@@ -87,7 +88,7 @@ func (a *API) audit(c auth.Claims, sessionID string, t tally, result string, err
 	if c.Provider != "" {
 		ev = ev.Str("provider", c.Provider).Str("facility", c.Facility)
 	}
-	if validSessionID(sessionID) {
+	if session.ValidID(sessionID) {
 		ev = ev.Str("session", sessionID)
 	}
 	ev.Str("audit", "commit").

@@ -2,8 +2,8 @@ package commit
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // Every bad request gets a clear 4xx, sends nothing to ALEX, publishes
@@ -66,13 +68,16 @@ func TestCommitBadInput(t *testing.T) {
 		status, out := e.postAs(jwt, tc.body)
 		var got struct{ Error ErrorInfo }
 		_ = json.Unmarshal(out, &got)
-		if status != tc.status || got.Error.Code != tc.code || got.Error.Message == "" {
-			t.Errorf("%s: %d %s, want %d %s", tc.name, status, out, tc.status, tc.code)
+		okStatus := testutil.Check(t, tc.name+": status", tc.status, status)
+		okCode := testutil.Check(t, tc.name+": error code", tc.code, got.Error.Code)
+		if got.Error.Message == "" {
+			t.Errorf("%s: error without a message", tc.name)
+		}
+		if !okStatus || !okCode {
+			t.Logf("%s: reply %s", tc.name, out)
 		}
 	}
-	if after := e.session(sd.id); !reflect.DeepEqual(before, after) {
-		t.Errorf("session changed:\n%+v\n%+v", before, after)
-	}
+	testutil.Check(t, "session after rejected requests", before, e.session(sd.id))
 	if n := e.fake.MediaRequests() + e.fake.TokenRequests(); n != 0 {
 		t.Errorf("%d calls to ALEX", n)
 	}
@@ -88,9 +93,10 @@ func TestCommitBadInput(t *testing.T) {
 	if len(lines) != len(cases) {
 		t.Errorf("%d audit lines for %d requests", len(lines), len(cases))
 	}
-	for _, l := range lines {
-		if l["result"] != "rejected" || l["code"] == nil {
-			t.Errorf("audit line %v", l)
+	for i, l := range lines {
+		testutil.Check(t, fmt.Sprintf("audit line %d: result", i), any("rejected"), l["result"])
+		if l["code"] == nil {
+			t.Errorf("audit line %d has no code", i)
 		}
 	}
 	e.assertNoPHI(forged)
@@ -106,18 +112,20 @@ func TestCommitUnauthorizedHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != "Bearer" {
-		t.Errorf("%d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-	}
+	testutil.Check(t, "status", http.StatusUnauthorized, resp.StatusCode)
+	testutil.Check(t, "WWW-Authenticate", "Bearer", resp.Header.Get("WWW-Authenticate"))
 }
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	cfg, err := Config{}.withDefaults()
-	if err != nil || cfg.Concurrency != DefaultConcurrency || cfg.Timeout != DefaultTimeout ||
-		cfg.ClaimLease != DefaultTimeout+claimMargin || cfg.SessionTTL == 0 {
-		t.Errorf("defaults %+v, %v", cfg, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	testutil.Check(t, "default Concurrency", DefaultConcurrency, cfg.Concurrency)
+	testutil.Check(t, "default Timeout", DefaultTimeout, cfg.Timeout)
+	testutil.Check(t, "default ClaimLease", DefaultTimeout+claimMargin, cfg.ClaimLease)
+	testutil.Check(t, "default SessionTTL", session.DefaultTTL, cfg.SessionTTL)
 	for _, bad := range []Config{{Concurrency: -1}, {Timeout: time.Minute, ClaimLease: time.Second}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)

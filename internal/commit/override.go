@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/handoff-health/handoff/internal/capture"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // MetadataOverride is the desktop's last edit of an image's metadata, sent
@@ -16,7 +16,7 @@ import (
 // wipe the body site the phone chose.
 type MetadataOverride struct {
 	Laterality *string           // nil: unchanged; "": cleared
-	BodySite   *capture.BodySite // nil: unchanged; zero: cleared
+	BodySite   *session.BodySite // nil: unchanged; zero: cleared
 	Notes      *string           // nil: unchanged; "": cleared
 }
 
@@ -38,7 +38,7 @@ func (o *MetadataOverride) UnmarshalJSON(b []byte) error {
 		set  func() any // allocates the field and returns where to decode
 	}{
 		{"laterality", raw.Laterality, func() any { o.Laterality = new(string); return o.Laterality }},
-		{"bodySite", raw.BodySite, func() any { o.BodySite = new(capture.BodySite); return o.BodySite }},
+		{"bodySite", raw.BodySite, func() any { o.BodySite = new(session.BodySite); return o.BodySite }},
 		{"notes", raw.Notes, func() any { o.Notes = new(string); return o.Notes }},
 	}
 	for _, f := range fields {
@@ -70,7 +70,7 @@ func (o MetadataOverride) MarshalJSON() ([]byte, error) {
 	}
 	if o.BodySite != nil {
 		m["bodySite"] = *o.BodySite
-		if *o.BodySite == (capture.BodySite{}) {
+		if *o.BodySite == (session.BodySite{}) {
 			m["bodySite"] = nil
 		}
 	}
@@ -81,7 +81,7 @@ func (o MetadataOverride) MarshalJSON() ([]byte, error) {
 }
 
 // apply merges o into m.
-func (o MetadataOverride) apply(m *capture.Metadata) {
+func (o MetadataOverride) apply(m *session.Metadata) {
 	if o.Laterality != nil {
 		m.Laterality = *o.Laterality
 	}
@@ -96,7 +96,11 @@ func (o MetadataOverride) apply(m *capture.Metadata) {
 // check validates the fields o sets. Fields are validated independently,
 // and the stored metadata is valid, so the merge of both is valid too.
 func (o MetadataOverride) check() error {
-	var m capture.Metadata
+	var m session.Metadata
 	o.apply(&m)
-	return m.Validate()
+	if err := m.Validate(); err != nil {
+		// A *session.InvalidError: it names the field and rule, not the value.
+		return httpx.Errorf(http.StatusBadRequest, "invalid_field", "%s", err.Error())
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/blob"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Event types the committer publishes on a session's channel.
@@ -27,13 +27,13 @@ type (
 		SessionID string             `json:"sessionId"`
 		ImageID   string             `json:"imageId"`
 		AlexID    string             `json:"alexId"`
-		Image     *capture.ImageView `json:"image,omitempty"`
+		Image     *session.ImageView `json:"image,omitempty"`
 	}
 	imageCommitFailedEvent struct {
 		SessionID string             `json:"sessionId"`
 		ImageID   string             `json:"imageId"`
 		Error     ErrorInfo          `json:"error"`
-		Image     *capture.ImageView `json:"image,omitempty"`
+		Image     *session.ImageView `json:"image,omitempty"`
 	}
 	sessionCommittedEvent struct {
 		SessionID  string `json:"sessionId"`
@@ -52,7 +52,7 @@ var errTypeMismatch = errors.New("commit: stored bytes are not the registered im
 // and type the phone registered (and the server verified): an upload URL
 // cannot be revoked, so the bytes could have been replaced since, and we
 // file only what was checked.
-func (a *API) readImage(ctx context.Context, img capture.Image) ([]byte, error) {
+func (a *API) readImage(ctx context.Context, img session.Image) ([]byte, error) {
 	rc, err := a.blobs.Open(ctx, img.Key)
 	if err != nil {
 		return nil, err
@@ -72,15 +72,15 @@ func (a *API) readImage(ctx context.Context, img capture.Image) ([]byte, error) 
 }
 
 // recordFiled stores that ALEX filed img as res and announces it.
-func (r *run) recordFiled(ctx context.Context, img capture.Image, res alex.Result) {
+func (r *run) recordFiled(ctx context.Context, img session.Image, res alex.Result) {
 	at := r.a.touch()
-	c := capture.Commit{Status: capture.CommitCommitted, AlexID: res.ID, CommittedAt: at.Now}
-	stored, err := capture.SetCommit(ctx, r.a.store, r.session.ID, img.ID, c, at)
+	c := session.Commit{Status: session.CommitCommitted, AlexID: res.ID, CommittedAt: at.Now}
+	stored, err := session.SetCommit(ctx, r.a.store, r.session.ID, img.ID, c, at)
 	switch {
-	case errors.Is(err, capture.ErrImageCommitted):
+	case errors.Is(err, session.ErrImageCommitted):
 		// A request that took over our lapsed claim recorded it first. Both
 		// filed through the same conditional create: one Media.
-		r.set(img.ID, outcome{Result{Status: capture.CommitCommitted, AlexID: res.ID}, kindSkipped})
+		r.set(img.ID, outcome{Result{Status: session.CommitCommitted, AlexID: res.ID}, kindSkipped})
 		return
 	case err != nil:
 		// The image is in the record but the store does not say so. Our
@@ -90,14 +90,14 @@ func (r *run) recordFiled(ctx context.Context, img capture.Image, res alex.Resul
 		stored = img
 		stored.Commit = c
 	}
-	r.set(img.ID, outcome{Result{Status: capture.CommitCommitted, AlexID: res.ID}, kindFiled})
+	r.set(img.ID, outcome{Result{Status: session.CommitCommitted, AlexID: res.ID}, kindFiled})
 	r.a.publish(ctx, r.session.ID, EventImageCommitted, imageCommittedEvent{
 		SessionID: r.session.ID, ImageID: img.ID, AlexID: res.ID, Image: r.a.view(ctx, stored)})
 }
 
 // recordFailed stores that img was not filed, over our claim, and announces
 // it; see recordFailure for when it stores nothing.
-func (r *run) recordFailed(ctx context.Context, img capture.Image, claimedAt time.Time, f ErrorInfo) {
+func (r *run) recordFailed(ctx context.Context, img session.Image, claimedAt time.Time, f ErrorInfo) {
 	stored, err := r.a.recordFailure(ctx, r.session.ID, img.ID, claimedAt, failedCommit(f), r.a.touch())
 	switch {
 	case errors.Is(err, errCommitted):
@@ -120,7 +120,7 @@ func (r *run) recordFailed(ctx context.Context, img capture.Image, claimedAt tim
 
 // view renders img for an event, or nil when no viewer is configured or it
 // fails (the event still names the image; a snapshot shows the rest).
-func (a *API) view(ctx context.Context, img capture.Image) *capture.ImageView {
+func (a *API) view(ctx context.Context, img session.Image) *session.ImageView {
 	if a.images == nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func (a *API) view(ctx context.Context, img capture.Image) *capture.ImageView {
 func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
 	b, err := json.Marshal(data)
 	if err == nil {
-		_, err = a.hub.Publish(ctx, capture.ChannelPrefix+sessionID, hub.Publication{Type: typ, Data: b})
+		_, err = a.hub.Publish(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
 	}
 	if err != nil {
 		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("commit event not published")

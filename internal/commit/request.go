@@ -4,10 +4,8 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/google/uuid"
-
-	"github.com/handoff-health/handoff/internal/capture"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Request is the body of POST /api/medtech/session/commit.
@@ -31,7 +29,7 @@ type Reply struct {
 	Status string `json:"status"`
 	// SessionStatus is the session's status after the request: "committed"
 	// once every image of the session is filed.
-	SessionStatus capture.Status `json:"sessionStatus"`
+	SessionStatus session.Status `json:"sessionStatus"`
 	Results       []Result       `json:"results"`
 	Committed     int            `json:"committed"`
 	Failed        int            `json:"failed"`
@@ -47,10 +45,10 @@ const (
 // Result is the outcome for one selected image.
 type Result struct {
 	ImageID string `json:"imageId"`
-	// Status is capture.CommitCommitted or capture.CommitFailed, or
+	// Status is session.CommitCommitted or session.CommitFailed, or
 	// CommitCommitting when a concurrent request was still filing the image
 	// when this one ran out of time (its events tell the outcome).
-	Status capture.CommitStatus `json:"status"`
+	Status session.CommitStatus `json:"status"`
 	AlexID string               `json:"alexId,omitempty"`
 	Error  *ErrorInfo           `json:"error,omitempty"`
 }
@@ -82,18 +80,11 @@ func (req *Request) check() error {
 	return nil
 }
 
-// validSessionID accepts the ids the capture API mints (lower-case UUIDs),
-// so anything else is a 404 without a store lookup, as in the capture API.
-func validSessionID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
-}
-
 // selectImages returns the images req selects, in session order. Every id
 // named in ImageIDs or Metadata must be an image of the session, and
 // metadata may only be given for a selected image; otherwise nothing is
 // done at all.
-func selectImages(s capture.Session, req Request) ([]capture.Image, error) {
+func selectImages(s session.Session, req Request) ([]session.Image, error) {
 	if len(s.Images) == 0 {
 		return nil, errNoImages
 	}
@@ -112,7 +103,7 @@ func selectImages(s capture.Session, req Request) ([]capture.Image, error) {
 				"metadata may only be given for images listed in imageIds")
 		}
 	}
-	var out []capture.Image
+	var out []session.Image
 	for _, img := range s.Images {
 		if selected(img.ID) {
 			out = append(out, img)
@@ -126,9 +117,9 @@ func (r *Reply) summarize() {
 	r.Committed, r.Failed = 0, 0
 	for _, res := range r.Results {
 		switch res.Status {
-		case capture.CommitCommitted:
+		case session.CommitCommitted:
 			r.Committed++
-		case capture.CommitFailed:
+		case session.CommitFailed:
 			r.Failed++
 		}
 	}

@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/internal/alex"
-	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // run is one commit request at work: the session as loaded, the desktop's
 // overrides and, as images finish, their outcomes.
 type run struct {
 	a         *API
-	session   capture.Session
+	session   session.Session
 	overrides map[string]MetadataOverride
 
 	mu       sync.Mutex
@@ -39,7 +39,7 @@ const (
 	kindInProgress                    // still claimed by a concurrent request at the deadline
 )
 
-func newRun(a *API, s capture.Session, overrides map[string]MetadataOverride) *run {
+func newRun(a *API, s session.Session, overrides map[string]MetadataOverride) *run {
 	return &run{a: a, session: s, overrides: overrides, outcomes: make(map[string]outcome)}
 }
 
@@ -51,11 +51,11 @@ func (r *run) set(id string, o outcome) {
 }
 
 func (r *run) fail(id string, f ErrorInfo) {
-	r.set(id, outcome{Result{Status: capture.CommitFailed, Error: &f}, kindFailed})
+	r.set(id, outcome{Result{Status: session.CommitFailed, Error: &f}, kindFailed})
 }
 
-func (r *run) skip(img capture.Image) {
-	r.set(img.ID, outcome{Result{Status: capture.CommitCommitted, AlexID: img.Commit.AlexID}, kindSkipped})
+func (r *run) skip(img session.Image) {
+	r.set(img.ID, outcome{Result{Status: session.CommitCommitted, AlexID: img.Commit.AlexID}, kindSkipped})
 }
 
 func (r *run) abort(f ErrorInfo) {
@@ -74,15 +74,15 @@ func (r *run) abortedWith() *ErrorInfo {
 
 // commitAll files imgs: first those it can claim, then, as their claims
 // end, those a concurrent request was filing, until ctx ends.
-func (r *run) commitAll(ctx context.Context, imgs []capture.Image) {
+func (r *run) commitAll(ctx context.Context, imgs []session.Image) {
 	busy := r.claimAndFile(ctx, imgs)
 	r.awaitOthers(ctx, busy)
 }
 
 // claimAndFile claims each image (session order) and files the claimed ones,
 // Concurrency at a time. It returns the ids claimed by another request.
-func (r *run) claimAndFile(ctx context.Context, imgs []capture.Image) (busy []string) {
-	var mine []capture.Image
+func (r *run) claimAndFile(ctx context.Context, imgs []session.Image) (busy []string) {
+	var mine []session.Image
 	at := r.a.touch()
 	// Claims are written detached from ctx's deadline, so a deadline cannot
 	// cut one off after the store took it; none is started once it passed.
@@ -152,17 +152,17 @@ func (r *run) awaitOthers(ctx context.Context, busy []string) {
 			return
 		}
 		var waiting []string
-		var lapsed []capture.Image
+		var lapsed []session.Image
 		for _, id := range busy {
 			img, ok := s.Image(id)
 			switch {
 			case !ok:
 				r.fail(id, errImageRemoved)
-			case img.Commit.Status == capture.CommitCommitted:
+			case img.Commit.Status == session.CommitCommitted:
 				r.skip(img)
 			case r.a.claimLive(img.Commit, now):
 				waiting = append(waiting, id)
-			case img.Commit.Status == capture.CommitFailed:
+			case img.Commit.Status == session.CommitFailed:
 				r.fail(id, storedFailure(img.Commit))
 			default:
 				lapsed = append(lapsed, img)
@@ -174,14 +174,14 @@ func (r *run) awaitOthers(ctx context.Context, busy []string) {
 
 // get rereads the session, detached from ctx's deadline like the writes,
 // so a read cut off by the deadline is not mistaken for a store failure.
-func (r *run) get(ctx context.Context, now time.Time) (capture.Session, error) {
+func (r *run) get(ctx context.Context, now time.Time) (session.Session, error) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	return r.a.store.Get(ctx, r.session.ID, now)
 }
 
 // file sends one claimed image to ALEX and records the outcome.
-func (r *run) file(ctx context.Context, img capture.Image) {
+func (r *run) file(ctx context.Context, img session.Image) {
 	claimedAt := img.Commit.ClaimedAt
 	res, f := r.send(ctx, img)
 	// Recording must happen even if ctx has just run out: the image may be
@@ -197,7 +197,7 @@ func (r *run) file(ctx context.Context, img capture.Image) {
 
 // send reads the image's bytes and files them; a failure is what to tell
 // the desktop.
-func (r *run) send(ctx context.Context, img capture.Image) (alex.Result, *ErrorInfo) {
+func (r *run) send(ctx context.Context, img session.Image) (alex.Result, *ErrorInfo) {
 	if f := r.abortedWith(); f != nil {
 		return alex.Result{}, f
 	}
@@ -222,7 +222,7 @@ func (r *run) send(ctx context.Context, img capture.Image) (alex.Result, *ErrorI
 
 // mediaInput maps a stored image to what ALEX files. The title numbers the
 // photo within the session and carries no patient data.
-func (r *run) mediaInput(img capture.Image, data []byte) alex.MediaInput {
+func (r *run) mediaInput(img session.Image, data []byte) alex.MediaInput {
 	in := alex.MediaInput{
 		FacilityID:  r.session.Facility,
 		PatientID:   r.session.PatientID,

@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"slices"
@@ -34,6 +34,11 @@ const (
 	CommitFailed     CommitStatus = "failed"
 )
 
+// DefaultTTL is how long a session lives after its last write (create,
+// claim, upload, register, edit, delete, commit). It matches the hub's
+// history TTL: nobody resumes a channel whose session is gone.
+const DefaultTTL = 2 * time.Hour
+
 // Session is one capture session as the store keeps it. Values returned by a
 // Store are copies: changing them changes nothing stored.
 type Session struct {
@@ -59,10 +64,14 @@ type Session struct {
 }
 
 // Channel returns the session's realtime channel.
-func (s Session) Channel() string { return ChannelPrefix + s.ID }
+func (s Session) Channel() string { return Channel(s.ID) }
 
 // ChannelPrefix starts the name of every capture session's channel.
 const ChannelPrefix = "session:"
+
+// Channel returns the realtime channel of the session with this id, where
+// the capture API and the committer publish its events.
+func Channel(id string) string { return ChannelPrefix + id }
 
 // Image returns the session's image with id imageID.
 func (s Session) Image(imageID string) (Image, bool) {
@@ -111,8 +120,9 @@ type Commit struct {
 	ClaimedAt time.Time `json:"claimedAt,omitzero"`
 }
 
-// editable refuses changes to an image that is filed or being filed.
-func (c Commit) editable() error {
+// Editable refuses changes to an image that is filed or being filed:
+// ErrImageCommitted or ErrImageCommitting.
+func (c Commit) Editable() error {
 	switch c.Status {
 	case CommitCommitted:
 		return ErrImageCommitted

@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // the same session, so concurrent registrations from one phone never lose an
 // image and never take a session past its MaxImages.
 //
-// Tokens are passed and stored only as hashes (see hashToken); a Store never
+// Tokens are passed and stored only as hashes (see HashToken); a Store never
 // sees a raw token.
 type Store interface {
 	// Open stores s as a new open session with QR token qr, unless the
@@ -111,18 +111,18 @@ type QRToken struct {
 
 // Errors of Store methods. Their text never names a token or patient.
 var (
-	ErrNotFound        = errors.New("capture: session not found")
-	ErrClosed          = errors.New("capture: session no longer accepts images")
-	ErrPatientMismatch = errors.New("capture: encounter already has a session for another patient")
-	ErrTokenNotFound   = errors.New("capture: token not found")
-	ErrTokenExpired    = errors.New("capture: token expired")
-	ErrTokenClaimed    = errors.New("capture: token already claimed")
-	ErrTokenSuperseded = errors.New("capture: token replaced by a newer QR code")
-	ErrImageExists     = errors.New("capture: image already registered")
-	ErrImageNotFound   = errors.New("capture: image not found")
-	ErrTooManyImages   = errors.New("capture: session has its maximum number of images")
-	ErrImageCommitted  = errors.New("capture: image already committed")
-	ErrImageCommitting = errors.New("capture: image is being filed now")
+	ErrNotFound        = errors.New("session: session not found")
+	ErrClosed          = errors.New("session: session no longer accepts images")
+	ErrPatientMismatch = errors.New("session: encounter already has a session for another patient")
+	ErrTokenNotFound   = errors.New("session: token not found")
+	ErrTokenExpired    = errors.New("session: token expired")
+	ErrTokenClaimed    = errors.New("session: token already claimed")
+	ErrTokenSuperseded = errors.New("session: token replaced by a newer QR code")
+	ErrImageExists     = errors.New("session: image already registered")
+	ErrImageNotFound   = errors.New("session: image not found")
+	ErrTooManyImages   = errors.New("session: session has its maximum number of images")
+	ErrImageCommitted  = errors.New("session: image already committed")
+	ErrImageCommitting = errors.New("session: image is being filed now")
 )
 
 // SetCommit records an image's filing result atomically. A committed image

@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"context"
@@ -254,7 +254,7 @@ func (m *MemoryStore) RemoveImage(_ context.Context, id, imageID string, at Touc
 		return Image{}, ErrImageNotFound
 	}
 	img := ms.s.Images[i]
-	if err := img.Commit.editable(); err != nil {
+	if err := img.Commit.Editable(); err != nil {
 		return Image{}, err
 	}
 	ms.s.Images = slices.Delete(ms.s.Images, i, i+1)

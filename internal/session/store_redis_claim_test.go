@@ -1,4 +1,6 @@
-package capture
+//go:build integration
+
+package session
 
 import (
 	"context"
@@ -38,14 +40,14 @@ func TestRedisClaimIndexExpiresWhenClaimDies(t *testing.T) {
 	t.Parallel()
 	r := testutil.StartRedis(t)
 	st := newRedisStoreForTest(t, r.Addr)
-	c := newClock()
+	c := testutil.NewClock()
 	ctx := context.Background()
-	_, qr := qrAt(c)
+	qr := qrAt(c)
 	if _, _, err := st.Open(ctx, newTestSession(c, "enc-"+uuid.NewString(), "pat-1"), qr); err != nil {
 		t.Fatal(err)
 	}
 	st.c.AddHook(failClaim{})
-	mob := hashToken(newToken(mobileTokenBytes))
+	mob := newHash()
 	if _, err := st.Claim(ctx, qr.Hash, mob, touchAt(c)); err == nil {
 		t.Fatal("claim succeeded despite the injected failure")
 	}

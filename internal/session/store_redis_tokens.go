@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func (r *RedisStore) qrSession(ctx context.Context, qrHash string) (string, erro
 		return "", ErrTokenNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("capture: redis get QR token: %w", err)
+		return "", fmt.Errorf("session: redis get QR token: %w", err)
 	}
 	return id, nil
 }
@@ -62,7 +62,7 @@ func (r *RedisStore) Claim(ctx context.Context, qrHash, mobileHash string, at To
 	// The index expires with the session from the start: a node that dies
 	// before the claim finishes must not leave it in Redis forever.
 	if err := r.c.SetArgs(ctx, r.mobKey(mobileHash), id, redis.SetArgs{ExpireAt: at.Expires.Add(r.retain)}).Err(); err != nil {
-		return Session{}, fmt.Errorf("capture: redis index mobile token: %w", err)
+		return Session{}, fmt.Errorf("session: redis index mobile token: %w", err)
 	}
 	res, err := r.run(ctx, id, "claim", at.Now, at.Expires, qrHash, mobileHash)
 	if err == nil {
@@ -96,7 +96,7 @@ func (r *RedisStore) ByMobile(ctx context.Context, mobileHash string, now time.T
 		return Session{}, ErrTokenNotFound
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("capture: redis get mobile token: %w", err)
+		return Session{}, fmt.Errorf("session: redis get mobile token: %w", err)
 	}
 	s, f, err := r.load(ctx, id, now)
 	if errors.Is(err, ErrNotFound) || (err == nil && f["mob"] != mobileHash) {

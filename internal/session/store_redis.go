@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"context"
@@ -32,7 +32,8 @@ var (
 type RedisStoreConfig struct {
 	// Prefix is the deployment's key prefix, shared with the other Redis
 	// users of handoff; the store adds "capture:" after it, so its keys never
-	// meet theirs. Zero means "handoff:". It must not contain "{" or "}",
+	// meet theirs. (The infix predates this package's name and stays: a new
+	// one would orphan every live session of a running deployment.) Zero means "handoff:". It must not contain "{" or "}",
 	// which Redis Cluster reads as a hash tag.
 	Prefix string
 	// Retain is how long a session's records outlive its expiry, so the
@@ -74,7 +75,7 @@ func NewRedisStore(client redis.UniversalClient, cfg RedisStoreConfig) (*RedisSt
 		cfg.Prefix = "handoff:"
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
-		return nil, errors.New("capture: Redis key prefix must not contain { or }")
+		return nil, errors.New("session: Redis key prefix must not contain { or }")
 	}
 	cfg.Prefix += "capture:"
 	if cfg.Retain <= 0 {
@@ -115,10 +116,10 @@ func (r *RedisStore) run(ctx context.Context, id, op string, now, expires time.T
 	argv := append([]any{op, ms(now), ms(expires), ms(expires.Add(r.retain))}, args...)
 	res, err := sessionScript.Run(ctx, r.c, r.sessionKeys(id), argv...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("capture: redis %s: %w", op, err)
+		return nil, fmt.Errorf("session: redis %s: %w", op, err)
 	}
 	if len(res) == 0 {
-		return nil, fmt.Errorf("capture: redis %s: empty reply", op)
+		return nil, fmt.Errorf("session: redis %s: empty reply", op)
 	}
 	return res, nil
 }
@@ -149,7 +150,7 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, 
 	for range openAttempts {
 		cur, err := r.c.Get(ctx, r.encKey(ek)).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return Session{}, false, fmt.Errorf("capture: redis get encounter: %w", err)
+			return Session{}, false, fmt.Errorf("session: redis get encounter: %w", err)
 		}
 		if cur != "" {
 			got, err := r.reopen(ctx, cur, s, qr)
@@ -163,7 +164,7 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, 
 		won, err := swapScript.Run(ctx, r.c, []string{r.encKey(ek)}, cur, s.ID, ms(s.ExpiresAt.Add(r.retain))).Int()
 		if err != nil {
 			_ = r.Remove(ctx, s.ID)
-			return Session{}, false, fmt.Errorf("capture: redis set encounter: %w", err)
+			return Session{}, false, fmt.Errorf("session: redis set encounter: %w", err)
 		}
 		if won == 1 {
 			got, err := r.Get(ctx, s.ID, s.CreatedAt)
@@ -174,14 +175,14 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, 
 			return Session{}, false, err
 		}
 	}
-	return Session{}, false, errors.New("capture: redis: encounter index kept changing; try again")
+	return Session{}, false, errors.New("session: redis: encounter index kept changing; try again")
 }
 
 // reopen gives an existing open session a new QR token; ErrNotFound means
 // the index pointed at a session that is gone or closed.
 func (r *RedisStore) reopen(ctx context.Context, id string, s Session, qr QRToken) (Session, error) {
 	if err := r.c.Set(ctx, r.qrKey(qr.Hash), id, 0).Err(); err != nil {
-		return Session{}, fmt.Errorf("capture: redis index QR token: %w", err)
+		return Session{}, fmt.Errorf("session: redis index QR token: %w", err)
 	}
 	// The QR index gets its TTL now; until the script has run it points at a
 	// session whose qr field names another hash, so it grants nothing.
@@ -210,7 +211,7 @@ func (r *RedisStore) create(ctx context.Context, s Session, qr QRToken, ek strin
 	fixed.Images, fixed.Pending = nil, nil
 	data, err := json.Marshal(fixed)
 	if err != nil {
-		return fmt.Errorf("capture: encode session: %w", err)
+		return fmt.Errorf("session: encode session: %w", err)
 	}
 	keep := s.ExpiresAt.Add(r.retain)
 	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -220,7 +221,7 @@ func (r *RedisStore) create(ctx context.Context, s Session, qr QRToken, ek strin
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("capture: redis index new session: %w", err)
+		return fmt.Errorf("session: redis index new session: %w", err)
 	}
 	res, err := r.run(ctx, s.ID, "create", s.CreatedAt, s.ExpiresAt,
 		string(data), s.PatientID, s.MaxImages, qr.Hash, ms(qr.ExpiresAt), ek)
@@ -228,7 +229,7 @@ func (r *RedisStore) create(ctx context.Context, s Session, qr QRToken, ek strin
 		return err
 	}
 	if res[0] != "ok" {
-		return fmt.Errorf("capture: redis create: session id already in use")
+		return fmt.Errorf("session: redis create: session id already in use")
 	}
 	return nil
 }
@@ -249,7 +250,7 @@ func (r *RedisStore) load(ctx context.Context, id string, now time.Time) (Sessio
 		return nil
 	})
 	if err != nil {
-		return Session{}, nil, fmt.Errorf("capture: redis load session: %w", err)
+		return Session{}, nil, fmt.Errorf("session: redis load session: %w", err)
 	}
 	f := hs.Val()
 	if f["data"] == "" || !now.Before(fromMS(f["exp"])) {
@@ -262,7 +263,7 @@ func (r *RedisStore) load(ctx context.Context, id string, now time.Time) (Sessio
 func decodeSession(f, images, pending map[string]string) (Session, error) {
 	var s Session
 	if err := json.Unmarshal([]byte(f["data"]), &s); err != nil {
-		return Session{}, fmt.Errorf("capture: decode session: %w", err)
+		return Session{}, fmt.Errorf("session: decode session: %w", err)
 	}
 	s.Status = Status(f["status"])
 	s.ExpiresAt = fromMS(f["exp"])
@@ -271,7 +272,7 @@ func decodeSession(f, images, pending map[string]string) (Session, error) {
 	for _, v := range images {
 		var img Image
 		if err := json.Unmarshal([]byte(v), &img); err != nil {
-			return Session{}, fmt.Errorf("capture: decode image: %w", err)
+			return Session{}, fmt.Errorf("session: decode image: %w", err)
 		}
 		s.Images = append(s.Images, img)
 	}
@@ -280,7 +281,7 @@ func decodeSession(f, images, pending map[string]string) (Session, error) {
 	for id, v := range pending {
 		var p redisPending
 		if err := json.Unmarshal([]byte(v), &p); err != nil {
-			return Session{}, fmt.Errorf("capture: decode pending upload: %w", err)
+			return Session{}, fmt.Errorf("session: decode pending upload: %w", err)
 		}
 		s.Pending[id] = PendingUpload{ContentType: p.ContentType, Size: p.Size, ExpiresAt: time.UnixMilli(p.Exp).UTC()}
 	}
@@ -305,7 +306,7 @@ func (r *RedisStore) SetStatus(ctx context.Context, id string, status Status, no
 	}
 	if status != StatusOpen && len(res) > 1 && res[1] != "" {
 		if err := swapScript.Run(ctx, r.c, []string{r.encKey(res[1])}, id, "", "0").Err(); err != nil {
-			return fmt.Errorf("capture: redis drop encounter index: %w", err)
+			return fmt.Errorf("session: redis drop encounter index: %w", err)
 		}
 	}
 	return nil
@@ -318,7 +319,7 @@ func (r *RedisStore) SetStatus(ctx context.Context, id string, status Status, no
 func (r *RedisStore) Expired(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	ids, err := leaseScript.Run(ctx, r.c, []string{r.expiryKey()}, ms(now), ms(now.Add(lease)), limit).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("capture: redis lease expired sessions: %w", err)
+		return nil, fmt.Errorf("session: redis lease expired sessions: %w", err)
 	}
 	var due []string
 	for _, id := range ids {
@@ -329,7 +330,7 @@ func (r *RedisStore) Expired(ctx context.Context, now time.Time, lease time.Dura
 		if res[0] == "live" && len(res) > 1 {
 			exp := fromMS(res[1])
 			if err := r.c.ZAdd(ctx, r.expiryKey(), redis.Z{Score: float64(exp.UnixMilli()), Member: id}).Err(); err != nil {
-				return due, fmt.Errorf("capture: redis reschedule session: %w", err)
+				return due, fmt.Errorf("session: redis reschedule session: %w", err)
 			}
 			continue
 		}
@@ -344,7 +345,7 @@ func (r *RedisStore) Remove(ctx context.Context, id string) error {
 	keys := r.sessionKeys(id)
 	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek").Result()
 	if err != nil {
-		return fmt.Errorf("capture: redis read session: %w", err)
+		return fmt.Errorf("session: redis read session: %w", err)
 	}
 	str := func(v any) string { s, _ := v.(string); return s }
 	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -362,7 +363,7 @@ func (r *RedisStore) Remove(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("capture: redis remove session: %w", err)
+		return fmt.Errorf("session: redis remove session: %w", err)
 	}
 	return nil
 }
@@ -370,7 +371,7 @@ func (r *RedisStore) Remove(ctx context.Context, id string) error {
 // Ping implements Store.
 func (r *RedisStore) Ping(ctx context.Context) error {
 	if err := r.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("capture: redis: %w", err)
+		return fmt.Errorf("session: redis: %w", err)
 	}
 	return nil
 }

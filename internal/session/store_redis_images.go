@@ -1,4 +1,4 @@
-package capture
+package session
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func openError(state string) error {
 func (r *RedisStore) Reserve(ctx context.Context, id, imageID string, p PendingUpload, at Touch) error {
 	data, err := json.Marshal(redisPending{ContentType: p.ContentType, Size: p.Size, Exp: p.ExpiresAt.UnixMilli()})
 	if err != nil {
-		return fmt.Errorf("capture: encode pending upload: %w", err)
+		return fmt.Errorf("session: encode pending upload: %w", err)
 	}
 	res, err := r.run(ctx, id, "reserve", at.Now, at.Expires, imageID, string(data))
 	if err != nil {
@@ -48,7 +48,7 @@ func (r *RedisStore) Reserve(ctx context.Context, id, imageID string, p PendingU
 func (r *RedisStore) AddImage(ctx context.Context, id string, img Image, at Touch) (Image, bool, error) {
 	data, err := json.Marshal(img)
 	if err != nil {
-		return Image{}, false, fmt.Errorf("capture: encode image: %w", err)
+		return Image{}, false, fmt.Errorf("session: encode image: %w", err)
 	}
 	res, err := r.run(ctx, id, "add", at.Now, at.Expires, img.ID, string(data))
 	if err != nil {
@@ -63,7 +63,7 @@ func (r *RedisStore) AddImage(ctx context.Context, id string, img Image, at Touc
 	}
 	var old Image
 	if len(res) < 4 || json.Unmarshal([]byte(res[3]), &old) != nil {
-		return Image{}, false, errors.New("capture: redis add: unreadable stored image")
+		return Image{}, false, errors.New("session: redis add: unreadable stored image")
 	}
 	return old, false, nil
 }
@@ -83,7 +83,7 @@ func (r *RedisStore) UpdateImage(ctx context.Context, id, imageID string, at Tou
 // RemoveImage implements Store.
 func (r *RedisStore) RemoveImage(ctx context.Context, id, imageID string, at Touch) (Image, error) {
 	return r.casImage(ctx, id, imageID, at, func(img *Image) (bool, error) {
-		return false, img.Commit.editable()
+		return false, img.Commit.Editable()
 	})
 }
 
@@ -101,7 +101,7 @@ func (r *RedisStore) casImage(ctx context.Context, id, imageID string, at Touch,
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return Image{}, fmt.Errorf("capture: redis read image: %w", err)
+			return Image{}, fmt.Errorf("session: redis read image: %w", err)
 		}
 		if !at.Now.Before(fromMS(exp.Val())) {
 			return Image{}, ErrNotFound
@@ -111,7 +111,7 @@ func (r *RedisStore) casImage(ctx context.Context, id, imageID string, at Touch,
 		}
 		var img Image
 		if err := json.Unmarshal([]byte(cur.Val()), &img); err != nil {
-			return Image{}, fmt.Errorf("capture: decode image: %w", err)
+			return Image{}, fmt.Errorf("session: decode image: %w", err)
 		}
 		keep, err := change(&img)
 		if err != nil {
@@ -121,7 +121,7 @@ func (r *RedisStore) casImage(ctx context.Context, id, imageID string, at Touch,
 		if keep {
 			b, err := json.Marshal(img)
 			if err != nil {
-				return Image{}, fmt.Errorf("capture: encode image: %w", err)
+				return Image{}, fmt.Errorf("session: encode image: %w", err)
 			}
 			next = string(b)
 		}
@@ -138,5 +138,5 @@ func (r *RedisStore) casImage(ctx context.Context, id, imageID string, at Touch,
 		r.afterTouch(ctx, res, at.Expires)
 		return img, nil
 	}
-	return Image{}, errors.New("capture: redis: image kept changing; try again")
+	return Image{}, errors.New("session: redis: image kept changing; try again")
 }
