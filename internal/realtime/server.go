@@ -20,11 +20,12 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Path is where `handoff serve` mounts the socket: GET /realtime with a
 // WebSocket upgrade.
-const Path = "/realtime"
+const Path = protocol.Path
 
 // Server accepts realtime WebSocket connections and bridges them to a hub.
 type Server struct {
@@ -79,7 +80,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	token := auth.BearerToken(r)
 	if token == "" {
-		token = r.URL.Query().Get("access_token")
+		token = r.URL.Query().Get(protocol.TokenParam)
 	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
