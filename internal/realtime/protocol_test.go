@@ -77,16 +77,12 @@ func TestAuthMethods(t *testing.T) {
 
 	t.Run("query parameter", func(t *testing.T) {
 		r := dialRaw(t, n.url+"?access_token="+tok, nil)
-		if f := r.next(); f.Type != protocol.FrameConnected {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want connected)", protocol.FrameConnected, r.next().Type)
 	})
 	t.Run("first frame", func(t *testing.T) {
 		r := dialRaw(t, n.url, nil)
 		r.send(map[string]any{"type": "auth", "token": tok})
-		if f := r.next(); f.Type != protocol.FrameConnected {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want connected)", protocol.FrameConnected, r.next().Type)
 	})
 	t.Run("re-auth before expiry", func(t *testing.T) {
 		r := connect(t, n.url, issue(t, v, "f", "p", 2*time.Second))
@@ -99,9 +95,7 @@ func TestAuthMethods(t *testing.T) {
 		// expired (a 2 s token has expired 2.5 s later, whatever the clock).
 		time.Sleep(2500 * time.Millisecond)
 		r.send(map[string]any{"type": "ping"})
-		if f := r.next(); f.Type != protocol.FramePong {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want pong)", protocol.FramePong, r.next().Type)
 	})
 }
 
@@ -109,7 +103,10 @@ func TestTokenExpiryClosesWith4009(t *testing.T) {
 	t.Parallel()
 	v := newVerifier(t)
 	n := startNode(t, memoryHub(t), v, Config{})
-	r := connect(t, n.url, issue(t, v, "f", "p", time.Second))
+	// exp is whole seconds, so a 1 s token may have only milliseconds
+	// left when issued and expire before the connected frame; 2 s leaves
+	// at least one.
+	r := connect(t, n.url, issue(t, v, "f", "p", 2*time.Second))
 	r.expectClose(CloseTokenExpired)
 }
 
@@ -140,9 +137,7 @@ func TestAuthorizeHook(t *testing.T) {
 		Code: protocol.CodeNotFound, Message: "session not found",
 	}, r.next())
 	r.send(map[string]any{"type": "subscribe", "id": 2, "channel": "session:mine"})
-	if f := r.next(); f.Type != protocol.FrameSubscribed {
-		t.Fatalf("got %+v", f)
-	}
+	testutil.Equal(t, "frame type (want subscribed)", protocol.FrameSubscribed, r.next().Type)
 }
 
 // TestDeadPeerIsDropped: a client that stops reading never answers the

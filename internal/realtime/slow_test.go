@@ -28,9 +28,7 @@ func TestSlowConsumer(t *testing.T) {
 
 	r := connect(t, n.url, tok)
 	r.send(map[string]any{"type": "subscribe", "channel": channel, "since": "0"})
-	if f := r.next(); f.Type != protocol.FrameSubscribed {
-		t.Fatalf("got %+v", f)
-	}
+	testutil.Equal(t, "frame type (want subscribed)", protocol.FrameSubscribed, r.next().Type)
 
 	// 5,000 events of 4 KiB: the kernel's socket buffers fill after a
 	// few hundred, then the send queue, then the server must cut the client.
@@ -88,15 +86,15 @@ func TestSlowConsumer(t *testing.T) {
 	for len(got) < len(published) {
 		f := r2.next()
 		if f.Event == nil {
-			t.Fatalf("resume: got %+v", f)
+			t.Fatalf("resume: a %q frame (code %q) where an event was due", f.Type, f.Code)
 		}
 		got = append(got, f.Event.ID)
 	}
+	want := make([]string, len(published))
 	for i, ev := range published {
-		if got[i] != ev.ID {
-			t.Fatalf("event %d: got %s, want %s", i, got[i], ev.ID)
-		}
+		want[i] = ev.ID
 	}
+	testutil.Equal(t, "event ids before and after the resume", want, got)
 	if c := metricValue(t, n.srv.metrics.closes.WithLabelValues("4008")); c != 1 {
 		t.Errorf("disconnects{code=4008} = %v, want 1", c)
 	}
