@@ -1,8 +1,9 @@
 // Package client is the Go client of handoff's native realtime protocol
-// (docs/protocol.md). It keeps one socket open, reconnects with jittered
-// exponential backoff, and resubscribes every channel from the cursor of
-// the last event it delivered, so a caller sees each event once, in order,
-// across reconnects, or an explicit KindResync when that is impossible.
+// (package protocol; docs/protocol.md explains it). It keeps one socket
+// open, reconnects with jittered exponential backoff (internal/backoff),
+// and resubscribes every channel from the cursor of the last event it
+// delivered, so a caller sees each event once, in order, across
+// reconnects, or an explicit KindResync when that is impossible.
 //
 //	c, _ := client.New(client.Config{URL: "wss://host/realtime", Token: fetchJWT})
 //	c.Subscribe("session:abc", "")
@@ -13,10 +14,11 @@ package client
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/handoff-health/handoff/internal/backoff"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Client is a reconnecting realtime client. Its methods are safe for
@@ -28,8 +30,8 @@ type Client struct {
 
 	mu   sync.Mutex
 	subs map[string]*subState
-	// sess is the connected session, or nil between connections.
-	sess *session
+	// sock is the connected socket, or nil between connections.
+	sock *socket
 }
 
 // subState is what the client remembers of one channel across sockets.
@@ -66,11 +68,11 @@ func (c *Client) Subscribe(channel, since string) error {
 		return ErrAlreadySubscribed
 	}
 	c.subs[channel] = &subState{cursor: since}
-	sess := c.sess
+	sock := c.sock
 	c.mu.Unlock()
-	if sess != nil {
+	if sock != nil {
 		// A failed write kills the socket; the reconnect resubscribes.
-		_ = sess.subscribe(channel, since)
+		_ = sock.subscribe(channel, since)
 	}
 	return nil
 }
@@ -80,10 +82,10 @@ func (c *Client) Unsubscribe(channel string) {
 	c.mu.Lock()
 	_, had := c.subs[channel]
 	delete(c.subs, channel)
-	sess := c.sess
+	sock := c.sock
 	c.mu.Unlock()
-	if had && sess != nil {
-		_ = sess.send(map[string]string{"type": "unsubscribe", "channel": channel})
+	if had && sock != nil {
+		_ = sock.send(protocol.ClientFrame{Type: protocol.OpUnsubscribe, Channel: channel})
 	}
 }
 
@@ -127,26 +129,13 @@ func (c *Client) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		t := time.NewTimer(c.backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		// Equal jitter (see internal/backoff): a fleet of clients cut off
+		// at once does not return at once, yet none retries in a tight loop.
+		if !backoff.Sleep(ctx, c.cfg.backoff().Delay(attempt)) {
 			return ctx.Err()
-		case <-t.C:
 		}
 		attempt++
 	}
-}
-
-// backoff is "equal jitter": half the exponential delay plus a random part
-// of the other half, so a fleet of clients cut off at once does not return
-// at once, yet none retries in a tight loop.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.MaxBackoff
-	if attempt < 30 {
-		d = min(c.cfg.MinBackoff<<attempt, c.cfg.MaxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // emit delivers ev unless ctx ends first.

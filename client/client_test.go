@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/realtime"
+	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -77,27 +80,6 @@ func run(t *testing.T, c *client.Client) <-chan error {
 	return done
 }
 
-// next returns the next event of one of kinds, skipping others.
-func next(t *testing.T, c *client.Client, kinds ...client.Kind) client.Event {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatal("events closed")
-			}
-			for _, k := range kinds {
-				if ev.Kind == k {
-					return ev
-				}
-			}
-		case <-deadline:
-			t.Fatalf("no %v event", kinds)
-		}
-	}
-}
-
 func TestEventsAndUnsubscribe(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, realtime.Config{})
@@ -111,35 +93,30 @@ func TestEventsAndUnsubscribe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	sub := next(t, c, client.KindSubscribed)
-	if sub.Channel != "session:a" || sub.ID != "0" {
-		t.Fatalf("subscribed = %+v", sub)
-	}
+	sub := testutil.Next(t, c, client.KindSubscribed)
+	testutil.Equal(t, "subscribed event", client.Event{Kind: client.KindSubscribed, Channel: "session:a", ID: "0"}, sub)
 	ev, err := s.hub.Publish(context.Background(), "session:a", hub.Publication{Type: "image.added", Data: []byte(`{"k":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := next(t, c, client.KindEvent)
-	if got.ID != ev.ID || got.Type != "image.added" || string(got.Data) != `{"k":1}` || !got.TS.Equal(ev.TS) {
-		t.Fatalf("event = %+v", got)
-	}
-	if c.Cursor("session:a") != ev.ID {
-		t.Fatalf("cursor %q, want %q", c.Cursor("session:a"), ev.ID)
-	}
+	testutil.Equal(t, "published event", client.Event{
+		Kind: client.KindEvent, Channel: "session:a", ID: ev.ID, Type: "image.added", Data: json.RawMessage(`{"k":1}`), TS: ev.TS,
+	}, testutil.Next(t, c, client.KindEvent))
+	testutil.Equal(t, "cursor after the event", ev.ID, c.Cursor("session:a"))
 
 	// Subscribing while connected takes effect at once.
 	if err := c.Subscribe("session:b", "0"); err != nil {
 		t.Fatal(err)
 	}
-	next(t, c, client.KindSubscribed)
+	testutil.Next(t, c, client.KindSubscribed)
 	c.Unsubscribe("session:a")
 	if _, err := s.hub.Publish(context.Background(), "session:a", hub.Publication{Type: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	ev2, _ := s.hub.Publish(context.Background(), "session:b", hub.Publication{Type: "y"})
-	if got := next(t, c, client.KindEvent); got.Channel != "session:b" || got.ID != ev2.ID {
-		t.Fatalf("after unsubscribe got %+v", got)
-	}
+	got := testutil.Next(t, c, client.KindEvent)
+	testutil.Equal(t, "first event after unsubscribe", struct{ Channel, ID string }{"session:b", ev2.ID},
+		struct{ Channel, ID string }{got.Channel, got.ID})
 
 	// Cancelling Run closes the socket and the Events channel.
 	cancel()
@@ -161,11 +138,13 @@ func TestRefusedChannelIsReportedAndDropped(t *testing.T) {
 	c := newClient(t, s.url, func(context.Context) (string, error) { return s.token(t, "f", time.Hour), nil })
 	_ = c.Subscribe("session:secret", "")
 	run(t, c)
-	ev := next(t, c, client.KindError)
+	ev := testutil.Next(t, c, client.KindError)
+	testutil.Equal(t, "error event channel", "session:secret", ev.Channel)
 	var se *client.ServerError
-	if ev.Channel != "session:secret" || !errors.As(ev.Err, &se) || se.Code != "forbidden" {
-		t.Fatalf("error event = %+v", ev)
+	if !errors.As(ev.Err, &se) {
+		t.Fatalf("error event carries %v, want a *client.ServerError", ev.Err)
 	}
+	testutil.Equal(t, "server error code", string(protocol.CodeForbidden), se.Code)
 	if err := c.Subscribe("session:secret", ""); err != nil {
 		t.Fatalf("channel not dropped after refusal: %v", err)
 	}
@@ -221,7 +200,7 @@ func TestTokenRefresh(t *testing.T) {
 		return s.token(t, "someone-else", time.Hour), nil
 	})
 	done := run(t, c)
-	next(t, c, client.KindConnected)
+	testutil.Next(t, c, client.KindConnected)
 	select {
 	case err := <-done:
 		if !errors.Is(err, client.ErrForbidden) {
@@ -236,8 +215,9 @@ func TestTokenRefresh(t *testing.T) {
 			connects++
 		}
 	}
-	if connects != 1 || calls.Load() < 4 {
-		t.Fatalf("%d connections and %d token calls: refreshes should have kept one socket", connects, calls.Load())
+	testutil.Check(t, "connections (refreshes should have kept one socket)", 1, connects)
+	if n := calls.Load(); n < 4 {
+		t.Errorf("%d token calls, want at least 4: the client did not refresh", n)
 	}
 }
 
@@ -254,7 +234,8 @@ func TestDeadServerIsDropped(t *testing.T) {
 		}
 		defer ws.CloseNow()
 		accepts.Add(1)
-		_ = ws.Write(r.Context(), websocket.MessageText, []byte(`{"type":"connected","connectionId":"x","heartbeat":100}`))
+		hello, _ := json.Marshal(protocol.ServerFrame{Type: protocol.FrameConnected, ConnectionID: "x", Heartbeat: 100})
+		_ = ws.Write(r.Context(), websocket.MessageText, hello)
 		for {
 			if _, _, err := ws.Read(context.Background()); err != nil {
 				return
@@ -264,11 +245,11 @@ func TestDeadServerIsDropped(t *testing.T) {
 	t.Cleanup(hs.Close)
 	c := newClient(t, "ws"+strings.TrimPrefix(hs.URL, "http"), func(context.Context) (string, error) { return "t", nil })
 	run(t, c)
-	ev := next(t, c, client.KindDisconnected)
+	ev := testutil.Next(t, c, client.KindDisconnected)
 	if !errors.Is(ev.Err, client.ErrDeadServer) {
 		t.Fatalf("disconnected with %v, want ErrDeadServer", ev.Err)
 	}
-	next(t, c, client.KindConnected)
+	testutil.Next(t, c, client.KindConnected)
 	if accepts.Load() < 2 {
 		t.Fatal("no reconnect")
 	}
@@ -276,15 +257,17 @@ func TestDeadServerIsDropped(t *testing.T) {
 
 func TestCloseErrors(t *testing.T) {
 	t.Parallel()
-	for code, want := range map[int]error{
-		4001: client.ErrUnauthorized, 4003: client.ErrForbidden, 4008: client.ErrSlowConsumer,
-		4009: client.ErrTokenExpired, 1001: client.ErrGoingAway, 4400: client.ErrBadRequest, 1009: client.ErrTooBig,
+	for code, want := range map[protocol.CloseCode]error{
+		protocol.CloseUnauthorized: client.ErrUnauthorized, protocol.CloseForbidden: client.ErrForbidden,
+		protocol.CloseSlowConsumer: client.ErrSlowConsumer, protocol.CloseTokenExpired: client.ErrTokenExpired,
+		protocol.CloseGoingAway: client.ErrGoingAway, protocol.CloseBadRequest: client.ErrBadRequest,
+		protocol.CloseTooBig: client.ErrTooBig,
 	} {
-		if err := error(&client.CloseError{Code: code}); !errors.Is(err, want) {
+		if err := error(&client.CloseError{Code: int(code)}); !errors.Is(err, want) {
 			t.Errorf("close %d does not map to %v", code, want)
 		}
 	}
-	if errors.Unwrap(&client.CloseError{Code: 1000}) != nil {
+	if errors.Unwrap(&client.CloseError{Code: int(protocol.CloseNormal)}) != nil {
 		t.Error("1000 maps to an error kind")
 	}
 }

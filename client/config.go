@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
 // Config configures a Client. Zero fields take the defaults noted.
@@ -52,6 +54,11 @@ const (
 	// ping may be late or in flight, two missed means it is gone.
 	deadServerBeats = 2
 )
+
+// backoff is the reconnect delay policy the bounds make.
+func (cfg Config) backoff() backoff.Policy {
+	return backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}
+}
 
 func (cfg Config) withDefaults() Config {
 	if cfg.HTTPClient == nil {

@@ -3,9 +3,11 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	"github.com/handoff-health/handoff/protocol"
 )
 
-// Errors for the server's close codes (see docs/protocol.md). A
+// Errors for the server's close codes (the table in package protocol). A
 // *CloseError unwraps to one of them, so callers use errors.Is.
 var (
 	// ErrUnauthorized (4001): the token was missing, forged or malformed.
@@ -30,7 +32,7 @@ var (
 
 // CloseError is a close frame from the server.
 type CloseError struct {
-	Code   int
+	Code   int // a protocol.CloseCode
 	Reason string
 }
 
@@ -40,20 +42,20 @@ func (e *CloseError) Error() string {
 
 // Unwrap maps the close code to its Err* value.
 func (e *CloseError) Unwrap() error {
-	switch e.Code {
-	case 4001:
+	switch protocol.CloseCode(e.Code) {
+	case protocol.CloseUnauthorized:
 		return ErrUnauthorized
-	case 4003:
+	case protocol.CloseForbidden:
 		return ErrForbidden
-	case 4008:
+	case protocol.CloseSlowConsumer:
 		return ErrSlowConsumer
-	case 4009:
+	case protocol.CloseTokenExpired:
 		return ErrTokenExpired
-	case 1001:
+	case protocol.CloseGoingAway:
 		return ErrGoingAway
-	case 4400:
+	case protocol.CloseBadRequest:
 		return ErrBadRequest
-	case 1009:
+	case protocol.CloseTooBig:
 		return ErrTooBig
 	}
 	return nil
@@ -61,7 +63,7 @@ func (e *CloseError) Unwrap() error {
 
 // ServerError is an error frame: the server refused one operation.
 type ServerError struct {
-	Code    string // e.g. "forbidden", "bad_cursor", "too_many_channels"
+	Code    string // a protocol.ErrorCode, e.g. "forbidden", "bad_cursor"
 	Message string
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
@@ -22,9 +24,7 @@ func TestParseFanoutDefaultsAndFlags(t *testing.T) {
 		Sockets: 1000, Channels: 1000, Rate: 30000, Batch: 1, Publishers: 32,
 		Warmup: 3 * time.Second, Duration: 5 * time.Second, Drain: 5 * time.Second,
 	}
-	if c != want {
-		t.Fatalf("got  %+v\nwant %+v", c, want)
-	}
+	testutil.Equal(t, "parsed config", want, c)
 }
 
 func TestParseRefusesBadFlags(t *testing.T) {
@@ -48,7 +48,10 @@ func TestParseRefusesBadFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("HANDOFF_JWT_SECRET", "")
 			_, err := ParseFanout(tc.args, io.Discard)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err == nil {
+				t.Fatalf("no error, want one mentioning %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
@@ -61,19 +64,30 @@ func TestParseIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.JWTSecret != testSecret || c.PID != 42 || c.Sockets != 500 || c.Channels != 100 || c.Hold != time.Second {
-		t.Fatalf("%+v", c)
+	type parsed struct {
+		JWTSecret              string
+		PID, Sockets, Channels int
+		Hold                   time.Duration
 	}
-	if _, err := ParseIdle([]string{"--sockets", "500"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--pid") {
-		t.Fatalf("missing --pid: err = %v", err)
+	testutil.Equal(t, "parsed idle config",
+		parsed{JWTSecret: testSecret, PID: 42, Sockets: 500, Channels: 100, Hold: time.Second},
+		parsed{JWTSecret: c.JWTSecret, PID: c.PID, Sockets: c.Sockets, Channels: c.Channels, Hold: c.Hold})
+	_, err = ParseIdle([]string{"--sockets", "500"}, io.Discard)
+	if err == nil {
+		t.Fatal("missing --pid: no error")
+	}
+	if !strings.Contains(err.Error(), "--pid") {
+		t.Fatalf("missing --pid: err = %v, want one naming --pid", err)
 	}
 }
 
 func TestSourceAddrs(t *testing.T) {
 	t.Parallel()
-	if got := sourceAddrs("http://127.0.0.1:8080", 3); len(got) != 3 || got[2].IP.String() != "127.0.0.3" {
-		t.Fatalf("loopback: %v", got)
+	got := sourceAddrs("http://127.0.0.1:8080", 3)
+	if len(got) != 3 {
+		t.Fatalf("loopback: %d addresses (%v), want 3", len(got), got)
 	}
+	testutil.Equal(t, "third loopback source address", "127.0.0.3", got[2].IP.String())
 	for _, target := range []string{"http://10.0.0.5:8080", "http://localhost:8080", "http://[::1]:8080"} {
 		if got := sourceAddrs(target, 3); got != nil {
 			t.Errorf("%s: %v, want the system's choice", target, got)

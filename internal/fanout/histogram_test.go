@@ -1,11 +1,14 @@
 package fanout
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestBucketsCoverValuesInOrder(t *testing.T) {
@@ -17,9 +20,8 @@ func TestBucketsCoverValuesInOrder(t *testing.T) {
 			t.Fatalf("bucket %d high %d not above bucket %d's %d", i, high, i-1, prevHigh)
 		}
 		// The lowest and highest values of a bucket map back to it.
-		if bucketOf(prevHigh+1) != i || bucketOf(high) != i {
-			t.Fatalf("bucket %d [%d, %d]: bucketOf gives %d and %d", i, prevHigh+1, high, bucketOf(prevHigh+1), bucketOf(high))
-		}
+		testutil.Equal(t, fmt.Sprintf("bucket of %d, the lowest value of bucket %d", prevHigh+1, i), i, bucketOf(prevHigh+1))
+		testutil.Equal(t, fmt.Sprintf("bucket of %d, the highest value of bucket %d", high, i), i, bucketOf(high))
 		// Below 0.8% wide: the precision the reports rely on.
 		if low := prevHigh + 1; low >= linearLimit && float64(high-low) > 0.008*float64(low) {
 			t.Fatalf("bucket %d [%d, %d] wider than 0.8%%", i, low, high)
@@ -29,9 +31,8 @@ func TestBucketsCoverValuesInOrder(t *testing.T) {
 	if prevHigh != maxRecordable {
 		t.Fatalf("last bucket ends at %d, want %d", prevHigh, maxRecordable)
 	}
-	if bucketOf(-5) != 0 || bucketOf(1<<50) != numBuckets-1 {
-		t.Fatal("out-of-range values are not clamped")
-	}
+	testutil.Equal(t, "bucket of a negative value", 0, bucketOf(-5))
+	testutil.Equal(t, "bucket of a value beyond the range", numBuckets-1, bucketOf(1<<50))
 }
 
 func TestPercentilesMatchSortedSamples(t *testing.T) {
@@ -61,9 +62,7 @@ func TestPercentilesMatchSortedSamples(t *testing.T) {
 			}
 			slices.Sort(vals)
 			s := h.Snapshot()
-			if s.Count != uint64(len(vals)) || s.Max != vals[len(vals)-1] || s.Min != vals[0] {
-				t.Fatalf("count/min/max %d/%v/%v, want %d/%v/%v", s.Count, s.Min, s.Max, len(vals), vals[0], vals[len(vals)-1])
-			}
+			testutil.Equal(t, "count, min and max", extremes{uint64(len(vals)), vals[0], vals[len(vals)-1]}, extremes{s.Count, s.Min, s.Max})
 			for _, p := range []float64{0, 50, 90, 99, 99.9, 100} {
 				rank := max(int(p*float64(len(vals))/100+0.999), 1) // exact for these p and sizes
 				exact := vals[rank-1]
@@ -80,9 +79,10 @@ func TestPercentilesMatchSortedSamples(t *testing.T) {
 func TestHistogramEmptyAndConcurrent(t *testing.T) {
 	t.Parallel()
 	h := NewHistogram()
-	if s := h.Snapshot(); s.Percentile(99) != 0 || s.Mean() != 0 || s.Min != 0 {
-		t.Fatalf("empty histogram: %+v", s.Summary())
-	}
+	empty := h.Snapshot()
+	testutil.Equal(t, "p99 of an empty histogram", time.Duration(0), empty.Percentile(99))
+	testutil.Equal(t, "mean of an empty histogram", time.Duration(0), empty.Mean())
+	testutil.Equal(t, "min of an empty histogram", time.Duration(0), empty.Min)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -93,13 +93,12 @@ func TestHistogramEmptyAndConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	s := h.Snapshot()
-	if s.Count != 8000 || s.Max != 7999*time.Microsecond || s.Min != 0 {
-		t.Fatalf("count %d max %v min %v", s.Count, s.Max, s.Min)
-	}
+	testutil.Equal(t, "count, min and max", extremes{8000, 0, 7999 * time.Microsecond}, extremes{s.Count, s.Min, s.Max})
 	sum := s.Summary()
-	if sum.P50 < 3.99 || sum.P50 > 4.04 || sum.Max != 7.999 {
-		t.Fatalf("summary %+v", sum)
+	if sum.P50 < 3.99 || sum.P50 > 4.04 {
+		t.Errorf("summary p50 %v ms, want 3.99-4.04", sum.P50)
 	}
+	testutil.Equal(t, "summary max (ms)", 7.999, sum.Max)
 }
 
 func TestParseEvent(t *testing.T) {
@@ -117,10 +116,19 @@ func TestParseEvent(t *testing.T) {
 		{"not ours", `{"type":"event","event":{"id":"e-1","data":{"imageId":"x"}}}`, 0, 0, 0, false},
 		{"bad id", `{"type":"event","event":{"id":"nodash","data":{"t":1,"r":2}}}`, 0, 0, 0, false},
 	}
+	type parsed struct {
+		Off          uint64
+		Sched, Start int64
+		OK           bool
+	}
 	for _, tc := range cases {
 		off, sched, start, ok := parseEvent([]byte(tc.frame))
-		if ok != tc.ok || off != tc.off || sched != tc.sched || start != tc.star {
-			t.Errorf("%s: got %d %d %d %v", tc.name, off, sched, start, ok)
-		}
+		testutil.Check(t, tc.name, parsed{tc.off, tc.sched, tc.star, tc.ok}, parsed{off, sched, start, ok})
 	}
+}
+
+// extremes is what a histogram snapshot knows exactly.
+type extremes struct {
+	Count    uint64
+	Min, Max time.Duration
 }

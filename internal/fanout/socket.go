@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Socket limits.
@@ -96,16 +98,16 @@ func openSocket(ctx context.Context, wsURL, tok, channel string, hc *http.Client
 	}
 	ws.SetReadLimit(readLimit)
 	s := &socket{ws: ws, rc: rc, channel: channel}
-	if err := s.expect(ctx, "connected"); err != nil {
+	if err := s.expect(ctx, protocol.FrameConnected); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
-	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "id": 1, "channel": channel})
+	sub, _ := json.Marshal(protocol.ClientFrame{Type: protocol.OpSubscribe, ID: json.RawMessage("1"), Channel: channel})
 	if err := ws.Write(ctx, websocket.MessageText, sub); err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	if err := s.expect(ctx, "subscribed"); err != nil {
+	if err := s.expect(ctx, protocol.FrameSubscribed); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
@@ -114,13 +116,13 @@ func openSocket(ctx context.Context, wsURL, tok, channel string, hc *http.Client
 
 // controlFrame is the part of a non-event server frame the bench reads.
 type controlFrame struct {
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type    protocol.FrameType `json:"type"`
+	Code    protocol.ErrorCode `json:"code"`
+	Message string             `json:"message"`
 }
 
 // expect reads frames until one of type want; an error frame fails.
-func (s *socket) expect(ctx context.Context, want string) error {
+func (s *socket) expect(ctx context.Context, want protocol.FrameType) error {
 	for range 8 { // connected, subscribed: nothing else precedes them
 		b, err := s.read(ctx)
 		if err != nil {
@@ -133,7 +135,7 @@ func (s *socket) expect(ctx context.Context, want string) error {
 		switch f.Type {
 		case want:
 			return nil
-		case "error":
+		case protocol.FrameError:
 			return fmt.Errorf("waiting for %s: server error %s: %s", want, f.Code, f.Message)
 		}
 	}
@@ -198,11 +200,11 @@ func (s *socket) control(b []byte) {
 	var f controlFrame
 	_ = json.Unmarshal(b, &f)
 	switch f.Type {
-	case "resync":
+	case protocol.FrameResync:
 		s.rc.resyncs.Add(1)
-	case "error":
+	case protocol.FrameError:
 		s.rc.errorFrames.Add(1)
-	case "event": // not in the expected shape
+	case protocol.FrameEvent: // not in the expected shape
 		s.rc.malformed.Add(1)
 	}
 }
@@ -237,11 +239,11 @@ func (s *socket) event(now int64, off uint64, sched, start int64) {
 // server's side of the close is not what is measured.
 func (s *socket) close() { s.ws.CloseNow() }
 
-// The wire shape of an event frame (docs/protocol.md) as the server
+// The wire shape of an event frame (protocol.ServerFrame) as the server
 // encodes it; parseEvent reads it without decoding the whole frame, and
 // falls back to encoding/json when the fields come in another order.
 var (
-	eventPrefix = []byte(`{"type":"event"`)
+	eventPrefix = []byte(`{"type":"` + protocol.FrameEvent + `"`)
 	idKey       = []byte(`"id":"`)
 	dataKey     = []byte(`"data":{"t":`)
 	startKey    = []byte(`,"r":`)
@@ -324,7 +326,7 @@ var errNotOpened = errors.New("sockets failed to open")
 // at most t.DialConcurrency at a time, and starts their readers. If any
 // fails, the others are closed and the first error is returned.
 func openSockets(ctx context.Context, t Target, tok string, channels []string, n int, rc *receiver, progress io.Writer) ([]*socket, error) {
-	wsURL := "ws" + strings.TrimPrefix(t.URL, "http") + "/realtime"
+	wsURL := "ws" + strings.TrimPrefix(t.URL, "http") + protocol.Path
 	clients := dialClients(t.URL, t.SourceIPs)
 	socks := make([]*socket, n)
 	var failed atomic.Int64

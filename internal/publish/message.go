@@ -5,42 +5,31 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/httpx"
 )
 
-// message is one Ably REST message as integrators (and ably-go with
-// WithUseBinaryProtocol(false)) send it.
-type message struct {
-	ID       string          `json:"id,omitempty"`
-	Name     string          `json:"name"`
-	Data     json.RawMessage `json:"data,omitempty"`
-	Encoding string          `json:"encoding,omitempty"`
-	// ClientID and Extras are accepted so Ably code works unchanged; the
-	// hub has nowhere to keep them, so they are not stored.
-	ClientID string          `json:"clientId,omitempty"`
-	Extras   json.RawMessage `json:"extras,omitempty"`
-}
-
-// decodeMessages reads the body: one message object or an array of them,
-// strictly (unknown fields are refused, as everywhere in the API).
-func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]message, error) {
+// decodeMessages reads the body: one Ably REST message object or an array
+// of them, as integrators (and ably-go with WithUseBinaryProtocol(false))
+// send it, strictly (unknown fields are refused, as everywhere in the API).
+func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
 	var body json.RawMessage
 	if err := httpx.DecodeJSON(w, r, &body, maxBody); err != nil {
 		return nil, err
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '{' {
-		var m message
+		var m ablyproto.Message
 		if err := httpx.Unmarshal(body, &m); err != nil {
 			return nil, err
 		}
-		return []message{m}, nil
+		return []ablyproto.Message{m}, nil
 	}
 	if len(body) == 0 || body[0] != '[' {
 		return nil, httpx.Errorf(http.StatusBadRequest, "invalid_body", "body must be a message object or an array of them")
 	}
-	var ms []message
+	var ms []ablyproto.Message
 	if err := httpx.Unmarshal(body, &ms); err != nil {
 		return nil, err
 	}
@@ -50,8 +39,9 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]me
 // publication validates m and turns it into what the hub stores: name
 // becomes the event type; data is kept as JSON, after undoing the "json"
 // encoding (a JSON document sent as a string, which is how ably-go sends
-// maps and structs).
-func (m message) publication() (hub.Publication, error) {
+// maps and structs). ClientID and Extras are accepted so Ably code works
+// unchanged; the hub has nowhere to keep them, so they are not stored.
+func publication(m ablyproto.Message) (hub.Publication, error) {
 	switch {
 	case m.Name == "":
 		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_name", "every message needs a name (the event type)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
@@ -87,7 +88,7 @@ func (h *Handler) authenticate(r *http.Request) (string, bool) {
 }
 
 // decode reads and validates the whole request before anything is published.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]message, []hub.Publication, error) {
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
 	msgs, err := decodeMessages(w, r, h.cfg.MaxBodyBytes)
 	switch {
 	case err != nil:
@@ -99,7 +100,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]message, []h
 	}
 	pubs := make([]hub.Publication, len(msgs))
 	for i, m := range msgs {
-		if pubs[i], err = m.publication(); err != nil {
+		if pubs[i], err = publication(m); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -108,7 +109,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]message, []h
 
 // publishOne publishes one message, or returns the serial of its earlier
 // publish when its id was seen on this channel within the window.
-func (h *Handler) publishOne(r *http.Request, channel string, m message, p hub.Publication) (string, error) {
+func (h *Handler) publishOne(r *http.Request, channel string, m ablyproto.Message, p hub.Publication) (string, error) {
 	if m.ID == "" {
 		ev, err := h.hub.Publish(r.Context(), channel, p)
 		return ev.ID, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 const (
@@ -113,17 +114,13 @@ func TestAblyGoPublish(t *testing.T) {
 		t.Fatalf("ably-go Publish: %v", err)
 	}
 	ev := next(t, events)
-	if ev.Type != "image.added" || ev.Channel != "session:abc" || !jsonEqual(ev.Data, `{"imageId":"img-1","n":2}`) {
-		t.Fatalf("event = %s %s %s", ev.Channel, ev.Type, ev.Data)
-	}
+	testutil.Equal(t, "event from a map", stored{"session:abc", "image.added", `{"imageId":"img-1","n":2}`}, storedOf(ev))
 
 	// A string stays a JSON string.
 	if err := ch.Publish(ctx, "note", "hello"); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, events); ev.Type != "note" || string(ev.Data) != `"hello"` {
-		t.Fatalf("event = %s %s", ev.Type, ev.Data)
-	}
+	testutil.Equal(t, "event from a string", stored{"session:abc", "note", `"hello"`}, storedOf(next(t, events)))
 
 	// A batch keeps its order; the serials are the events' cursors.
 	res, err := ch.PublishMultipleWithResult(ctx, []*ably.Message{
@@ -134,9 +131,11 @@ func TestAblyGoPublish(t *testing.T) {
 	}
 	for i, want := range []string{"a", "b", "c"} {
 		ev := next(t, events)
-		if ev.Type != want || res[i].Serial == nil || *res[i].Serial != ev.ID {
-			t.Fatalf("batch %d: event %s %s, serial %v", i, ev.Type, ev.ID, res[i].Serial)
+		testutil.Equal(t, "type of batch event "+strconv.Itoa(i), want, ev.Type)
+		if res[i].Serial == nil {
+			t.Fatalf("batch %d: no serial in the reply", i)
 		}
+		testutil.Equal(t, "serial of batch message "+strconv.Itoa(i), ev.ID, *res[i].Serial)
 	}
 }
 
@@ -214,9 +213,10 @@ func TestAblyGoBadKey(t *testing.T) {
 	r := newRig(t, Config{})
 	err := r.ably(t, keyName+":wrong-secret-wrong").Channels.Get("session:x").Publish(context.Background(), "x", "y")
 	var ae *ably.ErrorInfo
-	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("err = %v, want a 401 ErrorInfo", err)
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want an *ably.ErrorInfo", err)
 	}
+	testutil.Equal(t, "ErrorInfo status", http.StatusUnauthorized, ae.StatusCode)
 }
 
 func TestBadRequests(t *testing.T) {
@@ -252,8 +252,10 @@ func TestBadRequests(t *testing.T) {
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode != tc.status || body.Error.Code != tc.code || body.Error.Message == "" {
-			t.Errorf("%s: %d %+v, want %d %s", tc.name, resp.StatusCode, body.Error, tc.status, tc.code)
+		testutil.Check(t, tc.name+": status", tc.status, resp.StatusCode)
+		testutil.Check(t, tc.name+": error code", tc.code, body.Error.Code)
+		if body.Error.Message == "" {
+			t.Errorf("%s: error without a message", tc.name)
 		}
 		if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
@@ -293,9 +295,16 @@ func (r *rig) post(t *testing.T, path, body, user, pass string) *http.Response {
 	return resp
 }
 
-func jsonEqual(a json.RawMessage, b string) bool {
-	var x, y any
-	return json.Unmarshal(a, &x) == nil && json.Unmarshal([]byte(b), &y) == nil && jsonString(x) == jsonString(y)
+// stored is what the hub kept of a message: its channel, its type and its
+// data, normalized (keys sorted) so that JSON equal in value compares equal.
+type stored struct{ Channel, Type, Data string }
+
+func storedOf(ev hub.Event) stored {
+	var v any
+	if err := json.Unmarshal(ev.Data, &v); err != nil {
+		return stored{ev.Channel, ev.Type, "undecodable: " + string(ev.Data)}
+	}
+	return stored{ev.Channel, ev.Type, jsonString(v)}
 }
 
 func jsonString(v any) string {

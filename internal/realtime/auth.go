@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // authenticate establishes the socket's claims from the token given at the
@@ -57,12 +58,12 @@ func (c *conn) readAuthFrame() (string, bool) {
 	if typ == websocket.MessageText {
 		f, ferr = decodeFrame(b)
 	}
-	if typ != websocket.MessageText || ferr != nil || f.Type != opAuth {
+	if typ != websocket.MessageText || ferr != nil || f.Type != protocol.OpAuth {
 		c.s.metrics.framesIn["invalid"].Inc()
 		c.closeWith(CloseUnauthorized, "first frame must be auth")
 		return "", false
 	}
-	c.s.metrics.framesIn[opAuth].Inc()
+	c.s.metrics.framesIn[string(protocol.OpAuth)].Inc()
 	return f.Token, true
 }
 
@@ -86,10 +87,10 @@ func (c *conn) reauth(f clientFrame) {
 	claims, err := c.s.verifier.Verify(f.Token)
 	switch {
 	case errors.Is(err, auth.ErrExpiredToken), err == nil && !claims.Expires.After(time.Now()):
-		c.sendError(f.ID, "", "token_expired", "token expired")
+		c.sendError(f.ID, "", protocol.CodeTokenExpired, "token expired")
 		return
 	case err != nil:
-		c.sendError(f.ID, "", "unauthorized", "invalid token")
+		c.sendError(f.ID, "", protocol.CodeUnauthorized, "invalid token")
 		return
 	case claims.Facility != c.claims.Facility || claims.Provider != c.claims.Provider:
 		c.closeWith(CloseForbidden, "token belongs to another principal")
@@ -97,5 +98,5 @@ func (c *conn) reauth(f clientFrame) {
 	}
 	c.claims = claims
 	c.armExpiry()
-	c.send(serverFrame{Type: frameAuthenticated, Ref: f.ID, ExpiresAt: &claims.Expires})
+	c.send(protocol.ServerFrame{Type: protocol.FrameAuthenticated, Ref: f.ID, ExpiresAt: &claims.Expires})
 }

@@ -3,14 +3,13 @@ package realtime
 import (
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/handoff-health/handoff/hub"
-	"github.com/handoff-health/handoff/internal/testutil"
 )
 
-// backend names a way to build a hub, so integration tests run the same
-// body on memory and on a real redis-server.
+// backend names a way to build a hub, so tests run the same body on every
+// backend. The memory row is here; backends_integration_test.go adds the
+// Redis row when the integration tag is set, so the rest still run on a
+// machine with nothing but Go.
 type backend struct {
 	name string
 	hub  func(t testing.TB) *hub.Hub
@@ -18,19 +17,4 @@ type backend struct {
 
 var backends = []backend{
 	{"memory", memoryHub},
-	{"redis", func(t testing.TB) *hub.Hub { return redisHub(t, testutil.StartRedis(t), hub.RedisConfig{}) }},
-}
-
-// redisHub runs a hub on its own Redis backend (and client) against r;
-// several calls on one r make several nodes of one deployment.
-func redisHub(t testing.TB, r *testutil.Redis, cfg hub.RedisConfig) *hub.Hub {
-	t.Helper()
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { _ = rc.Close() }) // registered first, so it runs after the hub stops
-	cfg.Client = rc
-	b, err := hub.NewRedis(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startHub(t, b)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // TestBadFramesGetErrorFrames sends each bad frame on a live socket and
@@ -21,33 +23,36 @@ func TestBadFramesGetErrorFrames(t *testing.T) {
 	forged, _ := mustVerifier(t, []byte("another-secret-another-secret-xx")).Issue(auth.Claims{Facility: "f", Provider: "p", Expires: time.Now().Add(time.Hour)})
 
 	cases := []struct {
-		name, frame, code string
+		name, frame string
+		code        protocol.ErrorCode
 	}{
-		{"not JSON", `{`, "invalid_json"},
-		{"JSON array", `[1,2]`, "invalid_json"},
-		{"JSON string", `"subscribe"`, "invalid_json"},
-		{"trailing data", `{"type":"ping"} {}`, "invalid_json"},
-		{"empty object", `{}`, "invalid_frame"},
-		{"unknown type", `{"type":"publish","channel":"a"}`, "unknown_type"},
-		{"unknown field", `{"type":"ping","extra":1}`, "invalid_frame"},
-		{"field of wrong type", `{"type":"subscribe","channel":5}`, "invalid_frame"},
-		{"object id", `{"type":"ping","id":{"a":1}}`, "invalid_frame"},
-		{"long id", `{"type":"ping","id":"` + strings.Repeat("x", 80) + `"}`, "invalid_frame"},
-		{"bad channel", `{"type":"subscribe","channel":"a b"}`, "bad_channel"},
-		{"missing channel", `{"type":"unsubscribe"}`, "bad_channel"},
-		{"bad cursor", `{"type":"subscribe","channel":"a","since":"not-a-cursor!"}`, "bad_cursor"},
-		{"auth without token", `{"type":"auth"}`, "invalid_frame"},
-		{"re-auth with forged token", `{"type":"auth","token":"` + forged + `"}`, "unauthorized"},
-		{"re-auth with garbage token", `{"type":"auth","token":"x.y.z"}`, "unauthorized"},
-		{"re-auth with expired token", `{"type":"auth","token":"` + expiredToken(t, v) + `"}`, "token_expired"},
-		{"unsubscribe unknown channel", `{"type":"unsubscribe","channel":"never"}`, "not_subscribed"},
+		{"not JSON", `{`, protocol.CodeInvalidJSON},
+		{"JSON array", `[1,2]`, protocol.CodeInvalidJSON},
+		{"JSON string", `"subscribe"`, protocol.CodeInvalidJSON},
+		{"trailing data", `{"type":"ping"} {}`, protocol.CodeInvalidJSON},
+		{"empty object", `{}`, protocol.CodeInvalidFrame},
+		{"unknown type", `{"type":"publish","channel":"a"}`, protocol.CodeUnknownType},
+		{"unknown field", `{"type":"ping","extra":1}`, protocol.CodeInvalidFrame},
+		{"field of wrong type", `{"type":"subscribe","channel":5}`, protocol.CodeInvalidFrame},
+		{"object id", `{"type":"ping","id":{"a":1}}`, protocol.CodeInvalidFrame},
+		{"long id", `{"type":"ping","id":"` + strings.Repeat("x", 80) + `"}`, protocol.CodeInvalidFrame},
+		{"bad channel", `{"type":"subscribe","channel":"a b"}`, protocol.CodeBadChannel},
+		{"missing channel", `{"type":"unsubscribe"}`, protocol.CodeBadChannel},
+		{"bad cursor", `{"type":"subscribe","channel":"a","since":"not-a-cursor!"}`, protocol.CodeBadCursor},
+		{"auth without token", `{"type":"auth"}`, protocol.CodeInvalidFrame},
+		{"re-auth with forged token", `{"type":"auth","token":"` + forged + `"}`, protocol.CodeUnauthorized},
+		{"re-auth with garbage token", `{"type":"auth","token":"x.y.z"}`, protocol.CodeUnauthorized},
+		{"re-auth with expired token", `{"type":"auth","token":"` + expiredToken(t, v) + `"}`, protocol.CodeTokenExpired},
+		{"unsubscribe unknown channel", `{"type":"unsubscribe","channel":"never"}`, protocol.CodeNotSubscribed},
 	}
 	r := connect(t, n.url, issue(t, v, "f", "p", time.Hour))
 	for _, tc := range cases {
 		r.sendText(tc.frame)
 		f := r.next()
-		if f.Type != frameErrorType || f.Code != tc.code || f.Message == "" {
-			t.Errorf("%s: got %+v, want error %s", tc.name, f, tc.code)
+		testutil.Check(t, tc.name+": frame type", protocol.FrameError, f.Type)
+		testutil.Check(t, tc.name+": error code", tc.code, f.Code)
+		if f.Message == "" {
+			t.Errorf("%s: error frame without a message", tc.name)
 		}
 	}
 
@@ -57,31 +62,30 @@ func TestBadFramesGetErrorFrames(t *testing.T) {
 	if err := r.ws.Write(ctx, websocket.MessageBinary, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	if f := r.next(); f.Code != "invalid_frame" {
-		t.Errorf("binary frame: got %+v", f)
-	}
+	testutil.Check(t, "binary frame: error code", protocol.CodeInvalidFrame, r.next().Code)
 
 	// State errors: a second subscribe to a channel, and one channel too many.
 	for _, ch := range []string{"a", "a", "b", "c"} {
 		r.send(map[string]any{"type": "subscribe", "channel": ch})
 	}
-	want := []string{frameSubscribed, "already_subscribed", frameSubscribed, "too_many_channels"}
+	type reply struct {
+		Type protocol.FrameType
+		Code protocol.ErrorCode
+	}
+	want := []reply{
+		{Type: protocol.FrameSubscribed},
+		{Type: protocol.FrameError, Code: protocol.CodeAlreadySubscribed},
+		{Type: protocol.FrameSubscribed},
+		{Type: protocol.FrameError, Code: protocol.CodeTooManyChannels},
+	}
 	for i, w := range want {
 		f := r.next()
-		got := f.Type
-		if got == frameErrorType {
-			got = f.Code
-		}
-		if got != w {
-			t.Errorf("subscribe %d: got %+v, want %s", i, f, w)
-		}
+		testutil.Check(t, "reply to subscribe "+itoa(i), w, reply{Type: f.Type, Code: f.Code})
 	}
 
 	// After all that the socket still works.
 	r.send(map[string]any{"type": "ping"})
-	if f := r.next(); f.Type != framePong {
-		t.Fatalf("got %+v, want pong", f)
-	}
+	testutil.Equal(t, "reply to ping", protocol.FramePong, r.next().Type)
 }
 
 // TestBadSocketsAreClosed covers inputs that end the socket, each with its
@@ -133,9 +137,7 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUpgradeRequired {
-		t.Fatalf("status %d, want 426", resp.StatusCode)
-	}
+	testutil.Equal(t, "status of a plain GET", http.StatusUpgradeRequired, resp.StatusCode)
 }
 
 func mustVerifier(t testing.TB, secret []byte) *auth.Verifier {

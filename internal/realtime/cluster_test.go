@@ -1,11 +1,10 @@
+//go:build integration
+
 package realtime
 
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +110,7 @@ func TestRedisRestartUnderSubscriber(t *testing.T) {
 
 	// Publish until Redis takes writes again, then a few more.
 	var after []hub.Event
-	waitFor(t, "publishes to succeed after restart", func() bool {
+	testutil.Eventually(t, "publishes succeed after the restart", func() bool {
 		ev, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "image.added", Data: []byte(`{"after":0}`)})
 		if err == nil {
 			after = append(after, ev)
@@ -151,57 +150,4 @@ func mustCursor(t testing.TB, s string) hub.Cursor {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// waitForKind reads the client until an event of kind arrives; a
-// published event before it fails the test, because it would mean the
-// caller saw data it was not told how to place.
-func waitForKind(t testing.TB, cl *client.Client, kind client.Kind) client.Event {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case ev := <-cl.Events():
-			if ev.Kind == kind {
-				return ev
-			}
-			if ev.Kind == client.KindEvent {
-				t.Fatalf("event %s arrived while waiting for %v", ev.ID, kind)
-			}
-		case <-deadline:
-			t.Fatalf("no %v event", kind)
-		}
-	}
-}
-
-func countConns(n *node) int {
-	n.srv.mu.Lock()
-	defer n.srv.mu.Unlock()
-	return len(n.srv.conns)
-}
-
-// balancer stands in for a load balancer: every new connection goes to
-// whichever node it currently points at, whatever host the URL names.
-type balancer struct {
-	mu     sync.Mutex
-	target string
-}
-
-func (lb *balancer) point(n *node) {
-	u, _ := url.Parse(n.http.URL)
-	lb.mu.Lock()
-	lb.target = u.Host
-	lb.mu.Unlock()
-}
-
-func (lb *balancer) httpClient() *http.Client {
-	d := &net.Dialer{}
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			lb.mu.Lock()
-			target := lb.target
-			lb.mu.Unlock()
-			return d.DialContext(ctx, network, target)
-		},
-	}}
 }

@@ -57,8 +57,9 @@ type Config struct {
 
 	// Registerer receives the transport's Prometheus metrics. Nil keeps the
 	// metrics (they are still counted) but registers them nowhere, so tests
-	// and several servers in one process do not collide; `handoff serve`
-	// passes prometheus.DefaultRegisterer.
+	// and several servers in one process do not collide. `handoff serve`
+	// passes its node's own registry (a prometheus.Registry made per
+	// server.Server and served at /metrics), never the global default one.
 	Registerer prometheus.Registerer
 }
 

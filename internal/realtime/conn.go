@@ -13,6 +13,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // conn is one client socket.
@@ -70,8 +71,8 @@ func (c *conn) serve(token string) {
 		return
 	}
 	c.scheduleHeartbeat()
-	c.send(serverFrame{
-		Type:         frameConnected,
+	c.send(protocol.ServerFrame{
+		Type:         protocol.FrameConnected,
 		ConnectionID: c.id,
 		Heartbeat:    c.s.cfg.HeartbeatInterval.Milliseconds(),
 		ExpiresAt:    &c.claims.Expires,
@@ -107,7 +108,7 @@ func (c *conn) handle(typ websocket.MessageType, b []byte) {
 		return // the close handshake is under way; nothing more is answered
 	}
 	if typ != websocket.MessageText {
-		c.badFrame(&frameError{Code: "invalid_frame", Message: "frames must be JSON text, not binary"})
+		c.badFrame(&frameError{Code: protocol.CodeInvalidFrame, Message: "frames must be JSON text, not binary"})
 		return
 	}
 	f, ferr := decodeFrame(b)
@@ -115,16 +116,16 @@ func (c *conn) handle(typ websocket.MessageType, b []byte) {
 		c.badFrame(ferr)
 		return
 	}
-	c.s.metrics.framesIn[f.Type].Inc()
+	c.s.metrics.framesIn[string(f.Type)].Inc()
 	switch f.Type {
-	case opAuth:
+	case protocol.OpAuth:
 		c.reauth(f)
-	case opSubscribe:
+	case protocol.OpSubscribe:
 		c.subscribe(f)
-	case opUnsubscribe:
+	case protocol.OpUnsubscribe:
 		c.unsubscribe(f)
-	case opPing:
-		c.send(serverFrame{Type: framePong, Ref: f.ID})
+	case protocol.OpPing:
+		c.send(protocol.ServerFrame{Type: protocol.FramePong, Ref: f.ID})
 	}
 }
 
@@ -142,12 +143,12 @@ func (c *conn) badFrame(e *frameError) {
 
 // send queues a control frame; a full queue closes the socket as a slow
 // consumer, exactly like a refused event.
-func (c *conn) send(f serverFrame) {
-	c.enqueue(f.encode())
+func (c *conn) send(f protocol.ServerFrame) {
+	c.enqueue(encodeFrame(f))
 }
 
-func (c *conn) sendError(ref []byte, channel, code, msg string) {
-	c.send(serverFrame{Type: frameErrorType, Ref: ref, Channel: channel, Code: code, Message: msg})
+func (c *conn) sendError(ref []byte, channel string, code protocol.ErrorCode, msg string) {
+	c.send(protocol.ServerFrame{Type: protocol.FrameError, Ref: ref, Channel: channel, Code: code, Message: msg})
 }
 
 // closeWith starts closing the socket with code; only the first call has

@@ -4,42 +4,14 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"sync/atomic"
-	"time"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/protocol"
 )
 
-// Server→client frame types.
-const (
-	frameConnected     = "connected"
-	frameAuthenticated = "authenticated"
-	frameSubscribed    = "subscribed"
-	frameUnsubscribed  = "unsubscribed"
-	frameEvent         = "event"
-	frameResync        = "resync"
-	frameErrorType     = "error"
-	framePong          = "pong"
-)
-
-// serverFrame is every control frame the server sends; each type fills
-// the fields it needs (see docs/protocol.md). Event frames are encoded
-// separately (eventFrame) because they are shared between subscribers.
-type serverFrame struct {
-	Type         string          `json:"type"`
-	Ref          json.RawMessage `json:"ref,omitempty"`
-	ConnectionID string          `json:"connectionId,omitempty"`
-	Heartbeat    int64           `json:"heartbeat,omitempty"` // milliseconds
-	Channel      string          `json:"channel,omitempty"`
-	Recovered    *bool           `json:"recovered,omitempty"`
-	Cursor       string          `json:"cursor,omitempty"`
-	ExpiresAt    *time.Time      `json:"expiresAt,omitempty"`
-	Code         string          `json:"code,omitempty"`
-	Message      string          `json:"message,omitempty"`
-}
-
-// encode renders a control frame. The fields are plain strings and
+// encodeFrame renders a control frame. The fields are plain strings and
 // numbers, so marshalling cannot fail.
-func (f serverFrame) encode() []byte {
+func encodeFrame(f protocol.ServerFrame) []byte {
 	b, err := json.Marshal(f)
 	if err != nil {
 		panic("realtime: encoding a control frame: " + err.Error())
@@ -47,11 +19,12 @@ func (f serverFrame) encode() []byte {
 	return b
 }
 
-// eventFrame is the wire form of an event: the hub.Event JSON under "event",
-// since the event's own "type" would collide with the frame's.
+// eventFrame is the wire form of an event (protocol.ServerFrame with only
+// Type and Event set), encoded from the hub.Event directly so the hot path
+// copies nothing; TestEventFrameIsProtocol keeps the two shapes equal.
 type eventFrame struct {
-	Type  string    `json:"type"`
-	Event hub.Event `json:"event"`
+	Type  protocol.FrameType `json:"type"`
+	Event hub.Event          `json:"event"`
 }
 
 // frameCache remembers recently encoded event frames so that fanning one
@@ -86,7 +59,7 @@ func (fc *frameCache) event(ev hub.Event) ([]byte, error) {
 	if c := slot.Load(); c != nil && c.id == ev.ID && c.channel == ev.Channel {
 		return c.b, nil
 	}
-	b, err := json.Marshal(eventFrame{Type: frameEvent, Event: ev})
+	b, err := json.Marshal(eventFrame{Type: protocol.FrameEvent, Event: ev})
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package realtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestFrameCacheEncodesOnce: fanning one event out returns the same bytes
@@ -27,17 +29,44 @@ func TestFrameCacheEncodesOnce(t *testing.T) {
 		t.Fatal("second lookup re-encoded the event")
 	}
 	var f frame
-	if err := json.Unmarshal(first, &f); err != nil || f.Type != frameEvent || f.Event.ID != "abc-1" || string(f.Event.Data) != `{"k":1}` {
-		t.Fatalf("frame %s decodes to %+v (%v)", first, f, err)
+	if err := json.Unmarshal(first, &f); err != nil {
+		t.Fatalf("frame %s does not decode: %v", first, err)
 	}
+	testutil.Equal(t, "cached frame", eventFrameOf(ev), f)
 	// Far more events than slots: every lookup still gets its own frame.
 	for i := range 3 * frameCacheSlots {
 		e := ev
 		e.ID = "abc-" + itoa(i)
 		b, _ := fc.event(e)
 		var got frame
-		if json.Unmarshal(b, &got) != nil || got.Event.ID != e.ID {
-			t.Fatalf("lookup of %s returned %s", e.ID, b)
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("lookup of %s returned undecodable %s: %v", e.ID, b, err)
 		}
+		testutil.Equal(t, "event id of lookup "+e.ID, e.ID, got.Event.ID)
 	}
+}
+
+// TestEventFrameIsProtocol: the hot path encodes event frames from the
+// hub.Event, not from protocol.ServerFrame; this keeps the two shapes
+// equal, field for field, so clients decoding protocol.ServerFrame miss
+// nothing the server sends.
+func TestEventFrameIsProtocol(t *testing.T) {
+	t.Parallel()
+	ev := hub.Event{ID: "abc-7", Channel: "session:a", Type: "image.added", Data: json.RawMessage(`{"k":[1,2]}`), TS: time.Unix(1700000000, 123456789).UTC()}
+	b, err := newFrameCache().event(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f frame
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("event frame %s is not a protocol.ServerFrame: %v", b, err)
+	}
+	testutil.Equal(t, "decoded event frame", eventFrameOf(ev), f)
+	again, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "event frame re-encoded from protocol.ServerFrame", string(b), string(again))
 }

@@ -7,25 +7,12 @@ import (
 	"io"
 
 	"github.com/handoff-health/handoff/hub"
-)
-
-// Client operations (the "type" of a client→server frame).
-const (
-	opAuth        = "auth"
-	opSubscribe   = "subscribe"
-	opUnsubscribe = "unsubscribe"
-	opPing        = "ping"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // clientFrame is one decoded client→server frame.
 type clientFrame struct {
-	Type string `json:"type"`
-	// ID is the client's op id, echoed as "ref" in the reply: a JSON string
-	// or number of at most maxRefLen bytes.
-	ID      json.RawMessage `json:"id,omitempty"`
-	Token   string          `json:"token,omitempty"`
-	Channel string          `json:"channel,omitempty"`
-	Since   string          `json:"since,omitempty"`
+	protocol.ClientFrame
 
 	// since is Since parsed; nil when the client asked for live events only.
 	since *hub.Cursor
@@ -33,13 +20,13 @@ type clientFrame struct {
 
 // frameError is why a frame was refused, in the words sent to the client.
 type frameError struct {
-	Code    string
+	Code    protocol.ErrorCode
 	Message string
 	// Ref is the op id, when the frame was well-formed enough to have one.
 	Ref json.RawMessage
 }
 
-func (e *frameError) Error() string { return e.Code + ": " + e.Message }
+func (e *frameError) Error() string { return string(e.Code) + ": " + e.Message }
 
 // decodeFrame parses and validates a client frame. It never panics and
 // never returns both a frame and an error; everything it reports is safe
@@ -48,17 +35,19 @@ func decodeFrame(b []byte) (clientFrame, *frameError) {
 	var f clientFrame
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	// Decoded into the protocol struct itself, not through the embedding,
+	// so error texts name fields exactly as the wire does.
+	if err := dec.Decode(&f.ClientFrame); err != nil {
 		return clientFrame{}, jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return clientFrame{}, &frameError{Code: "invalid_json", Message: "a frame must be exactly one JSON object"}
+		return clientFrame{}, &frameError{Code: protocol.CodeInvalidJSON, Message: "a frame must be exactly one JSON object"}
 	}
 	if string(f.ID) == "null" {
 		f.ID = nil
 	}
 	if !validRef(f.ID) {
-		return clientFrame{}, &frameError{Code: "invalid_frame", Message: "id must be a string or number of at most 64 bytes"}
+		return clientFrame{}, &frameError{Code: protocol.CodeInvalidFrame, Message: "id must be a string or number of at most 64 bytes"}
 	}
 	if err := f.validate(); err != nil {
 		err.Ref = f.ID
@@ -70,27 +59,27 @@ func decodeFrame(b []byte) (clientFrame, *frameError) {
 // validate checks the fields each operation needs and parses since.
 func (f *clientFrame) validate() *frameError {
 	switch f.Type {
-	case opAuth:
+	case protocol.OpAuth:
 		if f.Token == "" {
-			return &frameError{Code: "invalid_frame", Message: "auth needs a token"}
+			return &frameError{Code: protocol.CodeInvalidFrame, Message: "auth needs a token"}
 		}
-	case opSubscribe, opUnsubscribe:
+	case protocol.OpSubscribe, protocol.OpUnsubscribe:
 		if !hub.ValidChannel(f.Channel) {
-			return &frameError{Code: "bad_channel", Message: "channel must be 1-200 characters of letters, digits and -_.:@"}
+			return &frameError{Code: protocol.CodeBadChannel, Message: "channel must be 1-200 characters of letters, digits and -_.:@"}
 		}
-		if f.Type == opUnsubscribe || f.Since == "" {
+		if f.Type == protocol.OpUnsubscribe || f.Since == "" {
 			return nil
 		}
 		c, err := hub.ParseCursor(f.Since)
 		if err != nil {
-			return &frameError{Code: "bad_cursor", Message: "since is not a cursor this server issued"}
+			return &frameError{Code: protocol.CodeBadCursor, Message: "since is not a cursor this server issued"}
 		}
 		f.since = &c
-	case opPing:
+	case protocol.OpPing:
 	case "":
-		return &frameError{Code: "invalid_frame", Message: "frame has no type"}
+		return &frameError{Code: protocol.CodeInvalidFrame, Message: "frame has no type"}
 	default:
-		return &frameError{Code: "unknown_type", Message: "unknown frame type; expected auth, subscribe, unsubscribe or ping"}
+		return &frameError{Code: protocol.CodeUnknownType, Message: "unknown frame type; expected auth, subscribe, unsubscribe or ping"}
 	}
 	return nil
 }
@@ -100,7 +89,7 @@ func validRef(id json.RawMessage) bool {
 	if len(id) == 0 {
 		return true
 	}
-	if len(id) > maxRefLen {
+	if len(id) > protocol.MaxRefLen {
 		return false
 	}
 	c := id[0]
@@ -112,12 +101,12 @@ func jsonError(err error) *frameError {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
-		return &frameError{Code: "invalid_json", Message: "a frame must be a JSON object"}
+		return &frameError{Code: protocol.CodeInvalidJSON, Message: "a frame must be a JSON object"}
 	case errors.As(err, &typeErr):
-		return &frameError{Code: "invalid_frame", Message: "field " + typeErr.Field + " has the wrong type"}
+		return &frameError{Code: protocol.CodeInvalidFrame, Message: "field " + typeErr.Field + " has the wrong type"}
 	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field ")):
-		return &frameError{Code: "invalid_frame", Message: err.Error()[len("json: "):]}
+		return &frameError{Code: protocol.CodeInvalidFrame, Message: err.Error()[len("json: "):]}
 	default:
-		return &frameError{Code: "invalid_json", Message: "frame is not a valid JSON object"}
+		return &frameError{Code: protocol.CodeInvalidJSON, Message: "frame is not a valid JSON object"}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // FuzzDecodeFrame checks that no input makes the decoder panic and that
@@ -33,8 +34,11 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeFrame(b)
 		if err != nil {
-			if err.Code == "" || err.Message == "" {
-				t.Fatalf("error without code or message: %+v", err)
+			if err.Code == "" {
+				t.Fatalf("error without a code: %+v", err)
+			}
+			if err.Message == "" {
+				t.Fatalf("error without a message: %+v", err)
 			}
 			if fr.Type != "" {
 				t.Fatalf("frame returned with an error: %+v", fr)
@@ -48,15 +52,15 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("accepted bad id %q", fr.ID)
 		}
 		switch fr.Type {
-		case opAuth:
+		case protocol.OpAuth:
 			if fr.Token == "" {
 				t.Fatal("accepted auth without token")
 			}
-		case opSubscribe, opUnsubscribe:
+		case protocol.OpSubscribe, protocol.OpUnsubscribe:
 			if !hub.ValidChannel(fr.Channel) {
 				t.Fatalf("accepted bad channel %q", fr.Channel)
 			}
-			if fr.Since != "" && fr.Type == opSubscribe {
+			if fr.Since != "" && fr.Type == protocol.OpSubscribe {
 				// The text need not be canonical ("0-00"), but the parsed
 				// cursor must round-trip through its canonical form.
 				if fr.since == nil {
@@ -66,12 +70,12 @@ func FuzzDecodeFrame(f *testing.F) {
 					t.Fatalf("since %q parsed as %v, which does not round-trip", fr.Since, fr.since)
 				}
 			}
-		case opPing:
+		case protocol.OpPing:
 		default:
 			t.Fatalf("accepted unknown type %q", fr.Type)
 		}
 		// Every reply echoes the id: it must re-encode as valid JSON.
-		out := serverFrame{Type: framePong, Ref: fr.ID}.encode()
+		out := encodeFrame(protocol.ServerFrame{Type: protocol.FramePong, Ref: fr.ID})
 		if !json.Valid(out) {
 			t.Fatalf("reply %q is not JSON", out)
 		}

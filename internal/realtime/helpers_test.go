@@ -3,10 +3,13 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +18,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/client"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // testSecret signs every test token; 32 bytes as auth requires.
@@ -91,19 +97,8 @@ func startNode(t testing.TB, h *hub.Hub, v *auth.Verifier, cfg Config) *node {
 	return &node{hub: h, srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http") + Path}
 }
 
-// frame is any server frame, decoded loosely for assertions.
-type frame struct {
-	Type         string          `json:"type"`
-	Ref          json.RawMessage `json:"ref"`
-	ConnectionID string          `json:"connectionId"`
-	Heartbeat    int64           `json:"heartbeat"`
-	Channel      string          `json:"channel"`
-	Recovered    *bool           `json:"recovered"`
-	Cursor       string          `json:"cursor"`
-	Code         string          `json:"code"`
-	Message      string          `json:"message"`
-	Event        *hub.Event      `json:"event"`
-}
+// frame is any server frame, decoded as clients decode it.
+type frame = protocol.ServerFrame
 
 // raw is a bare WebSocket client speaking the protocol by hand.
 type raw struct {
@@ -131,7 +126,7 @@ func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bear
 func connect(t testing.TB, url, tok string) *raw {
 	t.Helper()
 	r := dialRaw(t, url, bearer(tok))
-	if f := r.next(); f.Type != frameConnected {
+	if f := r.next(); f.Type != protocol.FrameConnected {
 		t.Fatalf("first frame %q, want connected", f.Type)
 	}
 	return r
@@ -210,17 +205,11 @@ func publish(t testing.TB, h *hub.Hub, channel, typ string, n int) []hub.Event {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// waitFor polls cond until it holds; the deadline is a failure bound, not
-// a timing assertion.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// eventFrameOf is the frame that carries ev, as a client decodes it.
+func eventFrameOf(ev hub.Event) frame {
+	return frame{Type: protocol.FrameEvent, Event: &protocol.Event{
+		ID: ev.ID, Channel: ev.Channel, Type: ev.Type, Data: ev.Data, TS: ev.TS,
+	}}
 }
 
 // closeStatus is websocket.CloseStatus, named for readability in asserts.
@@ -237,4 +226,48 @@ func metricValue(t testing.TB, m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return out.GetGauge().GetValue()
+}
+
+// waitForKind reads the client until an event of kind arrives; a
+// published event before it fails the test, because it would mean the
+// caller saw data it was not told how to place.
+func waitForKind(t testing.TB, cl *client.Client, kind client.Kind) client.Event {
+	t.Helper()
+	ev := testutil.Next(t, cl, kind, client.KindEvent)
+	if ev.Kind != kind {
+		t.Fatalf("event %s arrived while waiting for %v", ev.ID, kind)
+	}
+	return ev
+}
+
+func countConns(n *node) int {
+	n.srv.mu.Lock()
+	defer n.srv.mu.Unlock()
+	return len(n.srv.conns)
+}
+
+// balancer stands in for a load balancer: every new connection goes to
+// whichever node it currently points at, whatever host the URL names.
+type balancer struct {
+	mu     sync.Mutex
+	target string
+}
+
+func (lb *balancer) point(n *node) {
+	u, _ := url.Parse(n.http.URL)
+	lb.mu.Lock()
+	lb.target = u.Host
+	lb.mu.Unlock()
+}
+
+func (lb *balancer) httpClient() *http.Client {
+	d := &net.Dialer{}
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			lb.mu.Lock()
+			target := lb.target
+			lb.mu.Unlock()
+			return d.DialContext(ctx, network, target)
+		},
+	}}
 }

@@ -18,24 +18,19 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // The idle-socket benchmark measures the server's memory per connected,
 // subscribed, idle socket. Its clients run in a child process (this test
-// binary re-executed, see TestMain) so only server memory is counted.
+// binary re-executed, see TestMain in main_test.go) so only server memory
+// is counted.
 const (
 	envIdleURL   = "HANDOFF_IDLE_URL"
 	envIdleCount = "HANDOFF_IDLE_COUNT"
 	envIdleToken = "HANDOFF_IDLE_TOKEN"
 )
-
-func TestMain(m *testing.M) {
-	if url := os.Getenv(envIdleURL); url != "" {
-		n, _ := strconv.Atoi(os.Getenv(envIdleCount))
-		os.Exit(idleClients(url, os.Getenv(envIdleToken), n))
-	}
-	os.Exit(m.Run())
-}
 
 // idleClients opens n subscribed sockets, says "ready", and holds them
 // until stdin closes.
@@ -104,7 +99,7 @@ func BenchmarkIdleSockets(b *testing.B) {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		b.Fatalf("client process: %q %v", line, err)
 	}
-	waitFor(b, "all sockets registered", func() bool { return countConns(node) == n })
+	testutil.Eventually(b, "all sockets are registered", func() bool { return countConns(node) == n })
 	rss1, go1 := serverMemory(b)
 	b.ReportMetric(float64(rss1-rss0)/float64(n), "rss-B/socket")
 	b.ReportMetric(float64(go1-go0)/float64(n), "go-B/socket")

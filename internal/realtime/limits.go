@@ -64,12 +64,8 @@ const (
 	// Redis) so a stuck backend cannot pin a reader forever.
 	opTimeout = 5 * time.Second
 
-	// maxRefLen bounds the client-chosen op id echoed back as ref, so a
-	// client cannot make the server echo large payloads.
-	maxRefLen = 64
-
 	// frameCacheSlots is the size of the server-wide cache of encoded event
-	// frames (see framecache.go). It only needs to cover the events in
+	// frames (frameCache, in encode.go). It only needs to cover the events in
 	// flight at once; a miss costs one extra encode, never correctness.
 	frameCacheSlots = 4096
 )

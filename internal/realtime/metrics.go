@@ -1,12 +1,15 @@
 package realtime
 
 import (
+	"slices"
 	"strconv"
 	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // metrics are the transport's Prometheus series. Label values come from
@@ -52,9 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	in := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "handoff_realtime_frames_in_total", Help: "Frames received from realtime connections by type.",
 	}, []string{"type"})
-	for _, t := range []string{opAuth, opSubscribe, opUnsubscribe, opPing, "invalid"} {
-		m.framesIn[t] = in.WithLabelValues(t)
+	for _, op := range protocol.Ops() {
+		m.framesIn[string(op)] = in.WithLabelValues(string(op))
 	}
+	m.framesIn["invalid"] = in.WithLabelValues("invalid")
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "handoff_realtime_send_queue_peak_messages",
 		Help: "Largest number of frames queued for one connection since start.",
@@ -86,9 +90,7 @@ func raise(a *atomic.Int64, v int64) {
 // closeLabel maps a close code to its label: codes from the close-code
 // table by number, anything a peer invents as "other".
 func closeLabel(code websocket.StatusCode) string {
-	switch code {
-	case CloseNormal, CloseGoingAway, closeAbnormalLocal, CloseTooBig, CloseInternalError,
-		CloseUnauthorized, CloseForbidden, CloseSlowConsumer, CloseTokenExpired, CloseBadRequest:
+	if slices.Contains(protocol.CloseCodes(), protocol.CloseCode(code)) {
 		return strconv.Itoa(int(code))
 	}
 	return "other"

@@ -2,12 +2,15 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 func TestSubscribeReceiveUnsubscribe(t *testing.T) {
@@ -17,39 +20,28 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 	r := dialRaw(t, n.url, bearer(issue(t, v, "fac1", "gp1", time.Hour)))
 
 	hello := r.next()
-	if hello.Type != frameConnected || hello.ConnectionID == "" || hello.Heartbeat != DefaultHeartbeatInterval.Milliseconds() {
-		t.Fatalf("connected frame = %+v", hello)
+	if hello.ConnectionID == "" {
+		t.Error("connected frame has no connectionId")
 	}
+	testutil.Equal(t, "connected frame",
+		frame{Type: protocol.FrameConnected, Heartbeat: DefaultHeartbeatInterval.Milliseconds()},
+		frame{Type: hello.Type, Heartbeat: hello.Heartbeat})
 	r.send(map[string]any{"type": "subscribe", "id": 7, "channel": "session:a"})
-	sub := r.next()
-	if sub.Type != frameSubscribed || string(sub.Ref) != "7" || sub.Channel != "session:a" || sub.Recovered == nil || !*sub.Recovered || sub.Cursor != "0" {
-		t.Fatalf("subscribed frame = %+v", sub)
-	}
+	testutil.Equal(t, "subscribed frame", frame{
+		Type: protocol.FrameSubscribed, Ref: json.RawMessage("7"), Channel: "session:a", Recovered: new(true), Cursor: "0",
+	}, r.next())
 	published := publish(t, n.hub, "session:a", "image.added", 3)
 	for i, want := range published {
-		f := r.next()
-		if f.Type != frameEvent || f.Event == nil {
-			t.Fatalf("frame %d = %+v, want event", i, f)
-		}
-		got := *f.Event
-		if got.ID != want.ID || got.Channel != "session:a" || got.Type != "image.added" ||
-			string(got.Data) != string(want.Data) || !got.TS.Equal(want.TS) {
-			t.Fatalf("event %d = %+v, want %+v", i, got, want)
-		}
+		testutil.Equal(t, "event frame "+itoa(i), eventFrameOf(want), r.next())
 	}
 	r.send(map[string]any{"type": "ping", "id": "p1"})
-	if f := r.next(); f.Type != framePong || string(f.Ref) != `"p1"` {
-		t.Fatalf("pong = %+v", f)
-	}
+	testutil.Equal(t, "pong", frame{Type: protocol.FramePong, Ref: json.RawMessage(`"p1"`)}, r.next())
 	r.send(map[string]any{"type": "unsubscribe", "id": "u", "channel": "session:a"})
-	if f := r.next(); f.Type != frameUnsubscribed || f.Channel != "session:a" || string(f.Ref) != `"u"` {
-		t.Fatalf("unsubscribed = %+v", f)
-	}
+	testutil.Equal(t, "unsubscribed frame",
+		frame{Type: protocol.FrameUnsubscribed, Ref: json.RawMessage(`"u"`), Channel: "session:a"}, r.next())
 	publish(t, n.hub, "session:a", "image.added", 1)
 	r.send(map[string]any{"type": "ping"})
-	if f := r.next(); f.Type != framePong {
-		t.Fatalf("after unsubscribe got %+v, want only the pong", f)
-	}
+	testutil.Equal(t, "frame after unsubscribe (only the pong)", frame{Type: protocol.FramePong}, r.next())
 }
 
 func TestResumeFromCursor(t *testing.T) {
@@ -61,22 +53,20 @@ func TestResumeFromCursor(t *testing.T) {
 
 	r := connect(t, n.url, tok)
 	r.send(map[string]any{"type": "subscribe", "channel": "session:r", "since": evs[1].ID})
-	if f := r.next(); f.Type != frameSubscribed || !*f.Recovered || f.Cursor != evs[1].ID {
-		t.Fatalf("subscribed = %+v, want recovered from %s", f, evs[1].ID)
-	}
+	testutil.Equal(t, "subscribed frame (recovered from since)", frame{
+		Type: protocol.FrameSubscribed, Channel: "session:r", Recovered: new(true), Cursor: evs[1].ID,
+	}, r.next())
 	for _, want := range evs[2:] {
-		if f := r.next(); f.Event == nil || f.Event.ID != want.ID {
-			t.Fatalf("replay got %+v, want %s", f, want.ID)
-		}
+		testutil.Equal(t, "replayed event", eventFrameOf(want), r.next())
 	}
 
 	// A cursor from another epoch cannot be replayed: recovered:false with
 	// the channel's position, never a silent skip.
 	r2 := connect(t, n.url, tok)
 	r2.send(map[string]any{"type": "subscribe", "channel": "session:r", "since": "zzzzzzzzzzzzz-3"})
-	if f := r2.next(); f.Type != frameSubscribed || *f.Recovered || f.Cursor != evs[4].ID {
-		t.Fatalf("subscribed = %+v, want recovered:false at %s", f, evs[4].ID)
-	}
+	testutil.Equal(t, "subscribed frame (not recovered)", frame{
+		Type: protocol.FrameSubscribed, Channel: "session:r", Recovered: new(false), Cursor: evs[4].ID,
+	}, r2.next())
 }
 
 func TestAuthMethods(t *testing.T) {
@@ -87,30 +77,25 @@ func TestAuthMethods(t *testing.T) {
 
 	t.Run("query parameter", func(t *testing.T) {
 		r := dialRaw(t, n.url+"?access_token="+tok, nil)
-		if f := r.next(); f.Type != frameConnected {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want connected)", protocol.FrameConnected, r.next().Type)
 	})
 	t.Run("first frame", func(t *testing.T) {
 		r := dialRaw(t, n.url, nil)
 		r.send(map[string]any{"type": "auth", "token": tok})
-		if f := r.next(); f.Type != frameConnected {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want connected)", protocol.FrameConnected, r.next().Type)
 	})
 	t.Run("re-auth before expiry", func(t *testing.T) {
 		r := connect(t, n.url, issue(t, v, "f", "p", 2*time.Second))
 		r.send(map[string]any{"type": "auth", "id": 1, "token": issue(t, v, "f", "p", time.Hour)})
-		if f := r.next(); f.Type != frameAuthenticated || string(f.Ref) != "1" {
-			t.Fatalf("got %+v", f)
-		}
+		f := r.next()
+		testutil.Equal(t, "reply to re-auth",
+			frame{Type: protocol.FrameAuthenticated, Ref: json.RawMessage("1")},
+			frame{Type: f.Type, Ref: f.Ref})
 		// The socket outlives the first token: still answering after it
 		// expired (a 2 s token has expired 2.5 s later, whatever the clock).
 		time.Sleep(2500 * time.Millisecond)
 		r.send(map[string]any{"type": "ping"})
-		if f := r.next(); f.Type != framePong {
-			t.Fatalf("got %+v", f)
-		}
+		testutil.Equal(t, "frame type (want pong)", protocol.FramePong, r.next().Type)
 	})
 }
 
@@ -118,7 +103,10 @@ func TestTokenExpiryClosesWith4009(t *testing.T) {
 	t.Parallel()
 	v := newVerifier(t)
 	n := startNode(t, memoryHub(t), v, Config{})
-	r := connect(t, n.url, issue(t, v, "f", "p", time.Second))
+	// exp is whole seconds, so a 1 s token may have only milliseconds
+	// left when issued and expire before the connected frame; 2 s leaves
+	// at least one.
+	r := connect(t, n.url, issue(t, v, "f", "p", 2*time.Second))
 	r.expectClose(CloseTokenExpired)
 }
 
@@ -144,13 +132,12 @@ func TestAuthorizeHook(t *testing.T) {
 	})
 	r := connect(t, n.url, issue(t, v, "mine", "p", time.Hour))
 	r.send(map[string]any{"type": "subscribe", "id": 1, "channel": "session:theirs"})
-	if f := r.next(); f.Type != frameErrorType || f.Code != "not_found" || f.Channel != "session:theirs" || string(f.Ref) != "1" {
-		t.Fatalf("got %+v", f)
-	}
+	testutil.Equal(t, "refusal", frame{
+		Type: protocol.FrameError, Ref: json.RawMessage("1"), Channel: "session:theirs",
+		Code: protocol.CodeNotFound, Message: "session not found",
+	}, r.next())
 	r.send(map[string]any{"type": "subscribe", "id": 2, "channel": "session:mine"})
-	if f := r.next(); f.Type != frameSubscribed {
-		t.Fatalf("got %+v", f)
-	}
+	testutil.Equal(t, "frame type (want subscribed)", protocol.FrameSubscribed, r.next().Type)
 }
 
 // TestDeadPeerIsDropped: a client that stops reading never answers the
@@ -169,7 +156,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	}()
 	connect(t, n.url, tok) // reads its connected frame, then nothing more
 
-	waitFor(t, "the silent socket to be dropped", func() bool {
+	testutil.Eventually(t, "the silent socket is dropped", func() bool {
 		return metricValue(t, n.srv.metrics.closes.WithLabelValues("1006")) == 1
 	})
 	time.Sleep(100 * time.Millisecond) // several more beats for the live one

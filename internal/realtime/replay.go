@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Resuming deep in a channel's history is streamed with backpressure
@@ -56,12 +57,12 @@ func (c *conn) replay(f clientFrame) (hub.Cursor, replayResult) {
 			// and the sink turns that into a resync frame.
 			return pos, replayDone
 		case err != nil:
-			c.sendError(f.ID, f.Channel, "unavailable", "the realtime backend is unavailable; retry")
+			c.sendError(f.ID, f.Channel, protocol.CodeUnavailable, "the realtime backend is unavailable; retry")
 			return pos, replayFailed
 		}
 		if round == 0 {
 			recovered := true
-			c.send(serverFrame{Type: frameSubscribed, Ref: f.ID, Channel: f.Channel, Recovered: &recovered, Cursor: pos.String()})
+			c.send(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: f.ID, Channel: f.Channel, Recovered: &recovered, Cursor: pos.String()})
 		}
 		for _, ev := range evs {
 			b, err := c.s.frames.event(ev)

@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/client"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // TestReplayAcrossDrops publishes 1,000 events at a steady pace while the
@@ -119,10 +120,11 @@ func assertSameEvents(t *testing.T, got []client.Event, want []hub.Event) {
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d", len(got), len(want))
 	}
+	type seen struct{ ID, Type, Data string }
 	for i := range want {
-		if got[i].ID != want[i].ID || got[i].Type != want[i].Type || string(got[i].Data) != string(want[i].Data) {
-			t.Fatalf("event %d: got %s %s, want %s %s", i, got[i].ID, got[i].Data, want[i].ID, want[i].Data)
-		}
+		testutil.Equal(t, "event "+itoa(i),
+			seen{ID: want[i].ID, Type: want[i].Type, Data: string(want[i].Data)},
+			seen{ID: got[i].ID, Type: got[i].Type, Data: string(got[i].Data)})
 	}
 }
 

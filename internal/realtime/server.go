@@ -1,8 +1,9 @@
 // Package realtime is handoff's native WebSocket transport: JSON text
 // frames on one socket that carries several hub channels, with resume from
 // a cursor, server heartbeats, a bounded send queue per connection and a
-// distinct close code for every way a socket can end (closecode.go). The
-// protocol is described frame by frame in docs/protocol.md.
+// distinct close code for every way a socket can end. The wire format
+// (frame types, shapes, close and error codes) is package protocol's; this
+// package is the server's behaviour. docs/protocol.md explains both.
 //
 // Each connection costs one reader goroutine (the HTTP handler's own) and,
 // only while frames are waiting, one writer goroutine; heartbeats and token
@@ -20,11 +21,12 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Path is where `handoff serve` mounts the socket: GET /realtime with a
-// WebSocket upgrade.
-const Path = "/realtime"
+// WebSocket upgrade (protocol.Path).
+const Path = protocol.Path
 
 // Server accepts realtime WebSocket connections and bridges them to a hub.
 type Server struct {
@@ -79,7 +81,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	token := auth.BearerToken(r)
 	if token == "" {
-		token = r.URL.Query().Get("access_token")
+		token = r.URL.Query().Get(protocol.TokenParam)
 	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // subscribe adds a channel to the socket. Refusals are error frames that
@@ -13,10 +14,10 @@ import (
 func (c *conn) subscribe(f clientFrame) {
 	switch {
 	case c.subs[f.Channel] != nil:
-		c.sendError(f.ID, f.Channel, "already_subscribed", "this socket is already subscribed to the channel")
+		c.sendError(f.ID, f.Channel, protocol.CodeAlreadySubscribed, "this socket is already subscribed to the channel")
 		return
 	case len(c.subs) >= c.s.cfg.MaxChannels:
-		c.sendError(f.ID, f.Channel, "too_many_channels", "this socket has reached its channel limit")
+		c.sendError(f.ID, f.Channel, protocol.CodeTooManyChannels, "this socket has reached its channel limit")
 		return
 	}
 	if !c.authorize(f) {
@@ -42,15 +43,15 @@ func (c *conn) subscribe(f clientFrame) {
 	case errors.Is(err, hub.ErrSlowConsumer):
 		// The sink refused a frame and has already closed the socket.
 	case errors.Is(err, hub.ErrBadChannel):
-		c.sendError(f.ID, f.Channel, "bad_channel", "invalid channel name")
+		c.sendError(f.ID, f.Channel, protocol.CodeBadChannel, "invalid channel name")
 	default:
-		c.sendError(f.ID, f.Channel, "unavailable", "the realtime backend is unavailable; retry")
+		c.sendError(f.ID, f.Channel, protocol.CodeUnavailable, "the realtime backend is unavailable; retry")
 	}
 }
 
 // authorize runs Config.Authorize. An *httpx.Error it returns is shown as
 // is (its message is client-safe by contract); any other error becomes a
-// plain "forbidden" so internals never reach the client.
+// plain protocol.CodeForbidden so internals never reach the client.
 func (c *conn) authorize(f clientFrame) bool {
 	if c.s.cfg.Authorize == nil {
 		return true
@@ -63,9 +64,9 @@ func (c *conn) authorize(f clientFrame) bool {
 	}
 	var he *httpx.Error
 	if errors.As(err, &he) {
-		c.sendError(f.ID, f.Channel, he.Code, he.Message)
+		c.sendError(f.ID, f.Channel, protocol.ErrorCode(he.Code), he.Message)
 	} else {
-		c.sendError(f.ID, f.Channel, "forbidden", "not allowed to subscribe to this channel")
+		c.sendError(f.ID, f.Channel, protocol.CodeForbidden, "not allowed to subscribe to this channel")
 	}
 	return false
 }
@@ -75,13 +76,13 @@ func (c *conn) authorize(f clientFrame) bool {
 func (c *conn) unsubscribe(f clientFrame) {
 	sub := c.subs[f.Channel]
 	if sub == nil {
-		c.sendError(f.ID, f.Channel, "not_subscribed", "this socket is not subscribed to the channel")
+		c.sendError(f.ID, f.Channel, protocol.CodeNotSubscribed, "this socket is not subscribed to the channel")
 		return
 	}
 	sub.Unsubscribe()
 	delete(c.subs, f.Channel)
 	c.s.metrics.subscriptions.Dec()
-	c.send(serverFrame{Type: frameUnsubscribed, Ref: f.ID, Channel: f.Channel})
+	c.send(protocol.ServerFrame{Type: protocol.FrameUnsubscribed, Ref: f.ID, Channel: f.Channel})
 }
 
 // sink turns one subscription's hub deliveries into queued frames. It runs
@@ -108,7 +109,7 @@ func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, repl
 				// History was trimmed between the streamed replay and
 				// the subscription: the client must refetch.
 				recovered := false
-				return c.enqueue(serverFrame{Type: frameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}.encode())
+				return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}))
 			}
 			// The cursor is where the stream continues: after since when
 			// the replay follows, else the channel's current position.
@@ -118,10 +119,10 @@ func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, repl
 			}
 			// A copy, so d itself does not escape to the heap on every delivery.
 			recovered := d.Recovered
-			return c.enqueue(serverFrame{Type: frameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String()}.encode())
+			return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String()}))
 		case hub.KindResync:
 			recovered := false
-			return c.enqueue(serverFrame{Type: frameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}.encode())
+			return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}))
 		}
 		return true
 	}

@@ -1,5 +1,6 @@
-// RealtimeClient speaks handoff's native WebSocket protocol
-// (docs/protocol.md) from a browser, and mirrors the Go client in client/:
+// RealtimeClient speaks handoff's native WebSocket protocol from a browser
+// (the Go package protocol/ is its source of truth; docs/protocol.md
+// explains it), and mirrors the Go client in client/:
 // one socket carrying several channels, reconnect with jittered exponential
 // backoff, resume of every channel from the last event id it received,
 // de-duplication of events by id, and an explicit resync signal when the
@@ -31,11 +32,63 @@ export const State = Object.freeze({
   CLOSED: 'closed',
 });
 
-// Close codes (internal/realtime/closecode.go).
-const CLOSE_NORMAL = 1000;
-const CLOSE_UNAUTHORIZED = 4001;
-const CLOSE_FORBIDDEN = 4003;
-const CLOSE_TOKEN_EXPIRED = 4009;
+// The protocol's wire names and codes, copied from the Go package
+// protocol/ (protocol/protocol.go), which is the source of truth:
+// protocol/browser_test.go fails when these tables differ from it, or when
+// code below spells a frame type, op, error code or close code literally
+// instead of naming it here.
+export const PATH = '/realtime';
+
+// Op is the type of a client → server frame.
+export const Op = Object.freeze({
+  AUTH: 'auth',
+  SUBSCRIBE: 'subscribe',
+  UNSUBSCRIBE: 'unsubscribe',
+  PING: 'ping',
+});
+
+// Frame is the type of a server → client frame.
+export const Frame = Object.freeze({
+  CONNECTED: 'connected',
+  AUTHENTICATED: 'authenticated',
+  SUBSCRIBED: 'subscribed',
+  UNSUBSCRIBED: 'unsubscribed',
+  EVENT: 'event',
+  RESYNC: 'resync',
+  ERROR: 'error',
+  PONG: 'pong',
+});
+
+// Close is every close code the server uses (the table in protocol/).
+export const Close = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  ABNORMAL: 1006,
+  TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  UNAUTHORIZED: 4001,
+  FORBIDDEN: 4003,
+  SLOW_CONSUMER: 4008,
+  TOKEN_EXPIRED: 4009,
+  BAD_REQUEST: 4400,
+});
+
+// ErrorCode is the code of an error frame.
+export const ErrorCode = Object.freeze({
+  INVALID_JSON: 'invalid_json',
+  INVALID_FRAME: 'invalid_frame',
+  UNKNOWN_TYPE: 'unknown_type',
+  BAD_CHANNEL: 'bad_channel',
+  BAD_CURSOR: 'bad_cursor',
+  ALREADY_SUBSCRIBED: 'already_subscribed',
+  NOT_SUBSCRIBED: 'not_subscribed',
+  TOO_MANY_CHANNELS: 'too_many_channels',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not_found',
+  UNAVAILABLE: 'unavailable',
+  UNAUTHORIZED: 'unauthorized',
+  TOKEN_EXPIRED: 'token_expired',
+});
 
 // How many event ids each channel remembers for de-duplication: more than a
 // replay can overlap with what was already delivered live.
@@ -108,7 +161,7 @@ export class RealtimeClient {
       const ws = this.ws;
       this.detach(ws);
       this.ws = null;
-      try { ws.close(CLOSE_NORMAL, 'client closed'); } catch { /* already closed */ }
+      try { ws.close(Close.NORMAL, 'client closed'); } catch { /* already closed */ }
     }
     this.setState(State.CLOSED);
   }
@@ -128,7 +181,7 @@ export class RealtimeClient {
   // is not closed with 4009 when the old one expires. The next reconnect
   // takes the token from getToken() anyway.
   updateToken(token) {
-    if (this.isLive()) this.sendFrame({ type: 'auth', token, id: this.ref() });
+    if (this.isLive()) this.sendFrame({ type: Op.AUTH, token, id: this.ref() });
   }
 
   // reconnectNow drops any socket and dials at once (also used by tests
@@ -180,7 +233,7 @@ export class RealtimeClient {
       return;
     }
     this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: Op.AUTH, token }));
     ws.onmessage = (e) => this.handleMessage(ws, e.data);
     ws.onclose = (e) => this.handleClose(ws, e.code, e.reason);
     ws.onerror = () => { /* onclose follows with the code */ };
@@ -199,7 +252,7 @@ export class RealtimeClient {
     let f;
     try { f = JSON.parse(raw); } catch { return; }
     switch (f.type) {
-      case 'connected':
+      case Frame.CONNECTED:
         this.connectionId = f.connectionId ?? '';
         if (f.heartbeat > 0) this.heartbeatMs = f.heartbeat;
         this.attempt = 0;
@@ -208,30 +261,30 @@ export class RealtimeClient {
         this.startHeartbeat();
         for (const sub of this.subs.values()) sub.send();
         break;
-      case 'subscribed':
+      case Frame.SUBSCRIBED:
         this.subs.get(f.channel)?.handleSubscribed(f);
         break;
-      case 'event': {
+      case Frame.EVENT: {
         const ev = f.event ?? f;
         this.subs.get(ev.channel)?.handleEvent(ev);
         break;
       }
-      case 'resync':
+      case Frame.RESYNC:
         this.subs.get(f.channel)?.handleResync(f);
         break;
-      case 'unsubscribed':
+      case Frame.UNSUBSCRIBED:
         this.subs.get(f.channel)?.handleUnsubscribed(f);
         break;
-      case 'error': {
+      case Frame.ERROR: {
         const sub = f.channel ? this.subs.get(f.channel) : null;
         if (sub) sub.handleError(f);
         else safeCall(this.onError, f);
         break;
       }
-      case 'authenticated':
+      case Frame.AUTHENTICATED:
         safeCall(this.onAuthenticated, f);
         break;
-      case 'pong':
+      case Frame.PONG:
       default:
         break;
     }
@@ -245,7 +298,7 @@ export class RealtimeClient {
     for (const sub of this.subs.values()) sub.active = false;
     if (this.stopped) return;
 
-    if (code === CLOSE_UNAUTHORIZED || code === CLOSE_TOKEN_EXPIRED) {
+    if (code === Close.UNAUTHORIZED || code === Close.TOKEN_EXPIRED) {
       this.authFailures++;
       if (this.authFailures >= MAX_AUTH_FAILURES || !this.onAuthError) {
         this.setState(State.OFFLINE, { reason: 'auth', code });
@@ -262,7 +315,7 @@ export class RealtimeClient {
       this.scheduleReconnect(0);
       return;
     }
-    if (code === CLOSE_FORBIDDEN) {
+    if (code === Close.FORBIDDEN) {
       this.setState(State.OFFLINE, { reason: 'forbidden', code });
       return;
     }
@@ -279,7 +332,7 @@ export class RealtimeClient {
       const ws = this.ws;
       this.detach(ws);
       this.ws = null;
-      try { ws.close(CLOSE_NORMAL, reason); } catch { /* ignore */ }
+      try { ws.close(Close.NORMAL, reason); } catch { /* ignore */ }
     }
     this.setState(state, { reason });
     if (state !== State.OFFLINE) this.scheduleReconnect(delay);
@@ -305,7 +358,7 @@ export class RealtimeClient {
         this.dropSocket('heartbeat timeout', State.RECONNECTING);
         return;
       }
-      this.sendFrame({ type: 'ping' });
+      this.sendFrame({ type: Op.PING });
     }, this.heartbeatMs);
   }
 
@@ -340,7 +393,7 @@ class Subscription {
 
   send() {
     this.pendingResubscribe = false;
-    const frame = { type: 'subscribe', channel: this.channel, id: this.client.ref() };
+    const frame = { type: Op.SUBSCRIBE, channel: this.channel, id: this.client.ref() };
     if (this.since) frame.since = this.since;
     this.client.sendFrame(frame);
   }
@@ -353,7 +406,7 @@ class Subscription {
     if (!this.client.isLive()) return; // the next connect subscribes from since
     if (this.active) {
       this.pendingResubscribe = true;
-      this.client.sendFrame({ type: 'unsubscribe', channel: this.channel, id: this.client.ref() });
+      this.client.sendFrame({ type: Op.UNSUBSCRIBE, channel: this.channel, id: this.client.ref() });
     } else {
       this.send();
     }
@@ -361,7 +414,7 @@ class Subscription {
 
   unsubscribe() {
     this.client.subs.delete(this.channel);
-    if (this.active) this.client.sendFrame({ type: 'unsubscribe', channel: this.channel, id: this.client.ref() });
+    if (this.active) this.client.sendFrame({ type: Op.UNSUBSCRIBE, channel: this.channel, id: this.client.ref() });
     this.active = false;
   }
 
@@ -398,11 +451,11 @@ class Subscription {
   }
 
   handleError(f) {
-    if (f.code === 'already_subscribed') {
+    if (f.code === ErrorCode.ALREADY_SUBSCRIBED) {
       this.active = true;
       return;
     }
-    if (f.code === 'unavailable' && this.client.isLive()) {
+    if (f.code === ErrorCode.UNAVAILABLE && this.client.isLive()) {
       // The hub backend hiccupped; ask again after a backoff.
       const d = jittered(this.retry++, 1000, 15000);
       setTimeout(() => { if (!this.active && this.client.subs.get(this.channel) === this && this.client.isLive()) this.send(); }, d);
@@ -413,7 +466,7 @@ class Subscription {
 
 function defaultURL() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/realtime`;
+  return `${scheme}//${location.host}${PATH}`;
 }
 
 // jittered is exponential backoff from min, capped at max, with the delay

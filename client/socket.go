@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/handoff-health/handoff/protocol"
 )
 
-// session is one socket of the client.
-type session struct {
+// socket is one WebSocket connection of the client; the Client outlives
+// many of them.
+type socket struct {
 	ws *websocket.Conn
 	// lastSeen is when the server last sent anything (frame or ping), in
 	// UnixNano; the watchdog reads it.
@@ -23,34 +26,14 @@ type session struct {
 	dead     atomic.Bool
 }
 
-// wireFrame is any server→client frame (docs/protocol.md).
-type wireFrame struct {
-	Type      string     `json:"type"`
-	Heartbeat int64      `json:"heartbeat"`
-	Channel   string     `json:"channel"`
-	Recovered *bool      `json:"recovered"`
-	Cursor    string     `json:"cursor"`
-	Code      string     `json:"code"`
-	Message   string     `json:"message"`
-	Event     *wireEvent `json:"event"`
-}
-
-type wireEvent struct {
-	ID      string          `json:"id"`
-	Channel string          `json:"channel"`
-	Type    string          `json:"type"`
-	Data    json.RawMessage `json:"data"`
-	TS      time.Time       `json:"ts"`
-}
-
 // connect runs one socket from dial to close. connected reports whether
-// the server accepted it (sent "connected"); err is why it ended.
+// the server accepted it (sent protocol.FrameConnected); err is why it ended.
 func (c *Client) connect(ctx context.Context) (connected bool, err error) {
 	token, err := c.cfg.Token(ctx)
 	if err != nil {
 		return false, fmt.Errorf("realtime client: getting a token: %w", err)
 	}
-	s := &session{}
+	s := &socket{}
 	s.seen()
 	ws, _, err := websocket.Dial(ctx, c.cfg.URL, &websocket.DialOptions{
 		HTTPClient: c.cfg.HTTPClient,
@@ -67,7 +50,9 @@ func (c *Client) connect(ctx context.Context) (connected bool, err error) {
 	// Reads use their own context: ending ctx should close the socket
 	// with a proper 1000, not drop it mid-read as coder/websocket does when
 	// a read's context ends.
-	stop := context.AfterFunc(ctx, func() { _ = ws.Close(websocket.StatusNormalClosure, "client closed") })
+	stop := context.AfterFunc(ctx, func() {
+		_ = ws.Close(websocket.StatusCode(protocol.CloseNormal), "client closed")
+	})
 	defer stop()
 	ws.SetReadLimit(readLimit)
 	s.ws = ws
@@ -76,7 +61,7 @@ func (c *Client) connect(ctx context.Context) (connected bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if hello.Type != "connected" {
+	if hello.Type != protocol.FrameConnected {
 		return false, fmt.Errorf("realtime client: expected a connected frame, got %q", hello.Type)
 	}
 	done := make(chan struct{})
@@ -99,12 +84,12 @@ func (c *Client) connect(ctx context.Context) (connected bool, err error) {
 	}
 }
 
-// attach makes s the current session and subscribes every channel with
-// its cursor. The snapshot and c.sess change under one lock, so a
+// attach makes s the current socket and subscribes every channel with
+// its cursor. The snapshot and c.sock change under one lock, so a
 // concurrent Subscribe is sent exactly once: by itself or by the snapshot.
-func (c *Client) attach(ctx context.Context, s *session) {
+func (c *Client) attach(ctx context.Context, s *socket) {
 	c.mu.Lock()
-	c.sess = s
+	c.sock = s
 	resume := make(map[string]string, len(c.subs))
 	for ch, st := range c.subs {
 		resume[ch] = st.cursor
@@ -118,10 +103,10 @@ func (c *Client) attach(ctx context.Context, s *session) {
 	}
 }
 
-func (c *Client) detach(s *session) {
+func (c *Client) detach(s *socket) {
 	c.mu.Lock()
-	if c.sess == s {
-		c.sess = nil
+	if c.sock == s {
+		c.sock = nil
 	}
 	c.mu.Unlock()
 }
@@ -129,28 +114,28 @@ func (c *Client) detach(s *session) {
 // handle applies one server frame: it advances the channel's cursor
 // before delivering, so a reconnect resumes right after what was handed
 // over. A non-nil error ends the socket.
-func (c *Client) handle(ctx context.Context, f wireFrame) error {
+func (c *Client) handle(ctx context.Context, f protocol.ServerFrame) error {
 	var ev Event
 	switch f.Type {
-	case "event":
+	case protocol.FrameEvent:
 		if f.Event == nil || !c.advance(f.Event.Channel, f.Event.ID) {
 			return nil
 		}
 		ev = Event{Kind: KindEvent, Channel: f.Event.Channel, ID: f.Event.ID, Type: f.Event.Type, Data: f.Event.Data, TS: f.Event.TS}
-	case "subscribed", "resync":
+	case protocol.FrameSubscribed, protocol.FrameResync:
 		if !c.advance(f.Channel, f.Cursor) {
 			return nil
 		}
 		ev = Event{Kind: KindSubscribed, Channel: f.Channel, ID: f.Cursor}
-		if f.Type == "resync" || f.Recovered != nil && !*f.Recovered {
+		if f.Type == protocol.FrameResync || f.Recovered != nil && !*f.Recovered {
 			ev.Kind = KindResync
 		}
-	case "error":
-		se := &ServerError{Code: f.Code, Message: f.Message}
+	case protocol.FrameError:
+		se := &ServerError{Code: string(f.Code), Message: f.Message}
 		switch {
-		case f.Code == "unavailable":
+		case f.Code == protocol.CodeUnavailable:
 			return se // the backend is down: reconnect with backoff, resubscribe all
-		case f.Code == "already_subscribed", f.Code == "not_subscribed":
+		case f.Code == protocol.CodeAlreadySubscribed, f.Code == protocol.CodeNotSubscribed:
 			return nil
 		case f.Channel != "":
 			c.mu.Lock()
@@ -182,38 +167,34 @@ func (c *Client) advance(channel, pos string) bool {
 
 // read returns the next frame; a close from the server becomes a
 // *CloseError, a silence beyond the heartbeat window ErrDeadServer.
-func (s *session) read() (wireFrame, error) {
+func (s *socket) read() (protocol.ServerFrame, error) {
 	_, b, err := s.ws.Read(context.Background())
 	if err != nil {
 		var ce websocket.CloseError
 		switch {
 		case errors.As(err, &ce):
-			return wireFrame{}, &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+			return protocol.ServerFrame{}, &CloseError{Code: int(ce.Code), Reason: ce.Reason}
 		case s.dead.Load():
-			return wireFrame{}, ErrDeadServer
+			return protocol.ServerFrame{}, ErrDeadServer
 		}
-		return wireFrame{}, fmt.Errorf("realtime client: read: %w", err)
+		return protocol.ServerFrame{}, fmt.Errorf("realtime client: read: %w", err)
 	}
 	s.seen()
-	var f wireFrame
+	var f protocol.ServerFrame
 	if err := json.Unmarshal(b, &f); err != nil {
-		return wireFrame{}, fmt.Errorf("realtime client: undecodable frame: %w", err)
+		return protocol.ServerFrame{}, fmt.Errorf("realtime client: undecodable frame: %w", err)
 	}
 	return f, nil
 }
 
-func (s *session) seen() { s.lastSeen.Store(time.Now().UnixNano()) }
+func (s *socket) seen() { s.lastSeen.Store(time.Now().UnixNano()) }
 
-func (s *session) subscribe(channel, since string) error {
-	f := map[string]string{"type": "subscribe", "channel": channel}
-	if since != "" {
-		f["since"] = since
-	}
-	return s.send(f)
+func (s *socket) subscribe(channel, since string) error {
+	return s.send(protocol.ClientFrame{Type: protocol.OpSubscribe, Channel: channel, Since: since})
 }
 
-func (s *session) send(v any) error {
-	b, err := json.Marshal(v)
+func (s *socket) send(f protocol.ClientFrame) error {
+	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
@@ -225,7 +206,7 @@ func (s *session) send(v any) error {
 // watchdog drops the socket when the server has been silent (no frame, no
 // ping) for longer than window, which a half-open TCP connection would
 // otherwise hide forever.
-func (s *session) watchdog(window time.Duration, done <-chan struct{}) {
+func (s *socket) watchdog(window time.Duration, done <-chan struct{}) {
 	t := time.NewTicker(window / 4)
 	defer t.Stop()
 	for {
@@ -246,7 +227,7 @@ func (s *session) watchdog(window time.Duration, done <-chan struct{}) {
 // the current one's lifetime has passed, so a long-lived socket is not
 // closed with 4009. It stops if the provider fails or hands back a token
 // that does not live longer; the socket then expires and reconnects.
-func (c *Client) refreshToken(ctx context.Context, s *session, token string, done <-chan struct{}) {
+func (c *Client) refreshToken(ctx context.Context, s *socket, token string, done <-chan struct{}) {
 	exp, ok := jwtExpiry(token)
 	for ok {
 		wait := time.Until(exp) * 4 / 5
@@ -265,7 +246,7 @@ func (c *Client) refreshToken(ctx context.Context, s *session, token string, don
 			return
 		}
 		next, ok2 := jwtExpiry(fresh)
-		if !ok2 || !next.After(exp) || s.send(map[string]string{"type": "auth", "token": fresh}) != nil {
+		if !ok2 || !next.After(exp) || s.send(protocol.ClientFrame{Type: protocol.OpAuth, Token: fresh}) != nil {
 			return
 		}
 		exp = next
