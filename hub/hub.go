@@ -33,9 +33,11 @@ type Delivery struct {
 }
 
 // Sink receives a subscription's deliveries in order. It must not block: a
-// transport queues the delivery and returns. Returning false means the
-// subscriber cannot keep up; the hub then drops the subscription and the
-// transport is expected to close the connection (slow consumer).
+// transport queues the delivery and returns. It is called with the
+// channel's lock held, so it must not call back into the hub. Returning
+// false means the subscriber cannot keep up; the hub then drops the
+// subscription and the transport is expected to close the connection
+// (slow consumer).
 type Sink func(Delivery) bool
 
 // Hub fans events out to local subscribers and keeps each subscriber's
@@ -49,8 +51,9 @@ type Hub struct {
 	// (see acquire). It is the one lock held across backend I/O, by design:
 	// a Subscribe and an Unsubscribe of one channel must reach the backend
 	// in the order the hub decided them. It is striped by channel name, so
-	// other channels do not queue behind a Redis round trip, and nothing
-	// else waits for it: delivery and repair never take it.
+	// other channels do not queue behind a Redis round trip; only the
+	// first Subscribe and the retirement of channels on its stripe wait
+	// for it, never delivery or repair.
 	life     [lifeStripes]sync.Mutex
 	lifeSeed maphash.Seed
 	// mu guards channels and every channel's refs.
@@ -249,7 +252,10 @@ func (s *Subscription) start(r startRead) error {
 		return ErrSlowConsumer
 	}
 	s.drain()
-	if s.state == subBehind {
+	switch {
+	case s.closed: // the sink refused an event that arrived during the read
+		return ErrSlowConsumer
+	case s.state == subBehind:
 		s.hub.startRepair(s.channel)
 	}
 	return nil
