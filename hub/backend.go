@@ -69,12 +69,16 @@ type Backend interface {
 	Close() error
 }
 
-// Handler receives what a Backend delivers. Its methods are called from the
-// backend's delivery goroutines and must not block for long.
+// Handler receives what a Backend delivers.
 type Handler interface {
-	// HandleEvent is called for every live event of a subscribed channel.
+	// HandleEvent is called for every live event of a subscribed channel,
+	// from the backend's delivery goroutines (one channel's events from one
+	// goroutine, in offset order). It must not block for long: the other
+	// channels of that goroutine wait for it.
 	HandleEvent(ev Event)
 	// Resync is called after live delivery was interrupted (e.g. Redis
-	// reconnected): events may have been missed and must be recovered.
+	// reconnected): events may have been missed and must be recovered. It
+	// is called from a goroutine other than the delivery goroutines, with
+	// no backend lock held, and may take as long as reading history does.
 	Resync()
 }

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -16,7 +15,8 @@ type MemoryConfig struct {
 	// publish. Zero means DefaultHistoryTTL.
 	HistoryTTL time.Duration
 	// Shards is the number of delivery goroutines; a channel always maps to
-	// the same one, which keeps its events in order. Zero means 4.
+	// the same one, which keeps its events in order. Zero means
+	// defaultShards (4).
 	Shards int
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
@@ -25,19 +25,17 @@ type MemoryConfig struct {
 // Memory is the embedded single-node backend: histories live in process
 // memory and "other nodes" do not exist. It is the default for `make run`.
 type Memory struct {
-	cfg  MemoryConfig
-	seed maphash.Seed
+	cfg MemoryConfig
 
+	// mu guards channels and subs. Publish holds it while pushing to
+	// delivery, so queue order equals offset order.
 	mu       sync.Mutex
 	channels map[string]*memChannel
 	subs     map[string]bool
 
-	// shards carry published events to the delivery goroutines, preserving
-	// per-channel order. Each is an unbounded queue so a publish never
-	// blocks on a slow fan-out and nothing accepted is dropped.
-	shards []*eventQueue
-	closed chan struct{}
-	once   sync.Once
+	delivery *delivery
+	closed   chan struct{}
+	once     sync.Once
 }
 
 var _ Backend = (*Memory)(nil)
@@ -84,23 +82,16 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if cfg.HistoryTTL <= 0 {
 		cfg.HistoryTTL = DefaultHistoryTTL
 	}
-	if cfg.Shards <= 0 {
-		cfg.Shards = 4
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Memory{
+	return &Memory{
 		cfg:      cfg,
-		seed:     maphash.MakeSeed(),
 		channels: make(map[string]*memChannel),
 		subs:     make(map[string]bool),
+		delivery: newDelivery(cfg.Shards),
 		closed:   make(chan struct{}),
 	}
-	for i := 0; i < cfg.Shards; i++ {
-		m.shards = append(m.shards, newEventQueue())
-	}
-	return m
 }
 
 // channel returns the live history of name, dropping it if expired.
@@ -136,7 +127,7 @@ func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event
 	c.ring.push(ev, m.cfg.HistorySize)
 	c.expires = now.Add(m.cfg.HistoryTTL)
 	if m.subs[name] {
-		m.shards[maphash.String(m.seed, name)%uint64(len(m.shards))].push(ev)
+		m.delivery.push(ev)
 	}
 	return ev, nil
 }
@@ -190,26 +181,12 @@ func (m *Memory) Unsubscribe(ctx context.Context, name string) error {
 	return nil
 }
 
-// Run starts one delivery goroutine per shard and a sweeper that frees
-// expired histories, and waits until ctx ends or Close is called.
+// Run starts live delivery and a sweeper that frees expired histories,
+// and waits until ctx ends or Close is called.
 func (m *Memory) Run(ctx context.Context, h Handler) error {
 	var wg sync.WaitGroup
-	for _, q := range m.shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				batch, ok := q.pop(ctx, m.closed)
-				if !ok {
-					return
-				}
-				for _, ev := range batch {
-					h.HandleEvent(ev)
-				}
-			}
-		}()
-	}
-	t := time.NewTicker(time.Minute)
+	wg.Go(func() { m.delivery.run(ctx, m.closed, h) })
+	t := time.NewTicker(memorySweepInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -250,44 +227,4 @@ func (m *Memory) Ping(ctx context.Context) error {
 func (m *Memory) Close() error {
 	m.once.Do(func() { close(m.closed) })
 	return nil
-}
-
-// eventQueue is an unbounded FIFO handing batches to one consumer.
-type eventQueue struct {
-	mu     sync.Mutex
-	items  []Event
-	signal chan struct{}
-}
-
-func newEventQueue() *eventQueue { return &eventQueue{signal: make(chan struct{}, 1)} }
-
-func (q *eventQueue) push(ev Event) {
-	q.mu.Lock()
-	q.items = append(q.items, ev)
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
-}
-
-// pop waits for events and returns all queued ones, or false when stopped.
-func (q *eventQueue) pop(ctx context.Context, stop <-chan struct{}) ([]Event, bool) {
-	for {
-		q.mu.Lock()
-		if len(q.items) > 0 {
-			batch := q.items
-			q.items = nil
-			q.mu.Unlock()
-			return batch, true
-		}
-		q.mu.Unlock()
-		select {
-		case <-q.signal:
-		case <-ctx.Done():
-			return nil, false
-		case <-stop:
-			return nil, false
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
 // RedisConfig configures the Redis backend.
@@ -32,10 +33,8 @@ type RedisConfig struct {
 	// publish. Zero means DefaultHistoryTTL.
 	HistoryTTL time.Duration
 	// Shards is the number of delivery goroutines; a channel always maps to
-	// the same one, which keeps its events in order. A channel that is slow
-	// to deliver (a gap repaired from history under its lock, at most
-	// repairTimeout) stalls only the channels of its shard, not all of them.
-	// Zero means 4.
+	// the same one, which keeps its events in order. Zero means
+	// defaultShards (4).
 	Shards int
 	// PingInterval is how long the PubSub connection may stay silent before
 	// it is probed with a PING. A probe unanswered for another interval
@@ -50,12 +49,11 @@ const (
 	// confirm, so a subscriber is refused instead of hanging when Run is
 	// not running or the link is stuck.
 	redisSubscribeTimeout = 5 * time.Second
-	// redisMinBackoff and redisMaxBackoff pace reconnection attempts while
-	// Redis is down: fast enough to resume within a second, slow enough not
-	// to spin.
-	redisMinBackoff = 50 * time.Millisecond
-	redisMaxBackoff = time.Second
 )
+
+// redisReconnect paces reconnection attempts while Redis is down: fast
+// enough to resume within a second, slow enough not to spin.
+var redisReconnect = backoff.Policy{Min: 50 * time.Millisecond, Max: time.Second}
 
 var (
 	//go:embed publish.lua
@@ -90,8 +88,10 @@ type Redis struct {
 	client redis.UniversalClient
 	head   string // "<prefix>:{", how every key starts
 	ttl    int64  // HistoryTTL in milliseconds
-	seed   maphash.Seed
 
+	// mu guards ps, keys and waiters. It is never held across I/O: the
+	// receive loop takes it for every PONG, and live delivery of every
+	// channel would wait behind a slow write.
 	mu sync.Mutex
 	// ps is the node's PubSub connection; nil once stopped.
 	ps *redis.PubSub
@@ -101,10 +101,10 @@ type Redis struct {
 	waiters map[string]chan error
 	seq     atomic.Uint64 // makes PING tokens unique
 
-	shards []*eventQueue
-	resync chan struct{}
-	closed chan struct{}
-	once   sync.Once
+	delivery *delivery
+	resync   chan struct{}
+	closed   chan struct{}
+	once     sync.Once
 }
 
 var _ Backend = (*Redis)(nil)
@@ -126,28 +126,21 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.HistoryTTL <= 0 {
 		cfg.HistoryTTL = DefaultHistoryTTL
 	}
-	if cfg.Shards <= 0 {
-		cfg.Shards = 4
-	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
-	r := &Redis{
-		cfg:     cfg,
-		client:  cfg.Client,
-		head:    cfg.Prefix + ":{",
-		ttl:     max(cfg.HistoryTTL.Milliseconds(), 1),
-		seed:    maphash.MakeSeed(),
-		ps:      cfg.Client.Subscribe(context.Background()), // connects lazily
-		keys:    make(map[string]struct{}),
-		waiters: make(map[string]chan error),
-		resync:  make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-	}
-	for i := 0; i < cfg.Shards; i++ {
-		r.shards = append(r.shards, newEventQueue())
-	}
-	return r, nil
+	return &Redis{
+		cfg:      cfg,
+		client:   cfg.Client,
+		head:     cfg.Prefix + ":{",
+		ttl:      max(cfg.HistoryTTL.Milliseconds(), 1),
+		ps:       cfg.Client.Subscribe(context.Background()), // connects lazily
+		keys:     make(map[string]struct{}),
+		waiters:  make(map[string]chan error),
+		delivery: newDelivery(cfg.Shards),
+		resync:   make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}, nil
 }
 
 // key names one of channel's keys; the braces make channel the hash tag.

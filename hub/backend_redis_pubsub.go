@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
 // Live delivery of the Redis backend: one PubSub connection per node,
@@ -89,37 +90,30 @@ func (r *Redis) Unsubscribe(ctx context.Context, channel string) error {
 	return nil
 }
 
-// Run reads the PubSub connection, hands events to per-channel-ordered
-// delivery shards, and calls h.Resync whenever the connection was lost and
-// its subscriptions are confirmed again.
+// Run reads the PubSub connection, hands events to the delivery engine,
+// and calls h.Resync whenever the connection was lost and its
+// subscriptions are confirmed again.
 func (r *Redis) Run(ctx context.Context, h Handler) error {
+	// ctx also ends on Close, so every loop below has one way to stop.
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, q := range r.shards {
-		wg.Go(func() {
-			for {
-				batch, ok := q.pop(ctx, r.closed)
-				if !ok {
-					return
-				}
-				for _, ev := range batch {
-					h.HandleEvent(ev)
-				}
-			}
-		})
-	}
+	wg.Go(func() { r.delivery.run(ctx, r.closed, h) })
 	wg.Go(func() { r.resyncLoop(ctx, h) })
 	// The receive loop blocks in a read; closing the connection ends it.
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
 		case <-r.closed:
+			cancel()
 		}
 		r.stopPubSub()
 	})
 	err := r.receive(ctx)
 	cancel()
 	wg.Wait()
+	if r.isClosed() {
+		return nil
+	}
 	return err
 }
 
@@ -134,8 +128,8 @@ func (r *Redis) resyncLoop(ctx context.Context, h Handler) {
 		case <-ctx.Done():
 			return
 		}
-		for backoff := redisMinBackoff; r.client.Ping(ctx).Err() != nil; backoff = min(2*backoff, redisMaxBackoff) {
-			if !r.sleep(ctx, backoff) {
+		for attempt := 0; r.client.Ping(ctx).Err() != nil; attempt++ {
+			if !backoff.Sleep(ctx, redisReconnect.Delay(attempt)) {
 				return
 			}
 		}
@@ -152,7 +146,7 @@ func (r *Redis) receive(ctx context.Context) error {
 		broken  bool   // the link failed; a resync is due once it is back
 		resync  string // token whose PONG triggers the resync
 		probing bool   // an idle probe is outstanding
-		backoff = redisMinBackoff
+		attempt int    // failed reconnection probes in a row
 	)
 	for {
 		ps := r.pubsub()
@@ -165,13 +159,13 @@ func (r *Redis) receive(ctx context.Context) error {
 		if broken {
 			token := r.token("resync-")
 			if err := ps.Ping(ctx, token); err != nil {
-				if !r.sleep(ctx, backoff) {
+				if !backoff.Sleep(ctx, redisReconnect.Delay(attempt)) {
 					return ctx.Err()
 				}
-				backoff = min(2*backoff, redisMaxBackoff)
+				attempt++
 				continue
 			}
-			broken, resync, backoff = false, token, redisMinBackoff
+			broken, resync, attempt = false, token, 0
 		}
 		msg, err := ps.ReceiveTimeout(ctx, r.cfg.PingInterval)
 		if err == nil {
@@ -213,7 +207,7 @@ func (r *Redis) handle(msg any) string {
 		if err != nil {
 			return "" // not written by publish.lua: not an event of ours
 		}
-		r.shards[maphash.String(r.seed, name)%uint64(len(r.shards))].push(ev)
+		r.delivery.push(ev)
 	case *redis.Pong:
 		r.mu.Lock()
 		w := r.waiters[m.Payload]
@@ -229,24 +223,29 @@ func (r *Redis) handle(msg any) string {
 
 // rebuild replaces a connection that stopped answering. go-redis only
 // reconnects on errors, and a half-open connection never returns one.
+// The new connection is installed and the keys read in one step under
+// r.mu, and dialled outside it: a Subscribe that ran before the swap has
+// its key in the snapshot, one after it subscribes the new connection
+// itself.
 func (r *Redis) rebuild() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.ps == nil {
+		r.mu.Unlock()
 		return
 	}
-	old := r.ps
-	r.ps = r.client.Subscribe(context.Background())
-	if len(r.keys) > 0 {
-		keys := make([]string, 0, len(r.keys))
-		for k := range r.keys {
-			keys = append(keys, k)
-		}
+	old, ps := r.ps, r.client.Subscribe(context.Background()) // connects lazily
+	r.ps = ps
+	keys := make([]string, 0, len(r.keys))
+	for k := range r.keys {
+		keys = append(keys, k)
+	}
+	r.mu.Unlock()
+	_ = old.Close()
+	if len(keys) > 0 {
 		// On failure go-redis keeps the channels and subscribes them on
 		// its next connection.
-		_ = r.ps.Subscribe(context.Background(), keys...)
+		_ = ps.Subscribe(context.Background(), keys...)
 	}
-	_ = old.Close()
 }
 
 // failWaiters fails the Subscribe calls whose PING may never be answered.
@@ -271,11 +270,12 @@ func (r *Redis) token(kind string) string { return kind + strconv.FormatUint(r.s
 // stopPubSub closes the PubSub connection for good.
 func (r *Redis) stopPubSub() {
 	r.mu.Lock()
-	if r.ps != nil {
-		_ = r.ps.Close()
-		r.ps = nil
-	}
+	ps := r.ps
+	r.ps = nil
 	r.mu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+	}
 	r.failWaiters()
 }
 
@@ -284,20 +284,6 @@ func (r *Redis) isClosed() bool {
 	case <-r.closed:
 		return true
 	default:
-		return false
-	}
-}
-
-// sleep waits d, or reports false when the backend stops first.
-func (r *Redis) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-r.closed:
 		return false
 	}
 }

@@ -3,29 +3,38 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
-// The conformance suite: every Backend must pass it, from one table.
+// The conformance suite: every Backend must pass it, from one table. The
+// memory rows run everywhere; the Redis and Redis Cluster rows are added by
+// backend_redis_integration_test.go under the integration tag.
 
 func TestMain(m *testing.M) {
 	// go-redis logs every failed dial; the outage tests cause them on purpose.
 	redis.SetLogger(quietLogger{})
-	code := m.Run()
-	stopCluster()
-	os.Exit(code)
+	testutil.VerifyNoLeaks(m, goleak.Cleanup(func(code int) {
+		for _, f := range teardown {
+			f()
+		}
+		os.Exit(code)
+	}))
 }
+
+// teardown runs after every test of the package (and the leak check), for
+// servers that tests share.
+var teardown []func()
 
 type quietLogger struct{}
 
@@ -52,85 +61,46 @@ type testBackend struct {
 type backendFactory struct {
 	name string
 	open func(t testing.TB, o backendOpts) *testBackend
+	// cluster marks the Redis Cluster rows: slow to start, so hub tests
+	// and -short leave them out.
+	cluster bool
 }
 
-// backends is the conformance table; testing.Short keeps only memory and
-// standalone Redis.
+// backendTable is the conformance table; the integration build adds rows.
+var backendTable = []backendFactory{{name: "memory", open: openMemory}}
+
+// backends returns the rows a conformance test runs; testing.Short keeps
+// out the cluster.
 func backends() []backendFactory {
-	all := []backendFactory{
-		{"memory", openMemory},
-		{"redis", func(t testing.TB, o backendOpts) *testBackend {
-			return openRedis(t, newRedisClient(t, testutil.StartRedis(t).Addr), o)
-		}},
-		{"redis-cluster", func(t testing.TB, o backendOpts) *testBackend {
-			return openRedis(t, clusterClient(t), o)
-		}},
+	if !testing.Short() {
+		return backendTable
 	}
-	if testing.Short() {
-		return all[:2]
+	return hubBackends()
+}
+
+// hubBackends are the backends hub tests run on: memory and, with the
+// integration tag, one standalone Redis.
+func hubBackends() []backendFactory {
+	var out []backendFactory
+	for _, bf := range backendTable {
+		if !bf.cluster {
+			out = append(out, bf)
+		}
 	}
-	return all
-}
-
-// testClock is an injectable clock for Memory's TTL.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) pass(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+	return out
 }
 
 func openMemory(t testing.TB, o backendOpts) *testBackend {
-	clock := &testClock{now: time.Now()}
+	clock := testutil.NewClock()
 	m := NewMemory(MemoryConfig{HistorySize: o.size, HistoryTTL: o.ttl, Now: clock.Now})
 	t.Cleanup(func() { m.Close() })
 	return &testBackend{
 		Backend: m,
-		pass:    clock.pass,
+		pass:    clock.Advance,
 		subscribed: func(ch string) bool {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			return m.subs[ch]
-		},
-	}
-}
-
-func newRedisClient(t testing.TB, addr string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// prefixes numbers the key prefixes of tests sharing a server.
-var prefixes atomic.Int64
-
-// openRedis returns a Redis backend under a key prefix of its own, whose
-// TTL really elapses: pass sleeps.
-func openRedis(t testing.TB, c redis.UniversalClient, o backendOpts) *testBackend {
-	if o.prefix == "" {
-		o.prefix = "t" + strconv.FormatInt(prefixes.Add(1), 10)
-	}
-	r, err := NewRedis(RedisConfig{Client: c, Prefix: o.prefix, HistorySize: o.size, HistoryTTL: o.ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return &testBackend{
-		Backend: r,
-		pass:    func(d time.Duration) { time.Sleep(d) },
-		subscribed: func(ch string) bool {
-			n, err := c.PubSubNumSub(context.Background(), r.key(ch, "pub")).Result()
-			return err != nil || n[r.key(ch, "pub")] > 0
 		},
 	}
 }
@@ -178,18 +148,6 @@ func (r *recorder) of(channel string) []Event {
 	return out
 }
 
-// eventually polls cond until it holds or 10s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func publishN(t testing.TB, b Backend, channel string, n int) []Event {
 	t.Helper()
 	var out []Event
@@ -206,18 +164,22 @@ func publishN(t testing.TB, b Backend, channel string, n int) []Event {
 // offsets checks evs are one epoch's offsets from..to, and returns the epoch.
 func offsets(t testing.TB, evs []Event, from, to uint64) string {
 	t.Helper()
-	if len(evs) != int(to-from+1) {
-		t.Fatalf("got %d events, want offsets %d..%d: %v", len(evs), from, to, ids(evs))
-	}
-	for i, ev := range evs {
-		if ev.Cursor.Offset != from+uint64(i) || ev.Cursor.Epoch != evs[0].Cursor.Epoch || ev.ID != ev.Cursor.String() {
-			t.Fatalf("event %d: got %s, want offsets %d..%d in one epoch: %v", i, ev.ID, from, to, ids(evs))
-		}
-	}
 	if len(evs) == 0 {
+		testutil.Equal(t, "number of events", int(to-from+1), 0)
 		return ""
 	}
-	return evs[0].Cursor.Epoch
+	epoch := evs[0].Cursor.Epoch
+	var want []string
+	for off := from; off <= to; off++ {
+		want = append(want, Cursor{Epoch: epoch, Offset: off}.String())
+	}
+	testutil.Equal(t, fmt.Sprintf("event ids (offsets %d..%d of epoch %s)", from, to, epoch), want, ids(evs))
+	var cursors []string
+	for _, ev := range evs {
+		cursors = append(cursors, ev.Cursor.String())
+	}
+	testutil.Equal(t, "event cursors (the ids parsed)", want, cursors)
+	return epoch
 }
 
 func ids(evs []Event) []string {
@@ -228,30 +190,55 @@ func ids(evs []Event) []string {
 	return out
 }
 
+// historyResult is a History call's outcome, for one comparison.
+type historyResult struct {
+	IDs []string
+	Top Cursor
+	Err error
+}
+
+// readHistory calls b.History and returns what it gave as a historyResult.
+func readHistory(b Backend, channel string, since Cursor) historyResult {
+	evs, top, err := b.History(context.Background(), channel, since)
+	return historyResult{IDs: ids(evs), Top: top, Err: err}
+}
+
+// equateErrors compares errors with errors.Is, and nil slices with empty.
+var equateErrors = cmp.Options{cmpopts.EquateErrors(), cmpopts.EquateEmpty()}
+
+// noErr fails the test when err is not nil, saying what failed.
+func noErr(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// topOf returns b's Top of channel, failing the test on an error.
+func topOf(t testing.TB, b Backend, channel string) Cursor {
+	t.Helper()
+	top, err := b.Top(context.Background(), channel)
+	noErr(t, "Top("+channel+")", err)
+	return top
+}
+
 func TestBackendPublishAssignsDenseOffsets(t *testing.T) {
 	t.Parallel()
 	for _, bf := range backends() {
 		t.Run(bf.name, func(t *testing.T) {
 			t.Parallel()
 			b := bf.open(t, backendOpts{})
-			ctx := context.Background()
-			if top, err := b.Top(ctx, "c"); err != nil || !top.IsZero() {
-				t.Fatalf("Top of a new channel = %v, %v; want zero", top, err)
-			}
-			if evs, top, err := b.History(ctx, "c", Cursor{}); err != nil || len(evs) != 0 || !top.IsZero() {
-				t.Fatalf("History of a new channel = %v, %v, %v", evs, top, err)
-			}
-			if _, _, err := b.History(ctx, "c", Cursor{Epoch: "abc", Offset: 1}); !errors.Is(err, ErrUnrecoverable) {
-				t.Fatalf("History of a new channel from a cursor: %v, want ErrUnrecoverable", err)
-			}
+			testutil.Equal(t, "Top of a new channel", Cursor{}, topOf(t, b, "c"))
+			testutil.Equal(t, "History of a new channel", historyResult{}, readHistory(b, "c", Cursor{}), equateErrors)
+			testutil.Equal(t, "History of a new channel from a cursor",
+				historyResult{Err: ErrUnrecoverable}, readHistory(b, "c", Cursor{Epoch: "abc", Offset: 1}), equateErrors)
 			evs := publishN(t, b, "c", 5)
 			epoch := offsets(t, evs, 1, 5)
-			if top, err := b.Top(ctx, "c"); err != nil || top != evs[4].Cursor {
-				t.Fatalf("Top = %v, %v; want %v", top, err, evs[4].Cursor)
-			}
+			testutil.Equal(t, "Top after 5 publishes", evs[4].Cursor, topOf(t, b, "c"))
 			other := publishN(t, b, "d", 1)[0]
-			if other.Cursor.Offset != 1 || other.Cursor.Epoch == epoch {
-				t.Fatalf("another channel's first event is %s; want offset 1 in its own epoch", other.ID)
+			testutil.Equal(t, "offset of another channel's first event", uint64(1), other.Cursor.Offset)
+			if other.Cursor.Epoch == epoch {
+				t.Fatalf("another channel's first event %s shares the epoch of channel c", other.ID)
 			}
 		})
 	}
@@ -264,24 +251,29 @@ func TestBackendEventRoundTrip(t *testing.T) {
 			t.Parallel()
 			b := bf.open(t, backendOpts{})
 			ctx := context.Background()
+			const channel = "session:x-1_2.3@a"
 			pubs := []Publication{
 				{Type: "image.added", Data: json.RawMessage(`{"note":"a b\nc – ü","n":1}`)},
 				{Type: "type with spaces 12 ", Data: json.RawMessage(`"12 x"`)},
 				{Type: "no.data"},
 			}
 			for _, p := range pubs {
-				if _, err := b.Publish(ctx, "session:x-1_2.3@a", p); err != nil {
-					t.Fatal(err)
-				}
+				_, err := b.Publish(ctx, channel, p)
+				noErr(t, "Publish", err)
 			}
-			evs, _, err := b.History(ctx, "session:x-1_2.3@a", Cursor{})
-			if err != nil || len(evs) != len(pubs) {
-				t.Fatalf("History = %v, %v", evs, err)
+			evs, _, err := b.History(ctx, channel, Cursor{})
+			noErr(t, "History", err)
+			testutil.Equal(t, "number of events in history", len(pubs), len(evs))
+			type roundTrip struct {
+				Channel, Type, Data string
+				UTC                 bool
 			}
 			for i, ev := range evs {
-				if ev.Channel != "session:x-1_2.3@a" || ev.Type != pubs[i].Type || string(ev.Data) != string(pubs[i].Data) ||
-					time.Since(ev.TS) > time.Minute || ev.TS.Location() != time.UTC {
-					t.Errorf("event %d = %+v, published %+v", i, ev, pubs[i])
+				want := roundTrip{Channel: channel, Type: pubs[i].Type, Data: string(pubs[i].Data), UTC: true}
+				got := roundTrip{Channel: ev.Channel, Type: ev.Type, Data: string(ev.Data), UTC: ev.TS.Location() == time.UTC}
+				testutil.Check(t, fmt.Sprintf("event %d", i), want, got)
+				if age := time.Since(ev.TS); age > time.Minute {
+					t.Errorf("event %d: TS %v is %v old, want the publish time", i, ev.TS, age)
 				}
 			}
 			if evs[2].Data != nil {
@@ -297,7 +289,6 @@ func TestBackendHistory(t *testing.T) {
 		t.Run(bf.name, func(t *testing.T) {
 			t.Parallel()
 			b := bf.open(t, backendOpts{size: 10})
-			ctx := context.Background()
 			pub := publishN(t, b, "c", 5)
 			epoch, top := pub[0].Cursor.Epoch, pub[4].Cursor
 			ok := []struct {
@@ -310,15 +301,13 @@ func TestBackendHistory(t *testing.T) {
 				{top, 6},
 			}
 			for _, c := range ok {
-				evs, gotTop, err := b.History(ctx, "c", c.since)
-				if err != nil || gotTop != top {
-					t.Fatalf("History(%v) = top %v, %v; want top %v", c.since, gotTop, err, top)
-				}
+				evs, gotTop, err := b.History(context.Background(), "c", c.since)
+				noErr(t, fmt.Sprintf("History(%v)", c.since), err)
+				testutil.Equal(t, fmt.Sprintf("History(%v) top", c.since), top, gotTop)
 				offsets(t, evs, c.from, 5)
 				for i, ev := range evs {
-					if string(ev.Data) != string(pub[int(c.from)-1+i].Data) {
-						t.Fatalf("History(%v)[%d] data %s, want %s", c.since, i, ev.Data, pub[int(c.from)-1+i].Data)
-					}
+					testutil.Equal(t, fmt.Sprintf("History(%v)[%d] data", c.since, i),
+						string(pub[int(c.from)-1+i].Data), string(ev.Data))
 				}
 			}
 			bad := []Cursor{
@@ -327,10 +316,8 @@ func TestBackendHistory(t *testing.T) {
 				{Offset: 3},                         // an offset without an epoch
 			}
 			for _, since := range bad {
-				evs, gotTop, err := b.History(ctx, "c", since)
-				if !errors.Is(err, ErrUnrecoverable) || gotTop != top || len(evs) != 0 {
-					t.Errorf("History(%v) = %d events, top %v, %v; want ErrUnrecoverable, top %v", since, len(evs), gotTop, err, top)
-				}
+				testutil.Check(t, fmt.Sprintf("History(%v)", since),
+					historyResult{Top: top, Err: ErrUnrecoverable}, readHistory(b, "c", since), equateErrors)
 			}
 		})
 	}
@@ -346,15 +333,12 @@ func TestBackendTrimsToHistorySize(t *testing.T) {
 			pub := publishN(t, b, "c", 7) // keeps 5, 6, 7
 			epoch, top := pub[0].Cursor.Epoch, pub[6].Cursor
 			for _, since := range []Cursor{{}, {Epoch: epoch}, {Epoch: epoch, Offset: 3}} {
-				if _, gotTop, err := b.History(ctx, "c", since); !errors.Is(err, ErrUnrecoverable) || gotTop != top {
-					t.Errorf("History(%v) after trimming = top %v, %v; want ErrUnrecoverable, top %v", since, gotTop, err, top)
-				}
+				testutil.Check(t, fmt.Sprintf("History(%v) after trimming", since),
+					historyResult{Top: top, Err: ErrUnrecoverable}, readHistory(b, "c", since), equateErrors)
 			}
 			for since, from := range map[uint64]uint64{4: 5, 5: 6, 7: 8} {
 				evs, _, err := b.History(ctx, "c", Cursor{Epoch: epoch, Offset: since})
-				if err != nil {
-					t.Fatalf("History(%d) = %v", since, err)
-				}
+				noErr(t, fmt.Sprintf("History(%d)", since), err)
 				offsets(t, evs, from, 7)
 			}
 		})
@@ -370,23 +354,19 @@ func TestBackendHistoryExpires(t *testing.T) {
 			// between the publishes of a loaded machine, short for the suite.
 			const ttl = time.Second
 			b := bf.open(t, backendOpts{ttl: ttl})
-			ctx := context.Background()
 			old := publishN(t, b, "c", 2)[1].Cursor
 			b.pass(ttl + 200*time.Millisecond)
 
-			if top, err := b.Top(ctx, "c"); err != nil || !top.IsZero() {
-				t.Fatalf("Top after expiry = %v, %v; want zero", top, err)
-			}
-			if _, _, err := b.History(ctx, "c", old); !errors.Is(err, ErrUnrecoverable) {
-				t.Fatalf("History(%v) after expiry: %v, want ErrUnrecoverable", old, err)
-			}
+			testutil.Equal(t, "Top after expiry", Cursor{}, topOf(t, b, "c"))
+			testutil.Equal(t, fmt.Sprintf("History(%v) after expiry", old),
+				historyResult{Err: ErrUnrecoverable}, readHistory(b, "c", old), equateErrors)
 			ev := publishN(t, b, "c", 1)[0]
-			if ev.Cursor.Offset != 1 || ev.Cursor.Epoch == old.Epoch {
-				t.Fatalf("first event after expiry is %s; want offset 1 of a new epoch (old %s)", ev.ID, old)
+			testutil.Equal(t, "offset of the first event after expiry", uint64(1), ev.Cursor.Offset)
+			if ev.Cursor.Epoch == old.Epoch {
+				t.Fatalf("first event after expiry is %s, in the expired epoch (old %s)", ev.ID, old)
 			}
-			if _, top, err := b.History(ctx, "c", old); !errors.Is(err, ErrUnrecoverable) || top != ev.Cursor {
-				t.Fatalf("History(old epoch) = top %v, %v; want ErrUnrecoverable, top %v", top, err, ev.Cursor)
-			}
+			testutil.Equal(t, "History(old epoch) after a new publish",
+				historyResult{Top: ev.Cursor, Err: ErrUnrecoverable}, readHistory(b, "c", old), equateErrors)
 		})
 	}
 }
@@ -400,9 +380,7 @@ func TestBackendConcurrentPublishers(t *testing.T) {
 			rec := &recorder{}
 			run(t, b, rec)
 			ctx := context.Background()
-			if err := b.Subscribe(ctx, "c"); err != nil {
-				t.Fatal(err)
-			}
+			noErr(t, "Subscribe", b.Subscribe(ctx, "c"))
 			const publishers, each = 4, 50
 			var wg sync.WaitGroup
 			seen := make(chan Event, publishers*each)
@@ -432,7 +410,7 @@ func TestBackendConcurrentPublishers(t *testing.T) {
 					t.Fatalf("offset %d never assigned", off)
 				}
 			}
-			eventually(t, "every event is delivered live", func() bool { return len(rec.of("c")) >= publishers*each })
+			testutil.Eventually(t, "every event is delivered live", func() bool { return len(rec.of("c")) >= publishers*each })
 			offsets(t, rec.of("c"), 1, publishers*each)
 		})
 	}
@@ -448,25 +426,18 @@ func TestBackendUnsubscribeStopsDelivery(t *testing.T) {
 			run(t, b, rec)
 			ctx := context.Background()
 			publishN(t, b, "never", 1) // no node subscribed: nothing delivered
-			if err := b.Subscribe(ctx, "gone"); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Unsubscribe(ctx, "gone"); err != nil {
-				t.Fatal(err)
-			}
+			noErr(t, "Subscribe(gone)", b.Subscribe(ctx, "gone"))
+			noErr(t, "Unsubscribe(gone)", b.Unsubscribe(ctx, "gone"))
 			// Subscribing after unsubscribing orders the two on the node's link.
-			if err := b.Subscribe(ctx, "kept"); err != nil {
-				t.Fatal(err)
-			}
+			noErr(t, "Subscribe(kept)", b.Subscribe(ctx, "kept"))
 			publishN(t, b, "gone", 1)
 			publishN(t, b, "kept", 1)
-			eventually(t, "the subscribed channel's event arrives", func() bool { return len(rec.of("kept")) == 1 })
-			if n := len(rec.of("gone")) + len(rec.of("never")); n != 0 {
-				t.Fatalf("%d events delivered for channels the node is not subscribed to", n)
-			}
-			if !b.subscribed("kept") || b.subscribed("gone") {
-				t.Fatal("subscription state does not match Subscribe/Unsubscribe")
-			}
+			testutil.Eventually(t, "the subscribed channel's event arrives", func() bool { return len(rec.of("kept")) == 1 })
+			testutil.Equal(t, "events delivered for channels the node is not subscribed to",
+				0, len(rec.of("gone"))+len(rec.of("never")))
+			testutil.Equal(t, "subscription state",
+				map[string]bool{"kept": true, "gone": false},
+				map[string]bool{"kept": b.subscribed("kept"), "gone": b.subscribed("gone")})
 		})
 	}
 }

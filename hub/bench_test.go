@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // benchData is a typical capture event payload.
@@ -118,57 +116,4 @@ func BenchmarkHubPublishDeliver(b *testing.B) {
 	b.Run("1ch-1sub", func(b *testing.B) { deliveryBench(b, memory(b), 1, 1, 0) })
 	b.Run("16ch-4sub", func(b *testing.B) { deliveryBench(b, memory(b), 16, 4, 0) })
 	b.Run("16ch-4sub-20k/s", func(b *testing.B) { deliveryBench(b, memory(b), 16, 4, 20000) })
-}
-
-// BenchmarkRedisPublish measures publish.lua alone: one EVALSHA per event.
-func BenchmarkRedisPublish(b *testing.B) {
-	backend := openRedis(b, newRedisClient(b, testutil.StartRedis(b).Addr), backendOpts{})
-	ctx := context.Background()
-	p := Publication{Type: "image.added", Data: benchData}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if _, err := backend.Publish(ctx, "session:bench", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel-16ch", func(b *testing.B) {
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				ch := "session:bench-" + strconv.Itoa(int(next.Add(1))%16)
-				if _, err := backend.Publish(ctx, ch, p); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
-}
-
-// BenchmarkRedisPublishDeliver measures publish through Redis to local
-// subscribers through the node's PubSub connection.
-func BenchmarkRedisPublishDeliver(b *testing.B) {
-	addr := testutil.StartRedis(b).Addr
-	redis := func(b *testing.B) Backend {
-		return openRedis(b, newRedisClient(b, addr), backendOpts{})
-	}
-	b.Run("1ch-1sub", func(b *testing.B) { deliveryBench(b, redis(b), 1, 1, 0) })
-	b.Run("16ch-4sub", func(b *testing.B) { deliveryBench(b, redis(b), 16, 4, 0) })
-	// The target load: 20k deliveries/s on one node.
-	b.Run("16ch-4sub-20k/s", func(b *testing.B) { deliveryBench(b, redis(b), 16, 4, 20000) })
-}
-
-// BenchmarkRedisDecodeEvent measures the per-message decoding on a node's
-// receive loop; Data is its only allocation.
-func BenchmarkRedisDecodeEvent(b *testing.B) {
-	payload := "abcdefghijklm-42 1764121234567890 11 image.added" + string(benchData)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := decodeEvent("session:bench", payload); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

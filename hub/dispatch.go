@@ -1,16 +1,12 @@
 package hub
 
-import (
-	"context"
-	"errors"
-	"time"
-)
+// Live dispatch: the path every event takes from a backend's delivery
+// goroutine to the sinks. It never waits for the backend: a subscriber that
+// finds a gap is handed to the channel's repair passes (repair.go), and its
+// live events wait in its backlog until it has caught up.
 
 // hubHandler is the Hub seen as a backend Handler.
 type hubHandler Hub
-
-// repairTimeout bounds one history read made to close a gap in live delivery.
-const repairTimeout = 5 * time.Second
 
 // HandleEvent fans a live event out to the channel's local subscribers.
 func (hh *hubHandler) HandleEvent(ev Event) {
@@ -23,63 +19,15 @@ func (hh *hubHandler) HandleEvent(ev Event) {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	var hc histories
+	gap := false
 	for sub := range ch.subs {
-		sub.advance(ev, &hc)
-	}
-}
-
-// Resync re-checks every local subscriber against history after the backend
-// may have missed live events: what history still has is delivered, and a
-// subscriber whose position history no longer covers gets KindResync.
-func (hh *hubHandler) Resync() {
-	h := (*Hub)(hh)
-	h.mu.Lock()
-	chans := make([]*channel, 0, len(h.channels))
-	for _, ch := range h.channels {
-		chans = append(chans, ch)
-	}
-	h.mu.Unlock()
-	for _, ch := range chans {
-		ch.mu.Lock()
-		var hc histories
-		for sub := range ch.subs {
-			sub.repair(&hc)
-		}
-		ch.mu.Unlock()
-	}
-}
-
-// histories memoises History reads during one pass over a channel's
-// subscribers: after a gap or a reconnect they nearly all stand at the same
-// position, and one read serves them all. It is allocated on first use, so
-// the gap-free hot path pays nothing.
-type histories map[Cursor]historyRead
-
-type historyRead struct {
-	evs []Event
-	top Cursor
-	err error
-}
-
-// history reads the channel's events after the subscriber's position,
-// through hc when given. Callers only read the returned slice.
-func (s *Subscription) history(hc *histories) ([]Event, Cursor, error) {
-	if hc != nil {
-		if r, ok := (*hc)[s.pos]; ok {
-			return r.evs, r.top, r.err
+		if !sub.advance(ev) {
+			gap = true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
-	defer cancel()
-	evs, top, err := s.hub.backend.History(ctx, s.channel.name, s.pos)
-	if hc != nil {
-		if *hc == nil {
-			*hc = make(histories)
-		}
-		(*hc)[s.pos] = historyRead{evs, top, err}
+	if gap {
+		h.startRepair(ch)
 	}
-	return evs, top, err
 }
 
 // follows reports whether ev comes directly after position pos.
@@ -91,61 +39,73 @@ func follows(pos Cursor, ev Cursor) bool {
 	return pos.Epoch == ev.Epoch && ev.Offset == pos.Offset+1
 }
 
-// advance hands ev to the subscriber if it is the next one, skips it if it
-// was already delivered (by replay), and repairs from history on a gap.
-// Called with channel.mu held.
-func (s *Subscription) advance(ev Event, hc *histories) {
+// covered reports whether ev is at or before position pos: delivered
+// already, by replay or repair.
+func covered(pos Cursor, ev Cursor) bool {
+	return pos.Epoch == ev.Epoch && ev.Offset <= pos.Offset
+}
+
+// advance hands ev to a live subscriber if it is the next one and skips it
+// if it was delivered already; a subscriber that is catching up keeps it
+// for later. It reports false when ev shows a gap: the subscriber is then
+// behind and needs a repair pass. Called with channel.mu held.
+func (s *Subscription) advance(ev Event) bool {
 	switch {
 	case s.closed:
+	case s.state != subLive:
+		s.hold(ev)
 	case follows(s.pos, ev.Cursor):
 		s.deliver(ev)
-	case s.pos.Epoch == ev.Cursor.Epoch && ev.Cursor.Offset <= s.pos.Offset:
-		// Already delivered by replay or repair.
+	case covered(s.pos, ev.Cursor):
 	default:
-		s.repair(hc)
+		// History has ev and whatever live delivery missed before it, and
+		// the repair pass reads it only after this moment.
+		s.state = subBehind
+		return false
 	}
+	return true
 }
 
-// repair delivers what history holds after the subscriber's position, or
-// tells it recovered:false when history cannot fill the gap.
-// Called with channel.mu held.
-func (s *Subscription) repair(hc *histories) {
-	if s.closed {
+// hold keeps a live event for a subscriber that is catching up. Past
+// maxBacklog it drops the backlog instead: the events are in history, and
+// lost makes the subscriber read them from there.
+func (s *Subscription) hold(ev Event) {
+	if s.lost {
 		return
 	}
-	evs, top, err := s.history(hc)
-	switch {
-	case err == nil:
-		s.deliverAll(evs)
-	case errors.Is(err, ErrUnrecoverable):
-		s.pos = top
-		if !s.sink(Delivery{Kind: KindResync, Channel: s.channel.name, Position: top}) {
-			s.drop()
+	if len(s.backlog) >= maxBacklog {
+		s.backlog, s.lost = nil, true
+		return
+	}
+	s.backlog = append(s.backlog, ev)
+}
+
+// drain hands the backlog to the sink once the subscriber has caught up to
+// a history read, and makes it live. If the backlog shows that the read
+// was not enough (events were dropped, or one does not follow), the
+// subscriber is behind again. Called with channel.mu held.
+func (s *Subscription) drain() {
+	if s.lost {
+		s.backlog, s.lost = nil, false
+		s.state = subBehind
+		return
+	}
+	for i, ev := range s.backlog {
+		switch {
+		case covered(s.pos, ev.Cursor):
+		case follows(s.pos, ev.Cursor):
+			if !s.deliver(ev) {
+				return
+			}
+		default:
+			// A read that starts after ev arrived has it, or says it cannot.
+			s.backlog = s.backlog[i+1:]
+			s.state = subBehind
+			return
 		}
-	default:
-		// The backend is unreachable: keep the position and try again soon.
-		// Resync and the next live event also retry, but a quiet channel
-		// may have neither, and its subscriber must not stay behind.
-		s.retryRepair()
 	}
-}
-
-// repairRetryDelay spaces out repair attempts while the backend is down.
-const repairRetryDelay = time.Second
-
-// retryRepair schedules one more repair unless one is already scheduled.
-// Called with channel.mu held.
-func (s *Subscription) retryRepair() {
-	if s.repairScheduled {
-		return
-	}
-	s.repairScheduled = true
-	time.AfterFunc(repairRetryDelay, func() {
-		s.channel.mu.Lock()
-		defer s.channel.mu.Unlock()
-		s.repairScheduled = false
-		s.repair(nil)
-	})
+	s.backlog = nil
+	s.state = subLive
 }
 
 // deliverAll hands evs (already in order) to the sink, skipping any at or
@@ -155,7 +115,7 @@ func (s *Subscription) deliverAll(evs []Event) bool {
 		if s.closed {
 			return false
 		}
-		if s.pos.Epoch == ev.Cursor.Epoch && ev.Cursor.Offset <= s.pos.Offset {
+		if covered(s.pos, ev.Cursor) {
 			continue
 		}
 		if !s.deliver(ev) {

@@ -1,8 +1,3 @@
-// Package hub is handoff's transport-agnostic realtime core: named channels
-// with bounded, replayable history and local fan-out. Transports (the
-// native WebSocket, the Ably bridge) subscribe through it; the capture API
-// publishes through it. Storage and cross-node delivery belong to a Backend
-// (memory or Redis).
 package hub
 
 import (
@@ -10,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // DeliveryKind says what a Delivery carries.
@@ -37,9 +33,11 @@ type Delivery struct {
 }
 
 // Sink receives a subscription's deliveries in order. It must not block: a
-// transport queues the delivery and returns. Returning false means the
-// subscriber cannot keep up; the hub then drops the subscription and the
-// transport is expected to close the connection (slow consumer).
+// transport queues the delivery and returns. It is called with the
+// channel's lock held, so it must not call back into the hub. Returning
+// false means the subscriber cannot keep up; the hub then drops the
+// subscription and the transport is expected to close the connection
+// (slow consumer).
 type Sink func(Delivery) bool
 
 // Hub fans events out to local subscribers and keeps each subscriber's
@@ -50,40 +48,81 @@ type Hub struct {
 	hooks PublishHooks
 
 	// life serialises backend Subscribe/Unsubscribe calls of one channel
-	// (see acquire). It is striped by channel name: a Subscribe waits for a
-	// Redis round trip, and other channels must not queue behind it.
+	// (see acquire). It is the one lock held across backend I/O, by design:
+	// a Subscribe and an Unsubscribe of one channel must reach the backend
+	// in the order the hub decided them. It is striped by channel name, so
+	// other channels do not queue behind a Redis round trip; only the
+	// first Subscribe and the retirement of channels on its stripe wait
+	// for it, never delivery or repair.
 	life     [lifeStripes]sync.Mutex
 	lifeSeed maphash.Seed
+	// mu guards channels and every channel's refs.
 	mu       sync.Mutex
 	channels map[string]*channel
+
+	repairs repairGroup
 }
 
 // channel is a channel with at least one local subscriber.
 type channel struct {
 	name string
-	// mu serialises replay, live dispatch and repair for this channel, so
-	// every subscriber sees one ordered stream.
+	// mu serialises what reaches this channel's sinks (subscribe, live
+	// dispatch, repair), so every subscriber sees one ordered stream. It
+	// guards subs, the state of each subscription in subs, and the repair
+	// fields below. It is never held across a backend call: reads happen
+	// unlocked and their result is applied under mu (see repair.go).
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
+	// repairing is true while repair passes run for this channel, on a
+	// repair goroutine or inside Resync; at most one runs at a time.
+	repairing bool
+	// retry is the pending repair attempt after a failed read, and
+	// retries counts failed reads in a row (for the backoff).
+	retry   *time.Timer
+	retries int
 	// refs counts subscriptions holding the channel (guarded by Hub.mu).
 	refs int
 }
+
+// subState is where a subscription stands against the channel's stream.
+type subState uint8
+
+const (
+	// subLive: the subscriber takes live events as they arrive.
+	subLive subState = iota
+	// subStarting: Subscribe is reading the start position and replay.
+	subStarting
+	// subBehind: live delivery skipped events (or may have, after a
+	// Resync); the next repair pass reads history for it.
+	subBehind
+	// subReading: a repair pass is reading history for it.
+	subReading
+	// subRetrying: its read failed; it waits for the retry timer.
+	subRetrying
+)
 
 // Subscription is one subscriber's interest in one channel.
 type Subscription struct {
 	hub     *Hub
 	channel *channel
 	sink    Sink
-	// pos is the cursor of the last event handed to sink. It and the
-	// flags below are guarded by channel.mu.
-	pos             Cursor
-	closed          bool
-	repairScheduled bool
+	// The fields below are guarded by channel.mu. pos is the cursor of
+	// the last event handed to sink.
+	pos   Cursor
+	state subState
+	// backlog holds, in order, the live events that arrived while the
+	// subscriber was not live; lost says some were dropped (maxBacklog, or
+	// a Resync) and must come from a history read that starts later.
+	backlog []Event
+	lost    bool
+	closed  bool
 }
 
 // New returns a hub over backend. Call Run to start live delivery.
 func New(backend Backend) *Hub {
-	return &Hub{backend: backend, channels: make(map[string]*channel), lifeSeed: maphash.MakeSeed()}
+	h := &Hub{backend: backend, channels: make(map[string]*channel), lifeSeed: maphash.MakeSeed()}
+	h.repairs.ctx, h.repairs.cancel = context.WithCancel(context.Background())
+	return h
 }
 
 // History returns, in order, the events of channel after since and the
@@ -102,8 +141,10 @@ func (h *Hub) Top(ctx context.Context, channel string) (Cursor, error) {
 // Ping reports whether the hub's backend is reachable (for /readyz).
 func (h *Hub) Ping(ctx context.Context) error { return h.backend.Ping(ctx) }
 
-// Run delivers the backend's live events until ctx ends.
+// Run delivers the backend's live events until ctx ends. When it returns,
+// repairs have stopped too.
 func (h *Hub) Run(ctx context.Context) error {
+	defer h.repairs.stop()
 	return h.backend.Run(ctx, (*hubHandler)(h))
 }
 
@@ -154,46 +195,68 @@ func (h *Hub) Subscribe(ctx context.Context, name string, since *Cursor, sink Si
 	if err != nil {
 		return nil, err
 	}
-	sub := &Subscription{hub: h, channel: ch, sink: sink}
+	sub := &Subscription{hub: h, channel: ch, sink: sink, state: subStarting}
+	// Registered before the read, so every live event is in the read's
+	// result or in the backlog, or both (start skips the duplicates).
+	ch.mu.Lock()
+	ch.subs[sub] = struct{}{}
+	ch.mu.Unlock()
+
+	r, err := h.readStart(ctx, name, since)
 
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if err := sub.start(ctx, since); err != nil {
+	if err == nil {
+		err = sub.start(r)
+	}
+	if err != nil {
 		if !sub.closed { // a refused delivery has released it already
 			h.release(ch, sub)
 		}
 		return nil, err
 	}
-	ch.subs[sub] = struct{}{}
 	return sub, nil
 }
 
-// start positions a new subscription and sends its KindSubscribed delivery
-// and replay. Called with channel.mu held, so no live event interleaves.
-func (s *Subscription) start(ctx context.Context, since *Cursor) error {
-	name := s.channel.name
+// startRead is what a new subscription learns before its first delivery.
+type startRead struct {
+	from      Cursor  // the position replay continues from
+	evs       []Event // the replay, after from
+	top       Cursor  // the channel's newest event
+	recovered bool    // whether the requested replay was possible
+}
+
+// readStart reads a new subscription's position and replay. It runs
+// without locks: live events meanwhile wait in the subscription's backlog.
+func (h *Hub) readStart(ctx context.Context, name string, since *Cursor) (startRead, error) {
 	if since == nil {
-		top, err := s.hub.backend.Top(ctx, name)
-		if err != nil {
-			return err
-		}
-		s.pos = top
-		if !s.sink(Delivery{Kind: KindSubscribed, Channel: name, Position: top, Recovered: true}) {
-			return ErrSlowConsumer
-		}
-		return nil
+		top, err := h.backend.Top(ctx, name)
+		return startRead{from: top, top: top, recovered: true}, err
 	}
-	evs, top, err := s.hub.backend.History(ctx, name, *since)
-	recovered := err == nil
-	if err != nil && !errors.Is(err, ErrUnrecoverable) {
-		return err
+	evs, top, err := h.backend.History(ctx, name, *since)
+	switch {
+	case err == nil:
+		return startRead{from: *since, evs: evs, top: top, recovered: true}, nil
+	case errors.Is(err, ErrUnrecoverable):
+		return startRead{from: top, top: top}, nil
 	}
-	s.pos = *since
-	if !recovered {
-		s.pos = top
-	}
-	if !s.sink(Delivery{Kind: KindSubscribed, Channel: name, Position: top, Recovered: recovered}) || !s.deliverAll(evs) {
+	return startRead{}, err
+}
+
+// start sends a new subscription's KindSubscribed delivery and replay,
+// then the live events that arrived meanwhile. Called with channel.mu held.
+func (s *Subscription) start(r startRead) error {
+	s.pos = r.from
+	if !s.sink(Delivery{Kind: KindSubscribed, Channel: s.channel.name, Position: r.top, Recovered: r.recovered}) ||
+		!s.deliverAll(r.evs) {
 		return ErrSlowConsumer
+	}
+	s.drain()
+	switch {
+	case s.closed: // the sink refused an event that arrived during the read
+		return ErrSlowConsumer
+	case s.state == subBehind:
+		s.hub.startRepair(s.channel)
 	}
 	return nil
 }
@@ -265,6 +328,7 @@ func (h *Hub) release(ch *channel, sub *Subscription) {
 		// Callers hold ch.mu when passing sub; the map write is safe.
 		delete(ch.subs, sub)
 		sub.closed = true
+		sub.backlog = nil
 	}
 	h.mu.Lock()
 	ch.refs--

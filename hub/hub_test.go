@@ -3,10 +3,13 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // collector is a Sink that keeps its deliveries. With limit > 0 it
@@ -71,9 +74,6 @@ func subscribe(t testing.TB, h *Hub, channel string, since *Cursor, c *collector
 	return sub
 }
 
-// hubBackends are the backends hub tests run on: memory and one Redis.
-func hubBackends() []backendFactory { return backends()[:2] }
-
 func openHub(t testing.TB, bf backendFactory, o backendOpts) (*Hub, *testBackend) {
 	b := bf.open(t, o)
 	h := New(b)
@@ -90,12 +90,10 @@ func TestHubSubscribeWithoutSinceGetsOnlyNewEvents(t *testing.T) {
 			old := publishN(t, b, "c", 3)
 			c := &collector{}
 			subscribe(t, h, "c", nil, c)
-			first := c.deliveries()[0]
-			if first.Kind != KindSubscribed || !first.Recovered || first.Position != old[2].Cursor {
-				t.Fatalf("first delivery %+v, want KindSubscribed at %v", first, old[2].Cursor)
-			}
+			testutil.Equal(t, "first delivery",
+				Delivery{Kind: KindSubscribed, Channel: "c", Position: old[2].Cursor, Recovered: true}, c.deliveries()[0])
 			publishN(t, b, "c", 2)
-			eventually(t, "new events arrive", func() bool { return len(c.events()) == 2 })
+			testutil.Eventually(t, "new events arrive", func() bool { return len(c.events()) == 2 })
 			offsets(t, c.events(), 4, 5)
 		})
 	}
@@ -149,13 +147,13 @@ func TestHubReplayRacesLivePublishes(t *testing.T) {
 			}
 			<-done
 			for i, s := range subs {
-				eventually(t, "every subscriber reaches the top", func() bool {
+				testutil.Eventually(t, "every subscriber reaches the top", func() bool {
 					evs := s.c.events()
 					return len(evs) > 0 && evs[len(evs)-1].Cursor.Offset == total
 				})
-				if d := s.c.deliveries()[0]; d.Kind != KindSubscribed || !d.Recovered {
-					t.Fatalf("subscriber %d: first delivery %+v", i, d)
-				}
+				first := s.c.deliveries()[0]
+				testutil.Equal(t, fmt.Sprintf("subscriber %d: kind of the first delivery", i), KindSubscribed, first.Kind)
+				testutil.Equal(t, fmt.Sprintf("subscriber %d: first delivery recovered", i), true, first.Recovered)
 				offsets(t, s.c.events(), s.from, total)
 			}
 		})
@@ -192,13 +190,11 @@ func TestHubUnrecoverableCursors(t *testing.T) {
 				since := tc.since(pub[0].Cursor.Epoch)
 				c := &collector{}
 				subscribe(t, h, "c", &since, c)
-				first := c.deliveries()[0]
-				if first.Kind != KindSubscribed || first.Recovered != tc.recovered || first.Position != want {
-					t.Fatalf("first delivery %+v; want recovered %v at %v", first, tc.recovered, want)
-				}
+				testutil.Equal(t, "first delivery",
+					Delivery{Kind: KindSubscribed, Channel: "c", Position: want, Recovered: tc.recovered}, c.deliveries()[0])
 				// Live delivery continues from the position given.
 				next := publishN(t, b, "c", 1)[0]
-				eventually(t, "the next event arrives", func() bool {
+				testutil.Eventually(t, "the next event arrives", func() bool {
 					evs := c.events()
 					return len(evs) > 0 && evs[len(evs)-1].ID == next.ID
 				})
@@ -221,14 +217,12 @@ func TestHubDropsSlowConsumer(t *testing.T) {
 			slow := &collector{limit: 3} // KindSubscribed and two events
 			sub := subscribe(t, h, "c", nil, slow)
 			publishN(t, b, "c", 5)
-			eventually(t, "the slow consumer is refused", func() bool { return slow.tries() == 4 })
-			eventually(t, "the backend unsubscribes", func() bool { return !b.subscribed("c") })
+			testutil.Eventually(t, "the slow consumer is refused", func() bool { return slow.tries() == 4 })
+			testutil.Eventually(t, "the backend unsubscribes", func() bool { return !b.subscribed("c") })
 			publishN(t, b, "c", 1)
 			sub.Unsubscribe()
 			sub.Unsubscribe()
-			if n := slow.tries(); n != 4 {
-				t.Fatalf("a dropped subscriber was offered %d deliveries, want 4", n)
-			}
+			testutil.Equal(t, "deliveries offered to a dropped subscriber", 4, slow.tries())
 			// The channel can be subscribed again after the drop.
 			if _, err := h.Subscribe(context.Background(), "c", nil, (&collector{}).sink); err != nil {
 				t.Fatalf("Subscribe after a drop: %v", err)
@@ -238,7 +232,7 @@ func TestHubDropsSlowConsumer(t *testing.T) {
 			if _, err := h.Subscribe(context.Background(), "d", nil, full); !errors.Is(err, ErrSlowConsumer) {
 				t.Fatalf("Subscribe with a full sink: %v, want ErrSlowConsumer", err)
 			}
-			eventually(t, "the refused channel is unsubscribed", func() bool { return !b.subscribed("d") })
+			testutil.Eventually(t, "the refused channel is unsubscribed", func() bool { return !b.subscribed("d") })
 		})
 	}
 }
@@ -257,17 +251,15 @@ func TestHubUnsubscribesBackendAfterLastSubscriber(t *testing.T) {
 				t.Fatal("backend unsubscribed while a subscriber remains")
 			}
 			publishN(t, b, "c", 1)
-			eventually(t, "the remaining subscriber gets events", func() bool { return len(two.events()) == 1 })
+			testutil.Eventually(t, "the remaining subscriber gets events", func() bool { return len(two.events()) == 1 })
 			s2.Unsubscribe()
-			eventually(t, "the backend unsubscribes", func() bool { return !b.subscribed("c") })
-			if len(one.events()) != 0 {
-				t.Fatal("an unsubscribed sink got events")
-			}
+			testutil.Eventually(t, "the backend unsubscribes", func() bool { return !b.subscribed("c") })
+			testutil.Equal(t, "events of an unsubscribed sink", 0, len(one.events()))
 			// The channel can be taken up again.
 			three := &collector{}
 			subscribe(t, h, "c", nil, three)
 			publishN(t, b, "c", 1)
-			eventually(t, "a new subscriber gets events", func() bool { return len(three.events()) == 1 })
+			testutil.Eventually(t, "a new subscriber gets events", func() bool { return len(three.events()) == 1 })
 			offsets(t, three.events(), 2, 2)
 		})
 	}

@@ -1,6 +1,10 @@
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/handoff-health/handoff/internal/backoff"
+)
 
 // Limits of the hub, gathered in one place with the reason for each.
 const (
@@ -25,3 +29,35 @@ const (
 	// slow consumer's queue can pin in memory.
 	MaxDataBytes = 64 << 10
 )
+
+// Limits of live delivery and repair.
+const (
+	// defaultShards is the number of delivery goroutines of a backend. A
+	// shard delivers one event at a time, and HandleEvent never waits for
+	// the backend, so a few shards keep a node's cores busy without one
+	// goroutine per channel.
+	defaultShards = 4
+
+	// repairTimeout bounds one history read made to close a gap in live
+	// delivery. It runs off the delivery goroutines, so it only bounds how
+	// long the channel's behind subscribers wait before a retry.
+	repairTimeout = 5 * time.Second
+
+	// maxBacklog bounds the live events a subscriber keeps while it is
+	// catching up from history. Beyond it the events are dropped and read
+	// from history instead, where they are anyway: a subscriber stuck
+	// behind a slow read must not pin a busy channel's stream in memory.
+	maxBacklog = 1024
+
+	// memorySweepInterval is how often the memory backend frees histories
+	// that expired without being read; reads drop them anyway, so this
+	// only bounds the memory of idle channels.
+	memorySweepInterval = time.Minute
+)
+
+// repairRetry spaces out a channel's repair attempts while the backend is
+// unreachable: a quiet channel may get neither a live event nor a Resync,
+// and its subscribers must not stay behind, but a thousand channels must
+// not hammer a Redis that is down either. Resync repairs every channel as
+// soon as the link is back, so the cap only matters for a flaky link.
+var repairRetry = backoff.Policy{Min: time.Second, Max: 8 * time.Second}
