@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"github.com/handoff-health/handoff/protocol"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ func newDesktop(baseURL string, token func(context.Context) (string, error), rat
 	conns := &connTracker{}
 	// No http.Client timeout: it would cut the long-lived socket.
 	hc := &http.Client{Transport: &http.Transport{DialContext: conns.dial, ResponseHeaderTimeout: desktopHandshake}}
-	wsURL := "ws" + strings.TrimPrefix(baseURL, "http") + "/realtime"
+	wsURL := "ws" + strings.TrimPrefix(baseURL, "http") + protocol.Path
 	c, err := client.New(client.Config{
 		URL: wsURL, Token: token, HTTPClient: hc,
 		MinBackoff: desktopMinBackoff, MaxBackoff: desktopMaxBackoff,

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/handoff-health/handoff/internal/backoff"
 	"maps"
 	"strings"
 	"sync"
@@ -343,8 +344,8 @@ func (b *Bridge) kickAfter(channel string, d time.Duration) {
 // contended records whether channel's lock was refused and returns how
 // long to wait before trying again: lockRetry at first, so an event
 // published through this node while another finishes the channel waits
-// half a second, doubling up to BackoffMax, so nodes do not poll a lock
-// held through a long Ably outage.
+// about half a second, doubling up to BackoffMax (jittered like every
+// retry), so nodes do not poll a lock held through a long Ably outage.
 func (b *Bridge) contended(channel string, refused bool) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -354,11 +355,7 @@ func (b *Bridge) contended(channel string, refused bool) time.Duration {
 	}
 	n := b.contention[channel]
 	b.contention[channel] = n + 1
-	d := b.cfg.BackoffMax
-	if n < 30 && lockRetry<<n < d {
-		d = lockRetry << n
-	}
-	return d
+	return backoff.Policy{Min: lockRetry, Max: b.cfg.BackoffMax}.Delay(n)
 }
 
 // startLocked starts channel's worker goroutine. Called with b.mu held.
