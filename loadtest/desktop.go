@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"errors"
-	"github.com/handoff-health/handoff/protocol"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Reconnect backoff of the simulated desktops. The client's defaults
