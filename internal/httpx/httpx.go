@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -57,6 +58,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// ErrBodyTimeout answers a request whose body did not arrive before the
+// read deadline the node set for it.
+var ErrBodyTimeout = Errorf(http.StatusRequestTimeout, "body_timeout", "the request body did not arrive in time")
 
 // DefaultMaxBody bounds JSON request bodies; API bodies are small metadata.
 const DefaultMaxBody = 64 << 10
@@ -106,6 +111,10 @@ func decodeError(err error, maxBytes int64) *Error {
 	switch {
 	case errors.As(err, &maxErr):
 		return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", maxBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The edge's body read deadline passed: the client announced a body
+		// and did not send it in time.
+		return ErrBodyTimeout
 	case errors.Is(err, io.EOF):
 		return Errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -190,3 +192,22 @@ func TestErrorText(t *testing.T) {
 	testutil.Check(t, "Error()", `invalid_field: field "x" is bad`, e.Error())
 	testutil.Check(t, "Status", 400, e.Status)
 }
+
+// TestDecodeJSONBodyTimeout: a body that stops at the edge's read deadline
+// is a 408 body_timeout, not a malformed-JSON 400.
+func TestDecodeJSONBodyTimeout(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("POST", "/", io.MultiReader(strings.NewReader(`{"name":`), deadlineReader{}))
+	var v request
+	err := httpx.DecodeJSON(httptest.NewRecorder(), r, &v, 0)
+	var he *httpx.Error
+	if !errors.As(err, &he) {
+		t.Fatalf("DecodeJSON: %v", err)
+	}
+	testutil.Check(t, "status", http.StatusRequestTimeout, he.Status)
+	testutil.Equal(t, "code", "body_timeout", he.Code)
+}
+
+type deadlineReader struct{}
+
+func (deadlineReader) Read([]byte) (int, error) { return 0, os.ErrDeadlineExceeded }

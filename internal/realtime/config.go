@@ -48,6 +48,10 @@ type Config struct {
 	// MaxBadFrames is how many malformed frames a socket may send before it
 	// is closed with CloseBadRequest. Zero means DefaultMaxBadFrames.
 	MaxBadFrames int
+	// MaxUnauthPerAddr caps the sockets one client address (the edge's
+	// httpx.ClientAddr) may hold before they authenticate; more are refused
+	// with 429 before the upgrade. Zero means DefaultMaxUnauthPerAddr.
+	MaxUnauthPerAddr int
 
 	// OriginPatterns lists the browser origins (host patterns, see
 	// websocket.AcceptOptions) allowed besides the server's own host. Nil
@@ -83,6 +87,7 @@ func (cfg Config) withDefaults() Config {
 	setInt(&cfg.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&cfg.MaxChannels, DefaultMaxChannels)
 	setInt(&cfg.MaxBadFrames, DefaultMaxBadFrames)
+	setInt(&cfg.MaxUnauthPerAddr, DefaultMaxUnauthPerAddr)
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = DefaultMaxFrameBytes
 	}

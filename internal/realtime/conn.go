@@ -34,7 +34,10 @@ type conn struct {
 	subs      map[string]*hub.Subscription // reader
 	badFrames int                          // reader
 	expiry    *time.Timer                  // reader
-	heartbeat atomic.Pointer[time.Timer]
+	// unauthenticated releases the socket's place in its address's count
+	// of unauthenticated sockets (unauth.go), once its token is checked.
+	unauthenticated func() // reader
+	heartbeat       atomic.Pointer[time.Timer]
 
 	q sendQueue
 
@@ -47,7 +50,7 @@ type conn struct {
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	c := &conn{s: s, ws: ws, id: newConnID(), started: time.Now(), subs: make(map[string]*hub.Subscription)}
+	c := &conn{s: s, ws: ws, id: newConnID(), started: time.Now(), subs: make(map[string]*hub.Subscription), unauthenticated: func() {}}
 	c.q.drained.L = &c.q.mu
 	return c
 }
@@ -66,6 +69,7 @@ func (c *conn) serve(token string) {
 	defer c.finish()
 	var ok bool
 	onShortStack(func() { ok = c.authenticate(token) })
+	c.unauthenticated()
 	if !ok {
 		c.drain()
 		return

@@ -55,6 +55,13 @@ const (
 	// may send before it is closed with CloseBadRequest. A buggy client gets
 	// error frames to debug with; a fuzzer does not get a free CPU.
 	DefaultMaxBadFrames = 10
+
+	// DefaultMaxUnauthPerAddr caps the sockets one client address holds
+	// before they authenticate. A socket authenticates within a round trip
+	// (token at the upgrade, or an auth frame on open), so even a clinic's
+	// desktops behind one NAT address reconnecting at once after a node
+	// restart stay far below 64; a flood of silent sockets does not.
+	DefaultMaxUnauthPerAddr = 64
 )
 
 // Limits that are not configurable.

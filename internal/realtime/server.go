@@ -36,6 +36,7 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics
 	frames   *frameCache
+	unauth   *unauthCount
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -55,6 +56,7 @@ func New(h *hub.Hub, v *auth.Verifier, cfg Config, log zerolog.Logger) *Server {
 		log:      log,
 		metrics:  newMetrics(cfg.Registerer),
 		frames:   newFrameCache(),
+		unauth:   newUnauthCount(cfg.MaxUnauthPerAddr),
 		conns:    make(map[*conn]struct{}),
 	}
 }
@@ -79,16 +81,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	s.mu.Unlock()
 
+	release, ok := s.unauth.acquire(httpx.ClientAddr(r))
+	if !ok {
+		s.handlers.Done()
+		httpx.WriteError(w, errTooManyUnauth)
+		return
+	}
 	token := auth.BearerToken(r)
 	if token == "" {
 		token = r.URL.Query().Get(protocol.TokenParam)
 	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
+		release()
 		s.handlers.Done()
 		return // Accept has answered with the reason (400, 403, 426).
 	}
 	c := newConn(s, ws)
+	c.unauthenticated = release
 	if !s.track(c) {
 		c.closeWith(CloseGoingAway, "server is shutting down")
 	}
@@ -98,6 +108,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serve(token)
 	}()
 }
+
+// errTooManyUnauth refuses an upgrade from an address already holding
+// Config.MaxUnauthPerAddr sockets that have not authenticated.
+var errTooManyUnauth = httpx.Errorf(http.StatusTooManyRequests, "too_many_connections",
+	"too many unauthenticated sockets from this address; authenticate the open ones first")
 
 // track registers a connection; it reports false once Shutdown has begun.
 func (s *Server) track(c *conn) bool {
