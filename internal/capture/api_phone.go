@@ -13,23 +13,22 @@ import (
 	"github.com/handoff-health/handoff/internal/session"
 )
 
-// claim exchanges a QR token, once, for the session's mobile token.
+// claim exchanges a QR token, once, for the session's mobile token. A
+// well-formed token is always tried against the store first: a valid one
+// is never refused for rate, whoever else shares the phone's address. Only
+// a failed claim counts against the address, and once its failures are
+// over the limit they are answered 429 instead of 404 or 410.
 func (a *API) claim(w http.ResponseWriter, r *http.Request) {
-	if wait, ok := a.claims.allow(clientAddr(r), a.now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		a.fail(w, r, httpx.Errorf(http.StatusTooManyRequests, "rate_limited", "too many QR code scans; try again shortly"))
-		return
-	}
 	token := r.PathValue("token")
 	if !tokenShape(token, qrTokenBytes) {
-		a.fail(w, r, apiError(session.ErrTokenNotFound))
+		a.claimFailed(w, r, session.ErrTokenNotFound)
 		return
 	}
 	mobile := newToken(mobileTokenBytes)
 	t := a.Touch()
 	s, err := a.store.Claim(r.Context(), session.HashToken(token), session.HashToken(mobile), t)
 	if err != nil {
-		a.fail(w, r, apiError(err))
+		a.claimFailed(w, r, err)
 		return
 	}
 	ctx, cancel := detached(r)
@@ -45,6 +44,21 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt:      s.ExpiresAt.UTC(),
 		MobileToken:    mobile,
 	})
+}
+
+// claimFailed answers a failed claim, charging it to the client's address:
+// 429 with Retry-After once that address has failed too often, else the
+// failure itself. A store fault is not the client's doing and is not
+// charged.
+func (a *API) claimFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpx.Error
+	if errors.As(apiError(err), &he) {
+		if wait, ok := a.claims.allow(httpx.ClientAddr(r), a.now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			err = httpx.Errorf(http.StatusTooManyRequests, "rate_limited", "too many invalid QR code scans; try again shortly")
+		}
+	}
+	a.fail(w, r, apiError(err))
 }
 
 // presignRequest is the body of POST /api/medtech/session/presigned-url.

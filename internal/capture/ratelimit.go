@@ -1,18 +1,18 @@
 package capture
 
 import (
-	"net"
-	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// addrLimiter is a token bucket per client address, for QR claims. It is
-// per node: with several nodes behind a balancer an address gets the limit
-// on each, which still bounds guessing far below anything useful.
+// addrLimiter is a token bucket per client address (httpx.ClientAddr), for
+// failed QR claims: only a claim that failed takes a token, so a client's
+// junk uses up its own bucket and nobody else's, and a valid QR code is
+// never refused for it. It is per node: with several nodes behind a
+// balancer an address gets the limit on each, which still bounds guessing
+// far below anything useful.
 type addrLimiter struct {
 	limit rate.Limit
 	burst int
@@ -74,24 +74,4 @@ func (l *addrLimiter) allow(addr string, now time.Time) (time.Duration, bool) {
 		return d, false
 	}
 	return 0, true
-}
-
-// clientAddr is the address a claim is counted against: the connection's
-// IP (a proxy in front must rewrite RemoteAddr from a header it trusts), and
-// for IPv6 its /64, since one client is routinely given a whole /64.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
 }
