@@ -2,8 +2,11 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // middleware is one cross-cutting HTTP concern wrapped around a handler.
@@ -20,16 +23,27 @@ func chain(mws ...middleware) middleware {
 	}
 }
 
+// edgeLimits are the edge's settings: whether host applications may frame
+// the pages, whose X-Forwarded-For to believe, and the API body deadline.
+type edgeLimits struct {
+	hostFraming bool
+	proxies     httpx.Proxies
+	bodyTimeout time.Duration
+}
+
 // edge is everything between the listener and the node's routes, in one
 // place. Security headers go on first so even a recovered panic's 500
 // carries them; the access log and metrics sit outside panic recovery so
-// they see the status it answered with.
-func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, hostFraming bool) http.Handler {
+// they see the status it answered with. The client address and the body
+// deadline are set before any handler can read either.
+func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, lim edgeLimits) http.Handler {
 	return chain(
-		securityHeaders(hostFraming),
+		securityHeaders(lim.hostFraming),
 		accessLog(log),
 		countRequests(m),
 		recoverPanics(log),
+		clientAddress(lim.proxies),
+		bodyDeadline(lim.bodyTimeout),
 	)(next)
 }
 

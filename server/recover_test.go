@@ -35,7 +35,7 @@ func TestEdgeRecoversPanics(t *testing.T) {
 
 	logs := &testutil.LogBuffer{}
 	m := newHTTPMetrics(prometheus.NewRegistry())
-	srv := httptest.NewServer(edge(mux, zerolog.New(logs), m, false))
+	srv := httptest.NewServer(edge(mux, zerolog.New(logs), m, edgeLimits{}))
 	t.Cleanup(srv.Close)
 
 	t.Run("before the response: 500 JSON error", func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/config"
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // Server is one handoff node.
@@ -30,6 +30,7 @@ type Server struct {
 	handler  http.Handler
 	redis    redis.UniversalClient // nil on the memory backend
 	checks   []readyCheck
+	caps     *connCaps
 
 	// background runs for the server's lifetime (hub delivery, sweepers,
 	// the Ably bridge); shutdown runs at graceful shutdown, in order.
@@ -64,7 +65,15 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	s.mux.HandleFunc("GET /healthz", healthz)
 	s.mux.Handle("GET /readyz", readyz(s.checks))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
-	s.handler = edge(jsonUnmatched(s.mux), log, newHTTPMetrics(s.registry), len(cfg.HostOriginList()) > 0)
+	proxies, err := httpx.ParseProxies(cfg.TrustedProxies) // Validate has checked it
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.caps = newConnCaps(cfg.MaxConns, cfg.MaxConnsPerAddr, proxies, s.registry)
+	s.handler = edge(jsonUnmatched(s.mux), log, newHTTPMetrics(s.registry), edgeLimits{
+		hostFraming: len(cfg.HostOriginList()) > 0, proxies: proxies, bodyTimeout: cfg.BodyTimeout,
+	})
 	return s, nil
 }
 
@@ -94,12 +103,15 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // accepting, close realtime sockets with 1001 so clients resume on another
 // node, finish in-flight requests, stop background work.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	// No ReadTimeout: it would cut WebSocket upgrades and large uploads
+	// alike. Bodies get per-request deadlines instead (deadline.go).
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	l = s.capListener(l)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	bgDone := make(chan error, len(s.background))
@@ -147,6 +159,19 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// capListener applies the connection caps to l, first lowering the total
+// cap to fit the descriptor limit.
+func (s *Server) capListener(l net.Listener) net.Listener {
+	if limit, ok := descriptorLimit(); ok {
+		if max, lowered := capMaxConns(s.caps.max, limit); lowered {
+			s.log.Warn().Int("maxConns", max).Int("descriptorLimit", limit).
+				Msg("--max-conns lowered to fit the open-file limit; raise the limit (ulimit -n) to accept more")
+			s.caps.max = max
+		}
+	}
+	return s.caps.listen(l)
 }
 
 // Close releases backends and clients. Call after Serve returns.

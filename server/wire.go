@@ -65,7 +65,9 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 
-	rt := realtime.New(s.hub, verifier, realtime.Config{Authorize: api.Authorize, Registerer: s.registry}, s.log)
+	rt := realtime.New(s.hub, verifier, realtime.Config{
+		Authorize: api.Authorize, Registerer: s.registry, MaxUnauthPerAddr: s.cfg.MaxUnauthSocketsPerAddr,
+	}, s.log)
 	s.mux.Handle("GET /realtime", rt)
 	s.shutdown = append(s.shutdown, rt.Shutdown)
 
@@ -126,6 +128,7 @@ func (s *Server) newBlobStore(ctx context.Context) (blob.Store, error) {
 	local, err := blob.NewLocal(blob.LocalConfig{
 		Dir: filepath.Join(s.cfg.DataDir, "blobs"), BaseURL: s.cfg.BaseURL(),
 		Secret: secret, MaxBytes: s.cfg.MaxImageBytes,
+		UploadTimeout: s.cfg.UploadTimeout, UploadMinRate: s.cfg.UploadMinRate,
 	})
 	if err != nil {
 		return nil, err

@@ -41,8 +41,9 @@ var allowed = map[string][]string{
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
-	// Config takes its defaults from the packages that own them.
-	"internal/config": {"hub", "internal/capture", "internal/ablybridge"},
+	// Config takes its defaults from the packages that own them, and checks
+	// --trusted-proxies with the parser the edge uses (httpx).
+	"internal/config": {"hub", "internal/capture", "internal/ablybridge", "internal/blob", "internal/realtime", "internal/httpx"},
 
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",

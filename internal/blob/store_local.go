@@ -35,6 +35,11 @@ type LocalConfig struct {
 	// Clock tells the time for signing and checking expiry. Nil means time.Now;
 	// tests set it to mint URLs that are already expired.
 	Clock func() time.Time
+	// UploadTimeout and UploadMinRate set an upload's body read deadline:
+	// UploadTimeout plus its size at UploadMinRate bytes per second. Zero
+	// means DefaultUploadTimeout and DefaultUploadMinRate.
+	UploadTimeout time.Duration
+	UploadMinRate int64
 }
 
 // Local is the embedded Store: files in a directory, with upload and download URLs
@@ -51,6 +56,7 @@ type Local struct {
 	secret   []byte
 	maxBytes int64
 	now      func() time.Time
+	upload   uploadDeadline
 }
 
 var _ Store = (*Local)(nil)
@@ -83,6 +89,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.upload = newUploadDeadline(cfg.UploadTimeout, cfg.UploadMinRate)
 	return l, nil
 }
 

@@ -70,10 +70,17 @@ func (l *Local) servePut(w http.ResponseWriter, r *http.Request, key string) {
 			"The body is smaller than the upload URL was signed for.")
 		return
 	}
+	// The grant is checked, so this client may send its signed size: its
+	// deadline now fits that size rather than the edge's short API one.
+	l.upload.set(w, g.size)
 	// net/http already stops at Content-Length; the MaxBytesReader states the
 	// signed limit where the bytes are read, whatever the transport does.
 	body := &trackedReader{r: http.MaxBytesReader(w, r.Body, g.size)}
 	if err := l.write(key, g.contentType, g.size, body); err != nil {
+		if errors.Is(body.err, os.ErrDeadlineExceeded) {
+			httpx.WriteError(w, httpx.ErrBodyTimeout)
+			return
+		}
 		if body.err != nil || body.n != g.size {
 			writeError(w, http.StatusBadRequest, "body_incomplete", "The upload ended before all bytes arrived.")
 			return

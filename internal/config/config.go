@@ -15,7 +15,10 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablybridge"
+	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/realtime"
 )
 
 // Config is the whole server configuration. Each field's zero value is
@@ -70,6 +73,20 @@ type Config struct {
 	AblyEventNames      string
 
 	ShutdownTimeout time.Duration
+
+	// The edge (issue 13): who the client is behind a proxy, how long a
+	// request may take to arrive, and how many connections one client and
+	// the node may hold. Defaults and their reasons: defaults.go and
+	// realtime's and blob's Default* constants.
+	TrustedProxies          string
+	ReadHeaderTimeout       time.Duration
+	IdleTimeout             time.Duration
+	BodyTimeout             time.Duration
+	UploadTimeout           time.Duration
+	UploadMinRate           int64
+	MaxConns                int
+	MaxConnsPerAddr         int
+	MaxUnauthSocketsPerAddr int
 
 	// envErrs holds the malformed HANDOFF_* values Register met; Validate
 	// reports them, so a typo in a number fails at start instead of
@@ -153,7 +170,31 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 	s(&c.AblyEventNames, "ably-event-names", "", "event-name map for Ably, e.g. image.added=image-uploaded,image.removed=image-deleted")
 
 	d(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long graceful shutdown waits for requests to finish")
+	registerEdge(fs, c, env)
 	return f
+}
+
+// registerEdge defines the edge's settings: trusted proxies, read
+// deadlines and connection caps.
+func registerEdge(fs *flag.FlagSet, c *Config, env *envReader) {
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", envString("trusted-proxies", ""),
+		withEnv("trusted-proxies", "comma-separated CIDRs of the TLS-terminating proxies in front of this node; X-Forwarded-For is believed only from them"))
+	d := func(p *time.Duration, name string, def time.Duration, usage string) {
+		fs.DurationVar(p, name, env.duration(name, def), withEnv(name, usage))
+	}
+	i := func(p *int, name string, def int, usage string) {
+		fs.IntVar(p, name, env.integer(name, def), withEnv(name, usage))
+	}
+	d(&c.ReadHeaderTimeout, "read-header-timeout", DefaultReadHeaderTimeout, "how long a client has to send a request's headers")
+	d(&c.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	d(&c.BodyTimeout, "body-timeout", DefaultBodyTimeout, "how long a client has to send the body of an API request")
+	d(&c.UploadTimeout, "upload-timeout", blob.DefaultUploadTimeout, "base time a local-store image upload may take, plus its size at --upload-min-rate")
+	fs.Int64Var(&c.UploadMinRate, "upload-min-rate", env.integer64("upload-min-rate", blob.DefaultUploadMinRate),
+		withEnv("upload-min-rate", "slowest upload, in bytes per second, the local store waits for"))
+	i(&c.MaxConns, "max-conns", DefaultMaxConns, "open connections this node accepts in all (lowered to fit the descriptor limit); 0: no cap")
+	i(&c.MaxConnsPerAddr, "max-conns-per-addr", DefaultMaxConnsPerAddr, "open connections one TCP peer address may hold (trusted proxies exempt); 0: no cap")
+	i(&c.MaxUnauthSocketsPerAddr, "max-unauth-sockets-per-addr", realtime.DefaultMaxUnauthPerAddr,
+		"realtime sockets one client address may hold before they authenticate")
 }
 
 // Flags is a Config's settings registered on one flag set. It remembers
@@ -332,7 +373,35 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "auto" && c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("--log-format (%s) must be json, console or auto", EnvName("log-format"))
 	}
+	errs = append(errs, c.validateEdge()...)
 	return errors.Join(errs...)
+}
+
+// validateEdge checks the edge's settings.
+func (c *Config) validateEdge() []error {
+	var errs []error
+	if _, err := httpx.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies (%s): %w", EnvName("trusted-proxies"), err))
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"idle-timeout", c.IdleTimeout}, {"body-timeout", c.BodyTimeout}, {"upload-timeout", c.UploadTimeout}} {
+		if t.d < time.Second {
+			errs = append(errs, fmt.Errorf("--%s (%s) must be at least 1s", t.name, EnvName(t.name)))
+		}
+	}
+	if c.UploadMinRate < 1 {
+		errs = append(errs, fmt.Errorf("--upload-min-rate (%s) must be at least 1 byte per second", EnvName("upload-min-rate")))
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerAddr < 0 {
+		errs = append(errs, fmt.Errorf("--max-conns (%s) and --max-conns-per-addr (%s) must not be negative",
+			EnvName("max-conns"), EnvName("max-conns-per-addr")))
+	}
+	if c.MaxUnauthSocketsPerAddr < 1 {
+		errs = append(errs, fmt.Errorf("--max-unauth-sockets-per-addr (%s) must be at least 1", EnvName("max-unauth-sockets-per-addr")))
+	}
+	return errs
 }
 
 // RedisAddrList splits RedisAddrs.

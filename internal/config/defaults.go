@@ -41,3 +41,34 @@ const (
 	// lose its session.
 	minTTL = time.Minute
 )
+
+// Defaults of the edge (issue 13): deadlines and connection caps.
+const (
+	// DefaultReadHeaderTimeout bounds the wait for a request's headers: a
+	// phone on a poor network sends them in one round trip, and a client
+	// that trickles them is holding a descriptor for nothing.
+	DefaultReadHeaderTimeout = 10 * time.Second
+
+	// DefaultIdleTimeout closes keep-alive connections idle this long. It is
+	// above the 60 s idle timeout of common proxies (nginx, AWS ALB), so the
+	// proxy, not the node, ends its own idle upstream connections.
+	DefaultIdleTimeout = 2 * time.Minute
+
+	// DefaultBodyTimeout bounds the body of an API request (JSON of at most
+	// 64 KiB): 15 s is that much at ~4 KiB/s, slower than any working phone
+	// network. Image uploads get their own, size-based deadline.
+	DefaultBodyTimeout = 15 * time.Second
+
+	// DefaultMaxConns caps open connections to the node. A socket costs
+	// ~15 KiB of server memory (docs/benchmarks.md); the idle benchmark
+	// holds 10,000, and 16,384 leaves headroom at 240 MiB. It is lowered
+	// further to fit the process's descriptor limit (server/connlimit.go),
+	// so a flood is refused before accept fails with "too many open files".
+	DefaultMaxConns = 16_384
+
+	// DefaultMaxConnsPerAddr caps the connections of one TCP peer. A
+	// 30-GP clinic behind one NAT address, each desktop and phone at a
+	// browser's worst case of 6 HTTP/1.1 connections plus a socket, holds
+	// 30 × 13 = 390.
+	DefaultMaxConnsPerAddr = 400
+)
