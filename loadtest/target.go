@@ -96,6 +96,10 @@ func embeddedConfig(dir, addr string, cfg Config, largest int) (config.Config, e
 	sc.ShutdownTimeout = embeddedShutdown
 	sc.MaxImages = max(sc.MaxImages, cfg.Images)
 	sc.MaxImageBytes = max(sc.MaxImageBytes, int64(largest))
+	// Every simulated GP and phone connects from this one address, all at
+	// once: the per-address caps, sized for one clinic, would refuse them.
+	sc.MaxConnsPerAddr = 0
+	sc.MaxUnauthSocketsPerAddr = max(sc.MaxUnauthSocketsPerAddr, 2*cfg.GPs)
 	return sc, nil
 }
 

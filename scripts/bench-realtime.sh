@@ -122,7 +122,9 @@ start_server() {
 	PORT=$(free_port)
 	local args=(serve --addr "127.0.0.1:$PORT" --log-level warn --log-format json
 		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY"
-		--shutdown-timeout 5s)
+		--shutdown-timeout 5s
+		# every bench socket comes from 127.0.0.1: lift the per-address caps
+		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000)
 	if [[ $backend == redis ]]; then
 		start_redis
 		args+=(--redis-addrs "127.0.0.1:$REDIS_PORT" --redis-prefix "bench$RANDOM")
