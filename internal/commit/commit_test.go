@@ -196,7 +196,7 @@ func TestCommitOutbox(t *testing.T) {
 		t.Fatalf("%d outbox files, want 3", len(files))
 	}
 	for i, img := range sd.images {
-		got, err := os.ReadFile(filepath.Join(dir, "media-"+img.ID+".json"))
+		got, err := os.ReadFile(filepath.Join(dir, "media-"+sd.id+"."+img.ID+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestCommitOutbox(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("outbox file of image %d differs from BuildMedia:\n%s\n%s", i, got, want)
 		}
-		testutil.Check(t, fmt.Sprintf("result %d: alexId", i), "outbox-"+img.ID, reply.Results[i].AlexID)
+		testutil.Check(t, fmt.Sprintf("result %d: alexId", i), "outbox-"+sd.id+"."+img.ID, reply.Results[i].AlexID)
 	}
 	e.assertNoPHI()
 }
