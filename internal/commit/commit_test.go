@@ -36,7 +36,7 @@ func TestCommitHappyPath(t *testing.T) {
 			}
 			for i, img := range sd.images {
 				res := reply.Results[i]
-				m, ok := byImage[img.ID]
+				m, ok := byImage[sd.id+"."+img.ID]
 				if !ok {
 					t.Fatalf("image %d was not filed", i)
 				}
@@ -201,7 +201,7 @@ func TestCommitOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, err := alex.BuildMedia(alex.MediaInput{
-			FacilityID: facility, PatientID: patientID, ImageID: img.ID, ContentType: "image/jpeg",
+			FacilityID: facility, PatientID: patientID, SessionID: sd.id, ImageID: img.ID, ContentType: "image/jpeg",
 			Title: "Clinical photo " + string(rune('1'+i)) + " of 3", Notes: secretNotes, Laterality: "left",
 			Data: sd.data[img.ID], CreatedAt: img.CreatedAt,
 			BodySite: &alex.Coding{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
