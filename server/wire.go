@@ -53,6 +53,10 @@ func (s *Server) wire(ctx context.Context) error {
 		MaxImageBytes:   s.cfg.MaxImageBytes,
 		SessionTTL:      s.cfg.SessionTTL,
 		ClaimsPerMinute: s.cfg.ClaimsPerMinute,
+
+		MaxSessionBytes:            s.cfg.MaxSessionBytes,
+		MaxSessionLifetime:         s.cfg.MaxSessionLifetime,
+		MaxOpenSessionsPerFacility: s.cfg.MaxOpenSessionsPerFacility,
 	}, capture.Deps{Hub: s.hub, Sessions: sessions, Blobs: blobs, Verifier: verifier, Log: s.log})
 	if err != nil {
 		return err

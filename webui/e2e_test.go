@@ -200,7 +200,13 @@ type outboxMedia struct {
 
 func readOutbox(t *testing.T, dataDir, imageID string) outboxMedia {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir, "alex-outbox", "media-"+imageID+".json"))
+	// Files are named media-<sessionId>.<imageId>.json.
+	files, err := filepath.Glob(filepath.Join(dataDir, "alex-outbox", "media-*."+imageID+".json"))
+	must(t, err, "outbox glob")
+	if len(files) != 1 {
+		t.Fatalf("%d outbox files for the image, want 1", len(files))
+	}
+	b, err := os.ReadFile(files[0])
 	must(t, err, "outbox file")
 	var m outboxMedia
 	must(t, json.Unmarshal(b, &m), "outbox JSON")

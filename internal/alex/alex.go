@@ -15,10 +15,13 @@ import (
 // Committer files one image into a patient's record. Client (ALEX) and
 // Outbox (local files) implement it.
 //
-// Idempotency: CreateMedia is keyed by MediaInput.ImageID. Calling it again
+// Idempotency: CreateMedia is keyed by IdentifierValue (session and image
+// id). Calling it again
 // for the same image, after a success, a failure or a lost response, never
 // files a second copy; it returns the Result of the first success. That is
-// what lets the commit flow retry freely.
+// what lets the commit flow retry freely. A Media found that way counts as
+// this image's only if it names the same patient and identifier; anything
+// else is ErrIdentifierConflict and nothing is filed.
 //
 // Errors: an invalid MediaInput wraps ErrInvalidInput; ALEX's refusals are
 // *Error. IsPermanent tells whether retrying the same input can help.
@@ -33,7 +36,7 @@ var (
 
 // Result identifies the filed Media.
 type Result struct {
-	// ID is the Media's logical id: ALEX's id, or "outbox-<imageId>".
+	// ID is the Media's logical id: ALEX's id, or "outbox-<sessionId>.<imageId>".
 	ID string
 	// Location is where the Media lives: ALEX's Location header (versioned
 	// URL) when it sent one, or the Outbox file's path.
@@ -44,12 +47,18 @@ type Result struct {
 // filed as given (missing patient id, unsupported content type, …).
 var ErrInvalidInput = errors.New("invalid media input")
 
+// ErrIdentifierConflict is wrapped by errors about a conditional create that
+// matched a Media which is not this image's: another patient's, or one
+// without this image's identifier. Nothing was filed, and retrying would
+// match it again. The error names neither patient.
+var ErrIdentifierConflict = errors.New("alex: an existing Media matched this image's identifier but is not its filing")
+
 // IsPermanent reports whether retrying the same input cannot succeed: the
 // input is invalid, or ALEX refused it with a status that is not worth
 // retrying (a 4xx other than 408/429). Network failures, timeouts, 5xx, 429
 // and access-token failures are not permanent: a later retry may work.
 func IsPermanent(err error) bool {
-	if errors.Is(err, ErrInvalidInput) {
+	if errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrIdentifierConflict) {
 		return true
 	}
 	var e *Error

@@ -153,7 +153,10 @@ func checkURL(raw string) error {
 //
 // It is a conditional create (If-None-Exist on the identifier), so retrying
 // after a lost response finds the Media already made instead of making a
-// second one; ALEX's 200 for such a match is a success like 201. 429 (with
+// second one. ALEX's 200 for such a match is a success like 201 only once
+// the matched Media (from the body, or read at its Location) is checked to
+// name the same patient and identifier; otherwise the error wraps
+// ErrIdentifierConflict. 429 (with
 // Retry-After up to 30 s), 408, 5xx, network errors, attempt timeouts and
 // token-endpoint outages are retried with jittered exponential backoff,
 // up to MaxAttempts; other 4xx are returned at once as *Error. A 401 drops
@@ -167,15 +170,16 @@ func (c *Client) CreateMedia(ctx context.Context, in MediaInput) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	// Image ids and the system are restricted to characters that need no
-	// escaping here (see fhirID and setDefaults).
-	ifNoneExist := "identifier=" + c.cfg.IdentifierSystem + "|" + in.ImageID
+	// Session and image ids and the system are restricted to characters
+	// that need no escaping here (see fhirID and setDefaults).
+	want := expect(in, c.cfg.IdentifierSystem)
+	ifNoneExist := "identifier=" + want.system + "|" + want.value
 	freshToken := false
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return Result{}, fmt.Errorf("alex: create Media: %w", err)
 		}
-		res, wait, err := c.attempt(ctx, in.FacilityID, body, ifNoneExist)
+		res, wait, err := c.attempt(ctx, in.FacilityID, body, ifNoneExist, want)
 		if err == nil {
 			return res, nil
 		}
@@ -207,6 +211,9 @@ func giveUp(err error, attempts int) error {
 }
 
 func retryable(err error) bool {
+	if errors.Is(err, ErrIdentifierConflict) {
+		return false // the same Media would match again
+	}
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae.Retryable
@@ -220,7 +227,7 @@ func retryable(err error) bool {
 
 // attempt makes one POST under its own timeout. On a failure it returns
 // the wait the server asked for (Retry-After), if any.
-func (c *Client) attempt(ctx context.Context, facility string, body []byte, ifNoneExist string) (Result, time.Duration, error) {
+func (c *Client) attempt(ctx context.Context, facility string, body []byte, ifNoneExist string, want expected) (Result, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	tok, err := c.tokens.token(ctx)
@@ -245,8 +252,11 @@ func (c *Client) attempt(ctx context.Context, facility string, body []byte, ifNo
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusOK, http.StatusCreated:
+	case http.StatusCreated:
 		res, err := created(resp)
+		return res, 0, err
+	case http.StatusOK:
+		res, err := c.matched(ctx, tok, facility, resp, want)
 		return res, 0, err
 	case http.StatusUnauthorized:
 		c.tokens.invalidate(tok)
@@ -275,6 +285,62 @@ func created(resp *http.Response) (Result, error) {
 		return Result{}, fmt.Errorf("ALEX answered %d without a Location or Media id", resp.StatusCode)
 	}
 	return Result{ID: r.ID, Location: loc}, nil
+}
+
+// matched checks the Media a conditional create matched (200): the one in
+// the body, or, if the body holds none, the one read at its Location.
+func (c *Client) matched(ctx context.Context, tok *oauth2.Token, facility string, resp *http.Response, want expected) (Result, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		loc = resp.Header.Get("Content-Location")
+	}
+	m, ok := decodeMatched(resp.Body, maxSuccessBody)
+	if !ok || m.ResourceType != "Media" {
+		id := mediaIDFromURL(loc)
+		if id == "" {
+			return Result{}, fmt.Errorf("ALEX answered 200 without a Location or Media")
+		}
+		var err error
+		if m, err = c.read(ctx, tok, facility, id); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := want.check(m); err != nil {
+		return Result{}, err
+	}
+	return Result{ID: m.ID, Location: loc}, nil
+}
+
+// read fetches the Media with this logical id, for matched. The URL is
+// built from BaseURL, never taken from the Location header, so the bearer
+// token goes nowhere else.
+func (c *Client) read(ctx context.Context, tok *oauth2.Token, facility, id string) (matchedMedia, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.mediaURL+"/"+id, nil)
+	if err != nil {
+		return matchedMedia{}, err
+	}
+	tok.SetAuthHeader(req)
+	req.Header.Set("mt-facilityid", facility)
+	req.Header.Set("Accept", fhirJSON)
+	if c.cfg.AppIDHeader != "" {
+		req.Header.Set(c.cfg.AppIDHeader, c.cfg.AppID)
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return matchedMedia{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode == http.StatusUnauthorized {
+			c.tokens.invalidate(tok)
+		}
+		return matchedMedia{}, responseError(resp)
+	}
+	m, ok := decodeMatched(resp.Body, maxSuccessBody)
+	if !ok {
+		return matchedMedia{}, fmt.Errorf("%w: the Media at its Location is unreadable", ErrIdentifierConflict)
+	}
+	return m, nil
 }
 
 func mediaIDFromURL(loc string) string {

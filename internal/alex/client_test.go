@@ -84,11 +84,11 @@ func TestCreateMediaHappyPath(t *testing.T) {
 	}
 	if m.FacilityID != in.FacilityID || m.Header.Get("mt-appid") != "handoff-test" ||
 		m.Header.Get("Accept") != fhirJSON || m.Header.Get("Content-Type") != fhirJSON ||
-		m.Header.Get("If-None-Exist") != "identifier="+DefaultIdentifierSystem+"|img-1" {
+		m.Header.Get("If-None-Exist") != "identifier="+DefaultIdentifierSystem+"|"+in.SessionID+".img-1" {
 		t.Errorf("headers %v", m.Header)
 	}
 	r := m.Resource
-	if r.Identifier[0].Value != "img-1" || r.Identifier[0].System != DefaultIdentifierSystem ||
+	if r.Identifier[0].Value != in.SessionID+".img-1" || r.Identifier[0].System != DefaultIdentifierSystem ||
 		r.Subject.Reference != "Patient/"+in.PatientID || r.BodySite.Coding[0].Code != "14975008" ||
 		r.BodySite.Text != "Left forearm" || r.Status != "completed" {
 		t.Errorf("stored resource %+v", r)
@@ -193,7 +193,7 @@ func TestCreateMediaBusinessRuleNotRetried(t *testing.T) {
 	t.Parallel()
 	fake := alextest.NewServer(t, alextest.Options{})
 	in := sampleInput()
-	fake.RejectIdentifier(in.ImageID, "Patient is inactive")
+	fake.RejectIdentifier(IdentifierValue(in), "Patient is inactive")
 	c, _ := newTestClient(t, fake, nil)
 	_, err := c.CreateMedia(context.Background(), in)
 	var ae *Error

@@ -27,7 +27,8 @@ const (
 type MediaInput struct {
 	FacilityID  string // HPI facility id, sent as mt-facilityid (not in the Media)
 	PatientID   string // ALEX Patient id
-	ImageID     string // our image id (client UUID): the Media identifier
+	SessionID   string // the capture session (server-minted UUID)
+	ImageID     string // the image id the phone chose, unique within its session
 	ContentType string // image/jpeg, image/png or image/heic
 	Title       string
 	Notes       string
@@ -103,8 +104,21 @@ type (
 	}
 )
 
+// IdentifierValue is the Media.identifier value of in: "<sessionId>.<imageId>".
+//
+// The phone chooses image ids, so an image id alone can collide across
+// sessions and facilities; the session id is a random UUID the server
+// minted, and the session's store keeps its image ids unique, so the pair
+// is unique everywhere. It is also fixed for the image's life, so every
+// retry of a commit sends the same identifier and the conditional create
+// still finds the first filing. Deriving it needs no stored state (a minted
+// id would have to be kept on the image from register on). '.' never occurs
+// in a session id, so the value splits back unambiguously, and every
+// character of it needs no escaping in If-None-Exist or a file name.
+func IdentifierValue(in MediaInput) string { return in.SessionID + "." + in.ImageID }
+
 // BuildMedia returns the FHIR R4 Media JSON for in, identified by
-// identifierSystem|in.ImageID.
+// identifierSystem|IdentifierValue(in).
 //
 // Laterality: R4 Media.bodySite is one CodeableConcept, and its codings must
 // all mean the same thing, so a second "left" coding next to "forearm" would
@@ -128,7 +142,7 @@ func BuildMedia(in MediaInput, identifierSystem string) ([]byte, error) {
 	}
 	m := media{
 		ResourceType: "Media",
-		Identifier:   []identifier{{System: identifierSystem, Value: in.ImageID}},
+		Identifier:   []identifier{{System: identifierSystem, Value: IdentifierValue(in)}},
 		Status:       "completed",
 		Type: &codeableConcept{Coding: []coding{
 			{System: SystemMediaType, Code: "image", Display: "Image"},
@@ -160,6 +174,10 @@ func validateMedia(in MediaInput) error {
 		problem = "patient id is missing"
 	case !fhirID.MatchString(in.PatientID):
 		problem = "patient id is not a valid FHIR id"
+	case in.SessionID == "":
+		problem = "session id is missing"
+	case !fhirID.MatchString(in.SessionID) || strings.Contains(in.SessionID, "."):
+		problem = "session id must be 1-64 letters, digits or '-'"
 	case in.ImageID == "":
 		problem = "image id is missing"
 	case !fhirID.MatchString(in.ImageID):

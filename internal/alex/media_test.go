@@ -21,6 +21,7 @@ func sampleInput() MediaInput {
 	return MediaInput{
 		FacilityID:  "F2N060-A",
 		PatientID:   "14e52e16edb7a435bfa05e307afd008b",
+		SessionID:   "0b9d4f3e-8c21-4f6a-a5d2-7e13c94b6f08",
 		ImageID:     "6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11",
 		ContentType: "image/jpeg",
 		Title:       "Wound, day 3",
@@ -72,7 +73,7 @@ func TestBuildMediaFields(t *testing.T) {
 	}
 	checks := []struct{ name, got, want string }{
 		{"resourceType", m.ResourceType, "Media"},
-		{"identifier", m.Identifier[0].System + "|" + m.Identifier[0].Value, "urn:test|6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11"},
+		{"identifier", m.Identifier[0].System + "|" + m.Identifier[0].Value, "urn:test|0b9d4f3e-8c21-4f6a-a5d2-7e13c94b6f08.6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11"},
 		{"status", m.Status, "completed"},
 		{"type", m.Type.Coding[0].System + "#" + m.Type.Coding[0].Code, SystemMediaType + "#image"},
 		{"subject", m.Subject.Reference, "Patient/14e52e16edb7a435bfa05e307afd008b"},
@@ -155,6 +156,8 @@ func TestBuildMediaValidation(t *testing.T) {
 		{"no patient", func(in *MediaInput) { in.PatientID = "" }, "patient id is missing"},
 		{"bad patient", func(in *MediaInput) { in.PatientID = "NHI ABC1234" }, "patient id is not a valid FHIR id"},
 		{"no image id", func(in *MediaInput) { in.ImageID = "" }, "image id is missing"},
+		{"no session id", func(in *MediaInput) { in.SessionID = "" }, "session id is missing"},
+		{"dot in session id", func(in *MediaInput) { in.SessionID = "a.b" }, "session id must be"},
 		{"path in image id", func(in *MediaInput) { in.ImageID = "../etc/passwd" }, "image id must be"},
 		{"gif", func(in *MediaInput) { in.ContentType = "image/gif" }, "content type"},
 		{"no data", func(in *MediaInput) { in.Data = nil }, "image data is empty"},

@@ -10,14 +10,16 @@ import (
 
 // Outbox is the embedded-mode Committer: instead of calling ALEX it writes
 // each Media, exactly as the Client would send it (BuildMedia's JSON), to
-// its own file, dir/media-<imageId>.json. A developer or an integration
-// can inspect or replay them.
+// its own file, dir/media-<sessionId>.<imageId>.json (IdentifierValue). A
+// developer or an integration can inspect or replay them.
 //
 // Files hold PHI (patient id, image), so they are created 0600 in a 0700
 // directory. Writes are atomic (temp file, fsync, rename): a crash leaves
 // either the whole file or none. Within one process CreateMedia is
-// idempotent per image id, like ALEX's conditional create: a second call
-// keeps the first file and returns the same Result. The outbox is meant
+// idempotent per identifier, like ALEX's conditional create: a second call
+// keeps the first file and returns the same Result, once the file is
+// checked to name the same patient and identifier (else
+// ErrIdentifierConflict, like the Client). The outbox is meant
 // for one node; several processes sharing dir could race on one image.
 type Outbox struct {
 	dir              string
@@ -35,7 +37,7 @@ func NewOutbox(dir string) (*Outbox, error) {
 }
 
 // CreateMedia writes in's Media to the outbox and returns
-// Result{ID: "outbox-<imageId>", Location: <file path>}.
+// Result{ID: "outbox-<sessionId>.<imageId>", Location: <file path>}.
 func (o *Outbox) CreateMedia(ctx context.Context, in MediaInput) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
@@ -47,14 +49,21 @@ func (o *Outbox) CreateMedia(ctx context.Context, in MediaInput) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	// BuildMedia validated ImageID against fhirID, so the name cannot
+	// BuildMedia validated both ids against fhirID, so the name cannot
 	// leave dir or start a hidden file.
-	path := filepath.Join(o.dir, "media-"+in.ImageID+".json")
-	res := Result{ID: "outbox-" + in.ImageID, Location: path}
+	value := IdentifierValue(in)
+	path := filepath.Join(o.dir, "media-"+value+".json")
+	res := Result{ID: "outbox-" + value, Location: path}
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := os.Stat(path); err == nil {
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		m, _ := decodeMatched(f, maxSuccessBody)
+		m.ID = res.ID // files hold the Media as sent, without an id
+		if err := expect(in, o.identifierSystem).check(m); err != nil {
+			return Result{}, err
+		}
 		return res, nil
 	}
 	if err := writeAtomic(o.dir, path, body); err != nil {

@@ -23,8 +23,8 @@ func TestOutboxWritesBuildMediaJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPath := filepath.Join(dir, "media-"+in.ImageID+".json")
-	testutil.Check(t, "result", Result{ID: "outbox-" + in.ImageID, Location: wantPath}, res)
+	wantPath := filepath.Join(dir, "media-"+in.SessionID+"."+in.ImageID+".json")
+	testutil.Check(t, "result", Result{ID: "outbox-" + in.SessionID + "." + in.ImageID, Location: wantPath}, res)
 	got, err := os.ReadFile(wantPath)
 	if err != nil {
 		t.Fatal(err)

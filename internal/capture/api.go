@@ -200,6 +200,12 @@ func apiError(err error) error {
 		return httpx.Errorf(http.StatusNotFound, "image_not_found", "no such image in this session")
 	case errors.Is(err, session.ErrTooManyImages):
 		return httpx.Errorf(http.StatusConflict, "too_many_images", "the session already has its maximum number of images")
+	case errors.Is(err, session.ErrQuotaExceeded):
+		return httpx.Errorf(http.StatusConflict, "quota_exceeded",
+			"the session has used its storage quota; delete a photo, or wait a few minutes for unfinished uploads to be cleared")
+	case errors.Is(err, session.ErrTooManySessions):
+		return httpx.Errorf(http.StatusTooManyRequests, "too_many_open_sessions",
+			"this practice has its maximum number of open capture sessions; commit some, or wait for idle ones to expire")
 	case errors.Is(err, session.ErrImageCommitting):
 		return httpx.Errorf(http.StatusConflict, "image_committing", "the image is being filed to the patient record right now")
 	case errors.Is(err, session.ErrImageCommitted):

@@ -76,9 +76,11 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	s.MaxBytes = a.cfg.MaxSessionBytes
+	s.Deadline = t.Now.Add(a.cfg.MaxSessionLifetime)
 	token := newToken(qrTokenBytes)
 	qr := session.QRToken{Hash: session.HashToken(token), ExpiresAt: t.Now.Add(a.cfg.QRTokenTTL)}
-	s, created, err := a.store.Open(r.Context(), s, qr)
+	s, created, err := a.store.Open(r.Context(), s, qr, a.cfg.MaxOpenSessionsPerFacility)
 	if err != nil {
 		a.fail(w, r, apiError(err))
 		return

@@ -113,12 +113,12 @@ func (a *API) presign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := a.Touch()
-	p := session.PendingUpload{ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
+	key := blob.Key(s.ID, req.ImageID)
+	p := session.PendingUpload{Key: key, ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
 	if err := a.store.Reserve(r.Context(), s.ID, req.ImageID, p, t); err != nil {
 		a.fail(w, r, apiError(err))
 		return
 	}
-	key := blob.Key(s.ID, req.ImageID)
 	up, err := a.blobs.PresignUpload(r.Context(), key, req.ContentType, req.Size, a.cfg.UploadURLTTL)
 	if errors.Is(err, blob.ErrInvalidUpload) {
 		// The blob store's own limit is below MaxImageBytes: a config slip

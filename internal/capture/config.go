@@ -53,6 +53,29 @@ const (
 	// DefaultSweepInterval is how often expired sessions are looked for.
 	DefaultSweepInterval = time.Minute
 
+	// DefaultMaxSessionBytes is a session's byte quota: its images plus its
+	// uploads not yet registered, until the sweeper deletes them. The phone
+	// page re-encodes each photo to at most 2048 px JPEG (0.3-2 MB), so a
+	// full series of DefaultMaxImages stays under 40 MB; 100 MiB leaves room
+	// for a few full-size originals, and bounds what one stolen mobile token
+	// can make the server store to a quarter of MaxImages × MaxImageBytes.
+	DefaultMaxSessionBytes int64 = 100 << 20
+
+	// DefaultMaxSessionLifetime is the absolute end of a session, counted
+	// from its creation, however often it is written to. A capture session
+	// serves one consultation; 12 h outlasts the longest clinic day, so no
+	// session in use is cut off, while a leaked mobile token is dead by the
+	// evening even if it keeps presigning.
+	DefaultMaxSessionLifetime = 12 * time.Hour
+
+	// DefaultMaxOpenSessionsPerFacility caps a facility's open sessions. A
+	// large practice has a few dozen clinicians with a session or two each
+	// open at once (sessions close at commit or after DefaultSessionTTL
+	// idle); 200 is far above that, and bounds what one facility's JWT or a
+	// runaway host integration can make the server hold to 200 ×
+	// MaxSessionBytes.
+	DefaultMaxOpenSessionsPerFacility = 200
+
 	// maxBody bounds the JSON bodies of this API; they are small metadata
 	// (the longest field, notes, is session.MaxNotesLen characters).
 	maxBody = 16 << 10
@@ -62,6 +85,12 @@ const (
 	// has its sessions picked up again by any node.
 	sweepBatch = 100
 	sweepLease = 5 * time.Minute
+
+	// uploadSweepGrace is how long after its URL expired an unregistered
+	// upload is left alone: the phone registers right after its upload ends,
+	// so a register still on its way this late is not one to wait for, and
+	// the sweeper never deletes a blob a register is checking.
+	uploadSweepGrace = 2 * time.Minute
 )
 
 // Config configures the capture API. Every field's zero value is a sound
@@ -98,6 +127,18 @@ type Config struct {
 	// SweepInterval is how often RunSweeper looks for expired sessions. Zero
 	// means DefaultSweepInterval.
 	SweepInterval time.Duration
+
+	// MaxSessionBytes is a session's byte quota, registered and pending
+	// uploads together. Zero means DefaultMaxSessionBytes, or MaxImageBytes
+	// if that is larger; set, it must be at least MaxImageBytes.
+	MaxSessionBytes int64
+	// MaxSessionLifetime is how long after its creation a session ends,
+	// however active. Zero means DefaultMaxSessionLifetime; it must not be
+	// shorter than SessionTTL.
+	MaxSessionLifetime time.Duration
+	// MaxOpenSessionsPerFacility caps the open sessions of one facility.
+	// Zero means DefaultMaxOpenSessionsPerFacility.
+	MaxOpenSessionsPerFacility int
 }
 
 // Deps are the collaborators of the capture API. All are required except
@@ -128,6 +169,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.ClaimsPerMinute, DefaultClaimsPerMinute)
 	setDefault(&cfg.ClaimBurst, DefaultClaimBurst)
 	setDefault(&cfg.SweepInterval, DefaultSweepInterval)
+	if err := cfg.storageDefaults(); err != nil {
+		return cfg, err
+	}
 	switch {
 	case cfg.MaxImages < 0, cfg.MaxImageBytes < 0, cfg.ClaimBurst < 0:
 		return cfg, errors.New("capture: MaxImages, MaxImageBytes and ClaimBurst must not be negative")
@@ -137,6 +181,22 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("capture: QRTokenTTL must not exceed SessionTTL")
 	}
 	return cfg, nil
+}
+
+// storageDefaults fills and checks the storage bounds.
+func (cfg *Config) storageDefaults() error {
+	setDefault(&cfg.MaxSessionBytes, max(DefaultMaxSessionBytes, cfg.MaxImageBytes))
+	setDefault(&cfg.MaxSessionLifetime, DefaultMaxSessionLifetime)
+	setDefault(&cfg.MaxOpenSessionsPerFacility, DefaultMaxOpenSessionsPerFacility)
+	switch {
+	case cfg.MaxSessionBytes < 0, cfg.MaxSessionLifetime < 0, cfg.MaxOpenSessionsPerFacility < 0:
+		return errors.New("capture: MaxSessionBytes, MaxSessionLifetime and MaxOpenSessionsPerFacility must not be negative")
+	case cfg.MaxSessionBytes < cfg.MaxImageBytes:
+		return fmt.Errorf("capture: MaxSessionBytes (%d) is below MaxImageBytes (%d): no image would fit", cfg.MaxSessionBytes, cfg.MaxImageBytes)
+	case cfg.MaxSessionLifetime < cfg.SessionTTL:
+		return fmt.Errorf("capture: MaxSessionLifetime (%s) is shorter than SessionTTL (%s)", cfg.MaxSessionLifetime, cfg.SessionTTL)
+	}
+	return nil
 }
 
 func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {

@@ -387,3 +387,22 @@ func imageIDs(views []ImageView) []string {
 	}
 	return ids
 }
+
+// presignRefused asks for an upload URL that must be refused.
+func (e *env) presignRefused(mobile string, size, status int, code string) {
+	e.t.Helper()
+	st, b := e.do("POST", "/api/medtech/session/presigned-url", mobile,
+		map[string]any{"imageId": uuid.NewString(), "contentType": "image/jpeg", "size": size})
+	testutil.Check(e.t, "refused presign: status", status, st)
+	testutil.Check(e.t, "refused presign: code", code, errCode(b))
+}
+
+// session reads a session from the store at the env's now.
+func (e *env) session(id string) session.Session {
+	e.t.Helper()
+	s, err := e.store.Get(context.Background(), id, e.clock.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}

@@ -31,8 +31,8 @@ const CommitCommitting = session.CommitCommitting
 // short another request's claim).
 //
 // Claims are an efficiency and clarity measure, not what prevents
-// duplicates in the record: ALEX creates are conditional on the image id
-// (If-None-Exist on Media.identifier), so even two requests filing one image
+// duplicates in the record: ALEX creates are conditional on the image's
+// identifier, session and image id (If-None-Exist on Media.identifier), so even two requests filing one image
 // at once, after a lapsed claim, produce one Media.
 
 // claimState is what claiming an image found.

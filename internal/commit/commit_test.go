@@ -36,7 +36,7 @@ func TestCommitHappyPath(t *testing.T) {
 			}
 			for i, img := range sd.images {
 				res := reply.Results[i]
-				m, ok := byImage[img.ID]
+				m, ok := byImage[sd.id+"."+img.ID]
 				if !ok {
 					t.Fatalf("image %d was not filed", i)
 				}
@@ -196,12 +196,12 @@ func TestCommitOutbox(t *testing.T) {
 		t.Fatalf("%d outbox files, want 3", len(files))
 	}
 	for i, img := range sd.images {
-		got, err := os.ReadFile(filepath.Join(dir, "media-"+img.ID+".json"))
+		got, err := os.ReadFile(filepath.Join(dir, "media-"+sd.id+"."+img.ID+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, err := alex.BuildMedia(alex.MediaInput{
-			FacilityID: facility, PatientID: patientID, ImageID: img.ID, ContentType: "image/jpeg",
+			FacilityID: facility, PatientID: patientID, SessionID: sd.id, ImageID: img.ID, ContentType: "image/jpeg",
 			Title: "Clinical photo " + string(rune('1'+i)) + " of 3", Notes: secretNotes, Laterality: "left",
 			Data: sd.data[img.ID], CreatedAt: img.CreatedAt,
 			BodySite: &alex.Coding{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
@@ -212,7 +212,7 @@ func TestCommitOutbox(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("outbox file of image %d differs from BuildMedia:\n%s\n%s", i, got, want)
 		}
-		testutil.Check(t, fmt.Sprintf("result %d: alexId", i), "outbox-"+img.ID, reply.Results[i].AlexID)
+		testutil.Check(t, fmt.Sprintf("result %d: alexId", i), "outbox-"+sd.id+"."+img.ID, reply.Results[i].AlexID)
 	}
 	e.assertNoPHI()
 }

@@ -31,10 +31,17 @@ var (
 	errImageChanged = ErrorInfo{"image_changed",
 		"The stored photo does not match what the phone registered, so it was not filed."}
 	errBlobRead = ErrorInfo{"storage_unavailable", "Could not read the photo from storage. Commit again to retry."}
+	// errIdentifierConflict: the record already holds a Media under this
+	// image's identifier that is not this image's (another patient's), so
+	// counting it as filed would lose this photo silently.
+	errIdentifierConflict = ErrorInfo{"alex_identifier_conflict",
+		"Medtech ALEX already holds a different photo under this image's identifier, so this photo was not filed. " +
+			"The photo is kept; contact support before committing it again."}
 )
 
 // retryHint ends messages about transient failures: the GP's natural next
-// step is safe because ALEX creates are conditional on the image id.
+// step is safe because ALEX creates are conditional on the image's
+// identifier (session and image id).
 const retryHint = " Commit again to retry; the image will not be filed twice."
 
 // alexFailure turns an error of alex.Committer.CreateMedia into what the GP
@@ -44,6 +51,8 @@ func alexFailure(err error) ErrorInfo {
 	switch {
 	case errors.Is(err, alex.ErrAccessToken):
 		return errTokenEndpoint
+	case errors.Is(err, alex.ErrIdentifierConflict):
+		return errIdentifierConflict
 	case errors.Is(err, alex.ErrInvalidInput):
 		// alex writes these without values ("patient id is not a valid
 		// FHIR id"), so the problem part can be shown.

@@ -121,7 +121,7 @@ func TestCommitOneRejected(t *testing.T) {
 	sd := e.seed(3)
 	bad := sd.images[1]
 	diag := "Patient " + patientID + " is not accepting images"
-	e.fake.RejectIdentifier(bad.ID, diag)
+	e.fake.RejectIdentifier(sd.id+"."+bad.ID, diag)
 
 	reply := e.commit(Request{SessionID: sd.id})
 	checkReply(t, "reply", replySummary{StatusPartial, session.StatusOpen, 2, 1, 3}, reply)

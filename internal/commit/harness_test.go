@@ -180,7 +180,7 @@ func (e *env) seed(n int) seeded {
 		PatientID: patientID, PatientNHI: patientNHI, PatientDisplay: patientDisplay, ProviderID: provider,
 		MaxImages: 20, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour),
 	}
-	if _, _, err := e.store.Open(ctx, s, session.QRToken{Hash: rand.Text(), ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+	if _, _, err := e.store.Open(ctx, s, session.QRToken{Hash: rand.Text(), ExpiresAt: now.Add(10 * time.Minute)}, 0); err != nil {
 		e.t.Fatal(err)
 	}
 	sd := seeded{id: s.ID, data: map[string][]byte{}}

@@ -226,6 +226,7 @@ func (r *run) mediaInput(img session.Image, data []byte) alex.MediaInput {
 	in := alex.MediaInput{
 		FacilityID:  r.session.Facility,
 		PatientID:   r.session.PatientID,
+		SessionID:   r.session.ID,
 		ImageID:     img.ID,
 		ContentType: img.ContentType,
 		Title:       r.title(img.ID),

@@ -57,6 +57,12 @@ type Config struct {
 	MaxImageBytes   int64
 	ClaimsPerMinute float64
 
+	// Storage bounds (issue 13): a session's byte quota (pending uploads
+	// included), its absolute lifetime, and a facility's open sessions.
+	MaxSessionBytes            int64
+	MaxSessionLifetime         time.Duration
+	MaxOpenSessionsPerFacility int
+
 	ALEXBaseURL          string
 	ALEXTokenURL         string
 	ALEXClientID         string
@@ -153,6 +159,11 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 
 	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", env.number("claims-per-minute", capture.DefaultClaimsPerMinute),
 		withEnv("claims-per-minute", "QR claims allowed per client address per minute; negative turns the limit off (load tests)"))
+
+	fs.Int64Var(&c.MaxSessionBytes, "max-session-bytes", env.integer64("max-session-bytes", capture.DefaultMaxSessionBytes),
+		withEnv("max-session-bytes", "byte quota per capture session, uploads not yet registered included; at least --max-image-bytes"))
+	d(&c.MaxSessionLifetime, "max-session-lifetime", capture.DefaultMaxSessionLifetime, "absolute lifetime of a capture session from its creation, however active; at least --session-ttl")
+	i(&c.MaxOpenSessionsPerFacility, "max-open-sessions-per-facility", capture.DefaultMaxOpenSessionsPerFacility, "maximum open capture sessions per facility")
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
 	s(&c.ALEXTokenURL, "alex-token-url", "", "OAuth2 token URL (https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)")
@@ -323,6 +334,21 @@ func (e *envReader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// validateStorage checks the storage bounds against each other.
+func (c *Config) validateStorage(bad func(string, ...any)) {
+	if c.MaxSessionBytes < c.MaxImageBytes {
+		bad("--max-session-bytes (%s) must be at least --max-image-bytes (%s): no image would fit",
+			EnvName("max-session-bytes"), EnvName("max-image-bytes"))
+	}
+	if c.MaxSessionLifetime < c.SessionTTL {
+		bad("--max-session-lifetime (%s) must be at least --session-ttl (%s)",
+			EnvName("max-session-lifetime"), EnvName("session-ttl"))
+	}
+	if c.MaxOpenSessionsPerFacility < 1 {
+		bad("--max-open-sessions-per-facility (%s) must be at least 1", EnvName("max-open-sessions-per-facility"))
+	}
+}
+
 // Validate fails fast on missing or contradictory settings, naming them.
 func (c *Config) Validate() error {
 	errs := append([]error(nil), c.envErrs...)
@@ -351,6 +377,7 @@ func (c *Config) Validate() error {
 	if c.MaxImages < 1 || c.MaxImageBytes < 1 {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))
 	}
+	c.validateStorage(bad)
 	if c.RedisMaster != "" && c.RedisAddrs == "" {
 		bad("--redis-master (%s) needs sentinel addresses in --redis-addrs (%s)", EnvName("redis-master"), EnvName("redis-addrs"))
 	}

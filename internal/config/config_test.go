@@ -388,6 +388,12 @@ func TestValidate(t *testing.T) {
 			[]string{"--session-ttl", "--history-ttl"}, nil},
 		{"max images", func(c *config.Config) { c.MaxImages = 0 }, []string{"--max-images"}, nil},
 		{"max image bytes", func(c *config.Config) { c.MaxImageBytes = -1 }, []string{"--max-image-bytes"}, nil},
+		{"session quota below one image", func(c *config.Config) { c.MaxSessionBytes = c.MaxImageBytes - 1 },
+			[]string{"--max-session-bytes", "HANDOFF_MAX_SESSION_BYTES", "--max-image-bytes"}, nil},
+		{"session lifetime below its ttl", func(c *config.Config) { c.MaxSessionLifetime = time.Hour },
+			[]string{"--max-session-lifetime", "HANDOFF_MAX_SESSION_LIFETIME", "--session-ttl"}, nil},
+		{"open-session cap", func(c *config.Config) { c.MaxOpenSessionsPerFacility = 0 },
+			[]string{"--max-open-sessions-per-facility", "HANDOFF_MAX_OPEN_SESSIONS_PER_FACILITY"}, nil},
 		{"every problem at once", func(c *config.Config) { c.JWTSecret, c.LogFormat, c.RedisMaster = "", "xml", "m" },
 			[]string{"HANDOFF_JWT_SECRET", "--log-format", "--redis-master"}, nil},
 	}

@@ -42,15 +42,22 @@ const DefaultTTL = 2 * time.Hour
 // Session is one capture session as the store keeps it. Values returned by a
 // Store are copies: changing them changes nothing stored.
 type Session struct {
-	ID             string    `json:"id"`
-	Facility       string    `json:"facility"`
-	EncounterID    string    `json:"encounterId"`
-	PatientID      string    `json:"patientId"`
-	PatientNHI     string    `json:"patientNhi,omitempty"`
-	PatientDisplay string    `json:"patientDisplay,omitempty"`
-	ProviderID     string    `json:"providerId,omitempty"`
-	MaxImages      int       `json:"maxImages"`
-	CreatedAt      time.Time `json:"createdAt"`
+	ID             string `json:"id"`
+	Facility       string `json:"facility"`
+	EncounterID    string `json:"encounterId"`
+	PatientID      string `json:"patientId"`
+	PatientNHI     string `json:"patientNhi,omitempty"`
+	PatientDisplay string `json:"patientDisplay,omitempty"`
+	ProviderID     string `json:"providerId,omitempty"`
+	MaxImages      int    `json:"maxImages"`
+	// MaxBytes is the session's byte quota: the sizes of its images and of
+	// its pending uploads (expired or not, until the sweeper deletes their
+	// blobs) together. Zero means no quota.
+	MaxBytes  int64     `json:"maxBytes,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Deadline is the end of the session's life however busy it is: no
+	// write moves ExpiresAt past it. Zero means no deadline.
+	Deadline time.Time `json:"deadline,omitzero"`
 
 	// The fields below change during the session's life; stores keep them
 	// apart from the fixed ones above.
@@ -135,11 +142,46 @@ func (c Commit) Editable() error {
 // PendingUpload is what was signed for an image not yet registered; the
 // register step checks the stored object against it.
 type PendingUpload struct {
+	// Key is the blob key the upload URL writes; the sweeper deletes it if
+	// the URL expires without a register.
+	Key         string
 	ContentType string
 	Size        int64
 	// ExpiresAt is when the upload URL expires; until then the upload holds
 	// one of the session's image slots.
 	ExpiresAt time.Time
+}
+
+// clampExpiry returns exp, or the deadline if exp would pass it.
+func clampExpiry(exp, deadline time.Time) time.Time {
+	if !deadline.IsZero() && exp.After(deadline) {
+		return deadline
+	}
+	return exp
+}
+
+// usedBytes is what a session stores or may soon store: its images and
+// every pending upload other than except (expired ones too: their blobs
+// exist until the sweeper deletes them).
+func usedBytes(images []Image, pending map[string]PendingUpload, except string) int64 {
+	var n int64
+	for _, img := range images {
+		n += img.Size
+	}
+	for id, p := range pending {
+		if id != except {
+			n += p.Size
+		}
+	}
+	return n
+}
+
+// StaleUpload is a pending upload whose URL expired without a register: its
+// blob, if the phone uploaded one, holds disk and quota for nothing.
+type StaleUpload struct {
+	SessionID string
+	ImageID   string
+	PendingUpload
 }
 
 // sortImages puts images in the order every store returns them.

@@ -28,7 +28,12 @@ type Store interface {
 	// becomes s.ExpiresAt, and it is returned with created false. If that
 	// session belongs to another patient, Open returns ErrPatientMismatch and
 	// changes nothing. s.CreatedAt is the time of the operation.
-	Open(ctx context.Context, s Session, qr QRToken) (Session, bool, error)
+	//
+	// A new session is refused with ErrTooManySessions when its facility
+	// already has maxOpen open sessions (zero: no cap); reusing the
+	// encounter's session is never refused. The count and the admission are
+	// one atomic step, so concurrent creates never pass the cap.
+	Open(ctx context.Context, s Session, qr QRToken, maxOpen int) (Session, bool, error)
 
 	// Get returns the session, or ErrNotFound if it does not exist or has
 	// expired at now.
@@ -53,7 +58,8 @@ type Store interface {
 	// until p.ExpiresAt. Re-reserving a pending image replaces its record.
 	// Errors: ErrNotFound, ErrClosed, ErrImageExists (already registered),
 	// ErrTooManyImages (images plus live pending uploads would pass
-	// MaxImages).
+	// MaxImages), ErrQuotaExceeded (images plus every pending upload not yet
+	// swept would pass MaxBytes). p.Key is recorded for the sweeper.
 	Reserve(ctx context.Context, id, imageID string, p PendingUpload, at Touch) error
 
 	// AddImage registers img and drops its pending record. It is idempotent
@@ -86,6 +92,24 @@ type Store interface {
 	// refreshed since they were scheduled are not returned.
 	Expired(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
 
+	// StaleUploads returns up to limit pending uploads whose URL expired at
+	// or before before, each leased to the caller for lease (from now): the
+	// caller deletes the blob at its Key and calls DropUpload. One not
+	// dropped when its lease ends is returned again (by any node). Uploads
+	// registered or re-signed since are not returned.
+	StaleUploads(ctx context.Context, before, now time.Time, lease time.Duration, limit int) ([]StaleUpload, error)
+
+	// DropUpload removes the pending upload of imageID if it is still the
+	// one that expires at expiresAt (a re-signed upload is kept), freeing
+	// its slot and its bytes of the quota. It does not refresh the session;
+	// dropping what is gone is not an error.
+	DropUpload(ctx context.Context, id, imageID string, expiresAt time.Time) error
+
+	// PendingKeys returns the blob keys of a session's pending uploads
+	// whether or not the session has expired, for the sweeper that removes
+	// it; a removed session has none.
+	PendingKeys(ctx context.Context, id string) ([]string, error)
+
 	// Remove deletes a session and its indexes; removing a missing session
 	// is not an error.
 	Remove(ctx context.Context, id string) error
@@ -96,7 +120,8 @@ type Store interface {
 
 // Touch is the time of a write and the expiry it gives the session. An
 // expiry only moves forward: a write stamped by a node whose clock lags
-// never shortens a session.
+// never shortens a session. It never passes the session's Deadline either:
+// stores clamp it, so no writer can keep a session alive forever.
 type Touch struct {
 	Now     time.Time
 	Expires time.Time
@@ -123,6 +148,8 @@ var (
 	ErrTooManyImages   = errors.New("session: session has its maximum number of images")
 	ErrImageCommitted  = errors.New("session: image already committed")
 	ErrImageCommitting = errors.New("session: image is being filed now")
+	ErrQuotaExceeded   = errors.New("session: session has used its storage quota")
+	ErrTooManySessions = errors.New("session: facility has its maximum number of open sessions")
 )
 
 // SetCommit records an image's filing result atomically. A committed image

@@ -32,12 +32,16 @@ type memSession struct {
 	mobileHash string
 	// leaseUntil is when a sweep that took this session may be retried.
 	leaseUntil time.Time
+	// uploadLease is, per pending image id, when a sweep that took its
+	// stale upload may be retried.
+	uploadLease map[string]time.Time
 }
 
-// extend moves the session's expiry forward (never back) for a write.
+// extend moves the session's expiry forward (never back, never past its
+// deadline) for a write.
 func (ms *memSession) extend(at Touch) {
-	if at.Expires.After(ms.s.ExpiresAt) {
-		ms.s.ExpiresAt = at.Expires
+	if exp := clampExpiry(at.Expires, ms.s.Deadline); exp.After(ms.s.ExpiresAt) {
+		ms.s.ExpiresAt = exp
 	}
 }
 
@@ -81,7 +85,7 @@ func (m *MemoryStore) open(id string, now time.Time) (*memSession, error) {
 }
 
 // Open implements Store.
-func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken) (Session, bool, error) {
+func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken, maxOpen int) (Session, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ek := encounterKey{s.Facility, s.EncounterID}
@@ -96,12 +100,29 @@ func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken) (Session, b
 			return copySession(ms.s), false, nil
 		}
 	}
+	if maxOpen > 0 && m.openCount(s.Facility, s.CreatedAt) >= maxOpen {
+		return Session{}, false, ErrTooManySessions
+	}
 	s.Status = StatusOpen
+	s.ExpiresAt = clampExpiry(s.ExpiresAt, s.Deadline)
 	s.Images, s.Pending, s.MobileConnectedAt = nil, map[string]PendingUpload{}, time.Time{}
-	m.sessions[s.ID] = &memSession{s: s, qr: qr}
+	m.sessions[s.ID] = &memSession{s: s, qr: qr, uploadLease: map[string]time.Time{}}
 	m.byEncounter[ek] = s.ID
 	m.qr[qr.Hash] = s.ID
 	return copySession(s), true, nil
+}
+
+// openCount counts the facility's open sessions live at now, by scanning:
+// the embedded store holds a single clinic's sessions. Called with m.mu
+// held.
+func (m *MemoryStore) openCount(facility string, now time.Time) int {
+	n := 0
+	for _, ms := range m.sessions {
+		if ms.s.Facility == facility && ms.s.Status == StatusOpen && now.Before(ms.s.ExpiresAt) {
+			n++
+		}
+	}
+	return n
 }
 
 // Get implements Store.
@@ -193,7 +214,11 @@ func (m *MemoryStore) Reserve(_ context.Context, id, imageID string, p PendingUp
 	if liveSlots(len(ms.s.Images), ms.s.Pending, imageID, at.Now) >= ms.s.MaxImages {
 		return ErrTooManyImages
 	}
+	if ms.s.MaxBytes > 0 && usedBytes(ms.s.Images, ms.s.Pending, imageID)+p.Size > ms.s.MaxBytes {
+		return ErrQuotaExceeded
+	}
 	ms.s.Pending[imageID] = p
+	delete(ms.uploadLease, imageID)
 	ms.extend(at)
 	return nil
 }
@@ -215,6 +240,7 @@ func (m *MemoryStore) AddImage(_ context.Context, id string, img Image, at Touch
 	ms.s.Images = append(ms.s.Images, img)
 	sortImages(ms.s.Images)
 	delete(ms.s.Pending, img.ID)
+	delete(ms.uploadLease, img.ID)
 	ms.extend(at)
 	return img, true, nil
 }
@@ -304,6 +330,59 @@ func (m *MemoryStore) Expired(_ context.Context, now time.Time, lease time.Durat
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// StaleUploads implements Store by scanning, like Expired.
+func (m *MemoryStore) StaleUploads(_ context.Context, before, now time.Time, lease time.Duration, limit int) ([]StaleUpload, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []StaleUpload
+	for id, ms := range m.sessions {
+		for imageID, p := range ms.s.Pending {
+			if len(out) >= limit {
+				return out, nil
+			}
+			if p.ExpiresAt.After(before) || now.Before(ms.uploadLease[imageID]) {
+				continue
+			}
+			ms.uploadLease[imageID] = now.Add(lease)
+			out = append(out, StaleUpload{SessionID: id, ImageID: imageID, PendingUpload: p})
+		}
+	}
+	return out, nil
+}
+
+// DropUpload implements Store.
+func (m *MemoryStore) DropUpload(_ context.Context, id, imageID string, expiresAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.sessions[id]
+	if ms == nil {
+		return nil
+	}
+	if p, ok := ms.s.Pending[imageID]; ok && p.ExpiresAt.Equal(expiresAt) {
+		delete(ms.s.Pending, imageID)
+		delete(ms.uploadLease, imageID)
+	}
+	return nil
+}
+
+// PendingKeys implements Store.
+func (m *MemoryStore) PendingKeys(_ context.Context, id string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.sessions[id]
+	if ms == nil {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(ms.s.Pending))
+	for _, p := range ms.s.Pending {
+		if p.Key != "" {
+			keys = append(keys, p.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // Remove implements Store.

@@ -26,6 +26,9 @@ var (
 	//go:embed lua/swap.lua
 	swapLua    string
 	swapScript = redis.NewScript(swapLua)
+	//go:embed lua/admit.lua
+	admitLua    string
+	admitScript = redis.NewScript(admitLua)
 )
 
 // RedisStoreConfig configures the Redis session store.
@@ -52,7 +55,10 @@ type RedisStoreConfig struct {
 // keys pointing at a session id; the session hash is the authority (a
 // mobile index entry is trusted only if the session still names that hash),
 // so an index that is stale or lags never grants access. P expiry is a
-// sorted set of session ids by expiry, read by the sweeper.
+// sorted set of session ids by expiry, read by the sweeper. P uploads is a
+// sorted set of pending uploads ("<id> <imageId> <expiry ms>") by URL
+// expiry, read by the sweeper of stale uploads. P fac:<hash> is a facility's
+// open sessions (id by deadline), which caps them (admit.lua).
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -93,6 +99,15 @@ func (r *RedisStore) qrKey(hash string) string  { return r.prefix + "qr:" + hash
 func (r *RedisStore) mobKey(hash string) string { return r.prefix + "mob:" + hash }
 func (r *RedisStore) encKey(ek string) string   { return r.prefix + "enc:" + ek }
 func (r *RedisStore) expiryKey() string         { return r.prefix + "expiry" }
+func (r *RedisStore) uploadsKey() string        { return r.prefix + "uploads" }
+func (r *RedisStore) facKey(fk string) string   { return r.prefix + "fac:" + fk }
+
+// facilitySuffix names a facility's open-session set without putting its id
+// in a key name.
+func facilitySuffix(facility string) string {
+	sum := sha256.Sum256([]byte("facility\x00" + facility))
+	return hex.EncodeToString(sum[:16])
+}
 
 // encounterSuffix names the facility + encounter index without putting ids
 // in key names, and without two pairs ever colliding on a separator.
@@ -145,8 +160,9 @@ func (r *RedisStore) afterTouch(ctx context.Context, reply []string, expires tim
 }
 
 // Open implements Store.
-func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, bool, error) {
+func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken, maxOpen int) (Session, bool, error) {
 	ek := encounterSuffix(s.Facility, s.EncounterID)
+	s.ExpiresAt = clampExpiry(s.ExpiresAt, s.Deadline)
 	for range openAttempts {
 		cur, err := r.c.Get(ctx, r.encKey(ek)).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -158,7 +174,11 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, 
 				return got, false, err
 			}
 		}
+		if err := r.admit(ctx, s, maxOpen); err != nil {
+			return Session{}, false, err
+		}
 		if err := r.create(ctx, s, qr, ek); err != nil {
+			r.unadmit(ctx, s)
 			return Session{}, false, err
 		}
 		won, err := swapScript.Run(ctx, r.c, []string{r.encKey(ek)}, cur, s.ID, ms(s.ExpiresAt.Add(r.retain))).Int()
@@ -176,6 +196,31 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken) (Session, 
 		}
 	}
 	return Session{}, false, errors.New("session: redis: encounter index kept changing; try again")
+}
+
+// admit takes one of the facility's open-session slots for s, atomically
+// with counting them (admit.lua); ErrTooManySessions if none is free. A
+// slot is held until SetStatus closes the session, Remove deletes it, or
+// its deadline (its expiry when it has none) passes.
+func (r *RedisStore) admit(ctx context.Context, s Session, maxOpen int) error {
+	until := s.Deadline
+	if until.IsZero() {
+		until = s.ExpiresAt
+	}
+	ok, err := admitScript.Run(ctx, r.c, []string{r.facKey(facilitySuffix(s.Facility))},
+		ms(s.CreatedAt), max(maxOpen, 0), s.ID, ms(until), r.retain.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("session: redis admit session: %w", err)
+	}
+	if ok != 1 {
+		return ErrTooManySessions
+	}
+	return nil
+}
+
+// unadmit frees the slot admit took for a session that was not created.
+func (r *RedisStore) unadmit(ctx context.Context, s Session) {
+	_ = r.c.ZRem(ctx, r.facKey(facilitySuffix(s.Facility)), s.ID).Err()
 }
 
 // reopen gives an existing open session a new QR token; ErrNotFound means
@@ -223,8 +268,13 @@ func (r *RedisStore) create(ctx context.Context, s Session, qr QRToken, ek strin
 	if err != nil {
 		return fmt.Errorf("session: redis index new session: %w", err)
 	}
+	dl := ""
+	if !s.Deadline.IsZero() {
+		dl = ms(s.Deadline)
+	}
 	res, err := r.run(ctx, s.ID, "create", s.CreatedAt, s.ExpiresAt,
-		string(data), s.PatientID, s.MaxImages, qr.Hash, ms(qr.ExpiresAt), ek)
+		string(data), s.PatientID, s.MaxImages, qr.Hash, ms(qr.ExpiresAt), ek,
+		max(s.MaxBytes, 0), dl, facilitySuffix(s.Facility))
 	if err != nil {
 		return err
 	}
@@ -283,16 +333,21 @@ func decodeSession(f, images, pending map[string]string) (Session, error) {
 		if err := json.Unmarshal([]byte(v), &p); err != nil {
 			return Session{}, fmt.Errorf("session: decode pending upload: %w", err)
 		}
-		s.Pending[id] = PendingUpload{ContentType: p.ContentType, Size: p.Size, ExpiresAt: time.UnixMilli(p.Exp).UTC()}
+		s.Pending[id] = p.upload()
 	}
 	return s, nil
 }
 
 // redisPending is a pending upload as session.lua reads it (exp in ms).
 type redisPending struct {
+	Key         string `json:"key,omitempty"`
 	ContentType string `json:"ct"`
 	Size        int64  `json:"size"`
 	Exp         int64  `json:"exp"`
+}
+
+func (p redisPending) upload() PendingUpload {
+	return PendingUpload{Key: p.Key, ContentType: p.ContentType, Size: p.Size, ExpiresAt: time.UnixMilli(p.Exp).UTC()}
 }
 
 // SetStatus implements Store.
@@ -307,6 +362,11 @@ func (r *RedisStore) SetStatus(ctx context.Context, id string, status Status, no
 	if status != StatusOpen && len(res) > 1 && res[1] != "" {
 		if err := swapScript.Run(ctx, r.c, []string{r.encKey(res[1])}, id, "", "0").Err(); err != nil {
 			return fmt.Errorf("session: redis drop encounter index: %w", err)
+		}
+	}
+	if status != StatusOpen && len(res) > 2 && res[2] != "" {
+		if err := r.c.ZRem(ctx, r.facKey(res[2]), id).Err(); err != nil {
+			return fmt.Errorf("session: redis free open-session slot: %w", err)
 		}
 	}
 	return nil
@@ -343,7 +403,7 @@ func (r *RedisStore) Expired(ctx context.Context, now time.Time, lease time.Dura
 // they point at a session that no longer exists, which reads as unknown.
 func (r *RedisStore) Remove(ctx context.Context, id string) error {
 	keys := r.sessionKeys(id)
-	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek").Result()
+	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek", "fk").Result()
 	if err != nil {
 		return fmt.Errorf("session: redis read session: %w", err)
 	}
@@ -358,6 +418,9 @@ func (r *RedisStore) Remove(ctx context.Context, id string) error {
 		}
 		if ek := str(f[2]); ek != "" {
 			swapScript.Eval(ctx, p, []string{r.encKey(ek)}, id, "", "0")
+		}
+		if fk := str(f[3]); fk != "" {
+			p.ZRem(ctx, r.facKey(fk), id)
 		}
 		p.ZRem(ctx, r.expiryKey(), id)
 		return nil

@@ -43,7 +43,7 @@ func TestRedisClaimIndexExpiresWhenClaimDies(t *testing.T) {
 	c := testutil.NewClock()
 	ctx := context.Background()
 	qr := qrAt(c)
-	if _, _, err := st.Open(ctx, newTestSession(c, "enc-"+uuid.NewString(), "pat-1"), qr); err != nil {
+	if _, _, err := st.Open(ctx, newTestSession(c, "enc-"+uuid.NewString(), "pat-1"), qr, 0); err != nil {
 		t.Fatal(err)
 	}
 	st.c.AddHook(failClaim{})

@@ -22,6 +22,8 @@ func openError(state string) error {
 		return ErrTooManyImages
 	case "missing":
 		return ErrImageNotFound
+	case "quota":
+		return ErrQuotaExceeded
 	default:
 		return ErrNotFound
 	}
@@ -29,9 +31,15 @@ func openError(state string) error {
 
 // Reserve implements Store.
 func (r *RedisStore) Reserve(ctx context.Context, id, imageID string, p PendingUpload, at Touch) error {
-	data, err := json.Marshal(redisPending{ContentType: p.ContentType, Size: p.Size, Exp: p.ExpiresAt.UnixMilli()})
+	data, err := json.Marshal(redisPending{Key: p.Key, ContentType: p.ContentType, Size: p.Size, Exp: p.ExpiresAt.UnixMilli()})
 	if err != nil {
 		return fmt.Errorf("session: encode pending upload: %w", err)
+	}
+	// Scheduled before it exists: an entry whose upload was never stored is
+	// dropped by the sweep, while an upload stored unscheduled would leave
+	// its blob until the session expires.
+	if err := r.scheduleUpload(ctx, id, imageID, p.ExpiresAt); err != nil {
+		return err
 	}
 	res, err := r.run(ctx, id, "reserve", at.Now, at.Expires, imageID, string(data))
 	if err != nil {

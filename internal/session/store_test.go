@@ -61,7 +61,7 @@ func qrAt(c *testutil.Clock) QRToken {
 
 func openTestSession(t *testing.T, st Store, c *testutil.Clock, encounter string) Session {
 	t.Helper()
-	s, created, err := st.Open(context.Background(), newTestSession(c, encounter, "pat-1"), qrAt(c))
+	s, created, err := st.Open(context.Background(), newTestSession(c, encounter, "pat-1"), qrAt(c), 0)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -118,18 +118,18 @@ func testOpenReuse(t *testing.T, st Store, c *testutil.Clock) {
 	first := openTestSession(t, st, c, enc)
 	c.Advance(time.Minute)
 	qr := qrAt(c)
-	again, created, err := st.Open(ctx, newTestSession(c, enc, "pat-1"), qr)
+	again, created, err := st.Open(ctx, newTestSession(c, enc, "pat-1"), qr, 0)
 	must(t, "reopen", err)
 	testutil.Check(t, "reopen: created", false, created)
 	testutil.Check(t, "reopen: session id", first.ID, again.ID)
 	if !again.ExpiresAt.After(first.ExpiresAt) {
 		t.Errorf("reopen: expiry %v not after the first %v", again.ExpiresAt, first.ExpiresAt)
 	}
-	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-2"), qr)
+	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-2"), qr, 0)
 	wantErr(t, "other patient", err, ErrPatientMismatch)
 	other := newTestSession(c, enc, "pat-1")
 	other.Facility = "fac-b"
-	s, created, err := st.Open(ctx, other, qr)
+	s, created, err := st.Open(ctx, other, qr, 0)
 	must(t, "same encounter id in another facility", err)
 	testutil.Check(t, "another facility: created", true, created)
 	if s.ID == first.ID {
@@ -141,7 +141,7 @@ func testClaim(t *testing.T, st Store, c *testutil.Clock) {
 	ctx := context.Background()
 	enc := "enc-" + uuid.NewString()
 	qr1 := qrAt(c)
-	s, _, err := st.Open(ctx, newTestSession(c, enc, "pat-1"), qr1)
+	s, _, err := st.Open(ctx, newTestSession(c, enc, "pat-1"), qr1, 0)
 	must(t, "open", err)
 	id, err := st.PeekQR(ctx, qr1.Hash, c.Now())
 	must(t, "peek", err)
@@ -157,7 +157,7 @@ func testClaim(t *testing.T, st Store, c *testutil.Clock) {
 	// A new QR for the encounter supersedes the first; claiming it replaces
 	// the mobile token.
 	qr2 := qrAt(c)
-	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-1"), qr2)
+	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-1"), qr2, 0)
 	must(t, "reopen", err)
 	_, err = st.PeekQR(ctx, qr1.Hash, c.Now())
 	wantErr(t, "old QR", err, ErrTokenSuperseded)
@@ -172,7 +172,7 @@ func testClaim(t *testing.T, st Store, c *testutil.Clock) {
 	_, err = st.PeekQR(ctx, newHash(), c.Now())
 	wantErr(t, "unknown QR", err, ErrTokenNotFound)
 	qr3 := qrAt(c)
-	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-1"), qr3)
+	_, _, err = st.Open(ctx, newTestSession(c, enc, "pat-1"), qr3, 0)
 	must(t, "reopen again", err)
 	c.Advance(qrTTL)
 	_, err = st.Claim(ctx, qr3.Hash, newHash(), touchAt(c))
@@ -183,7 +183,7 @@ func testReserve(t *testing.T, st Store, c *testutil.Clock) {
 	ctx := context.Background()
 	s := newTestSession(c, "enc-"+uuid.NewString(), "pat-1")
 	s.MaxImages = 2
-	s, _, err := st.Open(ctx, s, qrAt(c))
+	s, _, err := st.Open(ctx, s, qrAt(c), 0)
 	must(t, "open", err)
 	p := PendingUpload{ContentType: "image/jpeg", Size: 10, ExpiresAt: c.Now().Add(uploadTTL)}
 	a, b := uuid.NewString(), uuid.NewString()

@@ -69,7 +69,22 @@ type Server struct {
 	loseNext      int
 	rejectIDs     map[string]string // identifier value → diagnostics
 	forbidden     map[string]bool   // facility ids
+	matchReply    MatchReply
 }
+
+// MatchReply is how the fake answers a conditional create that matched a
+// stored Media. FHIR lets a server answer 200 with or without the resource;
+// how ALEX answers is not yet known, so clients are tested against both.
+type MatchReply int
+
+// Answers to a matched conditional create.
+const (
+	// MatchBody answers 200 with the matched Media and no Location.
+	MatchBody MatchReply = iota
+	// MatchLocation answers 200 with the matched Media's Location and an
+	// OperationOutcome body, so the client must read the Media itself.
+	MatchLocation
+)
 
 type fault struct {
 	status     int
@@ -91,6 +106,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v2.0/token", s.handleToken)
 	mux.HandleFunc("POST /FHIR/Media", s.handleMedia)
+	mux.HandleFunc("GET /FHIR/Media/{id}", s.handleRead)
 	mux.HandleFunc("/FHIR/", func(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusNotFound, "not-supported", "alextest only implements POST /Media")
 	})
@@ -170,6 +186,21 @@ func (s *Server) RejectIdentifier(value, diagnostics string) {
 	s.mu.Lock()
 	s.rejectIDs[value] = diagnostics
 	s.mu.Unlock()
+}
+
+// SetMatchReply sets how a matched conditional create is answered.
+func (s *Server) SetMatchReply(m MatchReply) { s.mu.Lock(); s.matchReply = m; s.mu.Unlock() }
+
+// AddMedia stores sm as if it had been created earlier (by anyone, for any
+// patient), so a conditional create can match it. It returns sm with its
+// assigned id.
+func (s *Server) AddMedia(sm StoredMedia) StoredMedia {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sm.ID = fmt.Sprintf("media-%d", len(s.media)+1)
+	sm.Resource.ID = sm.ID
+	s.media = append(s.media, sm)
+	return sm
 }
 
 // ForbidFacility makes calls for this mt-facilityid answer 403 forbidden.
@@ -260,11 +291,17 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	sm, created, lose := s.store(match, StoredMedia{
 		FacilityID: facility, Header: r.Header.Clone(), Resource: *m, Data: data})
+	s.mu.Lock()
+	matchReply := s.matchReply
+	s.mu.Unlock()
 	switch {
+	case !created && matchReply == MatchLocation:
+		w.Header().Set("Location", s.URL()+"/Media/"+sm.ID+"/_history/1")
+		writeOutcome(w, http.StatusOK, "informational", "Matched an existing resource; nothing created")
 	case !created:
 		// FHIR: one match means 200 OK and nothing created. The fake sends
-		// the existing resource but no Location, the least a server may
-		// do, so clients are tested reading the id from the body.
+		// the existing resource but no Location, so clients are tested
+		// reading the id from the body.
 		writeJSON(w, http.StatusOK, "application/fhir+json", sm.Resource)
 	case lose:
 		dropConnection(w)
@@ -272,6 +309,43 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", s.URL()+"/Media/"+sm.ID+"/_history/1")
 		writeJSON(w, http.StatusCreated, "application/fhir+json", sm.Resource)
 	}
+}
+
+// handleRead answers GET /Media/{id}, after the same token and facility
+// checks as a create.
+func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
+	_, f, ok := s.admitRead(w, r)
+	if !ok {
+		return
+	}
+	if f != nil {
+		injectFault(w, r, *f)
+		return
+	}
+	s.mu.Lock()
+	var found *Media
+	for i := range s.media {
+		if s.media[i].ID == r.PathValue("id") {
+			m := s.media[i].Resource
+			found = &m
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		writeOutcome(w, http.StatusNotFound, "not-found", "No Media with this id")
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/fhir+json", found)
+}
+
+// admitRead is admit for a request without a body: it counts nothing as
+// a Media request and needs no content type.
+func (s *Server) admitRead(w http.ResponseWriter, r *http.Request) (string, *fault, bool) {
+	r.Header.Set("Content-Type", "application/fhir+json")
+	s.mu.Lock()
+	s.mediaRequests--
+	s.mu.Unlock()
+	return s.admit(w, r)
 }
 
 // rejection returns the diagnostics of a RejectIdentifier matching ids.

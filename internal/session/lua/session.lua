@@ -1,11 +1,12 @@
 -- session.lua: every atomic step on one capture session. All keys share the
 -- session id as hash tag, so the script runs on one Redis Cluster slot.
 --
--- KEYS[1] session hash: data (fixed fields, JSON), pid, max, status, exp (ms),
---         ek (encounter index suffix), qr, qrexp (ms), qrst (fresh|claimed),
---         mob, conn (ms)
+-- KEYS[1] session hash: data (fixed fields, JSON), pid, max, maxb (byte
+--         quota, 0 none), dl (deadline ms, '' none), status, exp (ms),
+--         ek (encounter index suffix), fk (facility index suffix), qr,
+--         qrexp (ms), qrst (fresh|claimed), mob, conn (ms)
 -- KEYS[2] images hash: imageId -> image JSON (opaque here)
--- KEYS[3] pending hash: imageId -> {"ct","size","exp"} JSON
+-- KEYS[3] pending hash: imageId -> {"key","ct","size","exp"} JSON
 -- ARGV[1] op, ARGV[2] now (ms), ARGV[3] new expiry (ms), ARGV[4] keep-until (ms),
 -- ARGV[5..] op arguments.
 --
@@ -32,16 +33,23 @@ local function openErr()
 end
 
 -- touch extends the session's life; called after the writes so keys created
--- by them get a TTL too. Expiry only moves forward, whatever node's clock.
+-- by them get a TTL too. Expiry only moves forward, whatever node's clock,
+-- and never past the session's deadline (dl), however often it is written.
 local function touch()
   local cur = tonumber(redis.call('HGET', s, 'exp') or '0')
-  local moved = tonumber(ARGV[3]) > cur
+  local exp, keep = ARGV[3], ARGV[4]
+  local dl = redis.call('HGET', s, 'dl')
+  if dl and dl ~= '' and tonumber(exp) > tonumber(dl) then
+    keep = string.format('%.0f', tonumber(dl) + tonumber(ARGV[4]) - tonumber(ARGV[3]))
+    exp = dl
+  end
+  local moved = tonumber(exp) > cur
   if moved then
-    redis.call('HSET', s, 'exp', ARGV[3])
+    redis.call('HSET', s, 'exp', exp)
   end
   for _, k in ipairs({s, i, p}) do
     if moved or redis.call('PTTL', k) == -1 then
-      redis.call('PEXPIREAT', k, ARGV[4])
+      redis.call('PEXPIREAT', k, keep)
     end
   end
   local f = redis.call('HMGET', s, 'ek', 'mob')
@@ -69,14 +77,30 @@ local function liveSlots(except)
   return n
 end
 
+-- usedBytes: the sizes of the images and of every pending upload but
+-- except, expired or not (their blobs exist until the sweeper drops them).
+local function usedBytes(except)
+  local n = 0
+  for _, v in ipairs(redis.call('HVALS', i)) do
+    n = n + (cjson.decode(v).size or 0)
+  end
+  local pend = redis.call('HGETALL', p)
+  for k = 1, #pend, 2 do
+    if pend[k] ~= except then
+      n = n + cjson.decode(pend[k + 1]).size
+    end
+  end
+  return n
+end
+
 local ops = {}
 
--- create: 5 data, 6 pid, 7 max, 8 qr, 9 qrexp, 10 ek
+-- create: 5 data, 6 pid, 7 max, 8 qr, 9 qrexp, 10 ek, 11 maxb, 12 dl, 13 fk
 function ops.create()
   if redis.call('EXISTS', s) == 1 then return {'exists'} end
   redis.call('HSET', s, 'data', ARGV[5], 'pid', ARGV[6], 'max', ARGV[7],
     'qr', ARGV[8], 'qrexp', ARGV[9], 'qrst', 'fresh', 'status', 'open',
-    'ek', ARGV[10], 'exp', ARGV[3])
+    'ek', ARGV[10], 'maxb', ARGV[11], 'dl', ARGV[12], 'fk', ARGV[13], 'exp', '0')
   return touch()
 end
 
@@ -110,8 +134,20 @@ function ops.reserve()
   if e then return {e} end
   if redis.call('HEXISTS', i, ARGV[5]) == 1 then return {'exists'} end
   if liveSlots(ARGV[5]) >= tonumber(redis.call('HGET', s, 'max')) then return {'full'} end
+  local maxb = tonumber(redis.call('HGET', s, 'maxb') or '0')
+  if maxb > 0 and usedBytes(ARGV[5]) + cjson.decode(ARGV[6]).size > maxb then return {'quota'} end
   redis.call('HSET', p, ARGV[5], ARGV[6])
   return touch()
+end
+
+-- drop: 5 imageId, 6 exp (ms). Removes a stale pending upload if it is
+-- still the one that expires at 6; does not touch the session.
+function ops.drop()
+  local cur = redis.call('HGET', p, ARGV[5])
+  if cur and string.format('%.0f', cjson.decode(cur).exp) == ARGV[6] then
+    redis.call('HDEL', p, ARGV[5])
+  end
+  return {'ok'}
 end
 
 -- add: 5 imageId, 6 image JSON. Replies {"ok", ek, mob, json} when added,
@@ -145,11 +181,12 @@ function ops.cas()
   return touch()
 end
 
--- status: 5 status. Replies {"ok", ek}.
+-- status: 5 status. Replies {"ok", ek, fk}.
 function ops.status()
   if not live() then return {'gone'} end
   redis.call('HSET', s, 'status', ARGV[5])
-  return {'ok', redis.call('HGET', s, 'ek') or ''}
+  local f = redis.call('HMGET', s, 'ek', 'fk')
+  return {'ok', f[1] or '', f[2] or ''}
 end
 
 -- expire: marks an expired session for removal; a session refreshed since
