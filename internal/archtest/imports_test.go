@@ -37,12 +37,12 @@ var allowed = map[string][]string{
 
 	// Features over the hub.
 	"internal/realtime":   {"hub", "protocol", "internal/auth", "internal/httpx"},
-	"internal/publish":    {"hub", "ablyproto", "internal/auth", "internal/httpx"},
+	"internal/publish":    {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
 	// Config takes its defaults from the packages that own them.
-	"internal/config": {"hub", "internal/capture", "internal/ablybridge"},
+	"internal/config": {"hub", "internal/capture", "internal/ablybridge", "internal/auth"},
 
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",
