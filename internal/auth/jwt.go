@@ -1,6 +1,8 @@
 // Package auth verifies the credentials handoff accepts: the desktop's
-// HS256 JWT issued by the host application (claims fac, sub, exp) and the
-// API keys used for server-side publishing.
+// HS256 JWT issued by the host application (claims fac, sub, exp; a bounded
+// lifetime, optional aud and iss) and the API keys used for server-side
+// publishing, each with an Ably-style Capability that says where it may
+// do what.
 package auth
 
 import (
