@@ -33,8 +33,9 @@ const embeddedShutdown = 5 * time.Second
 
 // startEmbedded starts a handoff node in this process on embedded
 // defaults: memory hub and sessions, local blob store and ALEX outbox in a
-// fresh temporary directory, dev mode, a random loopback port, and a
-// random JWT secret the run mints desktop tokens with.
+// fresh temporary directory, a random loopback port, and a random JWT
+// secret the run mints desktop tokens with (so not dev mode, which refuses
+// a configured secret).
 func startEmbedded(ctx context.Context, cfg Config, largest int) (*target, error) {
 	dir, err := os.MkdirTemp("", "handoff-loadtest-")
 	if err != nil {
@@ -89,7 +90,7 @@ func embeddedConfig(dir, addr string, cfg Config, largest int) (config.Config, e
 	if _, err := rand.Read(secret); err != nil {
 		return sc, err
 	}
-	sc.Addr, sc.PublicURL, sc.DataDir, sc.Dev = addr, (&url.URL{Scheme: "http", Host: addr}).String(), dir, true
+	sc.Addr, sc.PublicURL, sc.DataDir, sc.Dev = addr, (&url.URL{Scheme: "http", Host: addr}).String(), dir, false
 	sc.JWTSecret = hex.EncodeToString(secret)
 	sc.RedisAddrs, sc.S3Bucket, sc.ALEXBaseURL, sc.AblyKey, sc.APIKeys = "", "", "", "", ""
 	sc.LogLevel, sc.LogFormat = "warn", "auto"
@@ -108,6 +109,6 @@ func serverLogger(w io.Writer) zerolog.Logger {
 		return zerolog.Nop()
 	}
 	// Warnings and errors only: one info line per request would drown the
-	// progress output, and dev mode's own warning is expected here.
+	// progress output.
 	return server.NewLogger(w, "error", "auto")
 }

@@ -28,6 +28,9 @@ func startServer(t *testing.T, dev bool) (url, secret string) {
 		t.Fatal(err)
 	}
 	sc.Dev = dev
+	if dev {
+		sc.JWTSecret = "" // dev mode refuses a configured secret
+	}
 	srv, err := server.New(context.Background(), sc, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

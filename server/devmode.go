@@ -9,8 +9,10 @@ import (
 )
 
 // Dev mode gives the built-in pages a demo practice so `make run` works
-// with no host application. Its tokens are real JWTs for a fictional
-// facility; dev mode must never be on in production (it warns loudly).
+// with no host application. Its tokens are JWTs for a fictional facility,
+// signed with a random secret of this process. config.Validate keeps it
+// away from production: it refuses --dev beside a JWT secret, Redis, S3,
+// ALEX, or a non-loopback address unless --dev-allow-lan says so.
 const (
 	devFacility = "FZZ999-B"
 	devProvider = "demo-gp"
@@ -32,9 +34,21 @@ var devPatients = []devPatient{
 	{PatientID: "demo-pt-003", NHI: "ZZZ0032", Display: "M.W.", EncounterID: "demo-enc-1003"},
 }
 
+// warnDev says loudly that dev mode is on, and louder when it listens
+// beyond this machine.
+func (s *Server) warnDev() {
+	s.log.Warn().Msg("DEV MODE: a demo practice and dev tokens are enabled; never run --dev in production")
+	if s.cfg.DevAllowLAN {
+		s.log.Warn().Str("addr", s.cfg.Addr).
+			Msg("DEV MODE ON THE NETWORK (--dev-allow-lan): anyone who can reach this address can get a dev token and open the demo practice")
+	}
+}
+
 func (s *Server) mountDev(v *auth.Verifier) {
+	// A dev token lives no longer than the verifier accepts.
+	ttl := min(devTokenTTL, v.MaxLifetime())
 	s.mux.HandleFunc("POST /api/dev/token", func(w http.ResponseWriter, r *http.Request) {
-		exp := time.Now().Add(devTokenTTL).UTC().Truncate(time.Second)
+		exp := time.Now().Add(ttl).UTC().Truncate(time.Second)
 		tok, err := v.Issue(auth.Claims{Facility: devFacility, Provider: devProvider, Expires: exp})
 		if err != nil {
 			httpx.WriteError(w, err)

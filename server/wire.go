@@ -75,7 +75,7 @@ func (s *Server) wire(ctx context.Context) error {
 	s.mux.Handle("GET /realtime", rt)
 	s.shutdown = append(s.shutdown, rt.Shutdown)
 
-	keys, err := auth.ParseAPIKeys(s.cfg.APIKeys)
+	keys, err := auth.ParseAPIKeys(s.cfg.APIKeys, s.cfg.APIKeyCapabilities)
 	if err != nil {
 		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
@@ -91,21 +91,22 @@ func (s *Server) wire(ctx context.Context) error {
 	return nil
 }
 
-// newVerifier returns the desktop JWT verifier. In dev mode without a
-// configured secret a random one is made: dev tokens then only work until
-// the process restarts, which is what a demo needs.
+// newVerifier returns the desktop JWT verifier. In dev mode a random
+// secret is made (config.Validate refuses --dev beside a configured one):
+// dev tokens then only work until the process restarts, which is what a
+// demo needs, and are worthless to any other node.
 func (s *Server) newVerifier() (*auth.Verifier, error) {
 	secret := []byte(s.cfg.JWTSecret)
-	if len(secret) == 0 && s.cfg.Dev {
+	if s.cfg.Dev {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
+		s.warnDev()
 	}
-	if s.cfg.Dev {
-		s.log.Warn().Msg("DEV MODE: a demo practice and dev tokens are enabled; never run --dev in production")
-	}
-	return auth.NewVerifier(secret)
+	return auth.NewVerifier(secret, auth.VerifierConfig{
+		MaxLifetime: s.cfg.JWTMaxLifetime, Audience: s.cfg.JWTAudience, Issuer: s.cfg.JWTIssuer,
+	})
 }
 
 // derivedKey derives a purpose-specific key from the JWT secret, so one

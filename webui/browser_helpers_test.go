@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
+	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/testutil"
 	"github.com/handoff-health/handoff/server"
@@ -41,6 +42,9 @@ type stack struct {
 	base    string
 	proxy   *flakyProxy
 	dataDir string
+	// hub is the server's hub, for publishing what no API would (a forged
+	// event, as a compromised credential once could).
+	hub *hub.Hub
 }
 
 func startStack(t testing.TB) *stack {
@@ -77,7 +81,7 @@ func startStack(t testing.TB) *stack {
 		}
 		srv.Close()
 	})
-	return &stack{base: cfg.PublicURL, proxy: proxy, dataDir: cfg.DataDir}
+	return &stack{base: cfg.PublicURL, proxy: proxy, dataDir: cfg.DataDir, hub: srv.Hub()}
 }
 
 // newBrowser starts a headless chromium for the test and returns its root

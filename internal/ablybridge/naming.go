@@ -42,23 +42,43 @@ type namer struct {
 	resolve   Resolver
 }
 
-func newNamer(template string, resolve Resolver) (namer, error) {
+// CheckChannelTemplate checks an Ably channel template
+// (HANDOFF_ABLY_CHANNEL_TEMPLATE) on its own, so a node refuses a bad one at
+// start. An empty template means DefaultChannelTemplate.
+//
+// It must contain {sessionId}: the Ably channel is then one session's, and
+// a token for it (which ably-js exchanges at Ably) reaches one session of
+// one facility. A template with only {encounterId} is refused, because
+// encounter ids are the PMS's, not unique across facilities: two practices
+// with the same encounter id would share one Ably channel, and each one's
+// token would read the other's events, signed photo URLs included.
+func CheckChannelTemplate(template string) error {
 	if template == "" {
 		template = DefaultChannelTemplate
 	}
 	rest := strings.NewReplacer(phSession, "", phEncounter, "").Replace(template)
 	if strings.ContainsAny(rest, "{}") {
-		return namer{}, fmt.Errorf("ably: channel template %q: only {sessionId} and {encounterId} may be used", template)
+		return fmt.Errorf("ably: channel template %q: only {sessionId} and {encounterId} may be used", template)
 	}
-	if !strings.Contains(template, phSession) && !strings.Contains(template, phEncounter) {
-		// Every session would share one Ably channel and one token could
-		// read every patient's events.
-		return namer{}, fmt.Errorf("ably: channel template %q must contain {sessionId} or {encounterId}", template)
+	if !strings.Contains(template, phSession) {
+		return fmt.Errorf("ably: channel template %q must contain {sessionId}, so one Ably channel (and one token) never covers more than one session", template)
 	}
 	if strings.HasPrefix(template, "[") || strings.Contains(template, "*") {
 		// "[" starts an Ably channel qualifier and "*" is a capability
 		// wildcard; either would widen what a token grants.
-		return namer{}, fmt.Errorf("ably: channel template %q must not start with [ or contain *", template)
+		return fmt.Errorf("ably: channel template %q must not start with [ or contain *", template)
+	}
+	return nil
+}
+
+func newNamer(template string, resolve Resolver) (namer, error) {
+	if template == "" {
+		template = DefaultChannelTemplate
+	}
+	// Checked again here, not only in config: the bridge is a library, and
+	// a template that merges facilities must fail wherever it comes from.
+	if err := CheckChannelTemplate(template); err != nil {
+		return namer{}, err
 	}
 	n := namer{template: template, encounter: strings.Contains(template, phEncounter), resolve: resolve}
 	if n.encounter && resolve == nil {

@@ -25,11 +25,13 @@ func TestChannelTemplates(t *testing.T) {
 		{"", nil, "session:abc"},
 		{"session:{sessionId}", nil, "session:abc"},
 		{"clinic:{encounterId}:{sessionId}", resolve, "clinic:enc-7:abc"},
-		{"clinic:{encounterId}", nil, ""},      // no resolver for {encounterId}
-		{"clinic:{patientId}", nil, ""},        // unknown placeholder
-		{"all-sessions", nil, ""},              // one channel for every patient
-		{"session:*:{sessionId}", nil, ""},     // a capability wildcard
-		{"[meta]session:{sessionId}", nil, ""}, // an Ably qualifier
+		{"clinic:{sessionId}:{encounterId}", nil, ""}, // no resolver for {encounterId}
+		{"clinic:{encounterId}", resolve, ""},         // encounter ids repeat across facilities
+		{"encounter:{encounterId}", resolve, ""},      // issue 13's reproduction
+		{"clinic:{patientId}", nil, ""},               // unknown placeholder
+		{"all-sessions", nil, ""},                     // one channel for every patient
+		{"session:*:{sessionId}", nil, ""},            // a capability wildcard
+		{"[meta]session:{sessionId}", nil, ""},        // an Ably qualifier
 	}
 	for _, c := range cases {
 		n, err := newNamer(c.template, c.resolve)
@@ -125,5 +127,37 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := New(nil, Config{Key: testKey}, NewMemoryProgress(), nil, nil, zerolog.Nop()); err == nil {
 		t.Error("nil hub accepted")
+	}
+}
+
+// TestEncounterTemplateCannotMergeFacilities is issue 13's reproduction:
+// with HANDOFF_ABLY_CHANNEL_TEMPLATE='encounter:{encounterId}', two
+// facilities using one encounter id shared an Ably channel. The template
+// is now refused, by the bridge and by CheckChannelTemplate (the config
+// check), and the error says why.
+func TestEncounterTemplateCannotMergeFacilities(t *testing.T) {
+	t.Parallel()
+	resolve := func(context.Context, string) (string, error) { return "enc-1", nil }
+	_, err := New(hub.New(hub.NewMemory(hub.MemoryConfig{})), Config{Key: "app.key:secret", ChannelTemplate: "encounter:{encounterId}"},
+		NewMemoryProgress(), resolve, prometheus.NewRegistry(), zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "{sessionId}") {
+		t.Fatalf("New with an encounter-only template: err = %v, want one naming {sessionId}", err)
+	}
+	for _, tpl := range []string{"encounter:{encounterId}", "all", ""} {
+		err := CheckChannelTemplate(tpl)
+		if (err == nil) != (tpl == "") {
+			t.Errorf("CheckChannelTemplate(%q) = %v", tpl, err)
+		}
+	}
+	// With {sessionId} in it, the encounter may still be part of the name,
+	// and two sessions of one encounter get two channels.
+	n, err := newNamer("encounter:{encounterId}:{sessionId}", resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := n.name(context.Background(), "s1")
+	b, _ := n.name(context.Background(), "s2")
+	if a == b {
+		t.Fatalf("two sessions of one encounter share Ably channel %q", a)
 	}
 }

@@ -37,13 +37,14 @@ var allowed = map[string][]string{
 
 	// Features over the hub.
 	"internal/realtime":   {"hub", "protocol", "internal/auth", "internal/httpx"},
-	"internal/publish":    {"hub", "ablyproto", "internal/auth", "internal/httpx"},
+	"internal/publish":    {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
-	// Config takes its defaults from the packages that own them, and checks
-	// --trusted-proxies with the parser the edge uses (httpx).
-	"internal/config": {"hub", "internal/capture", "internal/ablybridge", "internal/blob", "internal/realtime", "internal/httpx"},
+	// Config takes its defaults from the packages that own them, checks
+	// --trusted-proxies with the parser the edge uses (httpx) and the Ably
+	// template with the bridge's own check.
+	"internal/config": {"hub", "internal/capture", "internal/ablybridge", "internal/auth", "internal/blob", "internal/realtime", "internal/httpx"},
 
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",

@@ -3,20 +3,35 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// APIKeys holds the server-side publishing keys, Ably-style "keyName:secret".
-// Only SHA-256 digests of the secrets are kept in memory.
+// APIKeys holds the server-side publishing keys, Ably-style "keyName:secret",
+// each with its Capability. Only SHA-256 digests of the secrets are kept in
+// memory.
 type APIKeys struct {
-	keys map[string][32]byte
+	keys map[string]apiKey
+}
+
+type apiKey struct {
+	digest [32]byte
+	cap    Capability
 }
 
 // ParseAPIKeys parses a comma-separated list of "keyName:secret" pairs
-// (HANDOFF_API_KEYS). An empty list is valid and accepts nothing.
-func ParseAPIKeys(list string) (*APIKeys, error) {
-	k := &APIKeys{keys: make(map[string][32]byte)}
+// (HANDOFF_API_KEYS) and, optionally, their capabilities
+// (HANDOFF_API_KEY_CAPABILITIES): a JSON object from key name to an Ably
+// capability, e.g.
+//
+//	{"bench":{"session:*":["publish"]}, "ops":{"*":["publish","history"]}}
+//
+// A key the object does not name gets AllowAll. An empty list is valid and
+// accepts nothing. Errors name keys by position or name, never a secret.
+func ParseAPIKeys(list, capabilities string) (*APIKeys, error) {
+	k := &APIKeys{keys: make(map[string]apiKey)}
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -26,17 +41,59 @@ func ParseAPIKeys(list string) (*APIKeys, error) {
 		if !ok || name == "" || len(secret) < 16 {
 			return nil, fmt.Errorf("auth: API key %d must be keyName:secret with a secret of at least 16 characters", len(k.keys)+1)
 		}
-		k.keys[name] = sha256.Sum256([]byte(secret))
+		k.keys[name] = apiKey{digest: sha256.Sum256([]byte(secret)), cap: AllowAll}
+	}
+	if err := k.setCapabilities(capabilities); err != nil {
+		return nil, err
 	}
 	return k, nil
 }
 
-// Check reports whether name/secret is a configured key, in constant time
-// with respect to the secret.
-func (k *APIKeys) Check(name, secret string) bool {
-	want, ok := k.keys[name]
+func (k *APIKeys) setCapabilities(spec string) error {
+	if strings.TrimSpace(spec) == "" {
+		return nil
+	}
+	var byKey map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(spec), &byKey); err != nil {
+		return fmt.Errorf("auth: API key capabilities must be a JSON object of keyName → capability: %w", err)
+	}
+	names := make([]string, 0, len(byKey))
+	for name := range byKey {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the first error is the same on every start
+	for _, name := range names {
+		key, ok := k.keys[name]
+		if !ok {
+			// A capability for a key that does not exist is a typo that
+			// would leave the real key with full access.
+			return fmt.Errorf("auth: API key capabilities name %q, which is not a configured API key", name)
+		}
+		c, err := ParseCapability(string(byKey[name]))
+		if err != nil {
+			return fmt.Errorf("auth: API key %q: %w", name, err)
+		}
+		key.cap = c
+		k.keys[name] = key
+	}
+	return nil
+}
+
+// Authenticate returns the capability of the key name/secret, or false
+// when it is not a configured key. The secret is compared in constant time.
+func (k *APIKeys) Authenticate(name, secret string) (Capability, bool) {
+	key, ok := k.keys[name]
 	got := sha256.Sum256([]byte(secret))
-	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	if !ok || subtle.ConstantTimeCompare(key.digest[:], got[:]) != 1 {
+		return Capability{}, false
+	}
+	return key.cap, true
+}
+
+// Check reports whether name/secret is a configured key.
+func (k *APIKeys) Check(name, secret string) bool {
+	_, ok := k.Authenticate(name, secret)
+	return ok
 }
 
 // Len returns the number of configured keys.

@@ -29,7 +29,7 @@ func TestParseAPIKeys(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			k, err := auth.ParseAPIKeys(tc.list)
+			k, err := auth.ParseAPIKeys(tc.list, "")
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
@@ -54,7 +54,7 @@ func TestParseAPIKeys(t *testing.T) {
 
 func TestAPIKeysCheck(t *testing.T) {
 	t.Parallel()
-	k, err := auth.ParseAPIKeys("tools:0123456789abcdef,bench:fedcba9876543210fe")
+	k, err := auth.ParseAPIKeys("tools:0123456789abcdef,bench:fedcba9876543210fe", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestAPIKeysCheck(t *testing.T) {
 		})
 	}
 
-	empty, err := auth.ParseAPIKeys("")
+	empty, err := auth.ParseAPIKeys("", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,3 +236,114 @@ func TestBearerToken(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTMaxLifetime: the reproduction (an exp in 2100 was accepted) and
+// the edges of the limit, measured from now and from iat.
+func TestJWTMaxLifetime(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	v, err := auth.NewVerifier(secret, auth.VerifierConfig{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Check(t, "default MaxLifetime", 12*time.Hour, v.MaxLifetime())
+	short, err := auth.NewVerifier(secret, auth.VerifierConfig{MaxLifetime: time.Hour, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := func(exp time.Time, iat *time.Time) jwt.MapClaims {
+		c := jwt.MapClaims{"fac": "F1", "sub": "gp-1", "exp": exp.Unix()}
+		if iat != nil {
+			c["iat"] = iat.Unix()
+		}
+		return c
+	}
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	y2100 := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		v    *auth.Verifier
+		c    jwt.MapClaims
+		want error // nil: accepted
+	}{
+		{"exp in 2100", v, claims(y2100, nil), auth.ErrInvalidToken},
+		{"exp in 2100 with iat now", v, claims(y2100, at(0)), auth.ErrInvalidToken},
+		{"exp 13 h away", v, claims(now.Add(13*time.Hour), nil), auth.ErrInvalidToken},
+		{"exp 12 h away", v, claims(now.Add(12*time.Hour), at(0)), nil},
+		{"exp 11 h away", v, claims(now.Add(11*time.Hour), nil), nil},
+		{"iat 11 h ago, exp 2 h away: 13 h in all", v, claims(now.Add(2*time.Hour), at(-11*time.Hour)), auth.ErrInvalidToken},
+		{"iat 10 h ago, exp 2 h away", v, claims(now.Add(2*time.Hour), at(-10*time.Hour)), nil},
+		{"iat in the future", v, claims(now.Add(2*time.Hour), at(time.Hour)), auth.ErrInvalidToken},
+		{"configured 1 h: exp 2 h away", short, claims(now.Add(2*time.Hour), nil), auth.ErrInvalidToken},
+		{"configured 1 h: exp 50 min away", short, claims(now.Add(50*time.Minute), at(0)), nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tc.v.Verify(sign(t, jwt.SigningMethodHS256, secret, tc.c))
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("Verify error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A token the verifier issues itself within the limit verifies.
+	tok, err := short.Issue(auth.Claims{Facility: "F1", Provider: "gp-1", Expires: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := short.Verify(tok); err != nil {
+		t.Fatalf("issued token: %v", err)
+	}
+}
+
+// TestJWTAudienceIssuer: aud and iss are checked only when configured, and
+// then a missing or different one is refused.
+func TestJWTAudienceIssuer(t *testing.T) {
+	t.Parallel()
+	exp := time.Now().Add(time.Hour).Unix()
+	checked, err := auth.NewVerifier(secret, auth.VerifierConfig{Audience: "handoff", Issuer: "https://pms.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchecked := newVerifier(t)
+	with := func(extra jwt.MapClaims) string {
+		c := jwt.MapClaims{"fac": "F1", "sub": "gp-1", "exp": exp}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return sign(t, jwt.SigningMethodHS256, secret, c)
+	}
+	cases := []struct {
+		name  string
+		v     *auth.Verifier
+		token string
+		ok    bool
+	}{
+		{"both match", checked, with(jwt.MapClaims{"aud": "handoff", "iss": "https://pms.example.org"}), true},
+		{"aud in a list", checked, with(jwt.MapClaims{"aud": []string{"other", "handoff"}, "iss": "https://pms.example.org"}), true},
+		{"aud mismatch", checked, with(jwt.MapClaims{"aud": "other-app", "iss": "https://pms.example.org"}), false},
+		{"iss mismatch", checked, with(jwt.MapClaims{"aud": "handoff", "iss": "https://evil.example.org"}), false},
+		{"aud missing", checked, with(jwt.MapClaims{"iss": "https://pms.example.org"}), false},
+		{"iss missing", checked, with(jwt.MapClaims{"aud": "handoff"}), false},
+		{"unset: any aud and iss", unchecked, with(jwt.MapClaims{"aud": "whatever", "iss": "anyone"}), true},
+		{"unset: none", unchecked, with(nil), true},
+	}
+	for _, tc := range cases {
+		_, err := tc.v.Verify(tc.token)
+		if tc.ok && err != nil {
+			t.Errorf("%s: refused: %v", tc.name, err)
+		}
+		if !tc.ok && !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("%s: err = %v, want ErrInvalidToken", tc.name, err)
+		}
+	}
+	// Issue fills in the configured aud and iss, so dev tokens verify.
+	tok, err := checked.Issue(auth.Claims{Facility: "F1", Provider: "gp-1", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checked.Verify(tok); err != nil {
+		t.Fatalf("issued token: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablybridge"
+	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/capture"
 	"github.com/handoff-health/handoff/internal/httpx"
@@ -93,6 +95,17 @@ type Config struct {
 	MaxConns                int
 	MaxConnsPerAddr         int
 	MaxUnauthSocketsPerAddr int
+
+	// Credentials and dev mode (issue 13). APIKeyCapabilities is a JSON
+	// object keyName → Ably capability; a key it does not name may do
+	// everything except publish server-owned event names. JWTAudience and
+	// JWTIssuer are checked only when set. DevAllowLAN lets --dev listen
+	// on a non-loopback address, on purpose.
+	APIKeyCapabilities string
+	JWTMaxLifetime     time.Duration
+	JWTAudience        string
+	JWTIssuer          string
+	DevAllowLAN        bool
 
 	// envErrs holds the malformed HANDOFF_* values Register met; Validate
 	// reports them, so a typo in a number fails at start instead of
@@ -182,6 +195,14 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 
 	d(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long graceful shutdown waits for requests to finish")
 	registerEdge(fs, c, env)
+
+	// Credentials and dev mode (issue 13).
+	s(&c.APIKeyCapabilities, "api-key-capabilities", "",
+		`Ably capabilities of API keys as JSON keyName → capability, e.g. {"bench":{"bench:*":["publish"]}}; keys not named get {"*":["*"]}`)
+	d(&c.JWTMaxLifetime, "jwt-max-lifetime", auth.DefaultJWTMaxLifetime, "refuse desktop JWTs that expire more than this after now (or after their iat)")
+	s(&c.JWTAudience, "jwt-audience", "", "when set, desktop JWTs must carry this aud")
+	s(&c.JWTIssuer, "jwt-issuer", "", "when set, desktop JWTs must carry this iss")
+	b(&c.DevAllowLAN, "dev-allow-lan", false, "let --dev listen on a non-loopback --addr (a real phone on the LAN); anyone on the network can then get a dev token")
 	return f
 }
 
@@ -401,6 +422,7 @@ func (c *Config) Validate() error {
 		bad("--log-format (%s) must be json, console or auto", EnvName("log-format"))
 	}
 	errs = append(errs, c.validateEdge()...)
+	errs = append(errs, c.validateCredentials()...)
 	return errors.Join(errs...)
 }
 
@@ -429,6 +451,62 @@ func (c *Config) validateEdge() []error {
 		errs = append(errs, fmt.Errorf("--max-unauth-sockets-per-addr (%s) must be at least 1", EnvName("max-unauth-sockets-per-addr")))
 	}
 	return errs
+}
+
+// validateCredentials checks the settings of issue 13: the JWT lifetime,
+// the Ably channel template, and that dev mode runs with nothing of
+// production. Dev mode mints JWTs for anyone who asks, so beside a real
+// secret it would hand out real desktop tokens, and beside Redis, S3 or
+// ALEX it would act on real data.
+func (c *Config) validateCredentials() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.JWTMaxLifetime < minTTL {
+		bad("--jwt-max-lifetime (%s) must be at least 1m", EnvName("jwt-max-lifetime"))
+	}
+	if err := ablybridge.CheckChannelTemplate(c.AblyChannelTemplate); err != nil {
+		bad("--ably-channel-template (%s): %v", EnvName("ably-channel-template"), err)
+	}
+	if !c.Dev {
+		if c.DevAllowLAN {
+			bad("--dev-allow-lan (%s) is only for --dev", EnvName("dev-allow-lan"))
+		}
+		return errs
+	}
+	conflicts := []struct {
+		flag string
+		set  bool
+	}{
+		{"jwt-secret", c.JWTSecret != ""},
+		{"redis-addrs", c.RedisAddrs != ""},
+		{"s3-bucket", c.S3Bucket != ""},
+		{"alex-base-url", c.ALEXBaseURL != ""},
+	}
+	for _, k := range conflicts {
+		if k.set {
+			bad("--dev refuses to start with --%s (%s): dev mode mints desktop tokens for anyone and must never touch production", k.flag, EnvName(k.flag))
+		}
+	}
+	if !c.DevAllowLAN && !loopback(c.Addr) {
+		bad("--dev refuses to listen on --addr %q (%s), which is not loopback: anyone on the network could get a dev token; add --dev-allow-lan (%s) to mean it",
+			c.Addr, EnvName("addr"), EnvName("dev-allow-lan"))
+	}
+	return errs
+}
+
+// loopback reports whether a listen address is reachable only from this
+// machine: 127.0.0.0/8, ::1, or localhost. ":8080" and "0.0.0.0:8080"
+// listen on every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // RedisAddrList splits RedisAddrs.

@@ -117,10 +117,10 @@ func TestPrecedence(t *testing.T) {
 		get  func(config.Config) any
 		want any
 	}{
-		{"string env over default", map[string]string{"HANDOFF_ADDR": ":9999"}, nil,
-			func(c config.Config) any { return c.Addr }, ":9999"},
-		{"string flag over env", map[string]string{"HANDOFF_ADDR": ":9999"}, []string{"--addr", ":7777"},
-			func(c config.Config) any { return c.Addr }, ":7777"},
+		{"string env over default", map[string]string{"HANDOFF_ADDR": "127.0.0.1:9999"}, nil,
+			func(c config.Config) any { return c.Addr }, "127.0.0.1:9999"},
+		{"string flag over env", map[string]string{"HANDOFF_ADDR": "127.0.0.1:9999"}, []string{"--addr", "127.0.0.1:7777"},
+			func(c config.Config) any { return c.Addr }, "127.0.0.1:7777"},
 		{"set but empty env is empty", map[string]string{"HANDOFF_S3_REGION": ""}, nil,
 			func(c config.Config) any { return c.S3Region }, ""},
 		{"int env", map[string]string{"HANDOFF_REDIS_DB": "3"}, nil,

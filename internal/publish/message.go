@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // decodeMessages reads the body: one Ably REST message object or an array
@@ -47,6 +49,9 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_name", "every message needs a name (the event type)")
 	case len(m.Name) > hub.MaxTypeLen:
 		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_name", "name is longer than %d bytes", hub.MaxTypeLen)
+	case session.ServerEvent(m.Name):
+		return hub.Publication{}, httpx.Errorf(http.StatusForbidden, "reserved_name",
+			"names starting with %s are published only by the server", strings.Join(session.ServerEventNamespaces, ", "))
 	case len(m.ID) > maxIDLen:
 		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_id", "id is longer than %d bytes", maxIDLen)
 	}

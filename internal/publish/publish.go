@@ -6,6 +6,12 @@
 //	[{"id":"…","name":"image.added","data":{…}}]
 //
 // Each message becomes one hub event whose type is the message name.
+//
+// What a key may do: it must hold the "publish" operation on the channel
+// in its capability (auth.Capability, Ably's channel globs), and no key may
+// publish a name in the server's own namespaces (session.ServerEvent:
+// image.*, mobile.*, session.*). The desktop acts on those events, so only
+// the capture API and the committer publish them.
 package publish
 
 import (
@@ -54,7 +60,7 @@ type reply struct {
 // fails midway, the messages before it stay published and the reply is
 // 503: a retry with the same ids publishes only the rest.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	keyName, ok := h.authenticate(r)
+	keyName, capability, ok := h.authenticate(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="handoff"`)
 		httpx.WriteError(w, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a valid API key (HTTP Basic keyName:secret) is required"))
@@ -63,6 +69,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	channel := r.PathValue("channel")
 	if !hub.ValidChannel(channel) {
 		httpx.WriteError(w, httpx.Errorf(http.StatusBadRequest, "bad_channel", "channel must be 1-%d characters of letters, digits and -_.:@", hub.MaxChannelLen))
+		return
+	}
+	if !capability.Allows(channel, auth.OpPublish) {
+		httpx.WriteError(w, httpx.Errorf(http.StatusForbidden, "capability_denied", "this API key may not publish on this channel"))
 		return
 	}
 	msgs, pubs, err := h.decode(w, r)
@@ -82,9 +92,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, reply{Channel: channel, MessageID: serials[0], Serials: serials})
 }
 
-func (h *Handler) authenticate(r *http.Request) (string, bool) {
+func (h *Handler) authenticate(r *http.Request) (string, auth.Capability, bool) {
 	name, secret, ok := r.BasicAuth()
-	return name, ok && h.keys != nil && h.keys.Check(name, secret)
+	if !ok || h.keys == nil {
+		return name, auth.Capability{}, false
+	}
+	c, ok := h.keys.Authenticate(name, secret)
+	return name, c, ok
 }
 
 // decode reads and validates the whole request before anything is published.

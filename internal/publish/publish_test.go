@@ -24,6 +24,14 @@ import (
 const (
 	keyName   = "integrator"
 	keySecret = "s3cret-s3cret-s3cret"
+	// benchKey may publish only in namespace bench; readerKey may not
+	// publish at all.
+	benchKey     = "bench"
+	benchSecret  = "b3nch-b3nch-b3nch-b3nch"
+	readerKey    = "reader"
+	readerSecret = "r3ader-r3ader-r3ader"
+	testKeys     = keyName + ":" + keySecret + "," + benchKey + ":" + benchSecret + "," + readerKey + ":" + readerSecret
+	testCaps     = `{"bench":{"bench:*":["publish"]},"reader":{"*":["subscribe","history"]}}`
 )
 
 // rig is a publish endpoint on an httptest server over a memory hub.
@@ -40,7 +48,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	h := hub.New(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = h.Run(ctx) }()
-	keys, err := auth.ParseAPIKeys(keyName + ":" + keySecret)
+	keys, err := auth.ParseAPIKeys(testKeys, testCaps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +118,11 @@ func TestAblyGoPublish(t *testing.T) {
 	ctx := context.Background()
 
 	// A map is sent as a JSON string with encoding "json"; it is stored as JSON.
-	if err := ch.Publish(ctx, "image.added", map[string]any{"imageId": "img-1", "n": 2}); err != nil {
+	if err := ch.Publish(ctx, "note.added", map[string]any{"noteId": "n-1", "n": 2}); err != nil {
 		t.Fatalf("ably-go Publish: %v", err)
 	}
 	ev := next(t, events)
-	testutil.Equal(t, "event from a map", stored{"session:abc", "image.added", `{"imageId":"img-1","n":2}`}, storedOf(ev))
+	testutil.Equal(t, "event from a map", stored{"session:abc", "note.added", `{"n":2,"noteId":"n-1"}`}, storedOf(ev))
 
 	// A string stays a JSON string.
 	if err := ch.Publish(ctx, "note", "hello"); err != nil {
@@ -144,7 +152,7 @@ func TestIdempotentPublish(t *testing.T) {
 	r := newRig(t, Config{})
 	ch := r.ably(t, keyName+":"+keySecret).Channels.Get("session:idem")
 	ctx := context.Background()
-	msg := func() []*ably.Message { return []*ably.Message{{ID: "fixed-id:0", Name: "image.added", Data: "x"}} }
+	msg := func() []*ably.Message { return []*ably.Message{{ID: "fixed-id:0", Name: "note.added", Data: "x"}} }
 
 	first, err := ch.PublishMultipleWithResult(ctx, msg())
 	if err != nil {

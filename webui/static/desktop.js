@@ -7,6 +7,12 @@
 // snapshot's cursor, so every event after it is replayed in order. When
 // the server cannot replay (recovered:false, resync), the page refetches
 // the snapshot and resubscribes from its new cursor.
+//
+// Trust: an event says something happened; only the snapshot (an
+// authenticated read of the session) says what is true. Before the page
+// shows a photo as filed, locks it, or ends the session, it re-reads the
+// snapshot and acts on that (verify), so a forged image.committed,
+// session.committed or session.expired on the channel changes nothing.
 import { $, announce } from './dom.js';
 import { api } from './api.js';
 import { DesktopAuth } from './desktop-auth.js';
@@ -30,6 +36,8 @@ const app = {
   resyncAgain: false,
   committing: false,
   expired: false,
+  verifying: null,
+  verifyAgain: false,
 };
 
 const pairing = new Pairing({
@@ -167,6 +175,9 @@ async function followSession(sessionId, channel) {
   app.sub = null;
   app.sessionId = sessionId;
   app.channel = channel;
+  // The session id is no secret (the page's API calls carry it); the
+  // browser tests read it here.
+  body.dataset.sessionId = sessionId;
   app.expired = false;
   hideBanner('ended');
   photos.reset(sessionId);
@@ -242,36 +253,69 @@ function onEvent(ev) {
       break;
     case 'image.added':
     case 'image.updated':
-      photos.upsert(d.image ?? d);
+      // A new photo shows as not filed whatever the event claims; its
+      // filing state only ever comes from a snapshot or a commit reply.
+      photos.upsert(withoutCommit(d.image ?? d));
       break;
     case 'image.removed':
       photos.remove(imageId);
       break;
     case 'image.committed':
-      photos.setCommit(imageId, { status: 'committed', alexId: d.alexId ?? d.commit?.alexId });
+    case 'session.committed':
+    case 'session.expired':
+      verify();
       break;
     case 'image.commit_failed':
       photos.setCommit(imageId, { status: 'failed', error: d.error ?? d.commit?.error });
-      break;
-    case 'session.committed':
-      // Per-image events carry the detail; settle anything they missed.
-      settleFromSnapshot();
-      break;
-    case 'session.expired':
-      sessionEnded();
       break;
     default:
       break;
   }
 }
 
+// withoutCommit drops an event's claim about an image's filing state.
+function withoutCommit(image) {
+  if (!image || typeof image !== 'object') return image;
+  const { commit: _ignored, ...rest } = image;
+  return rest;
+}
+
+// verify re-reads the snapshot after an event that would file, lock or
+// end something, and applies what the snapshot says: filing states
+// (without pruning: live events may be newer than it) and whether the
+// session has ended (a 404 or 410, or status expired). Calls while one
+// runs fold into one more run after it, so a burst of events costs two
+// reads at most.
+function verify() {
+  if (app.verifying) {
+    app.verifyAgain = true;
+    return app.verifying;
+  }
+  app.verifying = (async () => {
+    do {
+      app.verifyAgain = false;
+      await settleFromSnapshot();
+    } while (app.verifyAgain);
+  })().finally(() => { app.verifying = null; });
+  return app.verifying;
+}
+
 // settleFromSnapshot updates filing states from a fresh snapshot without
-// pruning: live events may already be newer than it.
+// pruning: live events may already be newer than it. A session the
+// server no longer has, or has expired, has ended.
 async function settleFromSnapshot() {
+  if (!app.sessionId) return;
+  const sessionId = app.sessionId;
+  let snap;
   try {
-    const snap = await auth.call(`/api/medtech/session/${encodeURIComponent(app.sessionId)}`);
-    photos.applySnapshot(snap.images, { prune: false });
-  } catch { /* the next event or resync settles it */ }
+    snap = await auth.call(`/api/medtech/session/${encodeURIComponent(sessionId)}`);
+  } catch (err) {
+    if ((err.status === 404 || err.status === 410) && sessionId === app.sessionId) sessionEnded();
+    return; // otherwise the next event or resync settles it
+  }
+  if (sessionId !== app.sessionId) return; // the page moved on meanwhile
+  photos.applySnapshot(snap.images, { prune: false });
+  if (snap.status === 'expired') sessionEnded();
 }
 
 function sessionEnded() {
