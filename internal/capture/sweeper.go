@@ -47,11 +47,13 @@ func (a *API) sweep(ctx context.Context) int {
 	return removed
 }
 
-// expire removes one expired session.
+// expire removes one expired session: its stored images and its uploads.
 func (a *API) expire(ctx context.Context, id string) bool {
-	if err := a.blobs.DeletePrefix(ctx, blob.SessionPrefix(id)); err != nil {
-		a.log.Warn().Err(err).Str("session", id).Msg("capture sweep: blobs not deleted; will retry")
-		return false
+	for _, prefix := range []string{blob.SessionPrefix(id), blob.UploadPrefix(id)} {
+		if err := a.blobs.DeletePrefix(ctx, prefix); err != nil {
+			a.log.Warn().Err(err).Str("session", id).Msg("capture sweep: blobs not deleted; will retry")
+			return false
+		}
 	}
 	a.publish(ctx, id, EventSessionExpired, sessionExpiredEvent{SessionID: id})
 	if err := a.store.Remove(ctx, id); err != nil {
