@@ -54,6 +54,10 @@ type Config struct {
 	MaxImageBytes   int64
 	ClaimsPerMinute float64
 
+	// Image integrity (issue 13): the most pixels (width × height) an
+	// image header may declare. Zero after Register only if set so.
+	MaxImagePixels int64
+
 	ALEXBaseURL          string
 	ALEXTokenURL         string
 	ALEXClientID         string
@@ -136,6 +140,10 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 
 	fs.Float64Var(&c.ClaimsPerMinute, "claims-per-minute", env.number("claims-per-minute", capture.DefaultClaimsPerMinute),
 		withEnv("claims-per-minute", "QR claims allowed per client address per minute; negative turns the limit off (load tests)"))
+
+	// Image integrity (issue 13).
+	fs.Int64Var(&c.MaxImagePixels, "max-image-pixels", env.integer64("max-image-pixels", capture.DefaultMaxImagePixels),
+		withEnv("max-image-pixels", "maximum pixels (width × height) an image header may declare; register refuses larger images"))
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
 	s(&c.ALEXTokenURL, "alex-token-url", "", "OAuth2 token URL (https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)")
@@ -309,6 +317,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxImages < 1 || c.MaxImageBytes < 1 {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))
+	}
+	if c.MaxImagePixels < 1 {
+		bad("--max-image-pixels (%s) must be positive", EnvName("max-image-pixels"))
 	}
 	if c.RedisMaster != "" && c.RedisAddrs == "" {
 		bad("--redis-master (%s) needs sentinel addresses in --redis-addrs (%s)", EnvName("redis-master"), EnvName("redis-addrs"))

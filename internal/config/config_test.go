@@ -80,6 +80,7 @@ func TestDefaults(t *testing.T) {
 		{"S3PathStyle", c.S3PathStyle, false},
 		{"MaxImages", c.MaxImages, 20},
 		{"MaxImageBytes", c.MaxImageBytes, int64(20 << 20)},
+		{"MaxImagePixels", c.MaxImagePixels, int64(50_000_000)},
 		{"ClaimsPerMinute", c.ClaimsPerMinute, 10.0},
 		{"ALEXBaseURL", c.ALEXBaseURL, ""},
 		{"ALEXClientSecret", c.ALEXClientSecret, ""},
@@ -388,6 +389,7 @@ func TestValidate(t *testing.T) {
 			[]string{"--session-ttl", "--history-ttl"}, nil},
 		{"max images", func(c *config.Config) { c.MaxImages = 0 }, []string{"--max-images"}, nil},
 		{"max image bytes", func(c *config.Config) { c.MaxImageBytes = -1 }, []string{"--max-image-bytes"}, nil},
+		{"max image pixels", func(c *config.Config) { c.MaxImagePixels = 0 }, []string{"--max-image-pixels", "HANDOFF_MAX_IMAGE_PIXELS"}, nil},
 		{"every problem at once", func(c *config.Config) { c.JWTSecret, c.LogFormat, c.RedisMaster = "", "xml", "m" },
 			[]string{"HANDOFF_JWT_SECRET", "--log-format", "--redis-master"}, nil},
 	}
@@ -503,6 +505,7 @@ func TestDefaultsComeFromPackages(t *testing.T) {
 		{"SessionTTL", c.SessionTTL, capture.DefaultSessionTTL},
 		{"MaxImages", c.MaxImages, capture.DefaultMaxImages},
 		{"MaxImageBytes", c.MaxImageBytes, capture.DefaultMaxImageBytes},
+		{"MaxImagePixels", c.MaxImagePixels, capture.DefaultMaxImagePixels},
 		{"ClaimsPerMinute", c.ClaimsPerMinute, float64(capture.DefaultClaimsPerMinute)},
 		{"AblyChannelTemplate", c.AblyChannelTemplate, ablybridge.DefaultChannelTemplate},
 		{"Addr", c.Addr, config.DefaultAddr},
