@@ -51,6 +51,7 @@ func (s *Server) wire(ctx context.Context) error {
 		PublicURL:       s.cfg.BaseURL(),
 		MaxImages:       s.cfg.MaxImages,
 		MaxImageBytes:   s.cfg.MaxImageBytes,
+		MaxImagePixels:  s.cfg.MaxImagePixels,
 		SessionTTL:      s.cfg.SessionTTL,
 		ClaimsPerMinute: s.cfg.ClaimsPerMinute,
 

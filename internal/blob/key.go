@@ -5,39 +5,76 @@ import (
 	"strings"
 )
 
-// keyRoot is the only top-level folder keys may live in; sweeps and lifecycle rules
-// rely on every temporary image being under it.
-const keyRoot = "sessions/"
+// Keys live under one of two roots. Phones write only upload keys, through
+// signed URLs; the server writes only stored keys, with Put, after checking
+// what was uploaded. No Store signs an upload URL for a stored key, so the
+// bytes a stored key holds are the bytes the server checked, and a URL that
+// is still valid after register (or after commit) can only rewrite an upload
+// object nothing reads any more. Sweeps and lifecycle rules rely on every
+// temporary object being under one of the two roots.
+const (
+	keyRoot    = "sessions/" // stored images: written by the server only
+	uploadRoot = "uploads/"  // upload targets: written by signed URLs only
+)
 
 // maxSegment bounds one key segment. Local stores a segment as a file name (with a
 // short prefix for temp files), and most filesystems cap names at 255 bytes.
 const maxSegment = 128
 
-// Key returns the key of one image of a session. The ids are not checked here;
-// every Store method checks the key it is given.
+// Key returns the stored key of one image of a session: the copy the server
+// checked and files to ALEX. The ids are not checked here; every Store method
+// checks the key it is given.
 func Key(sessionID, imageID string) string {
 	return keyRoot + sessionID + "/" + imageID
 }
 
+// UploadKey returns the key a phone uploads one image of a session to; the
+// server copies it to Key at register and deletes it.
+func UploadKey(sessionID, imageID string) string {
+	return uploadRoot + sessionID + "/" + imageID
+}
+
 // SessionPrefix returns the prefix that DeletePrefix takes to remove all of a
-// session's images.
+// session's stored images.
 func SessionPrefix(sessionID string) string {
 	return keyRoot + sessionID + "/"
 }
 
-// CheckKey reports whether key has the shape "sessions/{sessionId}/{imageId}" with
-// each id made only of [A-Za-z0-9._-] and not starting with a dot. The dot rule
-// rules out "." and ".." (no path traversal in Local) and keeps names beginning with
-// a dot free for Local's temp files and sidecars. Exactly three segments, so in
-// Local an object is never also a directory of another object.
+// UploadPrefix returns the prefix that DeletePrefix takes to remove all of a
+// session's upload objects.
+func UploadPrefix(sessionID string) string {
+	return uploadRoot + sessionID + "/"
+}
+
+// CheckKey reports whether key has the shape "sessions/{sessionId}/{imageId}" or
+// "uploads/{sessionId}/{imageId}" with each id made only of [A-Za-z0-9._-] and not
+// starting with a dot. The dot rule rules out "." and ".." (no path traversal in
+// Local) and keeps names beginning with a dot free for Local's temp files and
+// sidecars. Exactly three segments, so in Local an object is never also a
+// directory of another object.
 func CheckKey(key string) error {
-	rest, ok := strings.CutPrefix(key, keyRoot)
+	if strings.HasPrefix(key, uploadRoot) {
+		return checkUnder(key, uploadRoot)
+	}
+	return checkUnder(key, keyRoot)
+}
+
+// checkUploadKey accepts only "uploads/{sessionId}/{imageId}": the keys a signed
+// upload URL may write.
+func checkUploadKey(key string) error { return checkUnder(key, uploadRoot) }
+
+// checkStoredKey accepts only "sessions/{sessionId}/{imageId}": the keys Put
+// writes and no URL can.
+func checkStoredKey(key string) error { return checkUnder(key, keyRoot) }
+
+func checkUnder(key, root string) error {
+	rest, ok := strings.CutPrefix(key, root)
 	if !ok {
-		return fmt.Errorf("%w: must start with %q", ErrInvalidKey, keyRoot)
+		return fmt.Errorf("%w: must start with %q", ErrInvalidKey, root)
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 2 {
-		return fmt.Errorf("%w: must be %ssessionId/imageId", ErrInvalidKey, keyRoot)
+		return fmt.Errorf("%w: must be %ssessionId/imageId", ErrInvalidKey, root)
 	}
 	for _, p := range parts {
 		if err := checkSegment(p, false); err != nil {
@@ -47,13 +84,17 @@ func CheckKey(key string) error {
 	return nil
 }
 
-// checkPrefix accepts "sessions/{partial id}", "sessions/{id}/" and
-// "sessions/{id}/{partial id}": enough to sweep one session or a range of them,
-// never the whole store.
+// checkPrefix accepts "{root}{partial id}", "{root}{id}/" and
+// "{root}{id}/{partial id}" under either root: enough to sweep one session or a
+// range of them, never a whole root.
 func checkPrefix(prefix string) error {
-	rest, ok := strings.CutPrefix(prefix, keyRoot)
+	root := keyRoot
+	if strings.HasPrefix(prefix, uploadRoot) {
+		root = uploadRoot
+	}
+	rest, ok := strings.CutPrefix(prefix, root)
 	if !ok || rest == "" {
-		return fmt.Errorf("%w: prefix must start with %q and name a session", ErrInvalidKey, keyRoot)
+		return fmt.Errorf("%w: prefix must start with %q or %q and name a session", ErrInvalidKey, keyRoot, uploadRoot)
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) > 2 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 func TestCheckKey(t *testing.T) {
@@ -34,6 +36,12 @@ func TestCheckKey(t *testing.T) {
 		{"sessions/abc/img\n", false},
 		{`sessions/abc\..\img`, false},
 		{"sessions/abc/ïmg", false},
+		{UploadKey("abc", "img-1"), true},
+		{"uploads/abc", false},
+		{"uploads/../img", false},
+		{"uploads/abc/.img.meta", false},
+		{"uploadsabc/img", false},
+		{"uploads/abc/img/extra", false},
 	}
 	for _, tc := range cases {
 		err := CheckKey(tc.key)
@@ -63,11 +71,39 @@ func TestCheckPrefix(t *testing.T) {
 		{"sessions/.", false},
 		{"sessions//", false},
 		{"other/abc/", false},
+		{UploadPrefix("abc"), true},
+		{"uploads/ab", true},
+		{"uploads/", false},
+		{"uploads/../", false},
 	}
 	for _, tc := range cases {
 		err := checkPrefix(tc.prefix)
 		if (err == nil) != tc.ok {
 			t.Errorf("checkPrefix(%q) = %v; want ok=%v", tc.prefix, err, tc.ok)
+		}
+	}
+}
+
+// TestKeyRoots checks that each writer has its own root: upload URLs are signed
+// only for upload keys, and Put writes only stored keys.
+func TestKeyRoots(t *testing.T) {
+	t.Parallel()
+	stored, upload := Key("s", "i"), UploadKey("s", "i")
+	testutil.Check(t, "stored key", "sessions/s/i", stored)
+	testutil.Check(t, "upload key", "uploads/s/i", upload)
+	for _, tc := range []struct {
+		name  string
+		check func(string) error
+		key   string
+		ok    bool
+	}{
+		{"upload check, upload key", checkUploadKey, upload, true},
+		{"upload check, stored key", checkUploadKey, stored, false},
+		{"stored check, stored key", checkStoredKey, stored, true},
+		{"stored check, upload key", checkStoredKey, upload, false},
+	} {
+		if err := tc.check(tc.key); (err == nil) != tc.ok {
+			t.Errorf("%s: %v; want ok=%v", tc.name, err, tc.ok)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package blob stores the temporary image objects of capture sessions. Phones upload
 // straight to the store through short-lived signed URLs, so image bytes never pass
-// through the API server's JSON handlers; the server later reads them back to check
-// magic bytes and to file them to ALEX, and deletes them after commit or expiry.
+// through the API server's JSON handlers. An upload lands under an upload key
+// ("uploads/..."); at register the server copies it, checking it on the way, to a
+// stored key ("sessions/...") that no URL can write (Promote), and files that copy
+// to ALEX. Both are deleted after commit or expiry.
 //
 // Two implementations share one contract: Local (a directory on the server's disk,
 // with URLs signed and served by the server itself) and S3 (any S3-compatible store,
@@ -20,12 +22,14 @@ import (
 // Store keeps temporary image objects that phones upload directly (not through the
 // API server's JSON handlers).
 //
-// Keys look like "sessions/{sessionId}/{imageId}" (see Key); every method rejects any
-// other shape with ErrInvalidKey before touching the store, so a bad id can never
-// address a path outside the session area.
+// Keys look like "uploads/{sessionId}/{imageId}" (UploadKey: what signed URLs
+// write) or "sessions/{sessionId}/{imageId}" (Key: what only the server writes);
+// every method rejects any other shape with ErrInvalidKey before touching the
+// store, so a bad id can never address a path outside the session area.
 type Store interface {
 	// PresignUpload returns how a client uploads exactly size bytes of contentType to
-	// key before ttl passes. The store itself refuses a body of a different size,
+	// key before ttl passes. key must be an upload key: a stored key is
+	// ErrInvalidKey, so no URL ever writes what the server checked. The store itself refuses a body of a different size,
 	// another content type, or a request after expiry wherever it can, so a phone
 	// cannot bypass the limits the API server checked when it signed. A size outside
 	// 1..MaxBytes or a malformed content type is ErrInvalidUpload.
@@ -38,6 +42,11 @@ type Store interface {
 	// Open streams an object, or returns ErrNotFound. The caller closes the reader.
 	// Used to check magic bytes and to read the bytes filed to ALEX.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Put stores exactly size bytes read from r as key, with contentType. key must
+	// be a stored key (ErrInvalidKey otherwise). The object appears whole or not at
+	// all: if r yields fewer or more than size bytes, the error wraps ErrSize and
+	// none of r's bytes stay stored under key.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Delete removes one object; a missing object is not an error, so retries and
 	// sweeps are idempotent.
 	Delete(ctx context.Context, key string) error
@@ -71,6 +80,8 @@ var (
 	ErrNotFound = errors.New("blob: object not found")
 	// ErrInvalidKey means a key or prefix is not of the "sessions/{id}/{id}" shape.
 	ErrInvalidKey = errors.New("blob: invalid key")
+	// ErrSize means an object is not the size it was signed or registered for.
+	ErrSize = errors.New("blob: object is not the expected size")
 	// ErrInvalidUpload means PresignUpload was asked for a size, content type or
 	// ttl the store will not sign.
 	ErrInvalidUpload = errors.New("blob: invalid upload request")
@@ -109,6 +120,50 @@ func checkTTL(ttl time.Duration) error {
 		return fmt.Errorf("ttl %s outside [1s, %s]", ttl, maxTTL)
 	}
 	return nil
+}
+
+// exactReader yields r's bytes and fails with ErrSize if r has fewer or more
+// than want, so a Put can never store a different size than it was told. The
+// first error it returned stays in err: an S3 client that retries hides it.
+type exactReader struct {
+	r    io.Reader
+	want int64
+	n    int64
+	err  error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.n >= e.want {
+		// Probe for a byte past the end: one there is a size mismatch.
+		if extraByte(e.r) {
+			e.err = fmt.Errorf("%w: more than %d bytes", ErrSize, e.want)
+			return 0, e.err
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.want-e.n {
+		p = p[:e.want-e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err == io.EOF {
+		if e.n < e.want {
+			e.err = fmt.Errorf("%w: %d of %d bytes", ErrSize, e.n, e.want)
+			return n, e.err
+		}
+		err = nil
+	}
+	return n, err
+}
+
+// extraByte reports whether r yields one more byte.
+func extraByte(r io.Reader) bool {
+	var one [1]byte
+	n, _ := io.ReadFull(r, one[:])
+	return n > 0
 }
 
 // validContentType accepts a bare "type/subtype" of token characters. Parameters

@@ -107,7 +107,7 @@ func cleanBaseURL(raw string) (string, error) {
 // PresignUpload signs a PUT of exactly size bytes of contentType; Handler refuses
 // any other body size or content type and any request after ExpiresAt.
 func (l *Local) PresignUpload(_ context.Context, key, contentType string, size int64, ttl time.Duration) (Upload, error) {
-	if err := CheckKey(key); err != nil {
+	if err := checkUploadKey(key); err != nil {
 		return Upload{}, err
 	}
 	if err := checkUpload(contentType, size, l.maxBytes, ttl); err != nil {
@@ -157,6 +157,17 @@ func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
 		return nil, notFound(key, err)
 	}
 	return f, nil
+}
+
+// Put writes r to a temp file and renames it over the object, like an upload.
+func (l *Local) Put(_ context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if err := checkStoredKey(key); err != nil {
+		return err
+	}
+	if !validContentType(contentType) {
+		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
+	}
+	return l.write(key, contentType, size, &exactReader{r: r, want: size})
 }
 
 // Delete removes the object before its sidecar, so Stat reports it gone as soon as
@@ -268,7 +279,7 @@ func (l *Local) write(key, contentType string, size int64, body io.Reader) error
 	defer os.Remove(tmp.Name()) // no-op after the rename succeeds
 	n, err := io.Copy(tmp, body)
 	if err == nil && n != size {
-		err = fmt.Errorf("blob: got %d of %d bytes", n, size)
+		err = fmt.Errorf("%w: got %d of %d bytes", ErrSize, n, size)
 	}
 	if err == nil {
 		err = tmp.Sync()

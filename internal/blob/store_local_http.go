@@ -2,11 +2,12 @@ package blob
 
 import (
 	"errors"
-	"github.com/handoff-health/handoff/internal/httpx"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/handoff-health/handoff/internal/httpx"
 )
 
 // Handler serves the URLs Local signs: PUT /blob/{key} uploads and GET (or HEAD)
@@ -36,6 +37,13 @@ func (l *Local) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPut:
+		// Only upload keys are ever signed for PUT; refusing stored keys here
+		// too means a URL signed with the same secret by an older version,
+		// which signed stored keys, cannot overwrite a checked image either.
+		if checkUploadKey(key) != nil {
+			writeError(w, http.StatusForbidden, "key_not_writable", "This blob cannot be written through a URL.")
+			return
+		}
 		l.servePut(w, r, key)
 	case http.MethodGet, http.MethodHead:
 		l.serveGet(w, r, key)

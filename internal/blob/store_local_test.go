@@ -22,7 +22,7 @@ import (
 // refusals both stores share are in TestStoreContract.
 func TestLocalHandlerRefusals(t *testing.T) {
 	t.Parallel()
-	key := Key("sess1", "img1")
+	key := UploadKey("sess1", "img1")
 	body := testutil.JPEGPrefixed(100, 0)
 	cases := []struct {
 		name   string
@@ -70,6 +70,24 @@ func TestLocalHandlerRefusals(t *testing.T) {
 	}
 }
 
+// TestLocalHandlerRefusesStoredKeys: a PUT to a stored key is refused even
+// with a valid signature (as an older version, which signed stored keys, made
+// with the same secret), so no URL can overwrite what register checked.
+func TestLocalHandlerRefusesStoredKeys(t *testing.T) {
+	t.Parallel()
+	l, srv := newLocalServer(t, nil)
+	key, body := Key("s", "i"), testutil.JPEG(t, 1)
+	signed := l.signedURL(grant{method: "PUT", key: key, contentType: "image/jpeg", size: int64(len(body)), exp: time.Now().Add(time.Minute).Unix()})
+	req, _ := http.NewRequest("PUT", signed, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "image/jpeg")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "refusal", refusal{403, "key_not_writable"}, refusal{resp.StatusCode, errorCode(readAll(t, resp))}, cmp.AllowUnexported(refusal{}))
+	assertNoFiles(t, l.dir)
+}
+
 func TestLocalHandlerBadKeys(t *testing.T) {
 	t.Parallel()
 	l, _ := newLocalServer(t, nil)
@@ -100,7 +118,7 @@ func TestLocalDownload(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	l, srv := newLocalServer(t, func() time.Time { return time.Unix(0, now.Load()) })
-	key := Key("sess1", "img1")
+	key := UploadKey("sess1", "img1")
 	body := testutil.JPEGPrefixed(2000, 0)
 	put(t, l, key, body)
 	get := mustPresignGet(t, l, key)
@@ -134,7 +152,7 @@ func TestLocalOverwriteKeepsLatest(t *testing.T) {
 	t.Parallel()
 	l, _ := newLocalServer(t, nil)
 	ctx := context.Background()
-	key := Key("s", "i")
+	key := UploadKey("s", "i")
 	put(t, l, key, testutil.JPEGPrefixed(50, 0))
 	png := []byte("\x89PNG\r\n\x1a\n-------")
 	up, err := l.PresignUpload(ctx, key, "image/png", int64(len(png)), time.Minute)
@@ -161,11 +179,11 @@ func TestLocalSecret(t *testing.T) {
 	a, _ := NewLocal(LocalConfig{Dir: dir, Secret: secret})
 	b, _ := NewLocal(LocalConfig{Dir: dir, Secret: secret})
 	c, _ := NewLocal(LocalConfig{Dir: dir})
-	up, err := a.PresignUpload(ctx, Key("s", "i"), "image/jpeg", 10, time.Minute)
+	up, err := a.PresignUpload(ctx, UploadKey("s", "i"), "image/jpeg", 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(up.URL, "/blob/sessions/s/i?") {
+	if !strings.HasPrefix(up.URL, "/blob/uploads/s/i?") {
 		t.Fatalf("with no BaseURL the URL should be root-relative: %s", up.URL)
 	}
 	for _, tc := range []struct {
@@ -186,7 +204,7 @@ func TestLocalSecret(t *testing.T) {
 func TestLocalFileWithoutSidecar(t *testing.T) {
 	t.Parallel()
 	l, _ := newLocalServer(t, nil)
-	key := Key("s", "i")
+	key := UploadKey("s", "i")
 	if err := os.MkdirAll(filepath.Dir(l.path(key)), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +239,8 @@ func TestNewLocalConfig(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("store directory: %v, %v", fi, err)
 	}
-	up, err := l.PresignUpload(context.Background(), Key("s", "i"), "image/heic", 10, time.Minute)
-	if err != nil || !strings.HasPrefix(up.URL, "https://clinic.example/blob/sessions/s/i?") {
+	up, err := l.PresignUpload(context.Background(), UploadKey("s", "i"), "image/heic", 10, time.Minute)
+	if err != nil || !strings.HasPrefix(up.URL, "https://clinic.example/blob/uploads/s/i?") {
 		t.Fatalf("URL %q, %v", up.URL, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {

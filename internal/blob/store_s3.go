@@ -131,7 +131,7 @@ func (s *S3) createBucket(ctx context.Context, region string) error {
 // signed headers: a request with another type or size no longer matches the
 // signature, so the store refuses it before storing anything.
 func (s *S3) PresignUpload(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (Upload, error) {
-	if err := CheckKey(key); err != nil {
+	if err := checkUploadKey(key); err != nil {
 		return Upload{}, err
 	}
 	if err := checkUpload(contentType, size, s.maxBytes, ttl); err != nil {
@@ -200,6 +200,40 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, s3Error("open", key, err)
 	}
 	return out.Body, nil
+}
+
+// Put streams r to the store with PutObject. A single PUT is atomic on S3: a
+// body cut short fails the request and stores nothing. A body longer than size
+// is only seen once size bytes are sent and stored, so that object is deleted
+// again. The body is not seekable, so it is sent as UNSIGNED-PAYLOAD instead of
+// being read twice to hash it for the signature; the request itself is signed.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if err := checkStoredKey(key); err != nil {
+		return err
+	}
+	if !validContentType(contentType) {
+		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
+	}
+	body := &exactReader{r: io.LimitReader(r, size), want: size}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(key),
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		ContentType:   aws.String(contentType),
+	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	switch {
+	case body.err != nil:
+		return fmt.Errorf("blob: s3 put %s: %w", key, body.err)
+	case err != nil:
+		return fmt.Errorf("blob: s3 put %s: %w", key, err)
+	case extraByte(r):
+		if err := s.Delete(ctx, key); err != nil {
+			return fmt.Errorf("blob: s3 put %s: %w, and the object stored was not deleted: %w", key, ErrSize, err)
+		}
+		return fmt.Errorf("blob: s3 put %s: %w: more than %d bytes", key, ErrSize, size)
+	}
+	return nil
 }
 
 // Delete removes one object; S3 itself answers success for a missing key.

@@ -67,7 +67,7 @@ func TestS3(t *testing.T) {
 func testS3ExpiredDownload(t *testing.T, v testutil.VersityServer) {
 	var signedAgo atomic.Int64
 	s := newTestS3(t, v, func() time.Time { return time.Now().Add(-time.Duration(signedAgo.Load())) })
-	key := Key("s", "i")
+	key := UploadKey("s", "i")
 	put(t, s, key, testutil.JPEGPrefixed(10, 0))
 	signedAgo.Store(int64(time.Hour))
 	got := httpGet(t, mustPresignGet(t, s, key))
@@ -87,7 +87,7 @@ func testS3DeletePrefixPages(t *testing.T, v testutil.VersityServer) {
 			t.Fatal(err)
 		}
 	}
-	put(t, s, Key("keep", "img"), testutil.JPEGPrefixed(10, 0))
+	put(t, s, UploadKey("keep", "img"), testutil.JPEGPrefixed(10, 0))
 	ctx := context.Background()
 	if err := s.DeletePrefix(ctx, SessionPrefix("big")); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func testS3DeletePrefixPages(t *testing.T, v testutil.VersityServer) {
 	for _, o := range out.Contents {
 		left = append(left, aws.ToString(o.Key))
 	}
-	testutil.Equal(t, "objects left", []string{Key("keep", "img")}, left)
+	testutil.Equal(t, "objects left", []string{UploadKey("keep", "img")}, left)
 }
 
 func testS3MissingBucket(t *testing.T, v testutil.VersityServer) {
@@ -116,7 +116,7 @@ func testS3MissingBucket(t *testing.T, v testutil.VersityServer) {
 		t.Fatal("Ping succeeded without a bucket")
 	}
 	// A broken deployment must not look like a missing image.
-	if _, err := s.Open(ctx, Key("s", "i")); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := s.Open(ctx, UploadKey("s", "i")); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("Open without a bucket: %v", err)
 	}
 }
@@ -133,7 +133,7 @@ func testS3WrongCredentials(t *testing.T, v testutil.VersityServer) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with a wrong secret")
 	}
-	if _, err := s.Stat(ctx, Key("s", "i")); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := s.Stat(ctx, UploadKey("s", "i")); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("Stat with a wrong secret: %v", err)
 	}
 }

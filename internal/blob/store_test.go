@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
@@ -68,6 +70,8 @@ func TestStoreContract(t *testing.T) {
 			t.Run("round trip", func(t *testing.T) { t.Parallel(); testRoundTrip(t, newStore(t, nil)) })
 			t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, impl.name, newStore) })
 			t.Run("delete", func(t *testing.T) { t.Parallel(); testDelete(t, newStore(t, nil)) })
+			t.Run("put", func(t *testing.T) { t.Parallel(); testPut(t, newStore(t, nil)) })
+			t.Run("promote", func(t *testing.T) { t.Parallel(); testPromote(t, newStore) })
 			t.Run("invalid input", func(t *testing.T) { t.Parallel(); testInvalidInput(t, newStore(t, nil)) })
 		})
 	}
@@ -75,7 +79,7 @@ func TestStoreContract(t *testing.T) {
 
 func testRoundTrip(t *testing.T, s Store) {
 	ctx := context.Background()
-	key := Key("sess1", "img1")
+	key := UploadKey("sess1", "img1")
 	body := testutil.JPEGPrefixed(64<<10, 0)
 	up, err := s.PresignUpload(ctx, key, "image/jpeg", int64(len(body)), 5*time.Minute)
 	if err != nil {
@@ -150,7 +154,7 @@ func testRefusals(t *testing.T, impl string, newStore newStoreFunc) {
 				signedAgo.Store(int64(time.Hour))
 			}
 			s := newStore(t, func() time.Time { return time.Now().Add(-time.Duration(signedAgo.Load())) })
-			up, err := s.PresignUpload(context.Background(), Key("sess1", "img1"), "image/jpeg", size, 5*time.Minute)
+			up, err := s.PresignUpload(context.Background(), UploadKey("sess1", "img1"), "image/jpeg", size, 5*time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,13 +167,13 @@ func testRefusals(t *testing.T, impl string, newStore newStoreFunc) {
 			if got := (refusal{status, errorCode(msg)}); got != want {
 				t.Fatalf("refused with %+v (%.200s); want %+v", got, msg, want)
 			}
-			assertNoObjects(t, s, Key("sess1", "img1"), Key("sess1", "img2"))
+			assertNoObjects(t, s, UploadKey("sess1", "img1"), UploadKey("sess1", "img2"))
 		})
 	}
 	t.Run("body cut short", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, nil)
-		key := Key("sess1", "img1")
+		key := UploadKey("sess1", "img1")
 		up, err := s.PresignUpload(context.Background(), key, "image/jpeg", size, 5*time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -207,12 +211,17 @@ func testDelete(t *testing.T, s Store) {
 	ctx := context.Background()
 	keys := []string{Key("s1", "a"), Key("s1", "b"), Key("s12", "a"), Key("s2", "a")}
 	for _, k := range keys {
+		store(t, s, k, testutil.JPEGPrefixed(100, 0))
+	}
+	uploads := []string{UploadKey("s1", "a"), UploadKey("s2", "a")}
+	for _, k := range uploads {
 		put(t, s, k, testutil.JPEGPrefixed(100, 0))
 	}
 	if err := s.Delete(ctx, keys[0]); err != nil {
 		t.Fatal(err)
 	}
 	assertNoObjects(t, s, keys[0])
+	assertObjects(t, s, uploads...) // same ids, other root
 	if err := s.Delete(ctx, keys[0]); err != nil {
 		t.Fatalf("deleting a missing object: %v", err)
 	}
@@ -221,6 +230,12 @@ func testDelete(t *testing.T, s Store) {
 	}
 	assertNoObjects(t, s, keys[1])
 	assertObjects(t, s, keys[2], keys[3]) // "s12" shares the string "s1" but not the prefix "s1/"
+	assertObjects(t, s, uploads...)
+	if err := s.DeletePrefix(ctx, UploadPrefix("s1")); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, uploads[0])
+	assertObjects(t, s, uploads[1], keys[2], keys[3])
 	if err := s.DeletePrefix(ctx, "sessions/s2/a"); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +244,10 @@ func testDelete(t *testing.T, s Store) {
 	if err := s.DeletePrefix(ctx, "sessions/s"); err != nil {
 		t.Fatal(err)
 	}
-	assertNoObjects(t, s, keys...)
+	if err := s.DeletePrefix(ctx, "uploads/s"); err != nil {
+		t.Fatal(err)
+	}
+	assertNoObjects(t, s, append(keys, uploads...)...)
 	if l, ok := s.(*Local); ok {
 		assertNoFiles(t, l.dir) // sidecars went with their objects
 	}
@@ -238,16 +256,158 @@ func testDelete(t *testing.T, s Store) {
 	}
 }
 
+// testPut checks that Put stores exactly the bytes it was told, or nothing.
+func testPut(t *testing.T, s Store) {
+	ctx := context.Background()
+	body := testutil.PNG(t, 4)
+	key := Key("s", "i")
+	if err := s.Put(ctx, key, bytes.NewReader(body), int64(len(body)), TypePNG); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(ctx, key)
+	testutil.Check(t, "Stat error", nil, err, cmpopts.EquateErrors())
+	testutil.Check(t, "Stat", Info{Size: int64(len(body)), ContentType: TypePNG}, info)
+	testutil.Check(t, "stored bytes", string(body), string(readObject(t, s, key)))
+
+	short := Key("s", "short")
+	if err := s.Put(ctx, short, bytes.NewReader(body[:10]), int64(len(body)), TypePNG); !errors.Is(err, ErrSize) {
+		t.Errorf("Put of a short body: %v; want ErrSize", err)
+	}
+	long := Key("s", "long")
+	if err := s.Put(ctx, long, bytes.NewReader(append(body, 0)), int64(len(body)), TypePNG); !errors.Is(err, ErrSize) {
+		t.Errorf("Put of a long body: %v; want ErrSize", err)
+	}
+	assertNoObjects(t, s, short, long)
+	if err := s.Put(ctx, UploadKey("s", "i"), bytes.NewReader(body), int64(len(body)), TypePNG); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Put to an upload key: %v; want ErrInvalidKey", err)
+	}
+	if err := s.Put(ctx, Key("s", "ct"), bytes.NewReader(body), int64(len(body)), "image/png; x=1"); !errors.Is(err, ErrInvalidUpload) {
+		t.Errorf("Put with a bad content type: %v; want ErrInvalidUpload", err)
+	}
+	assertNoObjects(t, s, UploadKey("s", "i"), Key("s", "ct"))
+}
+
+// testPromote is the reproduction at the store level: what register
+// stored is what it checked, whatever the still-valid upload URL writes next.
+func testPromote(t *testing.T, newStore newStoreFunc) {
+	ctx := context.Background()
+	jpg := testutil.JPEG(t, 5)
+	size := int64(len(jpg))
+	// Same size, JPEG magic, then HTML: what the reviewer put through the URL.
+	evil := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte("<html>"), len(jpg))...)[:len(jpg)]
+	jpegWant := Expect{ContentType: TypeJPEG, Size: size, MaxPixels: 50_000_000}
+
+	t.Run("replaced after promote", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, nil)
+		up, stored := UploadKey("s", "i"), Key("s", "i")
+		grant := presign(t, s, up, TypeJPEG, size)
+		upload(t, grant, jpg)
+		got, err := Promote(ctx, s, up, stored, jpegWant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Check(t, "SHA256", Hash(jpg), got.SHA256)
+		testutil.Check(t, "header", ImageHeader{TypeJPEG, 16, 16}, got.Header)
+		upload(t, grant, evil) // the URL is still valid and rewrites the upload key...
+		testutil.Check(t, "upload key bytes", string(evil), string(readObject(t, s, up)))
+		// ...but the stored copy is out of its reach.
+		testutil.Check(t, "stored bytes", string(jpg), string(readObject(t, s, stored)))
+		info, _ := s.Stat(ctx, stored)
+		testutil.Check(t, "stored content type", TypeJPEG, info.ContentType)
+	})
+
+	big := handPNG(20000, 20000, 4<<10)
+	cases := []struct {
+		name     string
+		ct       string
+		body     []byte
+		want     Expect
+		wantErr  error
+		noUpload bool
+	}{
+		{"magic then html", TypeJPEG, evil, jpegWant, ErrInvalidImage, false},
+		{"png signed as jpeg", TypeJPEG, testutil.PNG(t, 5), Expect{TypeJPEG, int64(len(testutil.PNG(t, 5))), 0}, ErrInvalidImage, false},
+		{"20000x20000 png", TypePNG, big, Expect{TypePNG, int64(len(big)), 50_000_000}, ErrTooManyPixels, false},
+		{"size differs from signed", TypeJPEG, jpg, Expect{TypeJPEG, size + 1, 0}, ErrSize, false},
+		{"no upload", TypeJPEG, nil, jpegWant, ErrNotFound, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t, nil)
+			up, stored := UploadKey("s", "i"), Key("s", "i")
+			if !tc.noUpload {
+				upload(t, presign(t, s, up, tc.ct, int64(len(tc.body))), tc.body)
+			}
+			if _, err := Promote(ctx, s, up, stored, tc.want); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Promote: %v; want %v", err, tc.wantErr)
+			}
+			assertNoObjects(t, s, stored)
+		})
+	}
+	t.Run("20000x20000 png without a cap", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, nil)
+		upload(t, presign(t, s, UploadKey("s", "i"), TypePNG, int64(len(big))), big)
+		got, err := Promote(ctx, s, UploadKey("s", "i"), Key("s", "i"), Expect{TypePNG, int64(len(big)), 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Check(t, "pixels", int64(400_000_000), got.Header.Pixels())
+	})
+	t.Run("keys", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, nil)
+		for _, k := range [][2]string{{Key("s", "i"), Key("s", "j")}, {UploadKey("s", "i"), UploadKey("s", "j")}} {
+			if _, err := Promote(ctx, s, k[0], k[1], jpegWant); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("Promote(%s, %s): %v; want ErrInvalidKey", k[0], k[1], err)
+			}
+		}
+	})
+}
+
+func presign(t *testing.T, s Store, key, ct string, size int64) Upload {
+	t.Helper()
+	up, err := s.PresignUpload(context.Background(), key, ct, size, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+func upload(t *testing.T, up Upload, body []byte) {
+	t.Helper()
+	if status, msg := doUpload(t, up, up.Headers["Content-Type"], body); status != http.StatusOK {
+		t.Fatalf("upload: %d %s", status, msg)
+	}
+}
+
+func readObject(t *testing.T, s Store, key string) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Open %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func testInvalidInput(t *testing.T, s Store) {
 	ctx := context.Background()
-	key := Key("s", "i")
+	key := UploadKey("s", "i")
 	uploads := []struct {
 		name, key, ct string
 		size          int64
 		ttl           time.Duration
 		want          error
 	}{
-		{"traversal key", "sessions/../etc", "image/jpeg", 10, time.Minute, ErrInvalidKey},
+		{"traversal key", "uploads/../etc", "image/jpeg", 10, time.Minute, ErrInvalidKey},
+		{"stored key", Key("s", "i"), "image/jpeg", 10, time.Minute, ErrInvalidKey},
 		{"zero size", key, "image/jpeg", 0, time.Minute, ErrInvalidUpload},
 		{"over max", key, "image/jpeg", 1<<20 + 1, time.Minute, ErrInvalidUpload},
 		{"content type with header", key, "image/jpeg\r\nX-Evil: 1", 10, time.Minute, ErrInvalidUpload},
@@ -273,7 +433,7 @@ func testInvalidInput(t *testing.T, s Store) {
 	if err := s.Delete(ctx, bad); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("Delete: %v", err)
 	}
-	for _, p := range []string{"", "sessions/", "other/"} {
+	for _, p := range []string{"", "sessions/", "uploads/", "other/"} {
 		if err := s.DeletePrefix(ctx, p); !errors.Is(err, ErrInvalidKey) {
 			t.Errorf("DeletePrefix(%q): %v", p, err)
 		}
@@ -286,6 +446,14 @@ func testInvalidInput(t *testing.T, s Store) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+// store writes a stored key with Put, as Promote does.
+func store(t *testing.T, s Store, key string, body []byte) {
+	t.Helper()
+	if err := s.Put(context.Background(), key, bytes.NewReader(body), int64(len(body)), "image/jpeg"); err != nil {
+		t.Fatalf("Put %s: %v", key, err)
 	}
 }
 

@@ -40,7 +40,7 @@ func TestStalledUploadIsCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux.Handle("/blob/", l.Handler())
-	key := Key("sess1", "img1")
+	key := UploadKey("sess1", "img1")
 	const size = 1000
 	up, err := l.PresignUpload(context.Background(), key, "image/jpeg", size, time.Minute)
 	if err != nil {

@@ -3,7 +3,6 @@ package capture
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -90,7 +89,7 @@ func errTooLarge(max int64) error {
 }
 
 // presignReply is the blob store's upload instructions plus the key to
-// register afterwards.
+// register afterwards (the upload key).
 type presignReply struct {
 	blob.Upload
 	Key string `json:"key"`
@@ -113,7 +112,9 @@ func (a *API) presign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := a.Touch()
-	key := blob.Key(s.ID, req.ImageID)
+	// The URL writes the upload key only; register copies what it checks to
+	// the stored key, which no URL can write.
+	key := blob.UploadKey(s.ID, req.ImageID)
 	p := session.PendingUpload{Key: key, ContentType: req.ContentType, Size: req.Size, ExpiresAt: t.Now.Add(a.cfg.UploadURLTTL)}
 	if err := a.store.Reserve(r.Context(), s.ID, req.ImageID, p, t); err != nil {
 		a.fail(w, r, apiError(err))
@@ -145,7 +146,7 @@ func (req *registerRequest) check(sessionID string) error {
 	if err := checkImageID(req.ImageID); err != nil {
 		return err
 	}
-	if req.Key != blob.Key(sessionID, req.ImageID) {
+	if req.Key != blob.UploadKey(sessionID, req.ImageID) {
 		return httpx.Errorf(http.StatusForbidden, "key_mismatch", "key is not this session's key for imageId")
 	}
 	if req.Metadata == nil {
@@ -193,6 +194,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 
 // addImage verifies the upload and stores the image; an image registered
 // before is returned as is (added false), without checking again.
+//
+// The upload is copied to the image's stored key while it is checked and
+// hashed (blob.Promote), then deleted: from then on no upload URL can change
+// what the image is, and commit files only bytes with the recorded hash.
 func (a *API) addImage(r *http.Request, s session.Session, req registerRequest) (session.Image, bool, error) {
 	if img, ok := s.Image(req.ImageID); ok {
 		return img, false, nil
@@ -203,73 +208,66 @@ func (a *API) addImage(r *http.Request, s session.Session, req registerRequest) 
 	}
 	ctx, cancel := detached(r)
 	defer cancel()
-	if err := a.verifyUpload(ctx, s.ID, req.Key, p); err != nil {
+	stored := blob.Key(s.ID, req.ImageID)
+	checked, err := a.promote(ctx, s.ID, req.Key, stored, p)
+	if err != nil {
 		return session.Image{}, false, err
 	}
 	t := a.Touch()
 	img := session.Image{
 		ID:          req.ImageID,
-		Key:         req.Key,
+		Key:         stored,
 		ContentType: p.ContentType,
 		Size:        p.Size,
+		SHA256:      checked.SHA256,
 		Metadata:    *req.Metadata,
 		CreatedAt:   t.Now,
 		Commit:      session.Commit{Status: session.CommitPending},
 	}
-	stored, added, err := a.store.AddImage(ctx, s.ID, img, t)
-	if errors.Is(err, session.ErrTooManyImages) || errors.Is(err, session.ErrClosed) {
+	got, added, err := a.store.AddImage(ctx, s.ID, img, t)
+	switch {
+	case errors.Is(err, session.ErrTooManyImages) || errors.Is(err, session.ErrClosed):
+		a.deleteBlob(ctx, s.ID, stored)
+		a.deleteBlob(ctx, s.ID, req.Key)
+	case err == nil:
 		a.deleteBlob(ctx, s.ID, req.Key)
 	}
-	return stored, added, apiError(err)
+	// Any other error leaves the upload for the phone's retry of register.
+	return got, added, apiError(err)
 }
 
 var errUploadMissing = httpx.Errorf(http.StatusUnprocessableEntity, "upload_missing",
 	"no uploaded object for this imageId; ask for an upload URL and upload first")
 
-// verifyUpload checks the stored object against what was signed: it exists,
-// has the signed size, and its first bytes are an image of the signed type.
-// A failing object is deleted, so nothing unverified stays in the store.
-func (a *API) verifyUpload(ctx context.Context, sessionID, key string, p session.PendingUpload) error {
-	info, err := a.blobs.Stat(ctx, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return errUploadMissing
-	}
-	if err != nil {
-		return err
-	}
-	if info.Size != p.Size {
-		a.reject(ctx, sessionID, key, "size")
-		return httpx.Errorf(http.StatusUnprocessableEntity, "size_mismatch",
+// promote copies the upload to the stored key, checking what it copies
+// against what was signed: the size, the magic bytes and a header that
+// parses, of no more than MaxImagePixels. A refused upload is deleted, so
+// nothing unverified stays in the store.
+func (a *API) promote(ctx context.Context, sessionID, uploadKey, storedKey string, p session.PendingUpload) (blob.Promoted, error) {
+	checked, err := blob.Promote(ctx, a.blobs, uploadKey, storedKey,
+		blob.Expect{ContentType: p.ContentType, Size: p.Size, MaxPixels: a.cfg.MaxImagePixels})
+	var refusal error
+	switch {
+	case err == nil:
+		return checked, nil
+	case errors.Is(err, blob.ErrNotFound):
+		return blob.Promoted{}, errUploadMissing
+	case errors.Is(err, blob.ErrSize):
+		refusal = httpx.Errorf(http.StatusUnprocessableEntity, "size_mismatch",
 			"the uploaded object is not the size that was signed; it was deleted")
+		a.reject(ctx, sessionID, uploadKey, "size")
+	case errors.Is(err, blob.ErrTooManyPixels):
+		refusal = httpx.Errorf(http.StatusUnprocessableEntity, "image_too_many_pixels",
+			"the image is larger than %d pixels (width × height); it was deleted", a.cfg.MaxImagePixels)
+		a.reject(ctx, sessionID, uploadKey, "pixels")
+	case errors.Is(err, blob.ErrInvalidImage):
+		refusal = httpx.Errorf(http.StatusUnprocessableEntity, "invalid_image",
+			"the uploaded object is not a well-formed %s image; it was deleted", p.ContentType)
+		a.reject(ctx, sessionID, uploadKey, "content")
+	default:
+		return blob.Promoted{}, err
 	}
-	head, err := a.readHead(ctx, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return errUploadMissing
-	}
-	if err != nil {
-		return err
-	}
-	if ct, ok := blob.SniffImage(head); !ok || ct != p.ContentType {
-		a.reject(ctx, sessionID, key, "content")
-		return httpx.Errorf(http.StatusUnprocessableEntity, "invalid_image",
-			"the uploaded object is not a %s image; it was deleted", p.ContentType)
-	}
-	return nil
-}
-
-// readHead reads the first blob.SniffLen bytes of an object.
-func (a *API) readHead(ctx context.Context, key string) ([]byte, error) {
-	rc, err := a.blobs.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	head := make([]byte, blob.SniffLen)
-	n, err := io.ReadFull(rc, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return head[:n], nil
+	return blob.Promoted{}, refusal
 }
 
 // reject deletes an upload that failed verification.

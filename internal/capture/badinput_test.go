@@ -3,7 +3,9 @@ package capture
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +46,7 @@ func TestBadInput(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, b, Config{MaxImages: 6, MaxImageBytes: 64 << 10, ClaimsPerMinute: -1})
+			e := newEnv(t, b, Config{MaxImages: 9, MaxImageBytes: 64 << 10, ClaimsPerMinute: -1})
 			f := &badFixture{e: e, a: e.create("enc-a"), b: e.create("enc-b")}
 			f.mobA, f.mobB = e.claim(f.a.Token).MobileToken, e.claim(f.b.Token).MobileToken
 			f.img = e.addImage(f.mobA, testutil.JPEG(t, 1), "image/jpeg")
@@ -83,13 +85,26 @@ func (f *badFixture) presignUpload(imageID, contentType string, data []byte) pre
 	return p
 }
 
-// blobGone checks that a rejected upload was deleted.
+// blobGone checks that a rejected upload was deleted and nothing was stored
+// for it.
 func blobGone(sessionOf func(*badFixture) string, imageID string) func(*testing.T, *badFixture) {
 	return func(t *testing.T, f *badFixture) {
-		if _, err := f.e.blobs.Stat(context.Background(), blob.Key(sessionOf(f), imageID)); !errors.Is(err, blob.ErrNotFound) {
-			t.Errorf("rejected object still stored: %v", err)
+		for _, key := range []string{blob.UploadKey(sessionOf(f), imageID), blob.Key(sessionOf(f), imageID)} {
+			if _, err := f.e.blobs.Stat(context.Background(), key); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("rejected object still stored under %s: %v", key, err)
+			}
 		}
 	}
+}
+
+// pngDeclaring returns a real PNG whose IHDR is rewritten (CRC too) to
+// declare w×h: a small file that claims a huge image.
+func pngDeclaring(t *testing.T, w, h uint32) []byte {
+	b := testutil.PNG(t, 11)
+	binary.BigEndian.PutUint32(b[16:], w) // after the signature, length and "IHDR"
+	binary.BigEndian.PutUint32(b[20:], h)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	return b
 }
 
 func sessionA(f *badFixture) string { return f.a.SessionID }
@@ -260,7 +275,7 @@ func presignCases() []badCase {
 		}, status: 409, code: "image_exists"},
 		{name: "presign past maxImages",
 			prep: func(f *badFixture) {
-				for i := range 6 {
+				for i := range 9 { // MaxImages
 					f.e.addImage(f.mobB, testutil.PNG(f.e.t, byte(10+i)), "image/png")
 				}
 			},
@@ -273,12 +288,14 @@ func presignCases() []badCase {
 
 func registerCases() []badCase {
 	pendingID, randomID, pngID, sizeID := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	htmlJPEGID, htmlPNGID, hugeID := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	html := []byte("<html><body><script>document.write('not a photo')</script></body></html>")
 	junk := make([]byte, 300)
 	_, _ = rand.Read(junk)
 	junk[0] = 0 // never a JPEG/PNG/HEIC signature by chance
 	register := func(id string, metadata any) func(*badFixture) (int, []byte) {
 		return func(f *badFixture) (int, []byte) {
-			return f.e.register(f.mobA, id, blob.Key(f.a.SessionID, id), metadata)
+			return f.e.register(f.mobA, id, blob.UploadKey(f.a.SessionID, id), metadata)
 		}
 	}
 	return []badCase{
@@ -306,10 +323,27 @@ func registerCases() []badCase {
 		{name: "register with bodySite lacking code", run: register(uuid.NewString(),
 			map[string]any{"bodySite": map[string]any{"system": "http://snomed.info/sct"}}), status: 400, code: "invalid_field"},
 		{name: "register with a key of another image", run: func(f *badFixture) (int, []byte) {
-			return f.e.register(f.mobA, uuid.NewString(), blob.Key(f.a.SessionID, f.img.ID), nil)
+			return f.e.register(f.mobA, uuid.NewString(), blob.UploadKey(f.a.SessionID, f.img.ID), nil)
 		}, status: 403, code: "key_mismatch"},
-		{name: "re-register the same imageId", run: func(f *badFixture) (int, []byte) {
+		{name: "register naming the stored key", run: func(f *badFixture) (int, []byte) {
 			return f.e.register(f.mobA, f.img.ID, blob.Key(f.a.SessionID, f.img.ID), nil)
+		}, status: 403, code: "key_mismatch"},
+		// Issue 13, item 8: magic bytes alone no longer pass.
+		{name: "register JPEG magic then HTML",
+			prep: func(f *badFixture) {
+				f.presignUpload(htmlJPEGID, "image/jpeg", append([]byte{0xFF, 0xD8, 0xFF}, html...))
+			},
+			run: register(htmlJPEGID, nil), status: 422, code: "invalid_image", check: blobGone(sessionA, htmlJPEGID)},
+		{name: "register PNG header then HTML",
+			prep: func(f *badFixture) {
+				f.presignUpload(htmlPNGID, "image/png", append([]byte("\x89PNG\r\n\x1a\n"), html...))
+			},
+			run: register(htmlPNGID, nil), status: 422, code: "invalid_image", check: blobGone(sessionA, htmlPNGID)},
+		{name: "register PNG declaring 20000x20000",
+			prep: func(f *badFixture) { f.presignUpload(hugeID, "image/png", pngDeclaring(f.e.t, 20000, 20000)) },
+			run:  register(hugeID, nil), status: 422, code: "image_too_many_pixels", check: blobGone(sessionA, hugeID)},
+		{name: "re-register the same imageId", run: func(f *badFixture) (int, []byte) {
+			return f.e.register(f.mobA, f.img.ID, blob.UploadKey(f.a.SessionID, f.img.ID), nil)
 		}, status: 200, code: "", check: func(t *testing.T, f *badFixture) {
 			if n := len(f.e.snapshot(f.a.SessionID).Images); n != 1 {
 				t.Errorf("re-register: %d images, want 1", n)

@@ -26,6 +26,12 @@ const (
 	// store's own default limit (blob.DefaultMaxBytes, 25 MiB).
 	DefaultMaxImageBytes int64 = 20 << 20
 
+	// DefaultMaxImagePixels caps the width × height an image's header may
+	// declare. The largest phone photos are 48-50 MP (a 50 MP sensor's
+	// full-resolution mode); anything larger is not a clinical phone photo
+	// and would cost any viewer that decodes it over 200 MB of memory.
+	DefaultMaxImagePixels int64 = 50_000_000
+
 	// DefaultQRTokenTTL is how long a QR code can be claimed: long enough to
 	// find the phone and scan, short enough that a photo of the screen taken
 	// later is useless.
@@ -106,6 +112,9 @@ type Config struct {
 	// MaxImageBytes caps one image. Zero means DefaultMaxImageBytes. It must
 	// not exceed the blob store's own limit.
 	MaxImageBytes int64
+	// MaxImagePixels caps the pixels (width × height) an image's header may
+	// declare; register refuses larger ones. Zero means DefaultMaxImagePixels.
+	MaxImagePixels int64
 	// QRTokenTTL is how long a QR token can be claimed. Zero means
 	// DefaultQRTokenTTL.
 	QRTokenTTL time.Duration
@@ -162,6 +171,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	setDefault(&cfg.MaxImages, DefaultMaxImages)
 	setDefault(&cfg.MaxImageBytes, DefaultMaxImageBytes)
+	setDefault(&cfg.MaxImagePixels, DefaultMaxImagePixels)
 	setDefault(&cfg.QRTokenTTL, DefaultQRTokenTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.UploadURLTTL, DefaultUploadURLTTL)
@@ -173,8 +183,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	switch {
-	case cfg.MaxImages < 0, cfg.MaxImageBytes < 0, cfg.ClaimBurst < 0:
-		return cfg, errors.New("capture: MaxImages, MaxImageBytes and ClaimBurst must not be negative")
+	case cfg.MaxImages < 0, cfg.MaxImageBytes < 0, cfg.ClaimBurst < 0, cfg.MaxImagePixels < 0:
+		return cfg, errors.New("capture: MaxImages, MaxImageBytes, MaxImagePixels and ClaimBurst must not be negative")
 	case cfg.QRTokenTTL < 0, cfg.SessionTTL < 0, cfg.UploadURLTTL < 0, cfg.DownloadURLTTL < 0, cfg.SweepInterval < 0:
 		return cfg, errors.New("capture: durations must not be negative")
 	case cfg.QRTokenTTL > cfg.SessionTTL:

@@ -52,7 +52,8 @@ func (a *API) sweep(ctx context.Context) int {
 }
 
 // expire removes one expired session: the blobs its pending uploads were
-// signed for (wherever their keys point), then everything under its prefix.
+// signed for (wherever their keys point), then everything under its stored
+// and upload prefixes.
 func (a *API) expire(ctx context.Context, id string) bool {
 	keys, err := a.store.PendingKeys(ctx, id)
 	if err != nil {
@@ -65,9 +66,11 @@ func (a *API) expire(ctx context.Context, id string) bool {
 			return false
 		}
 	}
-	if err := a.blobs.DeletePrefix(ctx, blob.SessionPrefix(id)); err != nil {
-		a.log.Warn().Err(err).Str("session", id).Msg("capture sweep: blobs not deleted; will retry")
-		return false
+	for _, prefix := range []string{blob.SessionPrefix(id), blob.UploadPrefix(id)} {
+		if err := a.blobs.DeletePrefix(ctx, prefix); err != nil {
+			a.log.Warn().Err(err).Str("session", id).Msg("capture sweep: blobs not deleted; will retry")
+			return false
+		}
 	}
 	a.publish(ctx, id, EventSessionExpired, sessionExpiredEvent{SessionID: id})
 	if err := a.store.Remove(ctx, id); err != nil {

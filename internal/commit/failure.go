@@ -29,7 +29,11 @@ var (
 	errImageMissing = ErrorInfo{"image_missing",
 		"The uploaded photo is no longer stored, so it cannot be filed. Delete it and take it again."}
 	errImageChanged = ErrorInfo{"image_changed",
-		"The stored photo does not match what the phone registered, so it was not filed."}
+		"The stored photo is not the one checked when the phone sent it (its fingerprint differs), " +
+			"so it was not filed. Delete it and take it again."}
+	errImageUnverified = ErrorInfo{"image_unverified",
+		"This photo was sent before handoff recorded a fingerprint of each photo, so it cannot be shown " +
+			"to be the one checked, and it was not filed. Delete it and take it again."}
 	errBlobRead = ErrorInfo{"storage_unavailable", "Could not read the photo from storage. Commit again to retry."}
 	// errIdentifierConflict: the record already holds a Media under this
 	// image's identifier that is not this image's (another patient's), so
@@ -102,8 +106,10 @@ func blobFailure(err error) ErrorInfo {
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
 		return errImageMissing
-	case errors.Is(err, errSizeMismatch), errors.Is(err, errTypeMismatch):
+	case errors.Is(err, errBytesChanged):
 		return errImageChanged
+	case errors.Is(err, errNoHash):
+		return errImageUnverified
 	default:
 		return errBlobRead
 	}

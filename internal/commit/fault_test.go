@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -210,46 +209,45 @@ func TestCommitMissingBlob(t *testing.T) {
 	testutil.Check(t, "Media requests", 1, e.fake.MediaRequests())
 }
 
-// Bytes replaced after registration (an upload URL cannot be revoked) are
-// refused, whether the size or only the type changed; nothing reaches ALEX
-// for that image.
+// Bytes changed in the store after registration are refused, whether the
+// size or only the content changed; nothing reaches ALEX for that image and
+// its blob is kept. No URL can write a stored key (see integrity_test.go for
+// the upload URL), so this is someone with access to the store itself.
 func TestCommitReplacedBytes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	sd := e.seed(3)
+	sd := e.seed(4)
 	replace := func(img session.Image, data []byte) {
-		ctx := context.Background()
-		up, err := e.blobs.PresignUpload(ctx, img.Key, "image/jpeg", int64(len(data)), time.Minute)
-		if err != nil {
+		if err := e.blobs.Put(context.Background(), img.Key, bytes.NewReader(data), int64(len(data)), "image/jpeg"); err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(data))
-		for k, v := range up.Headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("replace upload: %v", err)
-		}
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("replace upload: %s", resp.Status)
-		}
-		resp.Body.Close()
 	}
-	sameSize := bytes.Repeat([]byte{'x'}, int(sd.images[0].Size))
+	sameSize := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{'x'}, int(sd.images[0].Size)-3)...)
 	replace(sd.images[0], sameSize)
 	replace(sd.images[1], append(e.read(sd.images[1].Key), 0))
-	reply := e.commit(Request{SessionID: sd.id})
-	for i, want := range []session.CommitStatus{session.CommitFailed, session.CommitFailed, session.CommitCommitted} {
-		r := reply.Results[i]
-		if want == session.CommitFailed {
-			checkFailure(t, fmt.Sprintf("result %d", i), want, "image_changed", r)
-		} else {
-			testutil.Check(t, fmt.Sprintf("result %d status", i), want, r.Status)
-		}
+	// An image registered by a version that recorded no hash.
+	noHash := sd.images[2]
+	noHash.SHA256 = ""
+	if _, err := e.store.RemoveImage(context.Background(), sd.id, noHash.ID, e.api.touch()); err != nil {
+		t.Fatal(err)
 	}
-	if e.fake.MediaRequests() != 1 {
-		t.Fatalf("ALEX saw %d Media requests, want 1", e.fake.MediaRequests())
+	if _, _, err := e.store.AddImage(context.Background(), sd.id, noHash, e.api.touch()); err != nil {
+		t.Fatal(err)
+	}
+	reply := e.commit(Request{SessionID: sd.id})
+	byID := map[string]Result{}
+	for _, r := range reply.Results {
+		byID[r.ImageID] = r
+	}
+	checkFailure(t, "same size, other bytes", session.CommitFailed, "image_changed", byID[sd.images[0].ID])
+	checkFailure(t, "one byte longer", session.CommitFailed, "image_changed", byID[sd.images[1].ID])
+	checkFailure(t, "no recorded hash", session.CommitFailed, "image_unverified", byID[sd.images[2].ID])
+	testutil.Check(t, "untouched image", session.CommitCommitted, byID[sd.images[3].ID].Status)
+	testutil.Check(t, "Media requests", 1, e.fake.MediaRequests())
+	for _, img := range sd.images[:3] {
+		if e.read(img.Key) == nil {
+			t.Errorf("blob of refused image %s deleted; want it kept", img.ID)
+		}
 	}
 }
 

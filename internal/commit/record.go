@@ -42,17 +42,22 @@ type (
 	}
 )
 
-// errSizeMismatch: the stored object is not the size registered for it.
-var errSizeMismatch = errors.New("commit: stored image size differs from the registered size")
+// errBytesChanged: the stored bytes are not the bytes register checked
+// (their size or SHA-256 differs from the recorded one).
+var errBytesChanged = errors.New("commit: stored image differs from the one checked at register")
 
-// errTypeMismatch: the stored bytes are not the image type registered.
-var errTypeMismatch = errors.New("commit: stored bytes are not the registered image type")
+// errNoHash: the image has no recorded SHA-256 (registered by a version
+// that did not record one), so its bytes cannot be shown to be the checked ones.
+var errNoHash = errors.New("commit: image has no recorded SHA-256")
 
-// readImage reads an image's bytes, refusing an object that is not the size
-// and type the phone registered (and the server verified): an upload URL
-// cannot be revoked, so the bytes could have been replaced since, and we
-// file only what was checked.
+// readImage reads an image's bytes and returns them only if they are the
+// bytes register checked: the registered size and the recorded SHA-256. No
+// upload URL can write the stored key, so a mismatch means the store itself
+// was changed; the image is then not filed, and its blob is kept.
 func (a *API) readImage(ctx context.Context, img session.Image) ([]byte, error) {
+	if img.SHA256 == "" {
+		return nil, errNoHash
+	}
 	rc, err := a.blobs.Open(ctx, img.Key)
 	if err != nil {
 		return nil, err
@@ -62,11 +67,8 @@ func (a *API) readImage(ctx context.Context, img session.Image) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) != img.Size {
-		return nil, errSizeMismatch
-	}
-	if ct, ok := blob.SniffImage(data); !ok || ct != img.ContentType {
-		return nil, errTypeMismatch
+	if int64(len(data)) != img.Size || blob.Hash(data) != img.SHA256 {
+		return nil, errBytesChanged
 	}
 	return data, nil
 }

@@ -64,6 +64,9 @@ type Config struct {
 	MaxSessionBytes            int64
 	MaxSessionLifetime         time.Duration
 	MaxOpenSessionsPerFacility int
+	// Image integrity (issue 13): the most pixels (width × height) an
+	// image header may declare. Zero after Register only if set so.
+	MaxImagePixels int64
 
 	ALEXBaseURL          string
 	ALEXTokenURL         string
@@ -177,6 +180,9 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 		withEnv("max-session-bytes", "byte quota per capture session, uploads not yet registered included; at least --max-image-bytes"))
 	d(&c.MaxSessionLifetime, "max-session-lifetime", capture.DefaultMaxSessionLifetime, "absolute lifetime of a capture session from its creation, however active; at least --session-ttl")
 	i(&c.MaxOpenSessionsPerFacility, "max-open-sessions-per-facility", capture.DefaultMaxOpenSessionsPerFacility, "maximum open capture sessions per facility")
+	// Image integrity (issue 13).
+	fs.Int64Var(&c.MaxImagePixels, "max-image-pixels", env.integer64("max-image-pixels", capture.DefaultMaxImagePixels),
+		withEnv("max-image-pixels", "maximum pixels (width × height) an image header may declare; register refuses larger images"))
 
 	s(&c.ALEXBaseURL, "alex-base-url", "", "ALEX FHIR base URL, e.g. https://alexapiuat.medtechglobal.com/FHIR; empty: outbox files under --data-dir")
 	s(&c.ALEXTokenURL, "alex-token-url", "", "OAuth2 token URL (https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)")
@@ -399,6 +405,9 @@ func (c *Config) Validate() error {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))
 	}
 	c.validateStorage(bad)
+	if c.MaxImagePixels < 1 {
+		bad("--max-image-pixels (%s) must be positive", EnvName("max-image-pixels"))
+	}
 	if c.RedisMaster != "" && c.RedisAddrs == "" {
 		bad("--redis-master (%s) needs sentinel addresses in --redis-addrs (%s)", EnvName("redis-master"), EnvName("redis-addrs"))
 	}

@@ -80,6 +80,7 @@ func TestDefaults(t *testing.T) {
 		{"S3PathStyle", c.S3PathStyle, false},
 		{"MaxImages", c.MaxImages, 20},
 		{"MaxImageBytes", c.MaxImageBytes, int64(20 << 20)},
+		{"MaxImagePixels", c.MaxImagePixels, int64(50_000_000)},
 		{"ClaimsPerMinute", c.ClaimsPerMinute, 10.0},
 		{"ALEXBaseURL", c.ALEXBaseURL, ""},
 		{"ALEXClientSecret", c.ALEXClientSecret, ""},
@@ -394,6 +395,7 @@ func TestValidate(t *testing.T) {
 			[]string{"--max-session-lifetime", "HANDOFF_MAX_SESSION_LIFETIME", "--session-ttl"}, nil},
 		{"open-session cap", func(c *config.Config) { c.MaxOpenSessionsPerFacility = 0 },
 			[]string{"--max-open-sessions-per-facility", "HANDOFF_MAX_OPEN_SESSIONS_PER_FACILITY"}, nil},
+		{"max image pixels", func(c *config.Config) { c.MaxImagePixels = 0 }, []string{"--max-image-pixels", "HANDOFF_MAX_IMAGE_PIXELS"}, nil},
 		{"every problem at once", func(c *config.Config) { c.JWTSecret, c.LogFormat, c.RedisMaster = "", "xml", "m" },
 			[]string{"HANDOFF_JWT_SECRET", "--log-format", "--redis-master"}, nil},
 	}
@@ -509,6 +511,7 @@ func TestDefaultsComeFromPackages(t *testing.T) {
 		{"SessionTTL", c.SessionTTL, capture.DefaultSessionTTL},
 		{"MaxImages", c.MaxImages, capture.DefaultMaxImages},
 		{"MaxImageBytes", c.MaxImageBytes, capture.DefaultMaxImageBytes},
+		{"MaxImagePixels", c.MaxImagePixels, capture.DefaultMaxImagePixels},
 		{"ClaimsPerMinute", c.ClaimsPerMinute, float64(capture.DefaultClaimsPerMinute)},
 		{"AblyChannelTemplate", c.AblyChannelTemplate, ablybridge.DefaultChannelTemplate},
 		{"Addr", c.Addr, config.DefaultAddr},

@@ -92,13 +92,17 @@ func (s Session) Image(imageID string) (Image, bool) {
 
 // Image is one registered photo.
 type Image struct {
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	ContentType string    `json:"contentType"`
-	Size        int64     `json:"size"`
-	Metadata    Metadata  `json:"metadata"`
-	CreatedAt   time.Time `json:"createdAt"`
-	Commit      Commit    `json:"commit"`
+	ID          string `json:"id"`
+	Key         string `json:"key"`
+	ContentType string `json:"contentType"`
+	Size        int64  `json:"size"`
+	// SHA256 is the lower-case hex SHA-256 of the bytes register checked and
+	// stored under Key; commit files only bytes with this hash. Empty on
+	// images registered before it was recorded, which commit refuses.
+	SHA256    string    `json:"sha256,omitempty"`
+	Metadata  Metadata  `json:"metadata"`
+	CreatedAt time.Time `json:"createdAt"`
+	Commit    Commit    `json:"commit"`
 }
 
 // Metadata is what the GP says about an image; it goes into the FHIR Media.

@@ -71,7 +71,8 @@ type Store interface {
 	// UpdateImage applies update to a copy of the image and stores the
 	// result atomically. update may run more than once (optimistic retries),
 	// so it must be free of side effects; an error from it aborts the update
-	// and is returned as is. The image's ID and Key cannot change. Errors
+	// and is returned as is. The image's ID, Key and SHA256 cannot change: they
+	// name the checked bytes. Errors
 	// also: ErrNotFound, ErrImageNotFound.
 	UpdateImage(ctx context.Context, id, imageID string, at Touch, update func(*Image) error) (Image, error)
 

@@ -261,7 +261,7 @@ func (m *MemoryStore) UpdateImage(_ context.Context, id, imageID string, at Touc
 	if err := update(&img); err != nil {
 		return Image{}, err
 	}
-	img.ID, img.Key = ms.s.Images[i].ID, ms.s.Images[i].Key
+	img.ID, img.Key, img.SHA256 = ms.s.Images[i].ID, ms.s.Images[i].Key, ms.s.Images[i].SHA256
 	ms.s.Images[i] = img
 	ms.extend(at)
 	return img, nil

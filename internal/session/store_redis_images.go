@@ -83,7 +83,7 @@ func (r *RedisStore) UpdateImage(ctx context.Context, id, imageID string, at Tou
 		if err := update(img); err != nil {
 			return false, err
 		}
-		img.ID, img.Key = orig.ID, orig.Key
+		img.ID, img.Key, img.SHA256 = orig.ID, orig.Key, orig.SHA256
 		return true, nil
 	})
 }

@@ -205,7 +205,7 @@ func testAddIdempotent(t *testing.T, st Store, c *testutil.Clock) {
 	ctx := context.Background()
 	s := openTestSession(t, st, c, "enc-"+uuid.NewString())
 	id := uuid.NewString()
-	img := Image{ID: id, Key: blob.Key(s.ID, id), ContentType: "image/png", Size: 5, CreatedAt: c.Now().Truncate(time.Millisecond),
+	img := Image{ID: id, Key: blob.Key(s.ID, id), ContentType: "image/png", Size: 5, SHA256: blob.Hash([]byte("12345")), CreatedAt: c.Now().Truncate(time.Millisecond),
 		Metadata: Metadata{Laterality: "left", BodySite: BodySite{System: "http://snomed.info/sct", Code: "1"}}, Commit: Commit{Status: CommitPending}}
 	got, added, err := st.AddImage(ctx, s.ID, img, touchAt(c))
 	must(t, "add", err)
@@ -225,16 +225,22 @@ func testUpdateRemove(t *testing.T, st Store, c *testutil.Clock) {
 	ctx := context.Background()
 	s := openTestSession(t, st, c, "enc-"+uuid.NewString())
 	id := uuid.NewString()
-	_, _, err := st.AddImage(ctx, s.ID, Image{ID: id, Key: blob.Key(s.ID, id), Commit: Commit{Status: CommitPending}}, touchAt(c))
+	sum := blob.Hash([]byte("checked"))
+	_, _, err := st.AddImage(ctx, s.ID, Image{ID: id, Key: blob.Key(s.ID, id), SHA256: sum, Commit: Commit{Status: CommitPending}}, touchAt(c))
 	must(t, "add", err)
 	img, err := st.UpdateImage(ctx, s.ID, id, touchAt(c), func(img *Image) error {
 		img.Metadata.Notes = "n"
 		img.Key = "tampered"
+		img.SHA256 = blob.Hash([]byte("replaced"))
 		return nil
 	})
 	must(t, "update", err)
 	testutil.Check(t, "updated notes", "n", img.Metadata.Notes)
 	testutil.Check(t, "updated key (must not change)", blob.Key(s.ID, id), img.Key)
+	testutil.Check(t, "updated sha256 (must not change)", sum, img.SHA256)
+	got, err := st.Get(ctx, s.ID, c.Now())
+	must(t, "get", err)
+	testutil.Check(t, "stored sha256", sum, got.Images[0].SHA256)
 	_, err = st.UpdateImage(ctx, s.ID, uuid.NewString(), touchAt(c), func(*Image) error { return nil })
 	wantErr(t, "update unknown", err, ErrImageNotFound)
 	_, err = SetCommit(ctx, st, s.ID, id, Commit{Status: CommitFailed, Error: "ALEX 503"}, touchAt(c))
@@ -246,7 +252,7 @@ func testUpdateRemove(t *testing.T, st Store, c *testutil.Clock) {
 	wantErr(t, "commit over committed", err, ErrImageCommitted)
 	_, err = st.RemoveImage(ctx, s.ID, id, touchAt(c))
 	wantErr(t, "remove committed", err, ErrImageCommitted)
-	got, err := st.Get(ctx, s.ID, c.Now())
+	got, err = st.Get(ctx, s.ID, c.Now())
 	must(t, "get", err)
 	testutil.Equal(t, "commit state", done, got.Images[0].Commit)
 	id2 := uuid.NewString()
