@@ -27,6 +27,8 @@ const (
 type MediaInput struct {
 	FacilityID  string // HPI facility id, sent as mt-facilityid (not in the Media)
 	PatientID   string // ALEX Patient id
+	EncounterID string // ALEX Encounter id; empty or not a FHIR id: no Media.encounter
+	ProviderID  string // ALEX Practitioner id of the GP; empty or not a FHIR id: no Media.operator
 	SessionID   string // the capture session (server-minted UUID)
 	ImageID     string // the image id the phone chose, unique within its session
 	ContentType string // image/jpeg, image/png or image/heic
@@ -66,7 +68,9 @@ type (
 		Status          string           `json:"status"`
 		Type            *codeableConcept `json:"type"`
 		Subject         reference        `json:"subject"`
+		Encounter       *reference       `json:"encounter,omitempty"`
 		CreatedDateTime string           `json:"createdDateTime,omitempty"`
+		Operator        *reference       `json:"operator,omitempty"`
 		BodySite        *codeableConcept `json:"bodySite,omitempty"`
 		Note            []annotation     `json:"note,omitempty"`
 		Content         attachment       `json:"content"`
@@ -133,6 +137,16 @@ func IdentifierValue(in MediaInput) string { return in.SessionID + "." + in.Imag
 // whose context includes CodeableConcept) on bodySite, and bodySite.text
 // spells it out ("Left forearm") for readers that ignore extensions. With
 // laterality but no body site, bodySite holds just the extension and text.
+// bodySite.text is what a GP reads ("Left forearm"): SNOMED's "structure"
+// wording is dropped from it (siteText), while coding.display keeps the
+// term exactly as sent.
+//
+// Encounter and performer: Media.encounter is Encounter/{EncounterID} and
+// Media.operator (R4's "the person who generated the image") is
+// Practitioner/{ProviderID}, each only when the id is known and a valid
+// FHIR id; an id that is not would make ALEX refuse the whole Media, and
+// the photo matters more than the link. Whether ALEX UAT accepts either
+// reference has not been verified.
 func BuildMedia(in MediaInput, identifierSystem string) ([]byte, error) {
 	if err := validateMedia(in); err != nil {
 		return nil, err
@@ -147,8 +161,10 @@ func BuildMedia(in MediaInput, identifierSystem string) ([]byte, error) {
 		Type: &codeableConcept{Coding: []coding{
 			{System: SystemMediaType, Code: "image", Display: "Image"},
 		}},
-		Subject:  reference{Reference: "Patient/" + in.PatientID},
-		BodySite: bodySite(in.BodySite, in.Laterality),
+		Subject:   reference{Reference: "Patient/" + in.PatientID},
+		Encounter: optionalRef("Encounter", in.EncounterID),
+		Operator:  optionalRef("Practitioner", in.ProviderID),
+		BodySite:  bodySite(in.BodySite, in.Laterality),
 		Content: attachment{
 			ContentType: strings.ToLower(in.ContentType),
 			Data:        base64.StdEncoding.EncodeToString(in.Data),
@@ -210,7 +226,7 @@ func bodySite(site *Coding, side string) *codeableConcept {
 			system = SystemSNOMED
 		}
 		cc.Coding = []coding{{System: system, Code: site.Code, Display: site.Display}}
-		cc.Text = site.Display
+		cc.Text = siteText(site.Display)
 	}
 	if hasSide {
 		cc.Extension = []extension{{
@@ -222,6 +238,37 @@ func bodySite(site *Coding, side string) *codeableConcept {
 		cc.Text = sideText(lat.word, cc.Text)
 	}
 	return cc
+}
+
+// optionalRef is a reference to resourceType/id, or nil when id is empty
+// or not a valid FHIR id.
+func optionalRef(resourceType, id string) *reference {
+	if !fhirID.MatchString(id) {
+		return nil
+	}
+	return &reference{Reference: resourceType + "/" + id}
+}
+
+// siteText is a SNOMED CT body-structure term as a GP reads it: the
+// preferred terms say "Forearm structure", "Structure of back of trunk"
+// or "Entire heel", which no one says at the bedside. The text keeps
+// everything else, so it never says less than the term.
+func siteText(display string) string {
+	t := strings.TrimSpace(display)
+	lower := strings.ToLower(t)
+	for _, prefix := range []string{"structure of ", "entire "} {
+		if strings.HasPrefix(lower, prefix) && len(t) > len(prefix) {
+			t, lower = t[len(prefix):], lower[len(prefix):]
+		}
+	}
+	if strings.HasSuffix(lower, " structure") && len(t) > len(" structure") {
+		t = t[:len(t)-len(" structure")]
+	}
+	if t == "" {
+		return ""
+	}
+	first, n := utf8.DecodeRuneInString(t)
+	return string(unicode.ToUpper(first)) + t[n:]
 }
 
 // sideText prefixes a body site's display with its side ("Left forearm"),

@@ -21,6 +21,8 @@ func sampleInput() MediaInput {
 	return MediaInput{
 		FacilityID:  "F2N060-A",
 		PatientID:   "14e52e16edb7a435bfa05e307afd008b",
+		EncounterID: "enc-7f3a91",
+		ProviderID:  "prac-4b20c7",
 		SessionID:   "0b9d4f3e-8c21-4f6a-a5d2-7e13c94b6f08",
 		ImageID:     "6f1c2a0e-5b7d-4c1e-9a41-3f0b8e2d7c11",
 		ContentType: "image/jpeg",
@@ -29,7 +31,7 @@ func sampleInput() MediaInput {
 		Laterality:  "left",
 		Data:        []byte{0xff, 0xd8, 0xff, 0xe0, 'j', 'p', 'e', 'g'},
 		CreatedAt:   time.Date(2025, 3, 4, 10, 30, 0, 0, nz),
-		BodySite:    &Coding{System: SystemSNOMED, Code: "14975008", Display: "Forearm"},
+		BodySite:    &Coding{System: SystemSNOMED, Code: "14975008", Display: "Forearm structure"},
 	}
 }
 
@@ -77,6 +79,9 @@ func TestBuildMediaFields(t *testing.T) {
 		{"status", m.Status, "completed"},
 		{"type", m.Type.Coding[0].System + "#" + m.Type.Coding[0].Code, SystemMediaType + "#image"},
 		{"subject", m.Subject.Reference, "Patient/14e52e16edb7a435bfa05e307afd008b"},
+		{"encounter", m.Encounter.Reference, "Encounter/enc-7f3a91"},
+		{"operator", m.Operator.Reference, "Practitioner/prac-4b20c7"},
+		{"bodySite display (SNOMED term, as sent)", m.BodySite.Coding[0].Display, "Forearm structure"},
 		{"created", m.CreatedDateTime, "2025-03-03T21:30:00Z"},
 		{"bodySite code", m.BodySite.Coding[0].System + "#" + m.BodySite.Coding[0].Code, SystemSNOMED + "#14975008"},
 		{"bodySite text", m.BodySite.Text, "Left forearm"},
@@ -115,7 +120,13 @@ func TestBuildMediaBodySite(t *testing.T) {
 		{"right", forearm, "right", `"text":"Right forearm"`, false},
 		{"bilateral", forearm, "bilateral", `"code":"51440002"`, false},
 		{"side already in display", &Coding{Code: "85151006", Display: "Structure of left hand"}, "left",
-			`"text":"Structure of left hand"`, false},
+			`"text":"Left hand"`, false},
+		{"structure wording dropped", &Coding{Code: "77568009", Display: "Structure of back of trunk"}, "",
+			`"display":"Structure of back of trunk"}],"text":"Back of trunk"`, false},
+		{"entire dropped, side added", &Coding{Code: "76853006", Display: "Entire heel"}, "right",
+			`"text":"Right heel"`, false},
+		{"region kept", &Coding{Code: "16982005", Display: "Shoulder region structure"}, "left",
+			`"text":"Left shoulder region"`, false},
 		{"side word inside another word", &Coding{Code: "80281008", Display: "Cleft lip"}, "left",
 			`"text":"Left cleft lip"`, false},
 		{"side without site", nil, "right", `{"extension":[{"url":"` + LateralityExtension +
@@ -142,6 +153,36 @@ func TestBuildMediaBodySite(t *testing.T) {
 		_ = json.Unmarshal(raw, &m)
 		if tc.want == "" && m.BodySite != nil || !strings.Contains(string(m.BodySite), tc.want) {
 			t.Errorf("%s: bodySite = %s, want %s", tc.name, m.BodySite, tc.want)
+		}
+	}
+}
+
+// TestBuildMediaReferences: encounter and operator appear only when their
+// ids are known and valid FHIR ids; a bad one is left out, never fatal.
+func TestBuildMediaReferences(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, encounter, provider string
+		wantEncounter, wantOp     string
+	}{
+		{"both", "enc-1", "prac-1", `"encounter":{"reference":"Encounter/enc-1"}`, `"operator":{"reference":"Practitioner/prac-1"}`},
+		{"none", "", "", "", ""},
+		{"not FHIR ids", "enc 1/../x", "prac|1", "", ""},
+	}
+	for _, tc := range cases {
+		in := sampleInput()
+		in.EncounterID, in.ProviderID = tc.encounter, tc.provider
+		raw, err := BuildMedia(in, DefaultIdentifierSystem)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, c := range []struct{ field, want string }{{`"encounter"`, tc.wantEncounter}, {`"operator"`, tc.wantOp}} {
+			if c.want == "" && strings.Contains(string(raw), c.field) {
+				t.Errorf("%s: %s present: %s", tc.name, c.field, raw)
+			}
+			if c.want != "" && !strings.Contains(string(raw), c.want) {
+				t.Errorf("%s: want %s in %s", tc.name, c.want, raw)
+			}
 		}
 	}
 }

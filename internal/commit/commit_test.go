@@ -202,6 +202,7 @@ func TestCommitOutbox(t *testing.T) {
 		}
 		want, err := alex.BuildMedia(alex.MediaInput{
 			FacilityID: facility, PatientID: patientID, SessionID: sd.id, ImageID: img.ID, ContentType: "image/jpeg",
+			EncounterID: e.session(sd.id).EncounterID, ProviderID: provider,
 			Title: "Clinical photo " + string(rune('1'+i)) + " of 3", Notes: secretNotes, Laterality: "left",
 			Data: sd.data[img.ID], CreatedAt: img.CreatedAt,
 			BodySite: &alex.Coding{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
@@ -239,10 +240,16 @@ func TestCommitMetadataOverride(t *testing.T) {
 		BodySite: session.BodySite{System: alex.SystemSNOMED, Code: "14975008", Display: "Forearm"},
 	}, ma.Metadata)
 	testutil.Check(t, "image b metadata", session.Metadata{Notes: secretNotes}, mb.Metadata)
+	if len(e.fake.Media()) != 2 {
+		t.Fatalf("%d Media filed, want 2", len(e.fake.Media()))
+	}
 	for _, m := range e.fake.Media() {
-		switch m.Resource.Identifier[0].Value {
+		// The identifier is <sessionId>.<imageId>.
+		switch strings.TrimPrefix(m.Resource.Identifier[0].Value, sd.id+".") {
 		case a:
 			testutil.Check(t, "Media of a: note", "edited on desktop", m.Resource.Note[0].Text)
+			testutil.Check(t, "Media of a: encounter", "Encounter/"+s.EncounterID, m.Resource.Encounter.Reference)
+			testutil.Check(t, "Media of a: operator", "Practitioner/"+provider, m.Resource.Operator.Reference)
 			if ext := string(m.Resource.BodySite.Extension[0]["valueCodeableConcept"]); !strings.Contains(ext, "24028007") {
 				t.Errorf("Media of a: laterality %s lacks the right code 24028007", ext)
 			}

@@ -226,6 +226,8 @@ func (r *run) mediaInput(img session.Image, data []byte) alex.MediaInput {
 	in := alex.MediaInput{
 		FacilityID:  r.session.Facility,
 		PatientID:   r.session.PatientID,
+		EncounterID: r.session.EncounterID,
+		ProviderID:  r.session.ProviderID,
 		SessionID:   r.session.ID,
 		ImageID:     img.ID,
 		ContentType: img.ContentType,

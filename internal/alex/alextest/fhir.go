@@ -121,7 +121,14 @@ type Annotation struct {
 var eventStatus = map[string]bool{"preparation": true, "in-progress": true, "not-done": true,
 	"on-hold": true, "stopped": true, "completed": true, "entered-in-error": true, "unknown": true}
 
-var patientRef = regexp.MustCompile(`^Patient/[A-Za-z0-9.-]{1,64}$`)
+var (
+	patientRef   = regexp.MustCompile(`^Patient/[A-Za-z0-9.-]{1,64}$`)
+	encounterRef = regexp.MustCompile(`^Encounter/[A-Za-z0-9.-]{1,64}$`)
+	// operatorRef: R4 Media.operator is Reference(Practitioner |
+	// PractitionerRole | Organization | CareTeam | Patient | Device |
+	// RelatedPerson).
+	operatorRef = regexp.MustCompile(`^(Practitioner|PractitionerRole|Organization|CareTeam|Patient|Device|RelatedPerson)/[A-Za-z0-9.-]{1,64}$`)
+)
 
 // invalid is a rejected Media: the OperationOutcome issue code and text.
 type invalid struct{ code, text string }
@@ -167,6 +174,12 @@ func checkMedia(m *Media) error {
 	}
 	if m.Subject == nil || !patientRef.MatchString(m.Subject.Reference) {
 		bad("Media.subject.reference must be Patient/<id>")
+	}
+	if m.Encounter != nil && !encounterRef.MatchString(m.Encounter.Reference) {
+		bad("Media.encounter.reference must be Encounter/<id>")
+	}
+	if m.Operator != nil && !operatorRef.MatchString(m.Operator.Reference) {
+		bad("Media.operator.reference must be Practitioner/<id> or another R4 operator type")
 	}
 	if m.Content == nil || m.Content.ContentType == "" {
 		bad("Media.content.contentType is required (att-1)")

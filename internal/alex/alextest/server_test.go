@@ -126,7 +126,12 @@ func TestMediaValidation(t *testing.T) {
 		{"bad base64", edit(`aGVsbG8=`, `***`), ok, 400, "base64"},
 		{"wrong size", edit(`"size":5`, `"size":6`), ok, 400, "size"},
 		{"resource type", edit(`"Media"`, `"Binary"`), ok, 400, "resourceType"},
+		{"bad encounter", edit(`"createdDateTime"`, `"encounter":{"reference":"Patient/p1"},"createdDateTime"`), ok, 400, "Media.encounter"},
+		{"bad operator", edit(`"createdDateTime"`, `"operator":{"reference":"Location/l1"},"createdDateTime"`), ok, 400, "Media.operator"},
 		{"valid", validMedia, ok, 201, `"id":"media-1"`},
+		{"valid with encounter and operator", strings.Replace(edit(`"createdDateTime"`,
+			`"encounter":{"reference":"Encounter/e1"},"createdDateTime"`), `"content"`,
+			`"operator":{"reference":"Practitioner/d1"},"content"`, 1), ok, 201, `"id":"media-2"`},
 	}
 	for _, tc := range cases {
 		resp, body := post(t, s, tc.body, tc.hdr)
@@ -136,8 +141,8 @@ func TestMediaValidation(t *testing.T) {
 		}
 	}
 	got := s.Media()
-	if len(got) != 1 {
-		t.Fatalf("%d Media stored, want 1", len(got))
+	if len(got) != 2 {
+		t.Fatalf("%d Media stored, want 2", len(got))
 	}
 	testutil.Check(t, "stored data", "hello", string(got[0].Data))
 	testutil.Check(t, "stored facility", "F1", got[0].FacilityID)
