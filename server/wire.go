@@ -137,7 +137,7 @@ func (s *Server) newBlobStore(ctx context.Context) (blob.Store, error) {
 		UploadTimeout: s.cfg.UploadTimeout, UploadMinRate: s.cfg.UploadMinRate,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--data-dir (%s): %w", config.EnvName("data-dir"), err)
 	}
 	s.mux.Handle("/blob/", local.Handler())
 	return local, nil

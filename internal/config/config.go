@@ -293,7 +293,7 @@ func envString(name, def string) string {
 type envReader struct{ errs *[]error }
 
 func (e *envReader) fail(name, what string) {
-	*e.errs = append(*e.errs, fmt.Errorf("%s: %s", EnvName(name), what))
+	*e.errs = append(*e.errs, fmt.Errorf("%s (the environment twin of --%s): %s", EnvName(name), name, what))
 }
 
 func (e *envReader) boolean(name string, def bool) bool {
@@ -432,6 +432,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateEdge()...)
 	errs = append(errs, c.validateCredentials()...)
+	errs = append(errs, c.validateWiring()...)
 	return errors.Join(errs...)
 }
 
