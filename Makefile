@@ -9,12 +9,15 @@ LDFLAGS := -X main.version=$(VERSION)
 VERSITYGW_VERSION := v1.8.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 TEST_TIMEOUT ?= 20m
+# PORT is where `make run` listens, on loopback: make run PORT=9090
+PORT ?= 8080
 
 .PHONY: run build test unit deps bench lint fuzz loadtest screenshots clean
 
 ## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
+## on 127.0.0.1:$(PORT) (make run PORT=9090)
 run: build
-	./$(BIN) serve --dev
+	./$(BIN) serve --dev --addr 127.0.0.1:$(PORT)
 
 ## build: compile the handoff binary into bin/
 build:

@@ -20,8 +20,18 @@ type assetServer struct {
 
 type asset struct {
 	body        []byte
+	gzip        []byte // nil: not worth compressing (gzip.go)
 	etag        string
 	contentType string
+}
+
+// etagFor is the ETag of the variant served: the gzip variant's is
+// distinct, so caches and If-None-Match never confuse the two.
+func (a asset) etagFor(gzipped bool) string {
+	if gzipped {
+		return strings.TrimSuffix(a.etag, `"`) + `-gz"`
+	}
+	return a.etag
 }
 
 // contentTypes is set explicitly rather than taken from the host's MIME
@@ -50,7 +60,7 @@ func newAssetServer(root fs.FS) *assetServer {
 			return err
 		}
 		sum := sha256.Sum256(body)
-		s.files[name] = asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, contentType: ct}
+		s.files[name] = asset{body: body, gzip: gzipBytes(body), etag: `"` + hex.EncodeToString(sum[:12]) + `"`, contentType: ct}
 		return nil
 	})
 	if err != nil {
@@ -66,18 +76,18 @@ func (s *assetServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("ETag", a.etag)
+	body, gzipped := pickBody(w, r, a.body, a.gzip)
+	etag := a.etagFor(gzipped)
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if etagMatches(r.Header.Get("If-None-Match"), a.etag) {
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		h.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	h.Set("Content-Type", a.contentType)
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(a.body)
+	writeBody(w, r, body)
 }
 
 // etagMatches reports whether an If-None-Match header names etag.

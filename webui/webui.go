@@ -80,6 +80,7 @@ type pageData struct {
 // templates depend only on Options.
 type page struct {
 	body []byte
+	gzip []byte // nil: not worth compressing
 	csp  string
 }
 
@@ -92,7 +93,7 @@ func mustPage(name string, data pageData, csp string) page {
 	if err := t.Execute(&b, data); err != nil {
 		panic("webui: render " + name + ": " + err.Error())
 	}
-	return page{body: b.Bytes(), csp: csp}
+	return page{body: b.Bytes(), gzip: gzipBytes(b.Bytes()), csp: csp}
 }
 
 func (p page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -105,8 +106,6 @@ func (p page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", p.csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(p.body)
+	body, _ := pickBody(w, r, p.body, p.gzip)
+	writeBody(w, r, body)
 }
