@@ -251,12 +251,13 @@ func optionalRef(resourceType, id string) *reference {
 
 // siteText is a SNOMED CT body-structure term as a GP reads it: the
 // preferred terms say "Forearm structure", "Structure of back of trunk"
-// or "Entire heel", which no one says at the bedside. The text keeps
+// "Entire heel" or "Bone structure of sacrum", which no one says at the
+// bedside. The text keeps
 // everything else, so it never says less than the term.
 func siteText(display string) string {
 	t := strings.TrimSpace(display)
 	lower := strings.ToLower(t)
-	for _, prefix := range []string{"structure of ", "entire "} {
+	for _, prefix := range []string{"bone structure of ", "structure of ", "entire "} {
 		if strings.HasPrefix(lower, prefix) && len(t) > len(prefix) {
 			t, lower = t[len(prefix):], lower[len(prefix):]
 		}

@@ -125,6 +125,8 @@ func TestBuildMediaBodySite(t *testing.T) {
 			`"display":"Structure of back of trunk"}],"text":"Back of trunk"`, false},
 		{"entire dropped, side added", &Coding{Code: "76853006", Display: "Entire heel"}, "right",
 			`"text":"Right heel"`, false},
+		{"bone structure of dropped", &Coding{Code: "54735007", Display: "Bone structure of sacrum"}, "",
+			`"text":"Sacrum"`, false},
 		{"region kept", &Coding{Code: "16982005", Display: "Shoulder region structure"}, "left",
 			`"text":"Left shoulder region"`, false},
 		{"side word inside another word", &Coding{Code: "80281008", Display: "Cleft lip"}, "left",
