@@ -122,7 +122,7 @@ func TestEndToEnd(t *testing.T) {
 	})()`)), "set body site")
 	waitJS(t, desk, `document.querySelector('#grid .card [data-role="save"]').textContent === 'Saved'`, 10*time.Second, "metadata saved")
 	firstID := evalJS[string](t, desk, `document.querySelector('#grid .card').dataset.imageId`)
-	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))), "commit")
+	fileAll(t, desk) // answers the no-site prompt (issue 15) if it comes
 	waitJS(t, desk, `[...document.querySelectorAll('#grid .card')].every(c => c.dataset.commit === 'committed')`, 20*time.Second, "photos filed")
 	if s := evalJS[string](t, desk, `document.querySelector('#grid .card [data-role="state"]').textContent`); !strings.Contains(s, "Filed to record") {
 		t.Errorf("card state = %q", s)

@@ -3,9 +3,15 @@
 // travels as its own field (the server codes it as a SNOMED laterality
 // qualifier on Media.bodySite), so one list serves left, right and midline.
 //
-// Codes checked against published SNOMED CT usage (FHIR implementation
-// guides, DICOM CID 4031 anatomic region lists); `display` is the concept's
-// preferred term, `label` is what a GP reads in the select.
+// How the codes were chosen: only concepts whose code and preferred term
+// we could match to published SNOMED CT usage (FHIR implementation guides,
+// DICOM CID 4031 anatomic regions) are listed; every code passes the
+// SNOMED CT identifier checks (partition, Verhoeff check digit) in
+// webui_test.go, which catches a mistyped code but not a wrong concept.
+// Where we were not sure of a finer concept (shin, sacral skin) the list
+// offers the broader one we were sure of and finds it by the GP's word
+// (`terms`). `display` is the concept's preferred term, filed as
+// coding.display; `label` is what a GP reads and searches.
 export const SNOMED = 'http://snomed.info/sct';
 
 export const BODY_SITE_GROUPS = [
@@ -14,7 +20,7 @@ export const BODY_SITE_GROUPS = [
     sites: [
       { code: '41695006', label: 'Scalp', display: 'Scalp structure' },
       { code: '52795006', label: 'Forehead', display: 'Forehead structure' },
-      { code: '89545001', label: 'Face', display: 'Face structure' },
+      { code: '89545001', label: 'Face', display: 'Face structure', terms: ['cheek'] },
       { code: '117590005', label: 'Ear', display: 'Ear structure' },
       { code: '45206002', label: 'Nose', display: 'Nose structure' },
       { code: '48477009', label: 'Lip', display: 'Lip structure' },
@@ -24,11 +30,18 @@ export const BODY_SITE_GROUPS = [
   {
     label: 'Trunk',
     sites: [
+      { code: '51185008', label: 'Chest', display: 'Thoracic structure', terms: ['thorax'] },
       { code: '78904004', label: 'Chest wall', display: 'Chest wall structure' },
+      { code: '76752008', label: 'Breast', display: 'Breast structure' },
+      { code: '91470000', label: 'Axilla', display: 'Axillary region structure', terms: ['armpit'] },
+      { code: '113345001', label: 'Abdomen', display: 'Abdominal structure', terms: ['belly', 'tummy'] },
       { code: '59380008', label: 'Abdominal wall', display: 'Anterior abdominal wall structure' },
       { code: '77568009', label: 'Back', display: 'Structure of back of trunk' },
-      { code: '46862004', label: 'Buttock', display: 'Buttock structure' },
-      { code: '26893007', label: 'Groin', display: 'Inguinal region structure' },
+      { code: '54735007', label: 'Sacrum', display: 'Bone structure of sacrum', terms: ['sacral', 'pressure'] },
+      { code: '64688005', label: 'Coccyx', display: 'Bone structure of coccyx', terms: ['tailbone'] },
+      { code: '46862004', label: 'Buttock', display: 'Buttock structure', terms: ['gluteal', 'bottom'] },
+      { code: '26893007', label: 'Groin', display: 'Inguinal region structure', terms: ['inguinal'] },
+      { code: '38864007', label: 'Perineum', display: 'Perineal structure' },
     ],
   },
   {
@@ -39,8 +52,9 @@ export const BODY_SITE_GROUPS = [
       { code: '127949000', label: 'Elbow', display: 'Elbow region structure' },
       { code: '14975008', label: 'Forearm', display: 'Forearm structure' },
       { code: '8205005', label: 'Wrist', display: 'Wrist region structure' },
-      { code: '85562004', label: 'Hand', display: 'Hand structure' },
+      { code: '85562004', label: 'Hand', display: 'Hand structure', terms: ['palm'] },
       { code: '7569003', label: 'Finger', display: 'Finger structure' },
+      { code: '76505004', label: 'Thumb', display: 'Thumb structure' },
     ],
   },
   {
@@ -49,11 +63,14 @@ export const BODY_SITE_GROUPS = [
       { code: '29836001', label: 'Hip', display: 'Hip region structure' },
       { code: '68367000', label: 'Thigh', display: 'Thigh structure' },
       { code: '72696002', label: 'Knee', display: 'Knee region structure' },
-      { code: '30021000', label: 'Lower leg', display: 'Lower leg structure' },
-      { code: '344001', label: 'Ankle', display: 'Ankle region structure' },
+      { code: '30021000', label: 'Lower leg (shin, calf)', display: 'Lower leg structure', terms: ['shin', 'calf', 'pretibial'] },
+      { code: '344001', label: 'Ankle', display: 'Ankle region structure', terms: ['malleolus'] },
       { code: '56459004', label: 'Foot', display: 'Foot structure' },
+      { code: '7769000', label: 'Dorsum of foot', display: 'Structure of dorsum of foot', terms: ['top of foot'] },
+      { code: '57999000', label: 'Sole of foot', display: 'Structure of sole of foot', terms: ['plantar'] },
       { code: '76853006', label: 'Heel', display: 'Heel structure' },
       { code: '29707007', label: 'Toe', display: 'Toe structure' },
+      { code: '78883009', label: 'Big toe', display: 'Great toe structure', terms: ['great toe', 'hallux'] },
     ],
   },
 ];
@@ -67,7 +84,75 @@ export const LATERALITY = [
   { value: 'not_applicable', label: 'Not applicable' },
 ];
 
-const byCode = new Map(BODY_SITE_GROUPS.flatMap((g) => g.sites.map((s) => [s.code, s])));
+const ALL_SITES = BODY_SITE_GROUPS.flatMap((g) => g.sites);
+const byCode = new Map(ALL_SITES.map((s) => [s.code, s]));
+const norm = (t) => String(t ?? '').trim().toLowerCase().replace(/\s+/g, ' ');
+
+// findSites is the type-ahead: sites whose label, code or one of whose
+// terms contains the text, words starting with it first.
+export function findSites(text) {
+  const q = norm(text);
+  if (!q) return ALL_SITES.slice();
+  const score = (s) => {
+    const words = [s.label, ...(s.terms ?? [])].map(norm);
+    if (words.some((w) => w === q) || s.code === q) return 0;
+    if (words.some((w) => w.split(/[ ()]+/).some((p) => p.startsWith(q)))) return 1;
+    if (words.some((w) => w.includes(q))) return 2;
+    return 3;
+  };
+  return ALL_SITES.map((s) => [score(s), s]).filter(([n]) => n < 3).sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+}
+
+// siteForText resolves what a GP typed or picked to one site: an exact
+// label, code or term, or the only site the text finds. null: none or
+// ambiguous.
+export function siteForText(text) {
+  const q = norm(text);
+  if (!q) return null;
+  const exact = ALL_SITES.find((s) => norm(s.label) === q || s.code === q || (s.terms ?? []).some((t) => norm(t) === q));
+  if (exact) return exact;
+  const found = findSites(q);
+  return found.length === 1 ? found[0] : null;
+}
+
+// fillBodySiteList fills a <datalist> for the type-ahead input: the value
+// is the label the GP reads, the label adds the other words it matches.
+export function fillBodySiteList(list) {
+  for (const s of ALL_SITES) {
+    const o = document.createElement('option');
+    o.value = s.label;
+    o.label = [...(s.terms ?? []), `SNOMED ${s.code}`].join(' · ');
+    list.append(o);
+  }
+}
+
+// setBodySiteInput shows coding in a type-ahead input. A coding the list
+// does not have (set by another client) is kept on the input, so it is
+// shown and saved back unchanged, never silently lost.
+export function setBodySiteInput(input, coding) {
+  const code = coding?.code ?? '';
+  delete input.dataset.code;
+  delete input.dataset.system;
+  delete input.dataset.display;
+  if (code && !byCode.has(code)) {
+    input.dataset.code = code;
+    input.dataset.system = coding.system || SNOMED;
+    input.dataset.display = coding.display || '';
+  }
+  input.value = code ? bodySiteLabel(coding) : '';
+}
+
+// bodySiteFromInput reads a type-ahead input: {coding} (null: not set),
+// or {invalid: true} when the text names no site of the list.
+export function bodySiteFromInput(input) {
+  const text = input.value.trim();
+  if (!text) return { coding: null };
+  if (input.dataset.code && text === (input.dataset.display || input.dataset.code)) {
+    return { coding: { system: input.dataset.system, code: input.dataset.code, display: input.dataset.display } };
+  }
+  const s = siteForText(text);
+  return s ? { coding: bodySiteCoding(s.code) } : { invalid: true };
+}
 
 // bodySiteCoding returns the FHIR-style coding for a code from the list, or
 // null for '' (not set).

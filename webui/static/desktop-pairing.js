@@ -2,6 +2,7 @@
 // a countdown to the code's expiry and "New code". Once a phone has
 // claimed the code it folds away to a "Phone connected" line.
 import { $, announce, formatCountdown } from './dom.js';
+import { setPublicOrigin, localURL, loopbackHost } from './desktop-urls.js';
 
 export class Pairing {
   // onNewCode() asks the app for a fresh code (it POSTs the tokens
@@ -35,15 +36,25 @@ export class Pairing {
     this.codeBox.hidden = false;
     this.connectedBox.hidden = true;
     this.qrFallbackTried = false;
-    this.qrURL = code.qrUrl;
-    this.setQR(code.qrUrl);
+    setPublicOrigin(code.mobileUrl);
+    this.qrURL = localURL(code.qrUrl);
+    this.setQR(this.qrURL);
     this.link.value = code.mobileUrl;
+    this.showLoopbackHint(code.mobileUrl);
     this.expiresAt = Date.parse(code.expiresAt) || 0;
     this.qrFrame.classList.remove('expired');
     this.qrExpired.hidden = true;
     this.tick();
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  // showLoopbackHint warns when the code points at this computer itself
+  // (the quick start's 127.0.0.1), which no phone can open.
+  showLoopbackHint(mobileUrl) {
+    const host = loopbackHost(mobileUrl);
+    $('#qr-loopback-host').textContent = host;
+    $('#qr-loopback').hidden = !host;
   }
 
   setQR(url) {

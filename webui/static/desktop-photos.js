@@ -5,8 +5,9 @@
 // snapshot that overlaps events changes nothing twice.
 import { $, role, cloneTemplate, announce } from './dom.js';
 import {
-  fillLateralitySelect, fillBodySiteSelect, setBodySiteSelect, bodySiteFromSelect, bodySiteLabel, LATERALITY,
+  fillLateralitySelect, fillBodySiteList, setBodySiteInput, bodySiteFromInput, bodySiteLabel, LATERALITY,
 } from './bodysites.js';
+import { localURL } from './desktop-urls.js';
 
 const SAVE_DELAY_SELECT = 250;
 const SAVE_DELAY_TEXT = 800;
@@ -32,6 +33,7 @@ export class PhotoGrid {
     this.viewerImg = $('#viewer-img');
     this.viewerCaption = $('#viewer-caption');
     this.viewer.addEventListener('close', () => { this.viewerImg.removeAttribute('src'); });
+    fillBodySiteList($('#bodysite-list'));
     this.viewer.addEventListener('click', (e) => { if (e.target === this.viewer) this.viewer.close(); });
   }
 
@@ -114,7 +116,7 @@ export class PhotoGrid {
     for (const c of this.cards.values()) {
       n.total++;
       n[c.commitStatus] = (n[c.commitStatus] ?? 0) + 1;
-      if (c.commitStatus !== 'committed' && !c.bodysite.value) n.noSite++;
+      if (c.commitStatus !== 'committed' && !c.site) n.noSite++;
     }
     return n;
   }
@@ -144,8 +146,31 @@ export class PhotoGrid {
     for (const id of ids) this.cards.get(id)?.savedWithCommit();
   }
 
+  // withoutSite lists the cards of ids that have no body site.
+  withoutSite(ids) {
+    return ids.map((id) => this.cards.get(id)).filter((c) => c && !c.site);
+  }
+
+  // applyToAll copies src's side and body site to every other photo not
+  // filed yet, each saved by its own PATCH like a hand edit.
+  applyToAll(src) {
+    let n = 0;
+    for (const c of this.ordered()) {
+      if (c === src || !c.editable()) continue;
+      c.laterality.value = src.laterality.value;
+      c.setSite(src.site);
+      c.edited(SAVE_DELAY_SELECT);
+      n++;
+    }
+    src.flush();
+    const what = [src.laterality.selectedOptions[0]?.textContent, bodySiteLabel(src.site)].filter((x) => x && x !== 'Not set').join(', ') || 'No side or site';
+    announce(`${what} applied to ${n} other photo${n === 1 ? '' : 's'}.`);
+  }
+
   render() {
     const n = this.cards.size;
+    const editable = [...this.cards.values()].filter((c) => c.editable()).length;
+    for (const c of this.cards.values()) c.applyBtn.hidden = editable < 2 || !c.editable();
     this.empty.hidden = n > 0;
     this.count.textContent = n ? `(${n})` : '';
     this.ordered().forEach((c, i) => c.setIndex(i + 1));
@@ -155,7 +180,7 @@ export class PhotoGrid {
   openViewer(card) {
     if (card.node.classList.contains('gone')) return;
     this.viewer.dataset.imageId = card.image.id;
-    this.viewerImg.src = card.image.url;
+    this.viewerImg.src = localURL(card.image.url);
     this.viewerImg.alt = card.describe();
     this.viewerCaption.textContent = card.describe();
     if (!this.viewer.open) this.viewer.showModal();
@@ -190,14 +215,20 @@ class Card {
     this.save = role(this.node, 'save');
     this.retryBtn = role(this.node, 'retry');
     this.removeBtn = role(this.node, 'remove');
+    this.applyBtn = role(this.node, 'apply-all');
+    this.siteError = role(this.node, 'site-error');
+    this.site = null; // the body-site coding shown; null: not set
     this.node.dataset.imageId = image.id;
     fillLateralitySelect(this.laterality);
-    fillBodySiteSelect(this.bodysite);
 
     this.enlarge.addEventListener('click', () => grid.openViewer(this));
     this.img.addEventListener('error', () => this.imageFailed());
     this.laterality.addEventListener('change', () => this.edited(SAVE_DELAY_SELECT));
-    this.bodysite.addEventListener('change', () => this.edited(SAVE_DELAY_SELECT));
+    // A site picked from the list (or typed in full) is saved at once;
+    // other text is checked when the GP leaves the field.
+    this.bodysite.addEventListener('input', () => this.siteTyped(false));
+    this.bodysite.addEventListener('change', () => this.siteTyped(true));
+    this.applyBtn.addEventListener('click', () => grid.applyToAll(this));
     this.notes.addEventListener('input', () => this.edited(SAVE_DELAY_TEXT));
     this.notes.addEventListener('blur', () => this.flush());
     this.retryBtn.addEventListener('click', () => grid.onRetry?.(this.image.id));
@@ -209,7 +240,7 @@ class Card {
   update(image) {
     this.image = { ...this.image, ...image };
     if (image.url && this.wantsURL(image)) {
-      this.img.src = image.url;
+      this.img.src = localURL(image.url);
       this.shownURLExpires = Date.parse(image.urlExpiresAt) || 0;
       this.node.classList.remove('gone');
     }
@@ -217,7 +248,7 @@ class Card {
     if (!this.dirty && !this.saving && document.activeElement !== this.notes) {
       const m = image.metadata ?? {};
       this.laterality.value = LATERALITY.some((l) => l.value === m.laterality) ? m.laterality : '';
-      setBodySiteSelect(this.bodysite, m.bodySite);
+      this.setSite(m.bodySite?.code ? m.bodySite : null);
       this.notes.value = m.notes ?? '';
     }
     if (image.commit) this.setCommit(image.commit, { fromServer: true });
@@ -237,6 +268,39 @@ class Card {
     return this.shownURLExpires > 0 && this.shownURLExpires - Date.now() < 5 * 60000;
   }
 
+  editable() {
+    return this.commitStatus === 'pending' || this.commitStatus === 'failed';
+  }
+
+  // setSite shows coding (null: none) as the card's body site.
+  setSite(coding) {
+    this.site = coding ? { ...coding } : null;
+    setBodySiteInput(this.bodysite, this.site);
+    this.siteError.hidden = true;
+    this.bodysite.removeAttribute('aria-invalid');
+  }
+
+  // siteTyped reads the body-site field. On input only a complete match
+  // counts; on change, text that names no site is an error shown on the
+  // card, and the saved site stays as it was.
+  siteTyped(final) {
+    const r = bodySiteFromInput(this.bodysite);
+    if (r.invalid) {
+      if (!final) return;
+      this.siteError.textContent = `No body site matches "${this.bodysite.value.trim()}". Pick one from the list.`;
+      this.siteError.hidden = false;
+      this.bodysite.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    if (!final && r.coding && bodySiteLabel(r.coding).toLowerCase() !== this.bodysite.value.trim().toLowerCase()) return;
+    if ((r.coding?.code ?? '') === (this.site?.code ?? '')) {
+      if (final) this.setSite(this.site); // tidy "sacr" into "Sacrum"
+      return;
+    }
+    this.setSite(r.coding);
+    this.edited(SAVE_DELAY_SELECT);
+  }
+
   imageFailed() {
     if (this.commitStatus === 'committed') {
       // Filed: the server no longer holds the bytes.
@@ -253,7 +317,7 @@ class Card {
 
   describe() {
     const parts = [`Photo ${this.index}`];
-    const site = bodySiteLabel(bodySiteFromSelect(this.bodysite));
+    const site = bodySiteLabel(this.site);
     const side = this.laterality.value;
     if (site) parts.push(side === 'left' || side === 'right' ? `${side} ${site.toLowerCase()}` : site);
     return parts.join(', ');
@@ -272,7 +336,7 @@ class Card {
     this.commitStatus = status;
     this.node.dataset.commit = status;
     const locked = status === 'committing' || status === 'committed';
-    for (const c of [this.laterality, this.bodysite, this.notes]) c.disabled = locked;
+    for (const c of [this.laterality, this.bodysite, this.notes, this.applyBtn]) c.disabled = locked;
     this.removeBtn.hidden = status === 'committed';
     this.removeBtn.disabled = status === 'committing';
     this.retryBtn.hidden = status !== 'failed';
@@ -327,7 +391,7 @@ class Card {
   patch() {
     return {
       laterality: this.laterality.value || null,
-      bodySite: bodySiteFromSelect(this.bodysite),
+      bodySite: this.site,
       notes: this.notes.value.trim() || null,
     };
   }

@@ -18,6 +18,7 @@ import { api } from './api.js';
 import { DesktopAuth } from './desktop-auth.js';
 import { Pairing } from './desktop-pairing.js';
 import { PhotoGrid } from './desktop-photos.js';
+import { confirmNoSite } from './desktop-sites.js';
 import { RealtimeClient, State } from './realtime.js';
 
 const body = document.body;
@@ -61,7 +62,10 @@ const connText = $('#conn-text');
 const commitBtn = $('#commit');
 const commitBar = $('#commit-bar');
 const commitSummary = $('#commit-summary');
-commitBtn.addEventListener('click', () => commit());
+commitBtn.addEventListener('click', async () => {
+  // Ask before filing photos with no body site (desktop-sites.js).
+  if (await confirmNoSite(photos.withoutSite(photos.unfiledIds()))) commit();
+});
 
 main().catch((err) => showBanner(`Something went wrong: ${err.message}`, 'error'));
 

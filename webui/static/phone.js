@@ -15,6 +15,7 @@ import { api, ApiError } from './api.js';
 import { prepareImage } from './phone-image.js';
 import { uploadImage } from './phone-upload.js';
 import { fillLateralitySelect, fillBodySiteSelect, bodySiteFromSelect } from './bodysites.js';
+import { PhotoView, UndoToast, watchActionBar, UNDO_MS } from './phone-review.js';
 
 const PARALLEL_UPLOADS = 2;
 
@@ -24,6 +25,10 @@ let session = null; // {sessionId, mobileToken, patientDisplay, maxImages, image
 let items = [];
 let sending = false;
 let photoCounter = 0;
+
+const photoView = new PhotoView();
+const undoToast = new UndoToast();
+watchActionBar($('#action-bar'));
 
 const camera = $('#camera');
 const library = $('#library');
@@ -154,6 +159,7 @@ function addItem(file) {
   fillLateralitySelect(role(node, 'laterality'));
   fillBodySiteSelect(role(node, 'bodysite'));
   role(node, 'delete').addEventListener('click', () => removeItem(it));
+  role(node, 'enlarge').addEventListener('click', () => photoView.open(it.url, `Photo ${it.number}`, role(node, 'enlarge')));
   role(node, 'retry').addEventListener('click', () => sendAll([it]));
   items.push(it);
   $('#review-list').append(node);
@@ -187,17 +193,36 @@ async function prepareAll() {
   }
 }
 
+// removeItem takes a photo out of the list with an Undo (phone-review.js):
+// the photo is kept until the undo has gone, so a slip never loses it.
 function removeItem(it) {
   if (it.state === 'uploading' || it.state === 'registering' || it.state === 'sent') return;
+  const index = items.indexOf(it);
   items = items.filter((x) => x !== it);
-  if (it.url) URL.revokeObjectURL(it.url);
   it.node.remove();
-  announce('Photo deleted');
+  undoToast.offer(`Photo ${it.number} removed`, () => restoreItem(it, index), () => {
+    if (it.url) URL.revokeObjectURL(it.url);
+  });
+  announce(`Photo ${it.number} removed. Undo for ${UNDO_MS / 1000} seconds.`);
   if (!items.length) showCapture();
   else renderReview();
 }
 
+// restoreItem puts a removed photo back where it was.
+function restoreItem(it, index) {
+  const at = Math.min(index, items.length);
+  const list = $('#review-list');
+  list.insertBefore(it.node, items[at]?.node ?? null);
+  items.splice(at, 0, it);
+  show('review', false);
+  renderItem(it);
+  renderReview();
+  announce(`Photo ${it.number} restored`);
+  role(it.node, 'delete').focus();
+}
+
 function clearItems() {
+  if (items.length) undoToast.settle();
   for (const it of items) {
     if (it.url) URL.revokeObjectURL(it.url);
     it.node.remove();
@@ -247,6 +272,8 @@ function renderItem(it) {
   const busy = it.state === 'uploading' || it.state === 'registering' || it.state === 'sent';
   role(n, 'delete').hidden = busy;
   role(n, 'delete').setAttribute('aria-label', `Delete photo ${it.number}`);
+  role(n, 'enlarge').setAttribute('aria-label', `Enlarge photo ${it.number} to check focus`);
+  role(n, 'enlarge').disabled = !it.url;
   role(n, 'retry').hidden = it.state !== 'failed' || it.unreadable || sending;
   for (const f of ['laterality', 'bodysite', 'notes']) role(n, f).disabled = busy;
   role(n, 'details').hidden = it.state === 'sent';
@@ -266,6 +293,7 @@ async function sendAll(only) {
   if (sending) return;
   const queue = (only ?? items).filter((it) => it.state !== 'sent' && !it.unreadable);
   if (!queue.length) return;
+  undoToast.settle(); // a photo removed before Send stays removed
   sending = true;
   for (const it of queue) {
     it.state = it.blob ? 'ready' : 'preparing';
