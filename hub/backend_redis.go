@@ -72,9 +72,14 @@ var (
 )
 
 // Redis is the multi-node backend. Per channel it keeps a Stream of
-// events and a meta hash (epoch, top) under keys sharing the channel as
-// hash tag, e.g. "handoff:{session:abc}:stream", so Cluster serves each
-// channel from one slot and the publish script may touch both keys.
+// events and a meta hash (epoch, top, and the dataset generation the epoch
+// belongs to) under keys sharing the channel as hash tag, e.g.
+// "handoff:{session:abc}:stream", so Cluster serves each channel from one
+// slot and the publish script may touch both keys. The generation is the
+// server's run_id and master_replid: a Redis that restarted (perhaps from
+// an old snapshot) or was promoted from a lagging replica has a new one,
+// and the channel's next publish starts a new epoch instead of reissuing
+// offsets that were handed out before the data was lost.
 //
 // Live events travel over plain PUBLISH/SUBSCRIBE on "<prefix>:{<channel>}:pub",
 // read through ONE PubSub connection per node that is subscribed only to
