@@ -23,6 +23,7 @@ type Redis struct {
 	Addr string
 	Port int
 	Dir  string
+	args []string // extra redis-server flags, e.g. cluster mode
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -54,10 +55,12 @@ func StartRedis(t testing.TB) *Redis {
 func (r *Redis) Start() {
 	r.t.Helper()
 	bin := redisBinary(r.t)
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--dir", r.Dir, "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning",
+	}, r.args...)
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(r.Dir, "redis.log"))
 	if err != nil {
 		r.t.Fatalf("redis log: %v", err)
