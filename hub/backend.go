@@ -13,7 +13,14 @@ var ErrUnrecoverable = errors.New("hub: history cannot be recovered from this cu
 
 // ErrUnavailable wraps backend failures (e.g. Redis unreachable). A publish
 // that returns it was not accepted; nothing is retried behind the caller's back.
-var ErrUnavailable = errors.New("hub: backend unavailable")
+// It says so to code that cannot import hub through an Unavailable() bool
+// method (internal/httpx answers such errors 503 "unavailable").
+var ErrUnavailable error = unavailable{}
+
+type unavailable struct{}
+
+func (unavailable) Error() string     { return "hub: backend unavailable" }
+func (unavailable) Unavailable() bool { return true }
 
 // Backend stores channel histories and carries events between the nodes of
 // a deployment. The hub owns subscribers and fan-out on its node; a backend
@@ -62,7 +69,9 @@ type Backend interface {
 	// It is started once, by Hub.Run.
 	Run(ctx context.Context, h Handler) error
 
-	// Ping reports whether the backend is reachable (for /readyz).
+	// Ping reports whether the backend can take a publish now (for
+	// /readyz): reachable, and for Redis a writable master in a healthy
+	// cluster, not merely a server that answers.
 	Ping(ctx context.Context) error
 
 	// Close releases the backend's resources.

@@ -49,6 +49,10 @@ const (
 	// confirm, so a subscriber is refused instead of hanging when Run is
 	// not running or the link is stuck.
 	redisSubscribeTimeout = 5 * time.Second
+
+	// readyKeyTTL bounds how long a node's readiness key outlives its last
+	// check: the key only proves a write works, and must not pile up.
+	readyKeyTTL = 30 * time.Second
 )
 
 // redisReconnect paces reconnection attempts while Redis is down: fast
@@ -72,9 +76,14 @@ var (
 )
 
 // Redis is the multi-node backend. Per channel it keeps a Stream of
-// events and a meta hash (epoch, top) under keys sharing the channel as
-// hash tag, e.g. "handoff:{session:abc}:stream", so Cluster serves each
-// channel from one slot and the publish script may touch both keys.
+// events and a meta hash (epoch, top, and the dataset generation the epoch
+// belongs to) under keys sharing the channel as hash tag, e.g.
+// "handoff:{session:abc}:stream", so Cluster serves each channel from one
+// slot and the publish script may touch both keys. The generation is the
+// server's run_id and master_replid: a Redis that restarted (perhaps from
+// an old snapshot) or was promoted from a lagging replica has a new one,
+// and the channel's next publish starts a new epoch instead of reissuing
+// offsets that were handed out before the data was lost.
 //
 // Live events travel over plain PUBLISH/SUBSCRIBE on "<prefix>:{<channel>}:pub",
 // read through ONE PubSub connection per node that is subscribed only to
@@ -87,6 +96,7 @@ type Redis struct {
 	cfg    RedisConfig
 	client redis.UniversalClient
 	head   string // "<prefix>:{", how every key starts
+	node   string // random, names this node's readiness key
 	ttl    int64  // HistoryTTL in milliseconds
 
 	// mu guards ps, keys and waiters. It is never held across I/O: the
@@ -133,6 +143,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		cfg:      cfg,
 		client:   cfg.Client,
 		head:     cfg.Prefix + ":{",
+		node:     NewEpoch(),
 		ttl:      max(cfg.HistoryTTL.Milliseconds(), 1),
 		ps:       cfg.Client.Subscribe(context.Background()), // connects lazily
 		keys:     make(map[string]struct{}),
@@ -269,12 +280,41 @@ func parseEvent(channel, s string) (Event, string, error) {
 	return ev, rest[tlen:], nil
 }
 
-// Ping implements Backend.
+// Ping implements Backend: Redis can take a publish, not merely answer. A
+// PING is not enough: a Cluster master answers it while the cluster is
+// down (cluster_state:fail, every publish refused with CLUSTERDOWN), and a
+// demoted Sentinel master answers it read-only. So Ping asks every Cluster
+// master for its cluster state, then writes this node's readiness key (a
+// short TTL, its own hash tag), which only a reachable, writable master
+// accepts.
 func (r *Redis) Ping(ctx context.Context) error {
-	if err := r.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis ping: %w: %w", ErrUnavailable, err)
+	err := r.clusterOK(ctx)
+	if err == nil {
+		err = r.client.Set(ctx, r.key("ready:"+r.node, "ready"), "1", readyKeyTTL).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis readiness: %w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// clusterOK checks that every master of a Cluster reports cluster_state:ok.
+// Other deployments have no cluster state.
+func (r *Redis) clusterOK(ctx context.Context) error {
+	cc, ok := r.client.(*redis.ClusterClient)
+	if !ok {
+		return nil
+	}
+	return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		info, err := m.ClusterInfo(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return fmt.Errorf("%s: cluster state is not ok", m.Options().Addr)
+		}
+		return nil
+	})
 }
 
 // Close stops Run and closes the PubSub connection. The Client stays open.

@@ -13,9 +13,11 @@ import (
 // is the position before the first event.
 //
 // The epoch changes whenever a channel's history is lost (expired, or the
-// backend's data was wiped). A cursor from another epoch can never be
-// replayed from, which is how a subscriber learns it must refetch state
-// instead of being silently skipped forward.
+// backend's data was wiped) or may have been rolled back (the Redis backend
+// starts a new epoch after every Redis restart or promotion, see
+// publish.lua), so an (epoch, offset) pair never names two events. A cursor
+// from another epoch can never be replayed from, which is how a subscriber
+// learns it must refetch state instead of being silently skipped forward.
 type Cursor struct {
 	Epoch  string
 	Offset uint64

@@ -3,7 +3,7 @@
 -- are dense, history and live delivery agree, and no reader sees a half
 -- written event.
 --
--- KEYS[1] meta hash {epoch, top}     KEYS[2] history stream
+-- KEYS[1] meta hash {epoch, top, gen} KEYS[2] history stream
 -- ARGV[1] epoch to use if the channel has none (fresh random, from Go)
 -- ARGV[2] history size (exact MAXLEN)
 -- ARGV[3] history TTL in milliseconds
@@ -14,14 +14,28 @@
 -- The stream entry and the PubSub message carry the same text, so one
 -- decoder serves replay and live delivery.
 
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
+-- The dataset's generation. A Redis that lost or rolled back writes has
+-- either restarted (run_id changes on every start, and a start may load an
+-- old snapshot) or been promoted from a replica that may lag (master_replid
+-- changes on every promotion). Then the stored top may be behind offsets
+-- already handed out, and reusing them would give two events one cursor.
+-- Any change starts a new epoch: a clean restart costs subscribers one
+-- resync, a rollback never costs them a silent one.
+local function info(section, field)
+  return string.match(redis.call('INFO', section), field .. ':(%w+)') or ''
+end
+local gen = info('server', 'run_id') .. ':' .. info('replication', 'master_replid')
+
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'gen')
+local epoch = meta[1]
+if not epoch or meta[2] ~= gen then
   -- A new epoch. A stream left without its meta (e.g. evicted separately)
   -- belongs to a history nobody can name any more, and its ids would be
-  -- ahead of the new offsets.
+  -- ahead of the new offsets; a stream of another generation holds events
+  -- whose cursors may already name others.
   epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'gen', gen)
 end
 local top = redis.call('HINCRBY', KEYS[1], 'top', 1)
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -77,6 +78,12 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	return s, nil
 }
 
+// Dialing Redis: see newBackend.
+const (
+	redisDialAttempts   = 2
+	redisDialRetryDelay = 50 * time.Millisecond
+)
+
 // newBackend picks the hub backend: Redis when addresses are configured,
 // otherwise the in-process memory backend.
 func (s *Server) newBackend() (hub.Backend, error) {
@@ -88,6 +95,15 @@ func (s *Server) newBackend() (hub.Backend, error) {
 		Password:   s.cfg.RedisPassword,
 		MasterName: s.cfg.RedisMaster,
 		DB:         s.cfg.RedisDB,
+		// While Redis is down a command should fail fast, as a 503 the
+		// client retries, not hang: go-redis's default five dial attempts
+		// 100 ms apart, per command retry, held a failing PING for 1.7 s.
+		// Two attempts 50 ms apart fail it in about 0.35 s. Recovery after
+		// Redis returns is bounded by go-redis's dial breaker, which probes
+		// once a second; the first command succeeded 0.35-0.4 s after Redis
+		// answered, measured with 32 concurrent callers.
+		DialerRetries:      redisDialAttempts,
+		DialerRetryTimeout: redisDialRetryDelay,
 	})
 	s.closers = append(s.closers, s.redis.Close)
 	return newRedisBackend(s.redis, s.cfg)

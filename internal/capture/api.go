@@ -116,16 +116,23 @@ func (a *API) Ready(ctx context.Context) error {
 // Authorize is the realtime socket's hook: a desktop may subscribe to
 // "session:{id}" only if session.Lookup finds the session for its facility.
 // Other channels are not the capture API's to grant (ErrChannelForbidden).
+// A store that cannot answer is httpx.ErrUnavailable, which the socket
+// sends as "unavailable" and clients retry.
 func (a *API) Authorize(ctx context.Context, claims auth.Claims, channel string) error {
 	id, ok := strings.CutPrefix(channel, session.ChannelPrefix)
 	if !ok {
 		return ErrChannelForbidden
 	}
 	_, err := a.sessions.Session(ctx, claims.Facility, id)
-	if errors.Is(err, session.ErrNotFound) {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
 		return ErrChannelNotFound
+	case err != nil:
+		// Lookup returns nothing else but an outage: the subscriber is
+		// told to retry, never that its session is gone.
+		return httpx.Unavailable(err)
 	}
-	return err
+	return nil
 }
 
 // Touch returns the time of a write now and the session expiry it grants;

@@ -37,12 +37,20 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// WriteError writes err as the JSON error shape. A non-*Error becomes a 500
-// whose message hides the cause (it may name internals).
+// WriteError writes err as the JSON error shape. A non-*Error is an outage
+// (IsUnavailable: a 503 ErrUnavailable, with Retry-After) or else a 500;
+// either way the message hides the cause (it may name internals).
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case IsUnavailable(err):
+		e = ErrUnavailable
+	default:
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	var b errorBody
 	b.Error.Code, b.Error.Message = e.Code, e.Message

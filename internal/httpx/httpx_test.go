@@ -1,14 +1,17 @@
 package httpx_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/handoff-health/handoff/internal/httpx"
@@ -129,6 +132,24 @@ type errorReply struct {
 	} `json:"error"`
 }
 
+// Outages as the stores and the hub report them, without importing them.
+var (
+	refused        = &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	unavailableMsg = httpx.ErrUnavailable.Message
+)
+
+// declared says it is an outage, as hub.ErrUnavailable does.
+type declared struct{}
+
+func (declared) Error() string     { return "hub: backend unavailable" }
+func (declared) Unavailable() bool { return true }
+
+// redisReply is an error reply from Redis, as go-redis types it.
+type redisReply string
+
+func (e redisReply) Error() string { return string(e) }
+func (redisReply) RedisError()     {}
+
 func TestWriteError(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -142,6 +163,13 @@ func TestWriteError(t *testing.T) {
 		{"wrapped api error", fmt.Errorf("capture: %w", httpx.Errorf(http.StatusGone, "token_used", "the QR code was already used")), 410, "token_used", "the QR code was already used"},
 		{"plain error hides its cause", errors.New("dial tcp 10.0.0.7:6379: connection refused"), 500, "internal", "internal server error"},
 		{"wrapped plain error", fmt.Errorf("store: %w", errors.New("secret internals")), 500, "internal", "internal server error"},
+		{"network failure is an outage", fmt.Errorf("session: redis get: %w", refused), 503, "unavailable", unavailableMsg},
+		{"deadline is an outage", fmt.Errorf("store: secret internals: %w", context.DeadlineExceeded), 503, "unavailable", unavailableMsg},
+		{"self-declared outage", fmt.Errorf("publish: %w", declared{}), 503, "unavailable", unavailableMsg},
+		{"outage by decision", httpx.Unavailable(errors.New("secret internals")), 503, "unavailable", unavailableMsg},
+		{"redis loading", fmt.Errorf("store: %w", redisReply("LOADING Redis is loading the dataset in memory")), 503, "unavailable", unavailableMsg},
+		{"redis cluster down", redisReply("CLUSTERDOWN The cluster is down"), 503, "unavailable", unavailableMsg},
+		{"redis script bug", redisReply("ERR user_script:1: Script attempted to access nonexistent global variable 'secret'"), 500, "internal", "internal server error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +185,9 @@ func TestWriteError(t *testing.T) {
 			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q", cc)
 			}
+			if ra := w.Header().Get("Retry-After"); (ra == "1") != (tc.status == 503) {
+				t.Errorf("Retry-After %q on a %d", ra, tc.status)
+			}
 			var body errorReply
 			dec := json.NewDecoder(w.Body)
 			dec.DisallowUnknownFields()
@@ -166,8 +197,8 @@ func TestWriteError(t *testing.T) {
 			testutil.Check(t, "error code", tc.code, body.Error.Code)
 			testutil.Check(t, "error message", tc.message, body.Error.Message)
 			for _, cause := range []string{"10.0.0.7", "secret"} {
-				if tc.status == 500 && strings.Contains(w.Body.String(), cause) {
-					t.Errorf("500 shows its cause %q: %s", cause, w.Body.String())
+				if tc.status >= 500 && strings.Contains(w.Body.String(), cause) {
+					t.Errorf("%d shows its cause %q: %s", tc.status, cause, w.Body.String())
 				}
 			}
 		})

@@ -15,7 +15,9 @@ type Config struct {
 	// Authorize decides whether the holder of c may subscribe to channel.
 	// An error refuses the subscription with an error frame; if it is an
 	// *httpx.Error its Code and Message are sent (so a caller can answer
-	// "not_found" and not leak that the channel exists), otherwise the
+	// "not_found" and not leak that the channel exists, or
+	// httpx.ErrUnavailable when it could not decide), an outage
+	// (httpx.IsUnavailable) is sent as "unavailable", and otherwise the
 	// client sees "forbidden". Nil allows every valid channel name to any
 	// valid token.
 	Authorize func(ctx context.Context, c auth.Claims, channel string) error

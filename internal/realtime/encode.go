@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"sync/atomic"
+	"time"
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/protocol"
@@ -40,15 +41,19 @@ type frameCache struct {
 
 type cachedFrame struct {
 	channel, id string
+	ts          time.Time
 	b           []byte
 }
 
 func newFrameCache() *frameCache { return &frameCache{seed: maphash.MakeSeed()} }
 
-// event returns the encoded frame of ev. A channel's event id (epoch and
-// offset) names one stored event forever, so (channel, id) is a safe key.
-// It fails only if the event's data is not JSON, which the hub refuses at
-// publish time.
+// event returns the encoded frame of ev. The key is the event's identity,
+// not only its position: (channel, id) should name one stored event
+// forever, and the hub starts a new epoch whenever its backend may have
+// lost data, but a frame is only reused when the publish time matches too,
+// so a position ever handed out twice re-encodes instead of serving the
+// old event's frame. It fails only if the event's data is not JSON, which
+// the hub refuses at publish time.
 func (fc *frameCache) event(ev hub.Event) ([]byte, error) {
 	var h maphash.Hash
 	h.SetSeed(fc.seed)
@@ -56,13 +61,13 @@ func (fc *frameCache) event(ev hub.Event) ([]byte, error) {
 	h.WriteByte(0)
 	h.WriteString(ev.ID)
 	slot := &fc.slots[h.Sum64()%frameCacheSlots]
-	if c := slot.Load(); c != nil && c.id == ev.ID && c.channel == ev.Channel {
+	if c := slot.Load(); c != nil && c.id == ev.ID && c.channel == ev.Channel && c.ts.Equal(ev.TS) {
 		return c.b, nil
 	}
 	b, err := json.Marshal(eventFrame{Type: protocol.FrameEvent, Event: ev})
 	if err != nil {
 		return nil, err
 	}
-	slot.Store(&cachedFrame{channel: ev.Channel, id: ev.ID, b: b})
+	slot.Store(&cachedFrame{channel: ev.Channel, id: ev.ID, ts: ev.TS, b: b})
 	return b, nil
 }

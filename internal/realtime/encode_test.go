@@ -46,6 +46,29 @@ func TestFrameCacheEncodesOnce(t *testing.T) {
 	}
 }
 
+// TestFrameCacheReissuedPosition: a position handed out twice (a backend
+// that lost data and reused a cursor) never serves the first event's frame
+// for the second: the publish time is part of the key.
+func TestFrameCacheReissuedPosition(t *testing.T) {
+	t.Parallel()
+	fc := newFrameCache()
+	old := hub.Event{ID: "abc-35", Channel: "session:a", Type: "image.added", Data: json.RawMessage(`{"seq":34}`), TS: time.Unix(100, 0).UTC()}
+	if _, err := fc.event(old); err != nil {
+		t.Fatal(err)
+	}
+	reissued := old
+	reissued.Data, reissued.TS = json.RawMessage(`{"seq":99}`), time.Unix(105, 0).UTC()
+	b, err := fc.event(reissued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got frame
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("frame %s does not decode: %v", b, err)
+	}
+	testutil.Equal(t, "frame of the reissued position", eventFrameOf(reissued), got)
+}
+
 // TestEventFrameIsProtocol: the hot path encodes event frames from the
 // hub.Event, not from protocol.ServerFrame; this keeps the two shapes
 // equal, field for field, so clients decoding protocol.ServerFrame miss

@@ -3,7 +3,12 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +143,40 @@ func TestAuthorizeHook(t *testing.T) {
 	}, r.next())
 	r.send(map[string]any{"type": "subscribe", "id": 2, "channel": "session:mine"})
 	testutil.Equal(t, "frame type (want subscribed)", protocol.FrameSubscribed, r.next().Type)
+}
+
+// TestAuthorizeOutageIsUnavailable: an authorizer that could not decide
+// (its store is down) refuses with "unavailable", which clients retry;
+// only an answer it did give is "forbidden".
+func TestAuthorizeOutageIsUnavailable(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	errs := map[string]error{
+		"session:declared": httpx.Unavailable(errors.New("session store down")),
+		"session:network":  fmt.Errorf("session: look up x: %w", refused),
+		"session:refused":  errors.New("capture: channel is not a capture session channel"),
+	}
+	v := newVerifier(t)
+	n := startNode(t, memoryHub(t), v, Config{
+		Authorize: func(ctx context.Context, c auth.Claims, channel string) error { return errs[channel] },
+	})
+	r := connect(t, n.url, issue(t, v, "f", "p", time.Hour))
+	for i, tc := range []struct {
+		channel string
+		code    protocol.ErrorCode
+	}{
+		{"session:declared", protocol.CodeUnavailable},
+		{"session:network", protocol.CodeUnavailable},
+		{"session:refused", protocol.CodeForbidden},
+	} {
+		r.send(map[string]any{"type": "subscribe", "id": i, "channel": tc.channel})
+		f := r.next()
+		testutil.Equal(t, "frame type for "+tc.channel, protocol.FrameError, f.Type)
+		testutil.Equal(t, "error code for "+tc.channel, tc.code, f.Code)
+		if strings.Contains(f.Message, "store down") || strings.Contains(f.Message, "refused") {
+			t.Errorf("error frame for %s shows its cause: %q", tc.channel, f.Message)
+		}
+	}
 }
 
 // TestDeadPeerIsDropped: a client that stops reading never answers the

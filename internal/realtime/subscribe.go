@@ -50,8 +50,11 @@ func (c *conn) subscribe(f clientFrame) {
 }
 
 // authorize runs Config.Authorize. An *httpx.Error it returns is shown as
-// is (its message is client-safe by contract); any other error becomes a
-// plain protocol.CodeForbidden so internals never reach the client.
+// is (its message is client-safe by contract), so httpx.ErrUnavailable
+// becomes protocol.CodeUnavailable. Any other error that is an outage
+// (httpx.IsUnavailable) is CodeUnavailable too, which clients retry: a
+// store that could not answer never ends a client's channel. The rest
+// become a plain CodeForbidden, so internals never reach the client.
 func (c *conn) authorize(f clientFrame) bool {
 	if c.s.cfg.Authorize == nil {
 		return true
@@ -63,9 +66,12 @@ func (c *conn) authorize(f clientFrame) bool {
 		return true
 	}
 	var he *httpx.Error
-	if errors.As(err, &he) {
+	switch {
+	case errors.As(err, &he):
 		c.sendError(f.ID, f.Channel, protocol.ErrorCode(he.Code), he.Message)
-	} else {
+	case httpx.IsUnavailable(err):
+		c.sendError(f.ID, f.Channel, protocol.CodeUnavailable, "the channel's authorization could not be checked now; retry")
+	default:
 		c.sendError(f.ID, f.Channel, protocol.CodeForbidden, "not allowed to subscribe to this channel")
 	}
 	return false

@@ -23,6 +23,7 @@ type Redis struct {
 	Addr string
 	Port int
 	Dir  string
+	args []string // extra redis-server flags, e.g. cluster mode
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -54,10 +55,12 @@ func StartRedis(t testing.TB) *Redis {
 func (r *Redis) Start() {
 	r.t.Helper()
 	bin := redisBinary(r.t)
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--dir", r.Dir, "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning",
+	}, r.args...)
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(r.Dir, "redis.log"))
 	if err != nil {
 		r.t.Fatalf("redis log: %v", err)
@@ -95,25 +98,70 @@ func (r *Redis) Kill() {
 	}
 }
 
-// Restart kills the server and starts an empty one on the same address.
+// Restart kills the server and starts an empty one on the same address
+// (unless Snapshot left a dump behind: then it starts from that).
 func (r *Redis) Restart() {
 	r.Kill()
 	r.Start()
 }
 
-// pingRedis speaks just enough RESP to check the server answers.
-func pingRedis(addr string) bool {
+// Snapshot writes the dataset to disk now (SAVE) and returns a copy of the
+// dump, for RestartFrom. Writes after it are in memory only.
+func (r *Redis) Snapshot() string {
+	r.t.Helper()
+	if reply := redisCommand(r.Addr, "SAVE"); !strings.HasPrefix(reply, "+OK") {
+		r.t.Fatalf("SAVE on %s: %q", r.Addr, reply)
+	}
+	b, err := os.ReadFile(filepath.Join(r.Dir, "dump.rdb"))
+	if err != nil {
+		r.t.Fatalf("read the snapshot: %v", err)
+	}
+	f, err := os.CreateTemp(r.Dir, "snapshot-*.rdb")
+	if err != nil {
+		r.t.Fatalf("keep the snapshot: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		r.t.Fatalf("keep the snapshot: %v", err)
+	}
+	return f.Name()
+}
+
+// RestartFrom rolls the server back to a snapshot taken earlier, as a
+// crash after an old SAVE does: it kills the server (SIGKILL, so it saves
+// nothing), puts the snapshot back as its dump and starts it, on the same
+// address. Every write after the snapshot is lost.
+func (r *Redis) RestartFrom(snapshot string) {
+	r.t.Helper()
+	r.Kill()
+	b, err := os.ReadFile(snapshot)
+	if err != nil {
+		r.t.Fatalf("read the snapshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "dump.rdb"), b, 0o600); err != nil {
+		r.t.Fatalf("restore the snapshot: %v", err)
+	}
+	r.Start()
+}
+
+// pingRedis checks the server answers.
+func pingRedis(addr string) bool { return strings.HasPrefix(redisCommand(addr, "PING"), "+PONG") }
+
+// redisCommand sends one inline command and returns the first line of the
+// reply, or "" when the server cannot be reached. It speaks just enough
+// RESP for PING and SAVE.
+func redisCommand(addr, cmd string) string {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return ""
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
