@@ -58,7 +58,7 @@ type Session struct {
 	// empty; the phone shows it beside the name and NHI.
 	PatientDOB string `json:"patientDob,omitempty"`
 	ProviderID string `json:"providerId,omitempty"`
-	MaxImages      int    `json:"maxImages"`
+	MaxImages  int    `json:"maxImages"`
 	// MaxBytes is the session's byte quota: the sizes of its images and of
 	// its pending uploads (expired or not, until the sweeper deletes their
 	// blobs) together. Zero means no quota.

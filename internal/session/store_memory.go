@@ -28,8 +28,8 @@ var _ Store = (*MemoryStore)(nil)
 type encounterKey struct{ facility, encounter string }
 
 type memSession struct {
-	s          Session
-	qr         QRToken
+	s         Session
+	qr        QRToken
 	qrClaimed bool
 	// phones maps each claimed mobile token hash to whether it still works
 	// (false: revoked). Revoked hashes stay so their calls get a clear
