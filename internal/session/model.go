@@ -82,6 +82,12 @@ type Session struct {
 	Pending map[string]PendingUpload `json:"-"`
 }
 
+// Remaining is how many more images the session can take at now: its
+// maximum less its images and the uploads signed and not yet expired.
+func (s Session) Remaining(now time.Time) int {
+	return max(0, s.MaxImages-liveSlots(len(s.Images), s.Pending, "", now))
+}
+
 // Channel returns the session's realtime channel.
 func (s Session) Channel() string { return Channel(s.ID) }
 
