@@ -26,7 +26,10 @@ type created struct {
 func (d *deskAPI) create(ctx context.Context, encounterID, patientID string) (created, error) {
 	var reply created
 	err := d.do(ctx, StepCreate, "create", http.MethodPost, "/api/medtech/session/tokens", map[string]any{
-		"encounterId": encounterID, "patientId": patientID, "patientDisplay": "L.T.",
+		// A fictional patient: the API requires a name and an NHI, and
+		// Z-prefixed NHIs are never issued to a real person.
+		"encounterId": encounterID, "patientId": patientID,
+		"patientDisplay": "Load Test", "patientNhi": "ZZZ0024", "patientDob": "1970-01-01",
 	}, http.StatusCreated, &reply)
 	if err == nil && reply.Channel == "" {
 		reply.Channel = "session:" + reply.SessionID

@@ -20,18 +20,21 @@ const (
 )
 
 // devPatient is a fictional patient for the demo form. The NHIs use the
-// Z-prefixed test range, which is never issued to a real person.
+// Z-prefixed test range, which is never issued to a real person; the names
+// and dates of birth are made up. Each has all three, as the desktop needs
+// a name and an NHI to start a session and shows the DOB where it has one.
 type devPatient struct {
 	PatientID   string `json:"patientId"`
 	NHI         string `json:"nhi"`
 	Display     string `json:"display"`
+	DOB         string `json:"dob"`
 	EncounterID string `json:"encounterId"`
 }
 
 var devPatients = []devPatient{
-	{PatientID: "demo-pt-001", NHI: "ZZZ0016", Display: "J.S.", EncounterID: "demo-enc-1001"},
-	{PatientID: "demo-pt-002", NHI: "ZZZ0024", Display: "A.T.", EncounterID: "demo-enc-1002"},
-	{PatientID: "demo-pt-003", NHI: "ZZZ0032", Display: "M.W.", EncounterID: "demo-enc-1003"},
+	{PatientID: "demo-pt-001", NHI: "ZZZ0016", Display: "Jane Sample", DOB: "1960-03-12", EncounterID: "demo-enc-1001"},
+	{PatientID: "demo-pt-002", NHI: "ZZZ0024", Display: "Aroha Testing", DOB: "1984-11-02", EncounterID: "demo-enc-1002"},
+	{PatientID: "demo-pt-003", NHI: "ZZZ0032", Display: "Mere Example", DOB: "1947-07-29", EncounterID: "demo-enc-1003"},
 }
 
 // warnDev says loudly that dev mode is on, and louder when it listens

@@ -62,6 +62,7 @@ func TestDevNode(t *testing.T) {
 			PatientID   string `json:"patientId"`
 			NHI         string `json:"nhi"`
 			Display     string `json:"display"`
+			DOB         string `json:"dob"`
 			EncounterID string `json:"encounterId"`
 		}
 		must(t, n.do("GET", "/api/dev/patients", "", nil), http.StatusOK, &pts)
@@ -70,7 +71,7 @@ func TestDevNode(t *testing.T) {
 		}
 		for _, p := range pts {
 			// Fictional patients only: NHIs in the Z test range.
-			for field, v := range map[string]string{"patientId": p.PatientID, "encounterId": p.EncounterID, "display": p.Display} {
+			for field, v := range map[string]string{"patientId": p.PatientID, "encounterId": p.EncounterID, "display": p.Display, "dob": p.DOB} {
 				if v == "" {
 					t.Errorf("demo patient %s has no %s", p.PatientID, field)
 				}

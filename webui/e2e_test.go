@@ -78,8 +78,8 @@ func TestEndToEnd(t *testing.T) {
 		chromedp.Navigate(mobileURL),
 		chromedp.WaitVisible(chromedp.CSS("#confirm-yes")),
 	), "open phone page")
-	if got := evalJS[string](t, phone, `document.querySelector('#confirm-patient').textContent`); got != "J.S." {
-		t.Errorf("phone asks about %q, want J.S.", got)
+	if got := evalJS[string](t, phone, `document.querySelector('#confirm-patient').textContent`); got != "Jane Sample" {
+		t.Errorf("phone asks about %q, want Jane Sample", got)
 	}
 	must(t, chromedp.Do(phone,
 		chromedp.Click(chromedp.CSS("#confirm-yes")),

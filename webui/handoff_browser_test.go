@@ -67,7 +67,7 @@ func TestDesktopHandOff(t *testing.T) {
 		), "open")
 		msg, err := json.Marshal(map[string]string{
 			"type": "handoff:init", "token": token, "patientId": "demo-pt-003",
-			"encounterId": "demo-enc-1003", "patientDisplay": "M.W.",
+			"encounterId": "demo-enc-1003", "patientDisplay": "M.W.", "patientNhi": "ZZZ0032",
 		})
 		must(t, err, "message")
 		// The page's own origin is a trusted sender, like a same-origin host frame.

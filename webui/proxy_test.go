@@ -20,7 +20,10 @@ type flakyProxy struct {
 
 	mu      sync.Mutex
 	blocked bool
-	ws      map[net.Conn]net.Conn
+	// silent WebSockets forward nothing and close nothing: a network
+	// that drops packets without a word (see silence).
+	silent bool
+	ws     map[net.Conn]net.Conn
 }
 
 func startProxy(t testing.TB, target string) *flakyProxy {
@@ -78,13 +81,42 @@ func (p *flakyProxy) handle(c net.Conn) {
 		up.Close()
 		return
 	}
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
+	go func() { _, _ = io.Copy(p.unlessSilent(up, isWS), c); up.Close() }()
+	_, _ = io.Copy(p.unlessSilent(c, isWS), up)
 	c.Close()
 	p.mu.Lock()
 	delete(p.ws, c)
 	p.mu.Unlock()
 }
+
+// silence makes every WebSocket, open or new, forward nothing without
+// closing, until restore: the silent drop of a dead Wi-Fi or NAT.
+func (p *flakyProxy) silence() {
+	p.mu.Lock()
+	p.silent = true
+	p.mu.Unlock()
+}
+
+// unlessSilent is w for a connection that is not a WebSocket; for a
+// WebSocket, bytes written while the proxy is silent are dropped.
+func (p *flakyProxy) unlessSilent(w io.Writer, isWS bool) io.Writer {
+	if !isWS {
+		return w
+	}
+	return writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		silent := p.silent
+		p.mu.Unlock()
+		if silent {
+			return len(b), nil
+		}
+		return w.Write(b)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // cut drops every open WebSocket and refuses new ones until restore.
 func (p *flakyProxy) cut() int {
@@ -96,7 +128,7 @@ func (p *flakyProxy) cut() int {
 
 func (p *flakyProxy) restore() {
 	p.mu.Lock()
-	p.blocked = false
+	p.blocked, p.silent = false, false
 	p.mu.Unlock()
 }
 

@@ -109,16 +109,11 @@ func openDesktop(t *testing.T, desk context.Context, base string, w, h int64) st
 	return evalJS[string](t, desk, `document.querySelector('#mobile-link').value`)
 }
 
-// openPhone claims the code on a 390×844 touch phone and confirms.
-func openPhone(t *testing.T, phone context.Context, mobileURL string) {
+// openConfirmedPhone claims the code on a 390×844 touch phone and confirms.
+func openConfirmedPhone(t *testing.T, phone context.Context, mobileURL string) {
 	t.Helper()
-	must(t, chromedp.Do(phone,
-		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
-		chromedp.Navigate(mobileURL),
-		chromedp.WaitVisible(chromedp.CSS("#confirm-yes")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")),
-		chromedp.WaitVisible(chromedp.CSS("#take-photo")),
-	), "phone claims the code")
+	openPhone(t, phone, mobileURL)
+	confirmPhone(t, phone)
 }
 
 // pickPhotos picks n photos on the phone and waits until all are ready.
@@ -174,7 +169,7 @@ func TestDesktopWoundDocumentation(t *testing.T) {
 	failOnPageErrors(t, "desktop", deskErrs)
 	failOnPageErrors(t, "phone", phoneErrs)
 
-	openPhone(t, phone, openDesktop(t, desk, st.base, 1280, 900))
+	openConfirmedPhone(t, phone, openDesktop(t, desk, st.base, 1280, 900))
 	pickPhotos(t, phone, 3)
 	must(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#send"))), "send")
 	waitJS(t, phone, `!document.querySelector('[data-screen="done"]').hidden`, 30*time.Second, "phone says sent")
@@ -289,7 +284,7 @@ func TestPhoneReviewList(t *testing.T) {
 	phone, phoneErrs := newTab(t, browser, true)
 	failOnPageErrors(t, "desktop", deskErrs)
 	failOnPageErrors(t, "phone", phoneErrs)
-	openPhone(t, phone, openDesktop(t, desk, st.base, 520, 900))
+	openConfirmedPhone(t, phone, openDesktop(t, desk, st.base, 520, 900))
 	pickPhotos(t, phone, 4)
 
 	lastDeleteClear := `(() => {
@@ -384,7 +379,7 @@ func TestSetupQRAndThumbnails(t *testing.T) {
 		if !evalJS[bool](t, desk, `document.querySelector('#qr-loopback').hidden`) {
 			t.Error("loopback hint shown for a LAN public URL")
 		}
-		openPhone(t, phone, mobileURL)
+		openConfirmedPhone(t, phone, mobileURL)
 		pickPhotos(t, phone, 1)
 		must(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#send"))), "send")
 		waitJS(t, desk, `document.querySelector('#grid .card img')?.naturalWidth > 0`, 15*time.Second, "thumbnail shown")

@@ -33,6 +33,7 @@ import (
 // Event types published on a session's channel.
 const (
 	EventMobileConnected = "mobile.connected"
+	EventMobileRejected  = "mobile.rejected"
 	EventImageAdded      = "image.added"
 	EventImageRemoved    = "image.removed"
 	EventSessionExpired  = "session.expired"
@@ -99,6 +100,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/medtech/session/tokens/{token}/qr.svg", a.qr)
 	mux.HandleFunc("POST /api/medtech/session/presigned-url", a.presign)
 	mux.HandleFunc("POST /api/medtech/session/images", a.register)
+	mux.HandleFunc("GET /api/medtech/session/mobile", a.mobileView)
+	mux.HandleFunc("POST /api/medtech/session/mobile/reject", a.mobileReject)
 	mux.HandleFunc("GET /api/medtech/session/{sessionId}", a.snapshot)
 	mux.HandleFunc("DELETE /api/medtech/session/{sessionId}/images/{imageId}", a.deleteImage)
 	mux.HandleFunc("PATCH /api/medtech/session/{sessionId}/images/{imageId}", a.patchImage)
@@ -166,10 +169,18 @@ func (a *API) phone(r *http.Request) (session.Session, error) {
 	if errors.Is(err, session.ErrTokenNotFound) {
 		return session.Session{}, errBadMobileToken
 	}
+	if errors.Is(err, session.ErrPhoneRevoked) {
+		return session.Session{}, errPhoneRevoked
+	}
 	return s, apiError(err)
 }
 
 var (
+	// errPhoneRevoked answers every call of a phone that said "not this
+	// patient", or was otherwise disconnected: final, unlike a token that
+	// may just be mistyped.
+	errPhoneRevoked = httpx.Errorf(http.StatusGone, "phone_revoked",
+		"this phone has been disconnected from the photo session; scan a new code on the desktop to connect again")
 	errSessionNotFound = httpx.Errorf(http.StatusNotFound, "session_not_found", "no such capture session")
 	errBadMobileToken  = httpx.Errorf(http.StatusUnauthorized, "invalid_token",
 		"the mobile token is not valid; the session may have ended or been claimed by another phone")
@@ -199,6 +210,9 @@ func apiError(err error) error {
 		return httpx.Errorf(http.StatusGone, "token_expired", "this QR code has expired; ask for a new one")
 	case errors.Is(err, session.ErrTokenClaimed):
 		return httpx.Errorf(http.StatusGone, "token_claimed", "this QR code has already been used")
+	case errors.Is(err, session.ErrTooManyPhones):
+		return httpx.Errorf(http.StatusConflict, "too_many_phones",
+			"this photo session already has its maximum number of phones connected")
 	case errors.Is(err, session.ErrTokenSuperseded):
 		return httpx.Errorf(http.StatusGone, "token_superseded", "this QR code was replaced by a newer one")
 	case errors.Is(err, session.ErrImageExists):

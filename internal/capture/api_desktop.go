@@ -17,10 +17,13 @@ type createRequest struct {
 	PatientID      string `json:"patientId"`
 	PatientNHI     string `json:"patientNhi"`
 	PatientDisplay string `json:"patientDisplay"`
+	PatientDOB     string `json:"patientDob"`
 	ProviderID     string `json:"providerId"`
 }
 
 // newSession validates the request and builds the session it asks for.
+// The patient's name and NHI are required: they are what the phone shows
+// the GP to check that the photos go to the right person (issue 15).
 func (req createRequest) newSession(c auth.Claims, t session.Touch, maxImages int) (session.Session, error) {
 	if err := checkID("encounterId", req.EncounterID, true); err != nil {
 		return session.Session{}, err
@@ -35,9 +38,19 @@ func (req createRequest) newSession(c auth.Claims, t session.Touch, maxImages in
 	if err != nil {
 		return session.Session{}, err
 	}
+	if nhi == "" {
+		return session.Session{}, invalid("patientNhi is required: the phone shows it so the GP can check the patient")
+	}
 	display := strings.TrimSpace(req.PatientDisplay)
+	if display == "" {
+		return session.Session{}, invalid("patientDisplay is required: the phone shows the patient's name so the GP can check it")
+	}
 	if err := session.CheckText("patientDisplay", display, maxDisplayLen, false); err != nil {
 		return session.Session{}, apiError(err)
+	}
+	dob, err := checkDOB(req.PatientDOB, t.Now)
+	if err != nil {
+		return session.Session{}, err
 	}
 	provider := req.ProviderID
 	if provider == "" {
@@ -50,6 +63,7 @@ func (req createRequest) newSession(c auth.Claims, t session.Touch, maxImages in
 		PatientID:      req.PatientID,
 		PatientNHI:     nhi,
 		PatientDisplay: display,
+		PatientDOB:     dob,
 		ProviderID:     provider,
 		MaxImages:      maxImages,
 		CreatedAt:      t.Now,
@@ -140,9 +154,12 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 		Status:          s.Status,
 		EncounterID:     s.EncounterID,
 		PatientDisplay:  s.PatientDisplay,
+		PatientNHI:      s.PatientNHI,
+		PatientDOB:      s.PatientDOB,
 		MaxImages:       s.MaxImages,
 		Images:          views,
-		MobileConnected: !s.MobileConnectedAt.IsZero(),
+		MobileConnected: s.Phones > 0,
+		Phones:          s.Phones,
 		CreatedAt:       s.CreatedAt.UTC(),
 		ExpiresAt:       s.ExpiresAt.UTC(),
 		Channel:         s.Channel(),

@@ -37,9 +37,12 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, claimReply{
 		SessionID:      s.ID,
 		PatientDisplay: s.PatientDisplay,
+		PatientNHI:     s.PatientNHI,
+		PatientDOB:     s.PatientDOB,
 		MaxImages:      s.MaxImages,
 		MaxImageBytes:  a.cfg.MaxImageBytes,
 		ImageCount:     len(s.Images),
+		Remaining:      s.Remaining(t.Now),
 		ExpiresAt:      s.ExpiresAt.UTC(),
 		MobileToken:    mobile,
 	})

@@ -175,10 +175,16 @@ func createCases() []badCase {
 		{name: "create with NHI mixed tail", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": "ABC12A4"}), status: 400, code: "invalid_field"},
 		{name: "create with spaced patientId", run: create(map[string]any{"encounterId": "e", "patientId": "p 1"}), status: 400, code: "invalid_field"},
 		{name: "create with long encounterId", run: create(map[string]any{"encounterId": strings.Repeat("e", 129), "patientId": "p"}), status: 400, code: "invalid_field"},
-		{name: "create with control char in display", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientDisplay": "A\x07"}), status: 400, code: "invalid_field"},
-		{name: "create with long display", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientDisplay": strings.Repeat("ā", 65)}), status: 400, code: "invalid_field"},
+		{name: "create with control char in display", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": "A\x07"}), status: 400, code: "invalid_field"},
+		{name: "create with long display", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": strings.Repeat("ā", 65)}), status: 400, code: "invalid_field"},
 		{name: "create with wrong field type", run: create(map[string]any{"encounterId": 5, "patientId": "p"}), status: 400, code: "invalid_field"},
-		{name: "reopen encounter for another patient", run: create(map[string]any{"encounterId": "enc-a", "patientId": "someone-else"}), status: 409, code: "patient_mismatch"},
+		{name: "create without a patient name", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI}), status: 400, code: "invalid_field"},
+		{name: "create with a blank patient name", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": "  "}), status: 400, code: "invalid_field"},
+		{name: "create without an NHI", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientDisplay": testDisplay}), status: 400, code: "invalid_field"},
+		{name: "create with a malformed DOB", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": testDisplay, "patientDob": "12/03/1960"}), status: 400, code: "invalid_field"},
+		{name: "create with an impossible DOB", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": testDisplay, "patientDob": "1960-02-30"}), status: 400, code: "invalid_field"},
+		{name: "create with a DOB in the future", run: create(map[string]any{"encounterId": "e", "patientId": "p", "patientNhi": testNHI, "patientDisplay": testDisplay, "patientDob": "2999-01-01"}), status: 400, code: "invalid_field"},
+		{name: "reopen encounter for another patient", run: create(map[string]any{"encounterId": "enc-a", "patientId": "someone-else", "patientNhi": testNHI, "patientDisplay": testDisplay}), status: 409, code: "patient_mismatch"},
 	}
 }
 

@@ -36,7 +36,7 @@ func TestLogHasNoSecrets(t *testing.T) {
 			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
 				"encounterId": "enc-log-2", "patientId": testPatientID, "patientNhi": badNHI, "patientDisplay": testDisplay})
 			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
-				"encounterId": "enc-log", "patientId": "other-" + testPatientID})
+				"encounterId": "enc-log", "patientId": "other-" + testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay})
 			e.do("GET", "/api/medtech/session/tokens/"+c.Token, "", nil)
 			e.do("GET", "/api/medtech/session/tokens/"+c.Token+"/qr.svg", "", nil)
 			junkID := uuid.NewString()

@@ -107,7 +107,7 @@ func TestOpenSessionCap(t *testing.T) {
 			for i := range tries {
 				wg.Go(func() {
 					st, body := e.do("POST", "/api/medtech/session/tokens", e.jwt,
-						map[string]any{"encounterId": fmt.Sprintf("enc-%d", i), "patientId": testPatientID})
+						map[string]any{"encounterId": fmt.Sprintf("enc-%d", i), "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay})
 					mu.Lock()
 					defer mu.Unlock()
 					codes[st]++
@@ -119,13 +119,13 @@ func TestOpenSessionCap(t *testing.T) {
 			wg.Wait()
 			testutil.Equal(t, "create statuses", map[int]int{http.StatusCreated: cap, http.StatusTooManyRequests: tries - cap}, codes)
 			st, body := e.do("POST", "/api/medtech/session/tokens", e.jwt,
-				map[string]any{"encounterId": "enc-0", "patientId": testPatientID})
+				map[string]any{"encounterId": "enc-0", "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay})
 			if st != http.StatusCreated && st != http.StatusTooManyRequests {
 				t.Fatalf("reuse: %d %s", st, body)
 			}
 			other := e.issue("fac-b", time.Hour)
 			st, body = e.do("POST", "/api/medtech/session/tokens", other,
-				map[string]any{"encounterId": "enc-b", "patientId": testPatientID})
+				map[string]any{"encounterId": "enc-b", "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay})
 			e.must(st, http.StatusCreated, body, nil)
 		})
 	}

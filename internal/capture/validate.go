@@ -3,6 +3,7 @@ package capture
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -55,6 +56,25 @@ func normalizeNHI(v string) (string, error) {
 		(isDigit(v[5]) && isDigit(v[6]) || nhiLetter(v[5]) && nhiLetter(v[6]))
 	if !ok {
 		return "", invalid("patientNhi must be an NHI number: AAA9999 or AAA99AA")
+	}
+	return v, nil
+}
+
+// checkDOB accepts an optional date of birth as YYYY-MM-DD: a real
+// calendar date, not after today (UTC, so a birth today in New Zealand may
+// still be tomorrow's date there; a day of slack covers it) and not before
+// 1880.
+func checkDOB(v string, now time.Time) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil || d.Format(time.DateOnly) != v {
+		return "", invalid("patientDob must be a date as YYYY-MM-DD")
+	}
+	if d.After(now.Add(24*time.Hour)) || d.Year() < 1880 {
+		return "", invalid("patientDob must be a date of birth in the past")
 	}
 	return v, nil
 }

@@ -49,13 +49,17 @@ type snapshotReply struct {
 	Status          session.Status `json:"status"`
 	EncounterID     string         `json:"encounterId"`
 	PatientDisplay  string         `json:"patientDisplay,omitempty"`
+	PatientNHI      string         `json:"patientNhi,omitempty"`
+	PatientDOB      string         `json:"patientDob,omitempty"`
 	MaxImages       int            `json:"maxImages"`
 	Images          []ImageView    `json:"images"`
 	MobileConnected bool           `json:"mobileConnected"`
-	CreatedAt       time.Time      `json:"createdAt"`
-	ExpiresAt       time.Time      `json:"expiresAt"`
-	Channel         string         `json:"channel"`
-	Cursor          string         `json:"cursor"`
+	// Phones counts the phones connected now (claimed, not revoked).
+	Phones    int       `json:"phones"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Channel   string    `json:"channel"`
+	Cursor    string    `json:"cursor"`
 }
 
 // createReply is POST /api/medtech/session/tokens.
@@ -74,11 +78,29 @@ type createReply struct {
 type claimReply struct {
 	SessionID      string    `json:"sessionId"`
 	PatientDisplay string    `json:"patientDisplay,omitempty"`
+	PatientNHI     string    `json:"patientNhi,omitempty"`
+	PatientDOB     string    `json:"patientDob,omitempty"`
 	MaxImages      int       `json:"maxImages"`
 	MaxImageBytes  int64     `json:"maxImageBytes"`
 	ImageCount     int       `json:"imageCount"`
+	Remaining      int       `json:"remaining"`
 	ExpiresAt      time.Time `json:"expiresAt"`
 	MobileToken    string    `json:"mobileToken"`
+}
+
+// mobileViewReply is GET /api/medtech/session/mobile: the phone's view of
+// its session, which it checks before each photo and while it is open.
+type mobileViewReply struct {
+	SessionID      string    `json:"sessionId"`
+	Status         string    `json:"status"`
+	PatientDisplay string    `json:"patientDisplay,omitempty"`
+	PatientNHI     string    `json:"patientNhi,omitempty"`
+	PatientDOB     string    `json:"patientDob,omitempty"`
+	ImageCount     int       `json:"imageCount"`
+	MaxImages      int       `json:"maxImages"`
+	Remaining      int       `json:"remaining"`
+	ExpiresAt      time.Time `json:"expiresAt"`
+	PhoneActive    bool      `json:"phoneActive"`
 }
 
 // Event payloads other than image.added (which carries an ImageView).
@@ -86,6 +108,10 @@ type (
 	mobileConnectedEvent struct {
 		SessionID   string    `json:"sessionId"`
 		ConnectedAt time.Time `json:"connectedAt"`
+	}
+	mobileRejectedEvent struct {
+		SessionID string    `json:"sessionId"`
+		At        time.Time `json:"at"`
 	}
 	imageRemovedEvent struct {
 		SessionID string `json:"sessionId"`

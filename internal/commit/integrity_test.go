@@ -98,7 +98,7 @@ func (e *env) phoneSession() (sessionID, mobile string) {
 	e.t.Helper()
 	var created struct{ SessionID, Token string }
 	st, body := e.call(http.MethodPost, "/api/medtech/session/tokens", e.jwt,
-		map[string]any{"encounterId": "enc-" + uuid.NewString()[:8], "patientId": patientID})
+		map[string]any{"encounterId": "enc-" + uuid.NewString()[:8], "patientId": patientID, "patientNhi": "ZZZ0016", "patientDisplay": "Test Patient"})
 	if st != http.StatusCreated || json.Unmarshal(body, &created) != nil {
 		e.t.Fatalf("create: %d %s", st, body)
 	}

@@ -89,6 +89,10 @@ func createChannels(ctx context.Context, t Target, tok string, n int) ([]string,
 			req := map[string]string{
 				"encounterId": fmt.Sprintf("bench-%s-%d", run, i),
 				"patientId":   fmt.Sprintf("bench-pt-%d", i),
+				// The capture API requires a name and an NHI; these are
+				// fictional (Z-prefixed NHIs are never issued).
+				"patientNhi":     "ZZZ0016",
+				"patientDisplay": "Bench Patient",
 			}
 			var reply struct {
 				Channel   string `json:"channel"`

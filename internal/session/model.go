@@ -34,6 +34,12 @@ const (
 	CommitFailed     CommitStatus = "failed"
 )
 
+// MaxPhones bounds the phones connected to one session at once. Every new
+// QR code adds a phone rather than replacing one (a photo in flight from
+// the first phone must not be lost), so the list needs a bound; a GP uses
+// one phone, rarely two, and ten leaves room for a dead battery or two.
+const MaxPhones = 10
+
 // DefaultTTL is how long a session lives after its last write (create,
 // claim, upload, register, edit, delete, commit). It matches the hub's
 // history TTL: nobody resumes a channel whose session is gone.
@@ -48,8 +54,11 @@ type Session struct {
 	PatientID      string `json:"patientId"`
 	PatientNHI     string `json:"patientNhi,omitempty"`
 	PatientDisplay string `json:"patientDisplay,omitempty"`
-	ProviderID     string `json:"providerId,omitempty"`
-	MaxImages      int    `json:"maxImages"`
+	// PatientDOB is the date of birth as the host gave it (YYYY-MM-DD), or
+	// empty; the phone shows it beside the name and NHI.
+	PatientDOB string `json:"patientDob,omitempty"`
+	ProviderID string `json:"providerId,omitempty"`
+	MaxImages  int    `json:"maxImages"`
 	// MaxBytes is the session's byte quota: the sizes of its images and of
 	// its pending uploads (expired or not, until the sweeper deletes their
 	// blobs) together. Zero means no quota.
@@ -64,10 +73,19 @@ type Session struct {
 	Status            Status    `json:"-"`
 	ExpiresAt         time.Time `json:"-"`
 	MobileConnectedAt time.Time `json:"-"` // zero until a phone claims
+	// Phones counts the phones whose mobile token still works: claimed and
+	// not revoked.
+	Phones int `json:"-"`
 	// Images are ordered by CreatedAt, then ID.
 	Images []Image `json:"-"`
 	// Pending holds the uploads presigned but not yet registered, by image id.
 	Pending map[string]PendingUpload `json:"-"`
+}
+
+// Remaining is how many more images the session can take at now: its
+// maximum less its images and the uploads signed and not yet expired.
+func (s Session) Remaining(now time.Time) int {
+	return max(0, s.MaxImages-liveSlots(len(s.Images), s.Pending, "", now))
 }
 
 // Channel returns the session's realtime channel.

@@ -27,7 +27,8 @@ type Store interface {
 	// gets qr as its QR token (the previous one is superseded), its expiry
 	// becomes s.ExpiresAt, and it is returned with created false. If that
 	// session belongs to another patient, Open returns ErrPatientMismatch and
-	// changes nothing. s.CreatedAt is the time of the operation.
+	// changes nothing. s.CreatedAt is the time of the operation. Either way
+	// the session becomes s.ProviderID's latest (see ProviderSession).
 	//
 	// A new session is refused with ErrTooManySessions when its facility
 	// already has maxOpen open sessions (zero: no cap); reusing the
@@ -44,15 +45,36 @@ type Store interface {
 	// ErrTokenClaimed, ErrTokenSuperseded.
 	PeekQR(ctx context.Context, qrHash string, now time.Time) (string, error)
 
-	// Claim marks a QR token claimed, makes mobileHash the session's only
-	// mobile token (a previous one stops working), records the phone as
-	// connected and refreshes the expiry. A token is claimed at most once.
-	// Errors as PeekQR.
+	// Claim marks a QR token claimed, adds mobileHash to the session's
+	// phones (phones connected before keep working: a session may have up
+	// to MaxPhones at once), records the phone as connected and refreshes
+	// the expiry. A token is claimed at most once. Errors as PeekQR, and
+	// ErrTooManyPhones (the QR token stays unclaimed).
 	Claim(ctx context.Context, qrHash, mobileHash string, at Touch) (Session, error)
 
-	// ByMobile returns the session whose current mobile token has this hash.
-	// Errors: ErrTokenNotFound (unknown, replaced, or session gone).
+	// ByMobile returns the live session of a phone whose mobile token has
+	// this hash and has not been revoked. Errors: ErrTokenNotFound (unknown,
+	// or session gone), ErrPhoneRevoked.
 	ByMobile(ctx context.Context, mobileHash string, now time.Time) (Session, error)
+
+	// Phone is ByMobile for the phone's own status check: it also returns a
+	// session that has expired but is not yet removed (with Status
+	// StatusExpired) and a phone that was revoked (active false), so the
+	// phone can be told why it can no longer send. Errors: ErrTokenNotFound
+	// (unknown hash, or session removed).
+	Phone(ctx context.Context, mobileHash string, now time.Time) (s Session, active bool, err error)
+
+	// RevokePhone stops one phone's mobile token for good: later calls with
+	// it get ErrPhoneRevoked. The session's other phones keep working.
+	// Revoking a revoked phone is not an error. Errors: ErrNotFound,
+	// ErrTokenNotFound (not a phone of this session).
+	RevokePhone(ctx context.Context, id, mobileHash string, now time.Time) error
+
+	// ProviderSession returns the id of the session the facility's provider
+	// opened or reopened last (Open records it), or "" if none is known. A
+	// phone of any other session of that provider is told the desktop has
+	// moved on to another patient.
+	ProviderSession(ctx context.Context, facility, provider string) (string, error)
 
 	// Reserve records a presigned upload of imageID, holding one image slot
 	// until p.ExpiresAt. Re-reserving a pending image replaces its record.
@@ -144,6 +166,8 @@ var (
 	ErrTokenExpired    = errors.New("session: token expired")
 	ErrTokenClaimed    = errors.New("session: token already claimed")
 	ErrTokenSuperseded = errors.New("session: token replaced by a newer QR code")
+	ErrPhoneRevoked    = errors.New("session: phone disconnected from the session")
+	ErrTooManyPhones   = errors.New("session: session has its maximum number of phones")
 	ErrImageExists     = errors.New("session: image already registered")
 	ErrImageNotFound   = errors.New("session: image not found")
 	ErrTooManyImages   = errors.New("session: session has its maximum number of images")

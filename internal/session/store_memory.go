@@ -19,6 +19,8 @@ type MemoryStore struct {
 	// it is claimed or superseded, so a second scan gets a clear "gone".
 	qr     map[string]string
 	mobile map[string]string
+	// providers maps facility + provider to the session it opened last.
+	providers map[encounterKey]string
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -26,10 +28,13 @@ var _ Store = (*MemoryStore)(nil)
 type encounterKey struct{ facility, encounter string }
 
 type memSession struct {
-	s          Session
-	qr         QRToken
-	qrClaimed  bool
-	mobileHash string
+	s         Session
+	qr        QRToken
+	qrClaimed bool
+	// phones maps each claimed mobile token hash to whether it still works
+	// (false: revoked). Revoked hashes stay so their calls get a clear
+	// ErrPhoneRevoked.
+	phones map[string]bool
 	// leaseUntil is when a sweep that took this session may be retried.
 	leaseUntil time.Time
 	// uploadLease is, per pending image id, when a sweep that took its
@@ -52,7 +57,19 @@ func NewMemoryStore() *MemoryStore {
 		byEncounter: make(map[encounterKey]string),
 		qr:          make(map[string]string),
 		mobile:      make(map[string]string),
+		providers:   make(map[encounterKey]string),
 	}
+}
+
+// snapshot returns a copy of the session with its phone count.
+func (ms *memSession) snapshot() Session {
+	s := copySession(ms.s)
+	for _, active := range ms.phones {
+		if active {
+			s.Phones++
+		}
+	}
+	return s
 }
 
 // copySession returns a copy sharing nothing mutable with the store.
@@ -97,7 +114,8 @@ func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken, maxOpen int
 			ms.qr, ms.qrClaimed = qr, false
 			ms.extend(Touch{Now: s.CreatedAt, Expires: s.ExpiresAt})
 			m.qr[qr.Hash] = id
-			return copySession(ms.s), false, nil
+			m.providers[encounterKey{s.Facility, s.ProviderID}] = id
+			return ms.snapshot(), false, nil
 		}
 	}
 	if maxOpen > 0 && m.openCount(s.Facility, s.CreatedAt) >= maxOpen {
@@ -106,9 +124,10 @@ func (m *MemoryStore) Open(_ context.Context, s Session, qr QRToken, maxOpen int
 	s.Status = StatusOpen
 	s.ExpiresAt = clampExpiry(s.ExpiresAt, s.Deadline)
 	s.Images, s.Pending, s.MobileConnectedAt = nil, map[string]PendingUpload{}, time.Time{}
-	m.sessions[s.ID] = &memSession{s: s, qr: qr, uploadLease: map[string]time.Time{}}
+	m.sessions[s.ID] = &memSession{s: s, qr: qr, uploadLease: map[string]time.Time{}, phones: map[string]bool{}}
 	m.byEncounter[ek] = s.ID
 	m.qr[qr.Hash] = s.ID
+	m.providers[encounterKey{s.Facility, s.ProviderID}] = s.ID
 	return copySession(s), true, nil
 }
 
@@ -133,7 +152,7 @@ func (m *MemoryStore) Get(_ context.Context, id string, now time.Time) (Session,
 	if err != nil {
 		return Session{}, err
 	}
-	return copySession(ms.s), nil
+	return ms.snapshot(), nil
 }
 
 // claimable finds the session of a QR token that can still be claimed.
@@ -176,13 +195,15 @@ func (m *MemoryStore) Claim(_ context.Context, qrHash, mobileHash string, at Tou
 	if err != nil {
 		return Session{}, err
 	}
+	if ms.snapshot().Phones >= MaxPhones {
+		return Session{}, ErrTooManyPhones
+	}
 	ms.qrClaimed = true
-	delete(m.mobile, ms.mobileHash)
-	ms.mobileHash = mobileHash
+	ms.phones[mobileHash] = true
 	m.mobile[mobileHash] = ms.s.ID
 	ms.s.MobileConnectedAt = at.Now
 	ms.extend(at)
-	return copySession(ms.s), nil
+	return ms.snapshot(), nil
 }
 
 // ByMobile implements Store.
@@ -197,7 +218,47 @@ func (m *MemoryStore) ByMobile(_ context.Context, mobileHash string, now time.Ti
 	if err != nil {
 		return Session{}, ErrTokenNotFound
 	}
-	return copySession(ms.s), nil
+	if !ms.phones[mobileHash] {
+		return Session{}, ErrPhoneRevoked
+	}
+	return ms.snapshot(), nil
+}
+
+// Phone implements Store.
+func (m *MemoryStore) Phone(_ context.Context, mobileHash string, now time.Time) (Session, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.sessions[m.mobile[mobileHash]]
+	if ms == nil {
+		return Session{}, false, ErrTokenNotFound
+	}
+	s := ms.snapshot()
+	if !now.Before(s.ExpiresAt) {
+		s.Status = StatusExpired
+	}
+	return s, ms.phones[mobileHash], nil
+}
+
+// RevokePhone implements Store.
+func (m *MemoryStore) RevokePhone(_ context.Context, id, mobileHash string, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, err := m.live(id, now)
+	if err != nil {
+		return err
+	}
+	if _, ok := ms.phones[mobileHash]; !ok {
+		return ErrTokenNotFound
+	}
+	ms.phones[mobileHash] = false
+	return nil
+}
+
+// ProviderSession implements Store.
+func (m *MemoryStore) ProviderSession(_ context.Context, facility, provider string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.providers[encounterKey{facility, provider}], nil
 }
 
 // Reserve implements Store.
@@ -400,7 +461,13 @@ func (m *MemoryStore) Remove(_ context.Context, id string) error {
 			delete(m.qr, h)
 		}
 	}
-	delete(m.mobile, ms.mobileHash)
+	for h := range ms.phones {
+		delete(m.mobile, h)
+	}
+	pk := encounterKey{ms.s.Facility, ms.s.ProviderID}
+	if m.providers[pk] == id {
+		delete(m.providers, pk)
+	}
 	delete(m.sessions, id)
 	return nil
 }

@@ -58,7 +58,8 @@ type RedisStoreConfig struct {
 // sorted set of session ids by expiry, read by the sweeper. P uploads is a
 // sorted set of pending uploads ("<id> <imageId> <expiry ms>") by URL
 // expiry, read by the sweeper of stale uploads. P fac:<hash> is a facility's
-// open sessions (id by deadline), which caps them (admit.lua).
+// open sessions (id by deadline), which caps them (admit.lua). P prov:<hash>
+// is the session a facility's provider opened last (ProviderSession).
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -101,6 +102,7 @@ func (r *RedisStore) encKey(ek string) string   { return r.prefix + "enc:" + ek 
 func (r *RedisStore) expiryKey() string         { return r.prefix + "expiry" }
 func (r *RedisStore) uploadsKey() string        { return r.prefix + "uploads" }
 func (r *RedisStore) facKey(fk string) string   { return r.prefix + "fac:" + fk }
+func (r *RedisStore) provKey(pk string) string  { return r.prefix + "prov:" + pk }
 
 // facilitySuffix names a facility's open-session set without putting its id
 // in a key name.
@@ -140,7 +142,7 @@ func (r *RedisStore) run(ctx context.Context, id, op string, now, expires time.T
 }
 
 // afterTouch extends the index keys of a session that was just written to,
-// from a {"ok", ek, mob} reply. The indexes live in other slots, so this is
+// from a {"ok", ek, mobs} reply (mobs: every phone's hash, space-separated). The indexes live in other slots, so this is
 // a separate step; it is best effort because a lagging index TTL costs at
 // worst a rescan, never access, and the write itself has succeeded.
 func (r *RedisStore) afterTouch(ctx context.Context, reply []string, expires time.Time) {
@@ -152,8 +154,8 @@ func (r *RedisStore) afterTouch(ctx context.Context, reply []string, expires tim
 		if reply[1] != "" {
 			p.PExpireAt(ctx, r.encKey(reply[1]), at)
 		}
-		if reply[2] != "" {
-			p.PExpireAt(ctx, r.mobKey(reply[2]), at)
+		for _, h := range strings.Fields(reply[2]) {
+			p.PExpireAt(ctx, r.mobKey(h), at)
 		}
 		return nil
 	})
@@ -187,6 +189,7 @@ func (r *RedisStore) Open(ctx context.Context, s Session, qr QRToken, maxOpen in
 			return Session{}, false, fmt.Errorf("session: redis set encounter: %w", err)
 		}
 		if won == 1 {
+			r.markProvider(ctx, s)
 			got, err := r.Get(ctx, s.ID, s.CreatedAt)
 			return got, true, err
 		}
@@ -239,6 +242,9 @@ func (r *RedisStore) reopen(ctx context.Context, id string, s Session, qr QRToke
 	switch res[0] {
 	case "ok":
 		r.afterTouch(ctx, res, s.ExpiresAt)
+		mark := s
+		mark.ID = id
+		r.markProvider(ctx, mark)
 		return r.Get(ctx, id, s.CreatedAt)
 	case "mismatch":
 		_ = r.c.Del(ctx, r.qrKey(qr.Hash)).Err()
@@ -290,9 +296,15 @@ func (r *RedisStore) Get(ctx context.Context, id string, now time.Time) (Session
 	return s, err
 }
 
-// load reads a live session and also returns its raw hash fields. The three
-// reads run in MULTI so they see one state.
+// load reads a live session and also returns its raw hash fields.
 func (r *RedisStore) load(ctx context.Context, id string, now time.Time) (Session, map[string]string, error) {
+	return r.loadAt(ctx, id, now, true)
+}
+
+// loadAt reads a session, only a live one if live (else one past its
+// expiry reads as StatusExpired), and also returns its raw hash fields.
+// The three reads run in MULTI so they see one state.
+func (r *RedisStore) loadAt(ctx context.Context, id string, now time.Time, live bool) (Session, map[string]string, error) {
 	keys := r.sessionKeys(id)
 	var hs, hi, hp *redis.MapStringStringCmd
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -303,10 +315,14 @@ func (r *RedisStore) load(ctx context.Context, id string, now time.Time) (Sessio
 		return Session{}, nil, fmt.Errorf("session: redis load session: %w", err)
 	}
 	f := hs.Val()
-	if f["data"] == "" || !now.Before(fromMS(f["exp"])) {
+	expired := !now.Before(fromMS(f["exp"]))
+	if f["data"] == "" || live && expired {
 		return Session{}, nil, ErrNotFound
 	}
 	s, err := decodeSession(f, hi.Val(), hp.Val())
+	if expired {
+		s.Status = StatusExpired
+	}
 	return s, f, err
 }
 
@@ -318,6 +334,7 @@ func decodeSession(f, images, pending map[string]string) (Session, error) {
 	s.Status = Status(f["status"])
 	s.ExpiresAt = fromMS(f["exp"])
 	s.MobileConnectedAt = fromMS(f["conn"])
+	s.Phones = len(strings.Fields(f["mob"]))
 	s.Images = make([]Image, 0, len(images))
 	for _, v := range images {
 		var img Image
@@ -403,7 +420,7 @@ func (r *RedisStore) Expired(ctx context.Context, now time.Time, lease time.Dura
 // they point at a session that no longer exists, which reads as unknown.
 func (r *RedisStore) Remove(ctx context.Context, id string) error {
 	keys := r.sessionKeys(id)
-	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek", "fk").Result()
+	f, err := r.c.HMGet(ctx, keys[0], "qr", "mob", "ek", "fk", "rev").Result()
 	if err != nil {
 		return fmt.Errorf("session: redis read session: %w", err)
 	}
@@ -413,7 +430,7 @@ func (r *RedisStore) Remove(ctx context.Context, id string) error {
 		if h := str(f[0]); h != "" {
 			p.Del(ctx, r.qrKey(h))
 		}
-		if h := str(f[1]); h != "" {
+		for _, h := range strings.Fields(str(f[1]) + " " + str(f[4])) {
 			p.Del(ctx, r.mobKey(h))
 		}
 		if ek := str(f[2]); ek != "" {

@@ -3,11 +3,12 @@
 // integration) hands them over in one of two ways (see docs/webui.md):
 //
 //   1. the URL fragment: /desktop#token=…&patientId=…&encounterId=…
-//      &patientDisplay=…&patientNhi=…&providerId=… — read once, then removed
+//      &patientDisplay=…&patientNhi=…&patientDob=…&providerId=… — read once, then removed
 //      from the address bar and history at once with history.replaceState.
 //      A fragment never reaches the server, so it is in no access log.
 //   2. window.postMessage({type: "handoff:init", token, patientId,
-//      encounterId, patientDisplay, patientNhi, providerId}, origin) from
+//      encounterId, patientDisplay, patientNhi, patientDob, providerId},
+//      origin) from
 //      the parent frame or opener, whose origin must be the page's own or
 //      one listed in Options.HostOrigins. The page announces itself with
 //      {type: "handoff:ready"} so the host knows when to send.
@@ -105,6 +106,7 @@ export class DesktopAuth {
       encounterId: patient.encounterId,
       patientDisplay: patient.display,
       patientNhi: patient.nhi,
+      patientDob: patient.dob,
       providerId: t.providerId,
     });
     this.accept(ctx);
@@ -162,6 +164,7 @@ function normaliseContext(src) {
     encounterId: str(src.encounterId),
     patientDisplay: str(src.patientDisplay),
     patientNhi: str(src.patientNhi),
+    patientDob: str(src.patientDob),
     providerId: str(src.providerId),
   };
   if (!ctx.token || !ctx.patientId || !ctx.encounterId) return null;

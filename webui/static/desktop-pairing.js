@@ -1,6 +1,8 @@
 // The pairing panel: the QR code the phone scans, the same link as text,
 // a countdown to the code's expiry and "New code". Once a phone has
-// claimed the code it folds away to a "Phone connected" line.
+// claimed the code it folds away to a "Phone connected" line with "Add
+// another phone" (a new code; phones already connected keep working). A
+// phone that says "wrong patient" is disconnected, and the line goes.
 import { $, announce, formatCountdown } from './dom.js';
 import { setPublicOrigin, localURL, loopbackHost } from './desktop-urls.js';
 
@@ -13,6 +15,8 @@ export class Pairing {
     this.panel = $('#pair');
     this.codeBox = $('#pair-code');
     this.connectedBox = $('#pair-connected');
+    this.noneBox = $('#pair-none');
+    this.phoneCount = $('#phone-count');
     this.qr = $('#qr');
     this.qrFrame = this.qr.parentElement;
     this.qrExpired = $('#qr-expired');
@@ -25,6 +29,7 @@ export class Pairing {
 
     this.newCodeBtn.addEventListener('click', () => this.requestNewCode());
     $('#another-phone').addEventListener('click', () => this.requestNewCode());
+    $('#pair-none-code').addEventListener('click', () => this.requestNewCode());
     $('#copy-link').addEventListener('click', () => this.copyLink());
     this.link.addEventListener('focus', () => this.link.select());
     this.qr.addEventListener('error', () => this.qrFallback());
@@ -35,6 +40,7 @@ export class Pairing {
     this.panel.hidden = false;
     this.codeBox.hidden = false;
     this.connectedBox.hidden = true;
+    this.noneBox.hidden = true;
     this.qrFallbackTried = false;
     setPublicOrigin(code.mobileUrl);
     this.qrURL = localURL(code.qrUrl);
@@ -92,14 +98,29 @@ export class Pairing {
     this.countdown.classList.toggle('soon', left < 60000);
   }
 
-  markConnected() {
+  // markConnected folds the code away; phones, when known, is how many
+  // are connected.
+  markConnected(phones) {
     if (this.panel.hidden) return;
     clearInterval(this.timer);
     this.codeBox.hidden = true;
+    this.noneBox.hidden = true;
     this.connectedBox.hidden = false;
+    this.phoneCount.textContent = phones > 1 ? `${phones} phones connected` : 'Phone connected';
+  }
+
+  // markDisconnected: no phone is connected any more (one said "wrong
+  // patient"), and its code is spent.
+  markDisconnected() {
+    if (this.panel.hidden) return;
+    clearInterval(this.timer);
+    this.codeBox.hidden = true;
+    this.connectedBox.hidden = true;
+    this.noneBox.hidden = false;
   }
 
   async requestNewCode() {
+    if (this.newCodeBtn.disabled) return;
     this.newCodeBtn.disabled = true;
     try {
       await this.onNewCode();

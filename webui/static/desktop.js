@@ -14,9 +14,11 @@
 // snapshot and acts on that (verify), so a forged image.committed,
 // session.committed or session.expired on the channel changes nothing.
 import { $, announce } from './dom.js';
+import { formatDob } from './patient.js';
 import { api } from './api.js';
 import { DesktopAuth } from './desktop-auth.js';
 import { Pairing } from './desktop-pairing.js';
+import { missingPatient, refuseStart, showPatient, fileLabel, PhoneAlert } from './desktop-patient.js';
 import { PhotoGrid } from './desktop-photos.js';
 import { confirmNoSite } from './desktop-sites.js';
 import { RealtimeClient, State } from './realtime.js';
@@ -56,6 +58,8 @@ const photos = new PhotoGrid({
   onRetry: (id) => commit([id]),
   onStale: throttle(() => resync(), 10000),
 });
+
+const phoneAlert = new PhoneAlert();
 
 const conn = $('#conn');
 const connText = $('#conn-text');
@@ -97,7 +101,7 @@ async function devForm() {
     error.textContent = `Could not load the demo patients: ${err.message}`;
     error.hidden = false;
   }
-  for (const p of patients) select.append(new Option(`${p.display} · NHI ${p.nhi} · ${p.encounterId}`, p.patientId));
+  for (const p of patients) select.append(new Option(`${p.display} · NHI ${p.nhi} · born ${formatDob(p.dob)} · ${p.encounterId}`, p.patientId));
   return new Promise((resolve) => {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -121,7 +125,12 @@ async function devForm() {
 
 async function start(ctx) {
   app.ctx = ctx;
-  showPatient(ctx.patientDisplay, ctx.patientNhi);
+  showPatient(ctx);
+  const missing = missingPatient(ctx);
+  if (missing) {
+    refuseStart(missing);
+    return;
+  }
   app.rt = new RealtimeClient({
     getToken: () => auth.token,
     onAuthError: () => auth.refresh(),
@@ -159,6 +168,7 @@ async function newCode() {
   const req = { encounterId: c.encounterId, patientId: c.patientId };
   if (c.patientNhi) req.patientNhi = c.patientNhi;
   if (c.patientDisplay) req.patientDisplay = c.patientDisplay;
+  if (c.patientDob) req.patientDob = c.patientDob;
   if (c.providerId) req.providerId = c.providerId;
   let code;
   try {
@@ -220,9 +230,8 @@ async function fetchSnapshot() {
 }
 
 function applySnapshot(snap) {
-  if (snap.patientDisplay) showPatient(snap.patientDisplay, app.ctx.patientNhi);
   photos.applySnapshot(snap.images);
-  if (snap.mobileConnected) pairing.markConnected();
+  if (snap.mobileConnected) pairing.markConnected(snap.phones);
   if (snap.status === 'expired') sessionEnded();
 }
 
@@ -254,6 +263,13 @@ function onEvent(ev) {
     case 'mobile.connected':
       pairing.markConnected();
       announce('Phone connected');
+      break;
+    case 'mobile.rejected':
+      // The phone is already disconnected; the snapshot says whether
+      // another phone still is.
+      pairing.markDisconnected();
+      phoneAlert.show();
+      resync();
       break;
     case 'image.added':
     case 'image.updated':
@@ -370,7 +386,7 @@ function renderCommitBar() {
   const n = photos.counts();
   const unfiled = n.pending + n.failed;
   commitBtn.disabled = app.committing || n.committing > 0 || unfiled === 0 || app.expired;
-  commitBtn.textContent = unfiled > 0 ? `File ${unfiled} photo${unfiled === 1 ? '' : 's'} to record` : 'File to record';
+  commitBtn.textContent = unfiled > 0 ? fileLabel(unfiled, app.ctx) : 'File to record';
   commitSummary.classList.remove('done');
   if (n.total === 0) {
     commitSummary.textContent = 'Waiting for photos from the phone.';
@@ -409,20 +425,6 @@ function showConnection(state, detail = {}) {
   } else if (state === State.LIVE) {
     hideBanner('auth');
   }
-}
-
-function showPatient(display, nhi) {
-  const p = $('#patient');
-  p.replaceChildren();
-  if (!display && !nhi) {
-    p.hidden = true;
-    return;
-  }
-  const strong = document.createElement('strong');
-  strong.textContent = display || nhi;
-  p.append('For ', strong);
-  if (display && nhi) p.append(` · NHI ${nhi}`);
-  p.hidden = false;
 }
 
 let bannerAction = null;

@@ -10,21 +10,33 @@
 // token: reloading the tab, or "Take more" after a reload, keeps working,
 // while closing the tab forgets it. Nothing goes to localStorage and
 // nothing is logged.
+//
+// Every screen shows the patient's name, NHI and date of birth
+// (#patient-card). The phone checks its session with the server
+// (phone-status.js) before adding photos and before sending them, and
+// every 15 s while visible; what it can still send always comes from the
+// server's `remaining`.
 import { $, role, cloneTemplate, announce, uuid } from './dom.js';
 import { api, ApiError } from './api.js';
 import { prepareImage } from './phone-image.js';
 import { uploadImage } from './phone-upload.js';
 import { fillLateralitySelect, fillBodySiteSelect, bodySiteFromSelect } from './bodysites.js';
 import { PhotoView, UndoToast, watchActionBar, UNDO_MS } from './phone-review.js';
+import { fillPatient, patientQuestion } from './patient.js';
+import { StatusWatch, Stop } from './phone-status.js';
 
 const PARALLEL_UPLOADS = 2;
 
 const qrToken = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 let storageKey = '';
-let session = null; // {sessionId, mobileToken, patientDisplay, maxImages, imageCount, expiresAt, confirmed, sent}
+// {sessionId, mobileToken, patientDisplay, patientNhi, patientDob,
+//  maxImages, imageCount, remaining, expiresAt, confirmed, sent}
+let session = null;
 let items = [];
 let sending = false;
 let photoCounter = 0;
+let pendingStop = null; // a Stop kind that arrived while sending
+let retryAction = null; // the error screen's Try again
 
 const photoView = new PhotoView();
 const undoToast = new UndoToast();
@@ -32,15 +44,23 @@ watchActionBar($('#action-bar'));
 
 const camera = $('#camera');
 const library = $('#library');
-$('#take-photo').addEventListener('click', () => camera.click());
-$('#choose-library').addEventListener('click', () => library.click());
-$('#add-more').addEventListener('click', () => camera.click());
+const status = new StatusWatch({
+  getToken: () => session?.mobileToken ?? '',
+  onView: (v) => applyView(v),
+  onStop: (kind) => stopped(kind),
+});
+// The camera opens at once (a file input needs the tap's user activation);
+// the status check runs meanwhile and is awaited before photos are added.
+$('#take-photo').addEventListener('click', () => { status.check(); camera.click(); });
+$('#choose-library').addEventListener('click', () => { status.check(); library.click(); });
+$('#add-more').addEventListener('click', () => { status.check(); camera.click(); });
 camera.addEventListener('change', () => filesChosen(camera));
 library.addEventListener('change', () => filesChosen(library));
 $('#confirm-yes').addEventListener('click', confirmed);
 $('#confirm-no').addEventListener('click', declined);
 $('#send').addEventListener('click', () => sendAll());
 $('#take-more').addEventListener('click', () => showCapture());
+$('#error-action').addEventListener('click', () => retryAction?.());
 window.addEventListener('beforeunload', (e) => {
   if (items.some((it) => it.state !== 'sent')) e.preventDefault();
 });
@@ -56,6 +76,8 @@ async function start() {
   storageKey = `handoff.phone.${await digest(qrToken)}`;
   session = load();
   if (session?.mobileToken) {
+    showPatientCard();
+    if (!(await status.check() ?? true)) return;
     if (session.confirmed) showCapture();
     else showConfirm();
     return;
@@ -76,14 +98,55 @@ async function claim() {
     sessionId: r.sessionId,
     mobileToken: r.mobileToken,
     patientDisplay: r.patientDisplay ?? '',
+    patientNhi: r.patientNhi ?? '',
+    patientDob: r.patientDob ?? '',
     maxImages: r.maxImages ?? 20,
     imageCount: r.imageCount ?? 0,
+    remaining: r.remaining ?? Math.max(0, (r.maxImages ?? 20) - (r.imageCount ?? 0)),
     expiresAt: r.expiresAt,
     confirmed: false,
     sent: 0,
   };
   save();
+  showPatientCard();
   showConfirm();
+}
+
+function patient() {
+  return { name: session.patientDisplay, nhi: session.patientNhi, dob: session.patientDob };
+}
+
+function showPatientCard() {
+  fillPatient($('#patient-card'), patient());
+  $('#patient-card').hidden = false;
+}
+
+// applyView takes the server's word on the session: the patient it is for
+// and how many more photos it takes.
+function applyView(v) {
+  session.patientDisplay = v.patientDisplay ?? session.patientDisplay;
+  session.patientNhi = v.patientNhi ?? session.patientNhi;
+  session.patientDob = v.patientDob ?? session.patientDob;
+  session.maxImages = v.maxImages ?? session.maxImages;
+  session.imageCount = v.imageCount ?? session.imageCount;
+  session.remaining = v.remaining ?? 0;
+  session.sent = 0; // the server's count includes them now
+  save();
+  showPatientCard();
+  updateCaptureHint();
+}
+
+// stopped shows why this phone can send no more. Photos chosen and not
+// sent are dropped with it: the screen says they were not sent. During a
+// send it waits for the photos in flight to finish.
+function stopped(kind) {
+  if (sending) {
+    pendingStop = kind;
+    return;
+  }
+  const unsent = items.filter((it) => it.state !== 'sent').length;
+  clearItems();
+  showError(kind, null, unsent);
 }
 
 function showClaimError(err) {
@@ -95,8 +158,11 @@ function showClaimError(err) {
   else showError('network', () => claim());
 }
 
+// showConfirm asks for an explicit match on name, NHI and date of birth.
+// Focus goes to the question, never to Yes.
 function showConfirm() {
-  $('#confirm-patient').textContent = session.patientDisplay || 'this patient';
+  $('#confirm-question').textContent = patientQuestion(patient());
+  $('#confirm-patient').textContent = session.patientDisplay || 'the patient';
   show('confirm');
 }
 
@@ -106,31 +172,54 @@ function confirmed() {
   showCapture();
 }
 
-function declined() {
+// declined tells the server (which disconnects this phone and alerts the
+// desktop) and forgets the session.
+async function declined() {
+  const btn = $('#confirm-no');
+  btn.disabled = true;
+  let told = true;
+  try {
+    await api('/api/medtech/session/mobile/reject', { method: 'POST', token: session.mobileToken });
+  } catch (err) {
+    told = err instanceof ApiError && err.code === 'phone_revoked';
+  }
+  btn.disabled = false;
+  status.stop();
   forget();
+  $('#patient-card').hidden = true;
+  $('#declined-offline').hidden = told;
   show('declined');
 }
 
+// remaining is what the server says the session still takes, less the
+// photos chosen here and not yet sent.
 function remaining() {
-  return Math.max(0, session.maxImages - session.imageCount - session.sent - items.filter((it) => it.state !== 'sent').length);
+  const server = session.remaining ?? Math.max(0, session.maxImages - session.imageCount - session.sent);
+  return Math.max(0, server - items.filter((it) => it.state !== 'sent').length);
 }
 
-function showCapture() {
-  clearItems();
+function updateCaptureHint() {
   const left = remaining();
-  for (const n of document.querySelectorAll('.patient-name')) n.textContent = session.patientDisplay || 'as confirmed';
   $('#capture-hint').textContent = `You can send up to ${left} more photo${left === 1 ? '' : 's'}.`;
-  if (left === 0) {
+}
+
+async function showCapture() {
+  clearItems();
+  status.start();
+  if ((await status.check()) === false) return;
+  updateCaptureHint();
+  if (remaining() === 0) {
     showError('full');
     return;
   }
   show('capture');
 }
 
-function filesChosen(input) {
+async function filesChosen(input) {
   const files = [...(input.files ?? [])];
   input.value = ''; // choosing the same photo again must fire change
   if (!files.length) return;
+  if ((await status.check()) === false) return;
   const left = remaining();
   const take = files.slice(0, left);
   for (const f of take) addItem(f);
@@ -294,6 +383,7 @@ async function sendAll(only) {
   const queue = (only ?? items).filter((it) => it.state !== 'sent' && !it.unreadable);
   if (!queue.length) return;
   undoToast.settle(); // a photo removed before Send stays removed
+  if ((await status.check()) === false) return;
   sending = true;
   for (const it of queue) {
     it.state = it.blob ? 'ready' : 'preparing';
@@ -328,6 +418,7 @@ async function sendOne(it) {
     });
     it.state = 'sent';
     session.sent++;
+    session.remaining = Math.max(0, (session.remaining ?? 0) - 1);
     save();
     renderItem(it);
     return null;
@@ -345,17 +436,31 @@ function isFatal(err) {
     err.status === 401 || err.status === 404 || err.status === 410);
 }
 
-function afterSend(fatal) {
+async function afterSend(fatal) {
   const sent = items.filter((it) => it.state === 'sent').length;
+  if (pendingStop) {
+    const kind = pendingStop;
+    pendingStop = null;
+    stopped(kind);
+    return;
+  }
   if (fatal) {
     if (fatal.code === 'too_many_images') showError('full');
-    else showError('expired');
+    else if (fatal.code === 'phone_revoked') stopped(Stop.REVOKED);
+    // The server says why: filed, expired, or the desktop moved on.
+    else if ((await status.check()) !== false) stopped(Stop.EXPIRED);
     return;
   }
   const failed = items.filter((it) => it.state === 'failed' && !it.unreadable);
   if (!failed.length) {
+    // "On the GP's desktop now" only while the desktop still shows this
+    // session: the check also refreshes what is left.
+    const open = await status.check();
+    if (open === false) return;
     $('#done-title').textContent = `${sent} photo${sent === 1 ? '' : 's'} sent`;
-    $('#done-text').textContent = 'They are on the GP\'s desktop now.';
+    $('#done-text').textContent = open
+      ? `They are on the GP's desktop now, for ${session.patientDisplay || 'this patient'}.`
+      : `They were sent for ${session.patientDisplay || 'this patient'}.`;
     $('#take-more').hidden = remaining() === 0;
     show('done');
     announce(`${sent} photo${sent === 1 ? '' : 's'} sent`);
@@ -368,25 +473,37 @@ function afterSend(fatal) {
   announce(`${failed.length} photo${failed.length === 1 ? '' : 's'} not sent. Use Retry to try again.`);
 }
 
+// The desktop's buttons, named as the desktop names them: "New code" while
+// it shows a code, "Add another phone" once a phone is connected.
+const NEW_CODE = 'On the desktop, press "New code" (or "Add another phone") and scan the new code';
+
 const errors = {
   unknown: ['This code is not valid', 'Scan the QR code on the desktop again, or ask for a new code.'],
-  used: ['This code has already been used', 'Each code works once. Press "New code" on the desktop and scan the new code.'],
-  stale: ['This code has expired', 'Codes work for a few minutes. Press "New code" on the desktop and scan again.'],
+  used: ['This code has already been used', `Each code works once. ${NEW_CODE}.`],
+  stale: ['This code has expired', `Codes work for a few minutes. ${NEW_CODE}.`],
   superseded: ['This code was replaced', 'The desktop shows a newer code. Scan that one instead.'],
-  expired: ['This photo session has ended', 'Press "New code" on the desktop and scan again to send more photos.'],
+  expired: ['This photo session has ended', `It can take no more photos. ${NEW_CODE} to send more.`],
+  committed: ['These photos have been filed', `The GP has filed this session to the patient's record. ${NEW_CODE} to send more.`],
+  closed: ['The GP\'s desktop has moved on', 'The desktop now shows another patient, so this phone no longer sends photos for the patient above. Ask the GP to reopen this patient\'s record and show a new code.'],
+  revoked: ['This phone has been disconnected', `It can no longer send photos to this session. ${NEW_CODE} to connect again.`],
   full: ['This session is full', 'It already has as many photos as it can take. File them on the desktop, then start a new session for more.'],
   network: ['No connection', 'The phone could not reach the practice server. Check Wi-Fi or mobile data and try again.'],
   busy: ['Too many attempts', 'Wait a minute, then try again.'],
 };
 
-function showError(kind, retry) {
+// Screens after which this phone's claim is no use: it is forgotten.
+const FINAL = ['expired', 'unknown', 'used', 'stale', 'superseded', 'committed', 'revoked'];
+
+function showError(kind, retry, unsent = 0) {
   const [title, text] = errors[kind];
   $('#error-title').textContent = title;
-  $('#error-text').textContent = text;
-  const btn = $('#error-action');
-  btn.hidden = !retry;
-  btn.onclick = retry ?? null;
-  if (['expired', 'unknown', 'used', 'stale', 'superseded'].includes(kind)) forget();
+  $('#error-text').textContent = unsent > 0
+    ? `${text} ${unsent} photo${unsent === 1 ? ' was' : 's were'} not sent.`
+    : text;
+  $('#error-action').hidden = !retry;
+  retryAction = retry ?? null;
+  if (FINAL.includes(kind) || kind === 'closed') status.stop();
+  if (FINAL.includes(kind)) forget();
   show('error');
 }
 

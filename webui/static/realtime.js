@@ -99,6 +99,14 @@ const SEEN_IDS = 1000;
 // whatever token the app supplies. The Go client uses the same limit.
 const MAX_AUTH_FAILURES = 3;
 
+// Heartbeat defaults. A ping every 4 s costs a desktop one small frame and
+// its pong each way; silence for 10 s (two pings and more unanswered) means
+// the path is dead. The issue asks for a dead socket to show within about
+// 10 s; the server's own heartbeat (25 s, protocol.go) stays as it is, as
+// these pings give the browser the traffic it listens for.
+const DEFAULT_PING_INTERVAL_MS = 4000;
+const DEFAULT_DEAD_AFTER_MS = 10000;
+
 export class RealtimeClient {
   // options:
   //   getToken()          -> token or Promise<token> (called on every connect)
@@ -109,6 +117,10 @@ export class RealtimeClient {
   //   onAuthenticated(frame)  a token given with updateToken was accepted
   //   url                 socket URL (default: ws(s)://<this host>/realtime)
   //   minBackoff, maxBackoff  reconnect delays in ms (500, 15000)
+  //   pingInterval        ms between application pings (4000)
+  //   deadAfter           ms of silence from the server after which the
+  //                       socket is dropped and redialled, and the longest
+  //                       a new socket may take to be authenticated (10000)
   //   WebSocket           constructor (tests)
   constructor(options) {
     this.getToken = options.getToken;
@@ -119,6 +131,8 @@ export class RealtimeClient {
     this.url = options.url ?? defaultURL();
     this.minBackoff = options.minBackoff ?? 500;
     this.maxBackoff = options.maxBackoff ?? 15000;
+    this.pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL_MS;
+    this.deadAfter = options.deadAfter ?? DEFAULT_DEAD_AFTER_MS;
     this.WS = options.WebSocket ?? globalThis.WebSocket;
 
     this.state = State.CLOSED;
@@ -129,7 +143,8 @@ export class RealtimeClient {
     this.nextRef = 1;
     this.heartbeatMs = 25000;
     this.lastSeen = 0;
-    this.timers = { reconnect: 0, heartbeat: 0 };
+    this.lastPing = 0;
+    this.timers = { reconnect: 0, heartbeat: 0, connect: 0 };
     this.stopped = true;
     this.connectionId = '';
 
@@ -233,6 +248,11 @@ export class RealtimeClient {
       return;
     }
     this.ws = ws;
+    // A path that accepts the connection and then forwards nothing never
+    // fails on its own: give up on a socket not live in deadAfter.
+    this.timers.connect = setTimeout(() => {
+      if (this.ws === ws && this.state !== State.LIVE) this.dropSocket('connect timeout', State.RECONNECTING);
+    }, this.deadAfter);
     ws.onopen = () => ws.send(JSON.stringify({ type: Op.AUTH, token }));
     ws.onmessage = (e) => this.handleMessage(ws, e.data);
     ws.onclose = (e) => this.handleClose(ws, e.code, e.reason);
@@ -255,6 +275,7 @@ export class RealtimeClient {
       case Frame.CONNECTED:
         this.connectionId = f.connectionId ?? '';
         if (f.heartbeat > 0) this.heartbeatMs = f.heartbeat;
+        clearTimeout(this.timers.connect);
         this.attempt = 0;
         this.authFailures = 0;
         this.setState(State.LIVE, { connectionId: this.connectionId, expiresAt: f.expiresAt, force: true });
@@ -346,24 +367,33 @@ export class RealtimeClient {
     this.timers.reconnect = setTimeout(() => this.open(), d);
   }
 
-  // startHeartbeat sends an application ping every heartbeat interval and
-  // drops a socket that has been silent for an interval plus a grace: the
-  // server's own WebSocket pings are answered by the browser invisibly, so
-  // only frames tell this side the path is alive.
+  // startHeartbeat sends an application ping every pingInterval (the
+  // server answers pong) and drops a socket the server has been silent on
+  // for deadAfter: the server's own WebSocket pings are answered by the
+  // browser invisibly, so only frames tell this side the path is alive, and
+  // a silent network drop must show as "Reconnecting…" within about 10 s,
+  // not after the server's 25 s heartbeat plus a grace (issue 15).
   startHeartbeat() {
     clearInterval(this.timers.heartbeat);
     this.lastSeen = Date.now();
+    this.lastPing = 0;
+    const tick = Math.max(50, Math.min(1000, this.pingInterval, this.deadAfter / 4));
     this.timers.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastSeen > this.heartbeatMs + 10000) {
+      const now = Date.now();
+      if (now - this.lastSeen > this.deadAfter) {
         this.dropSocket('heartbeat timeout', State.RECONNECTING);
         return;
       }
-      this.sendFrame({ type: Op.PING });
-    }, this.heartbeatMs);
+      if (now - this.lastPing >= Math.min(this.pingInterval, this.heartbeatMs)) {
+        this.lastPing = now;
+        this.sendFrame({ type: Op.PING });
+      }
+    }, tick);
   }
 
   clearTimers() {
     clearTimeout(this.timers.reconnect);
+    clearTimeout(this.timers.connect);
     clearInterval(this.timers.heartbeat);
   }
 

@@ -4,7 +4,9 @@
 -- KEYS[1] session hash: data (fixed fields, JSON), pid, max, maxb (byte
 --         quota, 0 none), dl (deadline ms, '' none), status, exp (ms),
 --         ek (encounter index suffix), fk (facility index suffix), qr,
---         qrexp (ms), qrst (fresh|claimed), mob, conn (ms)
+--         qrexp (ms), qrst (fresh|claimed), mob (the working phones' mobile
+--         token hashes, space-separated), rev (revoked ones, likewise),
+--         conn (ms)
 -- KEYS[2] images hash: imageId -> image JSON (opaque here)
 -- KEYS[3] pending hash: imageId -> {"key","ct","size","exp"} JSON
 -- ARGV[1] op, ARGV[2] now (ms), ARGV[3] new expiry (ms), ARGV[4] keep-until (ms),
@@ -52,8 +54,22 @@ local function touch()
       redis.call('PEXPIREAT', k, keep)
     end
   end
-  local f = redis.call('HMGET', s, 'ek', 'mob')
-  return {'ok', f[1] or '', f[2] or ''}
+  local f = redis.call('HMGET', s, 'ek', 'mob', 'rev')
+  return {'ok', f[1] or '', ((f[2] or '') .. ' ' .. (f[3] or ''))}
+end
+
+-- words splits a space-separated list of hashes.
+local function words(v)
+  local out = {}
+  for w in string.gmatch(v or '', '%S+') do table.insert(out, w) end
+  return out
+end
+
+local function has(list, x)
+  for _, w in ipairs(list) do
+    if w == x then return true end
+  end
+  return false
 end
 
 local function qrState(hash)
@@ -117,15 +133,32 @@ function ops.peek()
   return {qrState(ARGV[5])}
 end
 
--- claim: 5 qr, 6 mob. Replies {"ok", ek, mob, previous mob}.
+-- claim: 5 qr, 6 mob, 7 max phones. Adds the phone to the session's
+-- phones; the phones claimed before keep working.
 function ops.claim()
   local st = qrState(ARGV[5])
   if st ~= 'ok' then return {st} end
-  local old = redis.call('HGET', s, 'mob') or ''
-  redis.call('HSET', s, 'qrst', 'claimed', 'mob', ARGV[6], 'conn', ARGV[2])
-  local r = touch()
-  table.insert(r, old)
-  return r
+  local mob = words(redis.call('HGET', s, 'mob'))
+  if #mob >= tonumber(ARGV[7]) then return {'phones'} end
+  table.insert(mob, ARGV[6])
+  redis.call('HSET', s, 'qrst', 'claimed', 'mob', table.concat(mob, ' '), 'conn', ARGV[2])
+  return touch()
+end
+
+-- revoke: 5 mob. Moves the phone from mob to rev; does not touch the
+-- session.
+function ops.revoke()
+  if not live() then return {'gone'} end
+  local mob, rev = words(redis.call('HGET', s, 'mob')), words(redis.call('HGET', s, 'rev'))
+  if has(rev, ARGV[5]) then return {'ok'} end
+  if not has(mob, ARGV[5]) then return {'unknown'} end
+  local keep = {}
+  for _, w in ipairs(mob) do
+    if w ~= ARGV[5] then table.insert(keep, w) end
+  end
+  table.insert(rev, ARGV[5])
+  redis.call('HSET', s, 'mob', table.concat(keep, ' '), 'rev', table.concat(rev, ' '))
+  return {'ok'}
 end
 
 -- reserve: 5 imageId, 6 pending JSON
