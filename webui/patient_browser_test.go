@@ -217,7 +217,7 @@ func TestTwoPhonesInStep(t *testing.T) {
 	waitJS(t, phone1, `document.querySelector('#capture-hint').textContent !== `+jsString(before), 10*time.Second, "remaining refreshed: "+before)
 
 	// The desktop files the photo: both phones learn it and stop.
-	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))), "file")
+	fileAll(t, desk)
 	waitJS(t, desk, `[...document.querySelectorAll('#grid .card')].every(c => c.dataset.commit === 'committed')`, 20*time.Second, "filed")
 	for name, phone := range map[string]context.Context{"phone 1": phone1, "phone 2": phone2} {
 		must(t, chromedp.Do(phone, chromedp.Evaluate[chromedp.Void](visible)), name+" visible")
