@@ -145,6 +145,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 		MobileConnected: !s.MobileConnectedAt.IsZero(),
 		CreatedAt:       s.CreatedAt.UTC(),
 		ExpiresAt:       s.ExpiresAt.UTC(),
+		DeleteAt:        deleteAt(s).UTC(),
 		Channel:         s.Channel(),
 		Cursor:          top.String(),
 	})
