@@ -191,4 +191,3 @@ func (e *env) auditLinesOf(audit string) []map[string]any {
 	}
 	return out
 }
-
