@@ -45,6 +45,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.sessions = sessions
 	if s.cfg.AblyKey != "" {
 		if err := s.wireAbly(verifier, sessions); err != nil {
 			return err
