@@ -19,6 +19,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/session"
 )
 
 // Server is one handoff node.
@@ -30,6 +31,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	redis    redis.UniversalClient // nil on the memory backend
+	sessions session.Store
 	checks   []readyCheck
 	caps     *connCaps
 
@@ -111,6 +113,10 @@ func (s *Server) newBackend() (hub.Backend, error) {
 
 // Handler returns the node's HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Sessions returns the node's session store (for tests that end a session
+// the way the sweeper or a restart would).
+func (s *Server) Sessions() session.Store { return s.sessions }
 
 // Hub returns the node's hub.
 func (s *Server) Hub() *hub.Hub { return s.hub }

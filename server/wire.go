@@ -38,10 +38,14 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.sweepOrphans(ctx, blobs); err != nil {
+		return err
+	}
 	sessions, err := s.newSessionStore()
 	if err != nil {
 		return err
 	}
+	s.sessions = sessions
 	if s.cfg.AblyKey != "" {
 		if err := s.wireAbly(verifier, sessions); err != nil {
 			return err
@@ -82,7 +86,7 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	s.mux.Handle(publish.Route, publish.New(s.hub, keys, publish.Config{}, s.log))
 
-	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev, HostOrigins: s.cfg.HostOriginList()})
+	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev, HostOrigins: s.cfg.HostOriginList(), VolatileSessions: s.redis == nil})
 	s.mux.Handle("GET /desktop", pages)
 	s.mux.Handle("GET /m/{token}", pages)
 	s.mux.Handle("GET /static/", pages)
@@ -141,6 +145,27 @@ func (s *Server) newBlobStore(ctx context.Context) (blob.Store, error) {
 	}
 	s.mux.Handle("/blob/", local.Handler())
 	return local, nil
+}
+
+// sweepOrphans deletes, at start, the photos of sessions lost with the last
+// run: with sessions in this process's memory (no Redis) and images in the
+// local directory, every stored or uploaded blob belongs to no session any
+// more, and the sweeper, which follows sessions, would never remove it
+// (issue 15). It logs how many, never which. With S3 the bucket's
+// lifecycle rule is the backstop (README).
+func (s *Server) sweepOrphans(ctx context.Context, blobs blob.Store) error {
+	local, ok := blobs.(*blob.Local)
+	if s.redis != nil || !ok {
+		return nil
+	}
+	n, err := local.DeleteAllTemporary(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting photos left by the last run under --data-dir (%s): %w", config.EnvName("data-dir"), err)
+	}
+	if n > 0 {
+		s.log.Warn().Int("photos", n).Msg("sessions are kept in memory: deleted the photos the last run left unfiled")
+	}
+	return nil
 }
 
 func (s *Server) newSessionStore() (session.Store, error) {
@@ -222,7 +247,7 @@ func (s *Server) wireCommit(api *capture.API, sessions session.Store, blobs blob
 		committer = o
 		s.log.Info().Msg("ALEX outbox mode: commits are written as FHIR JSON files under the data directory")
 	}
-	c, err := commit.New(commit.Config{SessionTTL: s.cfg.SessionTTL}, commit.Deps{
+	c, err := commit.New(commit.Config{SessionTTL: s.cfg.SessionTTL, Wait: s.cfg.CommitWait}, commit.Deps{
 		Sessions: sessions, Blobs: blobs, Hub: s.hub, ALEX: committer,
 		Verifier: verifier, Images: api, Log: s.log,
 	})
@@ -230,6 +255,7 @@ func (s *Server) wireCommit(api *capture.API, sessions session.Store, blobs blob
 		return err
 	}
 	c.Register(s.mux)
+	s.shutdown = append(s.shutdown, c.Shutdown)
 	return nil
 }
 

@@ -45,6 +45,10 @@ type Options struct {
 	// postMessage "handoff:init" the desktop page accepts, e.g.
 	// "https://widgets.example.org". Zero: only the page's own origin.
 	HostOrigins []string
+	// VolatileSessions tells the desktop that capture sessions live in this
+	// process's memory only (no Redis), so it can say plainly that a
+	// restart loses unfiled photos (issue 15).
+	VolatileSessions bool
 }
 
 // Handler serves GET /desktop, GET /m/{token} and GET /static/…. Mount it
@@ -55,7 +59,7 @@ func Handler(opts Options) http.Handler {
 		panic("webui: embedded static directory missing: " + err.Error())
 	}
 	assets := newAssetServer(static)
-	desktop := mustPage("desktop.html", pageData{Dev: opts.Dev, HostOrigins: strings.Join(opts.HostOrigins, " ")},
+	desktop := mustPage("desktop.html", pageData{Dev: opts.Dev, HostOrigins: strings.Join(opts.HostOrigins, " "), Volatile: opts.VolatileSessions},
 		ContentSecurityPolicy(opts.HostOrigins))
 	// Only the desktop widget is embedded by host applications.
 	phone := mustPage("phone.html", pageData{}, ContentSecurityPolicy(nil))
@@ -74,6 +78,7 @@ func Handler(opts Options) http.Handler {
 type pageData struct {
 	Dev         bool
 	HostOrigins string
+	Volatile    bool
 }
 
 // page is one rendered HTML page. It is rendered once, at start: the

@@ -47,6 +47,13 @@ type Result struct {
 // filed as given (missing patient id, unsupported content type, …).
 var ErrInvalidInput = errors.New("invalid media input")
 
+// ErrOutboxWrite is matched (errors.Is) by an Outbox that could not write
+// a Media file: a disk problem of this server, not ALEX's. Nothing was
+// sent anywhere. Its text names the failed operation and the OS error
+// (e.g. "write: no space left on device"), never the file's path, which
+// holds the session and image ids.
+var ErrOutboxWrite = errors.New("alex: outbox write failed")
+
 // ErrIdentifierConflict is wrapped by errors about a conditional create that
 // matched a Media which is not this image's: another patient's, or one
 // without this image's identifier. Nothing was filed, and retrying would

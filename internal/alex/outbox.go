@@ -2,6 +2,7 @@ package alex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func (o *Outbox) CreateMedia(ctx context.Context, in MediaInput) (Result, error)
 		return res, nil
 	}
 	if err := writeAtomic(o.dir, path, body); err != nil {
-		return Result{}, fmt.Errorf("alex: outbox: %w", err)
+		return Result{}, fmt.Errorf("%w: %s", ErrOutboxWrite, osCause(err))
 	}
 	return res, nil
 }
@@ -101,4 +102,20 @@ func writeAtomic(dir, path string, data []byte) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// osCause is what failed in a file operation, without the paths: the
+// operation and the OS's reason ("open: permission denied"). The Media
+// file's name holds the session and image ids, which logs leave out.
+func osCause(err error) string {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Op + ": " + pe.Err.Error()
+	case errors.As(err, &le):
+		return le.Op + ": " + le.Err.Error()
+	default:
+		return err.Error()
+	}
 }

@@ -162,6 +162,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 		Phones:          s.Phones,
 		CreatedAt:       s.CreatedAt.UTC(),
 		ExpiresAt:       s.ExpiresAt.UTC(),
+		DeleteAt:        deleteAt(s).UTC(),
 		Channel:         s.Channel(),
 		Cursor:          top.String(),
 	})

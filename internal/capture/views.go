@@ -58,8 +58,12 @@ type snapshotReply struct {
 	Phones    int       `json:"phones"`
 	CreatedAt time.Time `json:"createdAt"`
 	ExpiresAt time.Time `json:"expiresAt"`
-	Channel   string    `json:"channel"`
-	Cursor    string    `json:"cursor"`
+	// DeleteAt is when the session's unfiled photos will be deleted: its
+	// expiry, capped by its absolute lifetime. Activity moves it later,
+	// up to the lifetime; the desktop counts down to it (issue 15).
+	DeleteAt time.Time `json:"deleteAt"`
+	Channel  string    `json:"channel"`
+	Cursor   string    `json:"cursor"`
 }
 
 // createReply is POST /api/medtech/session/tokens.
@@ -121,3 +125,13 @@ type (
 		SessionID string `json:"sessionId"`
 	}
 )
+
+// deleteAt is when the sweeper may delete s and its photos: its expiry,
+// never later than its deadline (stores already clamp ExpiresAt to it;
+// this keeps the snapshot honest should one not).
+func deleteAt(s session.Session) time.Time {
+	if !s.Deadline.IsZero() && s.Deadline.Before(s.ExpiresAt) {
+		return s.Deadline
+	}
+	return s.ExpiresAt
+}

@@ -6,6 +6,11 @@
 // image of the session is filed, closes the session, deletes its temporary
 // blobs and announces session.committed.
 //
+// A request answers within Config.Wait: images still being filed then are
+// reported "committing" and go on in the background (bounded by
+// Config.Timeout and the ALEX client's retry policy), reporting by events;
+// POST /api/medtech/session/commit/cancel stops them (cancel.go).
+//
 // Re-running a commit files only what is not yet committed. Concurrent
 // commits of one session, on any nodes, file each image once: see claim.go.
 //
@@ -19,6 +24,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,6 +50,10 @@ type API struct {
 	now      func() time.Time
 	// inflight holds one token per image being filed on this node.
 	inflight chan struct{}
+	// filing holds the images this node is filing, for cancel.
+	filing *registry
+	// background counts commits still running after their reply.
+	background sync.WaitGroup
 }
 
 // New checks cfg and deps and returns the API.
@@ -71,12 +81,27 @@ func New(cfg Config, deps Deps) (*API, error) {
 		log:      deps.Log,
 		now:      now,
 		inflight: make(chan struct{}, cfg.NodeConcurrency),
+		filing:   newRegistry(),
 	}, nil
 }
 
 // Register mounts POST /api/medtech/session/commit on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/medtech/session/commit", a.serveCommit)
+	mux.HandleFunc("POST /api/medtech/session/commit/cancel", a.serveCancel)
+}
+
+// Shutdown waits, until ctx ends, for commits still filing in the
+// background, so a graceful stop does not cut an image off mid-record.
+func (a *API) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Commit files the images req selects for the desktop user c and reports
@@ -86,36 +111,65 @@ func (a *API) Register(mux *http.ServeMux) {
 // The work is detached from ctx's cancellation and bounded by
 // Config.Timeout instead: a GP who closes the widget mid-commit must not
 // leave images half-filed; the outcomes still reach the store and the
-// channel.
+// channel. The reply comes within Config.Wait; images still in flight are
+// reported committing and finish in the background.
 func (a *API) Commit(ctx context.Context, c auth.Claims, req Request) (Reply, error) {
 	start := a.now()
-	reply, t, err := a.commit(ctx, c, req)
+	reply, t, bg, err := a.commit(ctx, c, req)
 	a.audit(c, req.SessionID, t, reply.Status, err, a.now().Sub(start))
+	if bg != nil {
+		go func() {
+			<-bg.done
+			_, t := bg.run.reply(bg.imgs)
+			a.auditBackground(c, req.SessionID, t, a.now().Sub(start))
+		}()
+	}
 	return reply, err
 }
 
-func (a *API) commit(ctx context.Context, c auth.Claims, req Request) (Reply, tally, error) {
+// backgroundRun is a commit that outlived its reply.
+type backgroundRun struct {
+	run  *run
+	imgs []session.Image
+	done chan struct{}
+}
+
+func (a *API) commit(ctx context.Context, c auth.Claims, req Request) (Reply, tally, *backgroundRun, error) {
 	if err := req.check(); err != nil {
-		return Reply{}, tally{}, err
+		return Reply{}, tally{}, nil, err
 	}
 	req.ImageIDs = slices.Compact(slices.Sorted(slices.Values(req.ImageIDs)))
 	s, err := a.facilitySession(ctx, c, req.SessionID)
 	if err != nil {
-		return Reply{}, tally{}, err
+		return Reply{}, tally{}, nil, err
 	}
 	imgs, err := selectImages(s, req)
 	if err != nil {
-		return Reply{}, tally{}, err
+		return Reply{}, tally{}, nil, err
 	}
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
-	defer cancel()
 	r := newRun(a, s, req.Metadata)
-	r.commitAll(work, imgs)
+	done := make(chan struct{})
+	a.background.Add(1)
+	go func() {
+		defer a.background.Done()
+		defer close(done)
+		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
+		defer cancel()
+		r.commitAll(work, imgs)
+		fctx, fcancel := detached(work)
+		defer fcancel()
+		r.setSessionStatus(r.finish(fctx))
+	}()
+	wait := time.NewTimer(a.cfg.Wait)
+	defer wait.Stop()
+	var bg *backgroundRun
+	select {
+	case <-done:
+	case <-wait.C:
+		bg = &backgroundRun{run: r, imgs: imgs, done: done}
+	}
 	reply, t := r.reply(imgs)
-	fctx, fcancel := detached(work)
-	defer fcancel()
-	reply.SessionStatus = r.finish(fctx)
-	return reply, t, nil
+	return reply, t, bg, nil
 }
 
 // facilitySession returns a live session of the caller's facility, through
@@ -137,13 +191,12 @@ type tally struct {
 func (r *run) reply(imgs []session.Image) (Reply, tally) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	reply := Reply{SessionID: r.session.ID, SessionStatus: r.session.Status, Results: make([]Result, 0, len(imgs))}
+	reply := Reply{SessionID: r.session.ID, SessionStatus: r.sessionStatus, Results: make([]Result, 0, len(imgs))}
 	t := tally{requested: len(imgs)}
 	for _, img := range imgs {
 		o, ok := r.outcomes[img.ID]
-		if !ok { // unreachable: every selected image gets an outcome
-			f := errStore
-			o = outcome{Result{ImageID: img.ID, Status: session.CommitFailed, Error: &f}, kindFailed}
+		if !ok { // still being filed, in the background now
+			o = outcome{Result{ImageID: img.ID, Status: CommitCommitting}, kindInProgress}
 		}
 		switch o.kind {
 		case kindFiled:

@@ -35,6 +35,15 @@ const (
 	// slowest image of a batch finish its retries.
 	DefaultTimeout = 3 * time.Minute
 
+	// DefaultWait is how long a commit request keeps the GP waiting before
+	// it answers with the images still being filed as "committing" and
+	// goes on with them in the background (issue 15: a hanging ALEX held
+	// the desktop for over two minutes). 25 s covers a normal 20-photo
+	// series on a slow uplink and stays under the 30 s a person waits for
+	// a button before deciding it is broken, and under common proxies'
+	// 30-60 s read timeouts.
+	DefaultWait = 25 * time.Second
+
 	// claimMargin is how much longer a claim lives than the request that
 	// took it, so a live request's claim never lapses while it still works.
 	claimMargin = 30 * time.Second
@@ -72,6 +81,11 @@ type Config struct {
 	// exceed the ALEX client's worst case for one image (attempts × attempt
 	// timeout plus backoff).
 	Timeout time.Duration
+	// Wait is how long a request waits for its images before it answers;
+	// images still in flight are reported committing and go on in the
+	// background, bounded by Timeout, reporting by events. Zero means
+	// DefaultWait; a Wait longer than Timeout waits for the whole commit.
+	Wait time.Duration
 	// ClaimLease is how long an image marked "committing" is left alone by
 	// other requests. A node that crashes mid-commit leaves its claims
 	// behind; they lapse after ClaimLease and the next commit takes them
@@ -104,8 +118,11 @@ type ImageViewer interface {
 }
 
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.SessionTTL < 0 || cfg.Concurrency < 0 || cfg.Timeout < 0 || cfg.ClaimLease < 0 {
-		return cfg, errors.New("commit: SessionTTL, Concurrency, Timeout and ClaimLease must not be negative")
+	if cfg.SessionTTL < 0 || cfg.Concurrency < 0 || cfg.Timeout < 0 || cfg.ClaimLease < 0 || cfg.Wait < 0 {
+		return cfg, errors.New("commit: SessionTTL, Concurrency, Timeout, Wait and ClaimLease must not be negative")
+	}
+	if cfg.Wait == 0 {
+		cfg.Wait = DefaultWait
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = session.DefaultTTL

@@ -70,8 +70,8 @@ func TestCommitForbiddenFacility(t *testing.T) {
 	testutil.Equal(t, "Media requests (the first 403 stops the rest)", 1, e.fake.MediaRequests())
 	for i, res := range reply.Results {
 		checkFailure(t, fmt.Sprintf("result %d", i), session.CommitFailed, "alex_forbidden", res)
-		if res.Error != nil && !strings.Contains(res.Error.Message, "not authorised") {
-			t.Errorf("result %d: message %q does not pass on ALEX's diagnostics", i, res.Error.Message)
+		if res.Error != nil && (!strings.Contains(res.Error.Details, "not authorised") || strings.Contains(res.Error.Message, "not authorised")) {
+			t.Errorf("result %d: ALEX's diagnostics are not in details (only): %+v", i, res.Error)
 		}
 	}
 }
@@ -112,8 +112,9 @@ func TestCommitLostResponse(t *testing.T) {
 }
 
 // ALEX refusing one image (400 OperationOutcome) fails only that image,
-// with ALEX's diagnostics; the others are filed; its blob and the session
-// stay for a later commit.
+// with a plain message and next step for its issue code and ALEX's
+// diagnostics as details, never as the message; the others are filed; its
+// blob and the session stay for a later commit.
 func TestCommitOneRejected(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -125,10 +126,13 @@ func TestCommitOneRejected(t *testing.T) {
 	reply := e.commit(Request{SessionID: sd.id})
 	checkReply(t, "reply", replySummary{StatusPartial, session.StatusOpen, 2, 1, 3}, reply)
 	res := reply.Results[1]
-	testutil.Check(t, "rejected result", Result{ImageID: bad.ID, Status: session.CommitFailed,
-		Error: &ErrorInfo{Code: "alex_rejected", Message: diag}}, res)
+	want := ErrorInfo{Code: "alex_rejected",
+		Message:  "Medtech ALEX refused to add this photo to the patient's record because of a record rule.",
+		NextStep: "Check the patient's record in Medtech (for example that it is active), then press Retry. If it is refused again, give the details below to your IT person.",
+		Details:  "HTTP 400, issue business-rule: " + diag}
+	testutil.Check(t, "rejected result", Result{ImageID: bad.ID, Status: session.CommitFailed, Error: &want}, res)
 	stored, _ := e.session(sd.id).Image(bad.ID)
-	testutil.Check(t, "stored commit", session.Commit{Status: session.CommitFailed, Error: diag}, stored.Commit)
+	testutil.Check(t, "stored commit", session.Commit{Status: session.CommitFailed, Error: want.Message + " " + want.NextStep}, stored.Commit)
 	if e.read(bad.Key) == nil {
 		t.Error("the rejected image's blob was deleted")
 	}
@@ -139,7 +143,7 @@ func TestCommitOneRejected(t *testing.T) {
 		}
 	}
 	testutil.Check(t, "image.commit_failed: imageId", bad.ID, failed.ImageID)
-	testutil.Check(t, "image.commit_failed: error", ErrorInfo{Code: "alex_rejected", Message: diag}, failed.Error)
+	testutil.Check(t, "image.commit_failed: error", want, failed.Error)
 	if failed.Image == nil {
 		t.Error("image.commit_failed has no image")
 	} else {

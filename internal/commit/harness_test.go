@@ -86,6 +86,8 @@ type envOptions struct {
 	cfg    Config
 	// wrap, if set, wraps the committer (e.g. to slow it down).
 	wrap func(alex.Committer) alex.Committer
+	// alexTimeout bounds one ALEX attempt; zero: 5 s.
+	alexTimeout time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -125,7 +127,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	views.Register(mux)
 	e.phone = views
-	committer := e.committer(o.outbox)
+	committer := e.committer(o.outbox, o.alexTimeout)
 	if o.wrap != nil {
 		committer = o.wrap(committer)
 	}
@@ -137,12 +139,24 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.api.Register(mux)
+	// Commits still filing in the background end before the fake ALEX and
+	// the stores close (cleanups run last-registered first).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.api.Shutdown(ctx); err != nil {
+			t.Errorf("background commits still running: %v", err)
+		}
+	})
 	return e
 }
 
 // committer returns the outbox, or a real ALEX client on a new fake with
 // millisecond backoffs.
-func (e *env) committer(outbox string) alex.Committer {
+func (e *env) committer(outbox string, timeout time.Duration) alex.Committer {
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
 	if outbox != "" {
 		ob, err := alex.NewOutbox(outbox)
 		if err != nil {
@@ -154,7 +168,7 @@ func (e *env) committer(outbox string) alex.Committer {
 	c, err := alex.NewClient(alex.Config{
 		BaseURL: e.fake.URL(), TokenURL: e.fake.TokenURL(),
 		ClientID: e.fake.ClientID(), ClientSecret: e.fake.ClientSecret(), Scope: e.fake.Scope(),
-		BaseBackoff: time.Millisecond, Timeout: 5 * time.Second,
+		BaseBackoff: time.Millisecond, Timeout: timeout,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -254,6 +268,10 @@ func (e *env) post(body any) (int, []byte) {
 }
 
 func (e *env) postAs(jwt string, body any) (int, []byte) {
+	return e.postTo("/api/medtech/session/commit", jwt, body)
+}
+
+func (e *env) postTo(path, jwt string, body any) (int, []byte) {
 	e.t.Helper()
 	var rd io.Reader
 	if s, ok := body.(string); ok {
@@ -265,7 +283,7 @@ func (e *env) postAs(jwt string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/medtech/session/commit", rd)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	if jwt != "" {
 		req.Header.Set("Authorization", "Bearer "+jwt)

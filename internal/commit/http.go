@@ -101,3 +101,28 @@ func (a *API) audit(c auth.Claims, sessionID string, t tally, result string, err
 		Dur("duration_ms", d).
 		Msg("commit")
 }
+
+// auditBackground writes the line of a commit that finished after its
+// reply: its final counts, by ids and counts only, like audit.
+func (a *API) auditBackground(c auth.Claims, sessionID string, t tally, d time.Duration) {
+	result := "committed"
+	switch {
+	case t.filed+t.skipped == 0:
+		result = "failed"
+	case t.failed > 0 || t.inProgress > 0:
+		result = "partial"
+	}
+	ev := a.log.Info().Str("provider", c.Provider).Str("facility", c.Facility)
+	if session.ValidID(sessionID) {
+		ev = ev.Str("session", sessionID)
+	}
+	ev.Str("audit", "commit_background").
+		Int("requested", t.requested).
+		Int("committed", t.filed).
+		Int("failed", t.failed).
+		Int("skipped", t.skipped).
+		Int("in_progress", t.inProgress).
+		Str("result", result).
+		Dur("duration_ms", d).
+		Msg("commit finished in the background")
+}

@@ -33,6 +33,8 @@ type Reply struct {
 	Results       []Result       `json:"results"`
 	Committed     int            `json:"committed"`
 	Failed        int            `json:"failed"`
+	// Committing counts the results still being filed (status committing).
+	Committing int `json:"committing"`
 }
 
 // Reply.Status values.
@@ -46,18 +48,24 @@ const (
 type Result struct {
 	ImageID string `json:"imageId"`
 	// Status is session.CommitCommitted or session.CommitFailed, or
-	// CommitCommitting when a concurrent request was still filing the image
-	// when this one ran out of time (its events tell the outcome).
+	// CommitCommitting when the image was still being filed when the reply
+	// was due (Config.Wait): by this request in the background, or by a
+	// concurrent one. Its image.committed or image.commit_failed event
+	// tells the outcome.
 	Status session.CommitStatus `json:"status"`
 	AlexID string               `json:"alexId,omitempty"`
 	Error  *ErrorInfo           `json:"error,omitempty"`
 }
 
-// ErrorInfo says why an image was not filed. Message is meant for the GP:
-// ALEX's own diagnostics when it gave any, else a plain sentence.
+// ErrorInfo says why an image was not filed. Message and NextStep are
+// meant for the GP, in plain words; ALEX's own answer (status, FHIR issue
+// code, diagnostics) is never the message but Details, which the desktop
+// shows collapsed, for the practice's IT person.
 type ErrorInfo struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	NextStep string `json:"nextStep,omitempty"`
+	Details  string `json:"details,omitempty"`
 }
 
 var (
@@ -114,13 +122,15 @@ func selectImages(s session.Session, req Request) ([]session.Image, error) {
 
 // summarize sets the counts and overall status of r from its results.
 func (r *Reply) summarize() {
-	r.Committed, r.Failed = 0, 0
+	r.Committed, r.Failed, r.Committing = 0, 0, 0
 	for _, res := range r.Results {
 		switch res.Status {
 		case session.CommitCommitted:
 			r.Committed++
 		case session.CommitFailed:
 			r.Failed++
+		case CommitCommitting:
+			r.Committing++
 		}
 	}
 	switch {

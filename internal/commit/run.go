@@ -2,6 +2,7 @@ package commit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -22,6 +23,9 @@ type run struct {
 	// aborted is set by a failure every image would meet (see abortsAll):
 	// the images not yet sent fail with it instead of being sent.
 	aborted *ErrorInfo
+	// sessionStatus is the session's status for the reply: as loaded, then
+	// as finish left it.
+	sessionStatus session.Status
 }
 
 // outcome is an image's Result and how this request came by it.
@@ -40,7 +44,13 @@ const (
 )
 
 func newRun(a *API, s session.Session, overrides map[string]MetadataOverride) *run {
-	return &run{a: a, session: s, overrides: overrides, outcomes: make(map[string]outcome)}
+	return &run{a: a, session: s, overrides: overrides, outcomes: make(map[string]outcome), sessionStatus: s.Status}
+}
+
+func (r *run) setSessionStatus(st session.Status) {
+	r.mu.Lock()
+	r.sessionStatus = st
+	r.mu.Unlock()
 }
 
 func (r *run) set(id string, o outcome) {
@@ -109,16 +119,23 @@ func (r *run) claimAndFile(ctx context.Context, imgs []session.Image) (busy []st
 			mine = append(mine, got)
 		}
 	}
+	// Every claimed image is cancellable from now on, queued or sent.
+	ctxs := make([]context.Context, len(mine))
+	for i, img := range mine {
+		var stop func()
+		ctxs[i], stop = r.a.filing.add(ctx, r.session.ID, img.ID)
+		defer stop()
+	}
 	sem := make(chan struct{}, r.a.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for _, img := range mine {
+	for i, img := range mine {
 		sem <- struct{}{} // images start in session order
 		wg.Go(func() {
 			defer func() { <-sem }()
 			// Waiting here is bounded: every holder finishes within Timeout.
 			r.a.inflight <- struct{}{}
 			defer func() { <-r.a.inflight }()
-			r.file(ctx, img)
+			r.file(ctxs[i], img)
 		})
 	}
 	wg.Wait()
@@ -202,6 +219,9 @@ func (r *run) send(ctx context.Context, img session.Image) (alex.Result, *ErrorI
 		return alex.Result{}, f
 	}
 	if ctx.Err() != nil {
+		if cancelled(ctx) {
+			return alex.Result{}, &errCancelled
+		}
 		return alex.Result{}, &errTimedOut
 	}
 	data, err := r.a.readImage(ctx, img)
@@ -210,7 +230,15 @@ func (r *run) send(ctx context.Context, img session.Image) (alex.Result, *ErrorI
 		return alex.Result{}, &f
 	}
 	res, err := r.a.alex.CreateMedia(ctx, r.mediaInput(img, data))
+	if err != nil && cancelled(ctx) {
+		return alex.Result{}, &errCancelledInFlight
+	}
 	if err != nil {
+		if errors.Is(err, alex.ErrOutboxWrite) {
+			// The GP is told "disk error"; the log says which (the error
+			// names the OS's reason, never the file's path).
+			r.a.log.Error().Err(err).Str("session", r.session.ID).Msg("ALEX outbox write failed")
+		}
 		f := alexFailure(err)
 		if abortsAll(f) {
 			r.abort(f)

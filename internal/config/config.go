@@ -19,6 +19,7 @@ import (
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
 	"github.com/handoff-health/handoff/internal/capture"
+	"github.com/handoff-health/handoff/internal/commit"
 	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/internal/realtime"
 )
@@ -109,6 +110,10 @@ type Config struct {
 	JWTAudience        string
 	JWTIssuer          string
 	DevAllowLAN        bool
+
+	// Filing (issue 15): how long a commit request keeps the GP waiting
+	// before it answers and files the rest in the background.
+	CommitWait time.Duration
 
 	// envErrs holds the malformed HANDOFF_* values Register met; Validate
 	// reports them, so a typo in a number fails at start instead of
@@ -209,6 +214,9 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 	s(&c.JWTAudience, "jwt-audience", "", "when set, desktop JWTs must carry this aud")
 	s(&c.JWTIssuer, "jwt-issuer", "", "when set, desktop JWTs must carry this iss")
 	b(&c.DevAllowLAN, "dev-allow-lan", false, "let --dev listen on a non-loopback --addr (a real phone on the LAN); anyone on the network can then get a dev token")
+
+	// Filing (issue 15).
+	d(&c.CommitWait, "commit-wait", commit.DefaultWait, "how long a commit request waits before it answers; photos still being filed go on in the background and report by event")
 	return f
 }
 
@@ -405,6 +413,9 @@ func (c *Config) Validate() error {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))
 	}
 	c.validateStorage(bad)
+	if c.CommitWait < time.Second || c.CommitWait > commit.DefaultTimeout {
+		bad("--commit-wait (%s) must be between 1s and %s", EnvName("commit-wait"), commit.DefaultTimeout)
+	}
 	if c.MaxImagePixels < 1 {
 		bad("--max-image-pixels (%s) must be positive", EnvName("max-image-pixels"))
 	}

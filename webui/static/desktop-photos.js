@@ -16,14 +16,16 @@ const REMOVE_CONFIRM_MS = 4000;
 export class PhotoGrid {
   // call(path, opts) is the authenticated API; onChange() runs after any
   // change of the set of images or their filing state; onRetry(id) files
-  // one image again; onStale() asks for a snapshot (e.g. an image URL
-  // expired).
-  constructor({ call, onChange, onRetry, onStale }) {
+  // one image again; onCancel(id) stops its filing in the background;
+  // onStale() asks for a snapshot (e.g. an image URL expired).
+  constructor({ call, onChange, onRetry, onCancel, onStale }) {
     this.call = call;
     this.onChange = onChange;
     this.onRetry = onRetry;
+    this.onCancel = onCancel;
     this.onStale = onStale;
     this.sessionId = '';
+    this.ended = false;
     this.cards = new Map();
     this.section = $('#photos');
     this.grid = $('#grid');
@@ -39,6 +41,7 @@ export class PhotoGrid {
 
   reset(sessionId) {
     this.sessionId = sessionId;
+    this.ended = false;
     for (const c of this.cards.values()) c.destroy();
     this.cards.clear();
     this.section.hidden = false;
@@ -106,16 +109,34 @@ export class PhotoGrid {
     this.render();
   }
 
+  // end locks every card of a session that is gone: nothing on it can
+  // work any more, so no control invites a try.
+  end() {
+    this.ended = true;
+    for (const c of this.cards.values()) c.lockEnded();
+    this.render();
+  }
+
+  // unfiledPhotos lists the photos not filed, for the last-resort
+  // download: their signed URL and a file name without patient data.
+  unfiledPhotos() {
+    return this.ordered().filter((c) => c.commitStatus !== 'committed' && c.image.url).map((c) => ({
+      url: c.image.url,
+      name: `wound-photo-${c.index}.${extension(c.image.contentType)}`,
+    }));
+  }
+
   // unfiledIds lists images not yet filed (pending or failed), in order.
   unfiledIds() {
     return this.ordered().filter((c) => c.commitStatus === 'pending' || c.commitStatus === 'failed').map((c) => c.image.id);
   }
 
   counts() {
-    const n = { total: 0, pending: 0, committing: 0, committed: 0, failed: 0, noSite: 0 };
+    const n = { total: 0, pending: 0, committing: 0, committed: 0, failed: 0, noSite: 0, background: 0 };
     for (const c of this.cards.values()) {
       n.total++;
       n[c.commitStatus] = (n[c.commitStatus] ?? 0) + 1;
+      if (c.commitStatus === 'committing' && c.background) n.background++;
       if (c.commitStatus !== 'committed' && !c.site) n.noSite++;
     }
     return n;
@@ -214,10 +235,15 @@ class Card {
     this.state = role(this.node, 'state');
     this.save = role(this.node, 'save');
     this.retryBtn = role(this.node, 'retry');
+    this.cancelBtn = role(this.node, 'cancel');
     this.removeBtn = role(this.node, 'remove');
     this.applyBtn = role(this.node, 'apply-all');
     this.siteError = role(this.node, 'site-error');
     this.site = null; // the body-site coding shown; null: not set
+    this.next = role(this.node, 'next');
+    this.details = role(this.node, 'details');
+    this.detailsText = role(this.node, 'details-text');
+    this.background = false;
     this.node.dataset.imageId = image.id;
     fillLateralitySelect(this.laterality);
 
@@ -232,6 +258,11 @@ class Card {
     this.notes.addEventListener('input', () => this.edited(SAVE_DELAY_TEXT));
     this.notes.addEventListener('blur', () => this.flush());
     this.retryBtn.addEventListener('click', () => grid.onRetry?.(this.image.id));
+    this.cancelBtn.addEventListener('click', () => {
+      this.cancelBtn.disabled = true;
+      this.cancelBtn.textContent = 'Cancelling…';
+      grid.onCancel?.(this.image.id);
+    });
     this.removeBtn.addEventListener('click', () => this.removeClicked());
 
     this.update(image);
@@ -333,20 +364,29 @@ class Card {
     let status = commit?.status || 'pending';
     // A snapshot taken before a commit started must not wipe the spinner.
     if (fromServer && this.commitStatus === 'committing' && status === 'pending') status = 'committing';
+    // A filing still running after its request answered goes on in the
+    // background (the reply, or a snapshot, says committing).
+    if (status !== 'committing') this.background = false;
+    else if (commit?.background || (fromServer && this.commitStatus !== 'committing')) this.background = true;
     this.commitStatus = status;
     this.node.dataset.commit = status;
+    this.node.dataset.background = String(this.background);
     const locked = status === 'committing' || status === 'committed';
     for (const c of [this.laterality, this.bodysite, this.notes, this.applyBtn]) c.disabled = locked;
     this.removeBtn.hidden = status === 'committed';
     this.removeBtn.disabled = status === 'committing';
     this.retryBtn.hidden = status !== 'failed';
+    this.cancelBtn.hidden = !(status === 'committing' && this.background);
+    this.cancelBtn.disabled = false;
+    this.cancelBtn.textContent = 'Cancel';
+    this.showProblem(status === 'failed' ? commit.error : null);
     this.state.replaceChildren();
     switch (status) {
       case 'committing': {
         const s = document.createElement('span');
         s.className = 'spinner';
         s.setAttribute('aria-hidden', 'true');
-        this.state.append(s, ' Filing to record…');
+        this.state.append(s, this.background ? ' Still filing in the background…' : ' Filing to record…');
         break;
       }
       case 'committed': {
@@ -364,6 +404,28 @@ class Card {
       default:
         this.state.textContent = 'Not filed yet';
     }
+    if (this.grid.ended) this.lockEnded();
+  }
+
+  // showProblem shows a failure's next step and, collapsed, ALEX's own
+  // answer for the IT person; a stored failure (a string) has neither.
+  showProblem(error) {
+    const next = typeof error === 'object' && error ? error.nextStep : '';
+    const details = typeof error === 'object' && error ? error.details : '';
+    this.next.textContent = next ?? '';
+    this.next.hidden = !next;
+    this.detailsText.textContent = details ?? '';
+    this.details.hidden = !details;
+    this.details.open = false;
+  }
+
+  // lockEnded: the session is gone, so nothing on this photo can work.
+  lockEnded() {
+    this.node.classList.add('ended');
+    for (const c of [this.laterality, this.bodysite, this.notes]) c.disabled = true;
+    for (const b of [this.retryBtn, this.cancelBtn, this.removeBtn]) b.hidden = true;
+    this.next.hidden = true;
+    if (this.commitStatus !== 'committed') this.state.textContent = 'Not filed: the session has ended.';
   }
 
   edited(delay) {
@@ -465,6 +527,10 @@ function errorText(e) {
   if (!e) return 'filing failed';
   if (typeof e === 'string') return e;
   return e.message || e.code || 'filing failed';
+}
+
+function extension(contentType) {
+  return { 'image/png': 'png', 'image/heic': 'heic', 'image/heif': 'heif' }[contentType] ?? 'jpg';
 }
 
 const enc = encodeURIComponent;

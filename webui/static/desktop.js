@@ -17,6 +17,7 @@ import { $, announce } from './dom.js';
 import { formatDob } from './patient.js';
 import { api } from './api.js';
 import { DesktopAuth } from './desktop-auth.js';
+import { Expiry, downloadPhotos } from './desktop-expiry.js';
 import { Pairing } from './desktop-pairing.js';
 import { missingPatient, refuseStart, showPatient, fileLabel, PhoneAlert } from './desktop-patient.js';
 import { PhotoGrid } from './desktop-photos.js';
@@ -37,7 +38,7 @@ const app = {
   sub: null,
   resyncing: null,
   resyncAgain: false,
-  committing: false,
+  commitsInFlight: 0,
   expired: false,
   verifying: null,
   verifyAgain: false,
@@ -56,10 +57,19 @@ const photos = new PhotoGrid({
   call: (path, opts) => auth.call(path, opts),
   onChange: () => renderCommitBar(),
   onRetry: (id) => commit([id]),
+  onCancel: (id) => cancelFiling([id]),
   onStale: throttle(() => resync(), 10000),
 });
 
 const phoneAlert = new PhoneAlert();
+const expiry = new Expiry({
+  onRefresh: () => verify(),
+  onDownload: () => downloadUnfiled(),
+  onDue: throttle(() => verify(), 10000),
+});
+
+// Memory mode: say plainly that a restart loses unfiled photos.
+$('#volatile').hidden = body.dataset.volatileSessions !== 'true';
 
 const conn = $('#conn');
 const connText = $('#conn-text');
@@ -195,6 +205,7 @@ async function followSession(sessionId, channel) {
   app.expired = false;
   hideBanner('ended');
   photos.reset(sessionId);
+  expiry.reset();
   commitBar.hidden = false;
   await resync();
 }
@@ -232,6 +243,7 @@ async function fetchSnapshot() {
 function applySnapshot(snap) {
   photos.applySnapshot(snap.images);
   if (snap.mobileConnected) pairing.markConnected(snap.phones);
+  expiry.update({ deleteAt: snap.deleteAt ?? snap.expiresAt });
   if (snap.status === 'expired') sessionEnded();
 }
 
@@ -335,35 +347,53 @@ async function settleFromSnapshot() {
   }
   if (sessionId !== app.sessionId) return; // the page moved on meanwhile
   photos.applySnapshot(snap.images, { prune: false });
+  expiry.update({ deleteAt: snap.deleteAt ?? snap.expiresAt });
   if (snap.status === 'expired') sessionEnded();
 }
 
+// sessionEnded: the server no longer has the session (expired, swept, or
+// lost in a restart). Every action on it is disabled and the page says
+// why; the one action offered is a new session.
 function sessionEnded() {
   if (app.expired) return;
   app.expired = true;
   pairing.stop();
-  showBanner('This photo session has ended. Photos not filed were discarded.', 'warn', 'Start a new session', () => newCode(), 'ended');
+  photos.end();
+  expiry.end();
+  renderCommitBar();
+  const lost = photos.counts().total - photos.counts().committed;
+  const text = lost > 0
+    ? `This photo session has ended (it expired, or the server no longer has it). ${lost} photo${lost === 1 ? ' was' : 's were'} not filed and ${lost === 1 ? 'has' : 'have'} been deleted; they cannot be filed now.`
+    : 'This photo session has ended.';
+  showBanner(text, 'warn', 'Start a new session', () => newCode(), 'ended');
 }
 
 // commit files images to the record: all unfiled ones, or ids (Retry).
+// Requests for different photos may run side by side: a photo still filing
+// in the background never holds up the others. Every request names its
+// photos, so it never waits on one another request is filing.
 async function commit(ids) {
-  if (app.committing) return;
-  app.committing = true;
+  if (app.expired) return;
+  const target = (ids ?? photos.unfiledIds()).filter((id) => photos.cards.get(id)?.commitStatus !== 'committing');
+  if (!target.length) return;
+  photos.markCommitting(target);
+  app.commitsInFlight++;
   renderCommitBar();
   try {
     await photos.flushEdits();
-    const target = ids ?? photos.unfiledIds();
-    if (!target.length) return;
-    photos.markCommitting(target);
-    const req = { sessionId: app.sessionId };
-    if (ids) req.imageIds = ids;
+    const req = { sessionId: app.sessionId, imageIds: target };
     const unsaved = photos.unsavedEdits(target);
     if (Object.keys(unsaved).length) req.metadata = unsaved;
     let res;
     try {
       res = await auth.call('/api/medtech/session/commit', { method: 'POST', body: req });
     } catch (err) {
-      for (const id of target) photos.setCommit(id, { status: 'failed', error: err.message });
+      if (err.status === 404 && err.code === 'session_not_found') {
+        sessionEnded();
+        return;
+      }
+      const error = { code: err.code, message: err.message, nextStep: 'Press Retry.' };
+      for (const id of target) photos.setCommit(id, { status: 'failed', error });
       announce(`Filing failed: ${err.message}`);
       return;
     }
@@ -371,32 +401,71 @@ async function commit(ids) {
     const seen = new Set();
     for (const r of res?.results ?? []) {
       seen.add(r.imageId);
-      photos.setCommit(r.imageId, { status: r.status, alexId: r.alexId, error: r.error });
+      photos.setCommit(r.imageId, { status: r.status, alexId: r.alexId, error: r.error, background: r.status === 'committing' });
     }
     if (target.some((id) => !seen.has(id))) await settleFromSnapshot();
     const n = photos.counts();
-    announce(n.failed ? `${n.failed} photo${n.failed === 1 ? '' : 's'} could not be filed.` : 'Photos filed to the record.');
+    if (n.background) announce(`${n.background} photo${n.background === 1 ? ' is' : 's are'} still filing in the background.`);
+    else announce(n.failed ? `${n.failed} photo${n.failed === 1 ? '' : 's'} could not be filed.` : 'Photos filed to the record.');
   } finally {
-    app.committing = false;
+    app.commitsInFlight--;
     renderCommitBar();
   }
+}
+
+// cancelFiling stops the background filing of ids. Each photo's outcome
+// still comes by event: cancelled (Retry), or filed if its attempt had
+// already reached Medtech.
+async function cancelFiling(ids) {
+  try {
+    const res = await auth.call('/api/medtech/session/commit/cancel', { method: 'POST', body: { sessionId: app.sessionId, imageIds: ids } });
+    if (res?.notRunning?.length) await settleFromSnapshot();
+  } catch (err) {
+    if (err.status === 404 && err.code === 'session_not_found') {
+      sessionEnded();
+      return;
+    }
+    announce(`Could not cancel: ${err.message}`);
+    await settleFromSnapshot();
+  }
+}
+
+// downloadUnfiled saves every photo not filed yet to this computer: the
+// last resort before the session's photos are deleted.
+async function downloadUnfiled() {
+  const list = photos.unfiledPhotos();
+  if (!list.length) return;
+  const btn = $('#download-unfiled');
+  btn.disabled = true;
+  const failed = await downloadPhotos(list);
+  btn.disabled = false;
+  announce(failed
+    ? `${failed} of ${list.length} photos could not be downloaded.`
+    : `${list.length} photo${list.length === 1 ? '' : 's'} downloaded.`);
+  if (failed) resync();
 }
 
 function renderCommitBar() {
   const n = photos.counts();
   const unfiled = n.pending + n.failed;
-  commitBtn.disabled = app.committing || n.committing > 0 || unfiled === 0 || app.expired;
+  expiry.update({ unfiled: unfiled + n.committing });
+  commitBtn.disabled = unfiled === 0 || app.expired;
   commitBtn.textContent = unfiled > 0 ? fileLabel(unfiled, app.ctx) : 'File to record';
   commitSummary.classList.remove('done');
-  if (n.total === 0) {
+  if (app.expired) {
+    commitBtn.textContent = 'Session ended';
+    commitSummary.textContent = 'This session has ended; nothing on it can be filed.';
+  } else if (n.total === 0) {
     commitSummary.textContent = 'Waiting for photos from the phone.';
+  } else if (n.background > 0 && n.background === n.committing) {
+    commitSummary.textContent = `Still filing ${n.background} photo${n.background === 1 ? '' : 's'} in the background…`;
   } else if (n.committing > 0) {
     commitSummary.textContent = `Filing ${n.committing} photo${n.committing === 1 ? '' : 's'}…`;
   } else if (n.committed === n.total) {
     commitSummary.textContent = `✓ All ${n.total} photo${n.total === 1 ? '' : 's'} filed to the record.`;
     commitSummary.classList.add('done');
   } else if (n.failed > 0) {
-    commitSummary.textContent = `${n.failed} not filed. Check the reason on each photo and retry.`;
+    commitSummary.textContent = `${n.failed} not filed. Check the reason on each photo, then press Retry.`;
   } else if (n.committed > 0) {
     commitSummary.textContent = `${n.committed} of ${n.total} filed.`;
   } else if (n.noSite > 0) {
