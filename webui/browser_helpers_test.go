@@ -66,21 +66,7 @@ func startStack(t testing.TB) *stack {
 	cfg.RedisAddrs, cfg.S3Bucket, cfg.ALEXBaseURL, cfg.AblyKey = "", "", "", ""
 	cfg.LogLevel = "warn"
 
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
+	srv := serveNode(t, cfg, l)
 	return &stack{base: cfg.PublicURL, proxy: proxy, dataDir: cfg.DataDir, hub: srv.Hub()}
 }
 
@@ -300,4 +286,25 @@ func hasExif(b []byte) bool {
 		i += 2 + n
 	}
 	return false
+}
+
+// serveNode starts a node with cfg on l and stops it when the test ends.
+func serveNode(t testing.TB, cfg config.Config, l net.Listener) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		srv.Close()
+	})
+	return srv
 }

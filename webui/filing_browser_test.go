@@ -24,7 +24,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/internal/alex/alextest"
 	"github.com/handoff-health/handoff/internal/auth"
@@ -57,21 +56,7 @@ func startFilingStack(t *testing.T, mutate func(*config.Config)) *filingStack {
 	cfg.JWTSecret = filingSecret
 	cfg.LogLevel = "warn"
 	mutate(&cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
+	srv := serveNode(t, cfg, l)
 	return &filingStack{base: cfg.PublicURL, srv: srv}
 }
 

@@ -21,11 +21,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/testutil"
-	"github.com/handoff-health/handoff/server"
 )
 
 // startStackPublicHost is startStack with --public-url naming publicHost
@@ -45,21 +43,7 @@ func startStackPublicHost(t *testing.T, publicHost string) (st *stack, loopbackB
 	cfg.PublicURL = "http://" + publicHost + ":" + port
 	cfg.DataDir = t.TempDir()
 	cfg.RedisAddrs, cfg.S3Bucket, cfg.ALEXBaseURL, cfg.AblyKey = "", "", "", ""
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
+	srv := serveNode(t, cfg, l)
 	return &stack{base: cfg.PublicURL, proxy: proxy, dataDir: cfg.DataDir, hub: srv.Hub()}, "http://" + proxy.addr()
 }
 
