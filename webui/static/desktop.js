@@ -23,6 +23,7 @@ import { missingPatient, refuseStart, showPatient, fileLabel, PhoneAlert } from 
 import { PhotoGrid } from './desktop-photos.js';
 import { confirmNoSite } from './desktop-sites.js';
 import { RealtimeClient, State } from './realtime.js';
+import { watchHeight } from './sticky-bars.js';
 
 const body = document.body;
 const auth = new DesktopAuth({
@@ -70,6 +71,11 @@ const expiry = new Expiry({
 
 // Memory mode: say plainly that a restart loses unfiled photos.
 $('#volatile').hidden = body.dataset.volatileSessions !== 'true';
+
+// The sticky top bar and File bar never hide a card's controls: their
+// heights set the page's scroll-padding (desktop.css).
+watchHeight($('.topbar'), '--topbar-h');
+watchHeight($('#commit-bar'), '--commit-bar-h');
 
 const conn = $('#conn');
 const connText = $('#conn-text');

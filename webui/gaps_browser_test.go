@@ -1,0 +1,102 @@
+//go:build integration
+
+package webui_test
+
+// Browser tests of issue 15's last gaps: the desktop's sticky File bar
+// never covers a card's Retry or Remove.
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/handoff-health/handoff/internal/alex/alextest"
+	"github.com/handoff-health/handoff/internal/config"
+	"github.com/handoff-health/handoff/internal/testutil"
+)
+
+// startALEXStack is a filing stack whose ALEX is the fake.
+func startALEXStack(t *testing.T) (*filingStack, *alextest.Server) {
+	t.Helper()
+	fake := alextest.NewServer(t, alextest.Options{})
+	st := startFilingStack(t, func(cfg *config.Config) {
+		cfg.ALEXBaseURL, cfg.ALEXTokenURL = fake.URL(), fake.TokenURL()
+		cfg.ALEXClientID, cfg.ALEXClientSecret, cfg.ALEXScope = fake.ClientID(), fake.ClientSecret(), fake.Scope()
+	})
+	return st, fake
+}
+
+// clearAt is JS that is true when a tap at the centre of the element sel
+// hits that element (not a sticky bar over it) and the centre is inside
+// the viewport.
+func clearAt(sel string) string {
+	return `(() => {
+		const el = document.querySelector(` + jsString(sel) + `);
+		const r = el.getBoundingClientRect();
+		const x = r.left + r.width / 2, y = r.top + r.height / 2;
+		if (y < 0 || y > innerHeight || x < 0 || x > innerWidth) return false;
+		const hit = document.elementFromPoint(x, y);
+		return hit === el || el.contains(hit);
+	})()`
+}
+
+// TestGapsStickyBarNeverCoversCard: with enough photos to scroll, the last
+// card's Retry and Remove, scrolled into view (block end, nearest) or
+// focused, are what a click at their centre hits, at 1280×900 and
+// 420×900; and a click on Retry while the File bar lies over it (the
+// GP scrolled there by hand) still presses Retry, not the bar.
+func TestGapsStickyBarNeverCoversCard(t *testing.T) {
+	st, fake := startALEXStack(t)
+	desk, errs := newTab(t, newBrowser(t), false)
+	checkNoPageErrors(t, errs)
+	phone := claimPhone(t, st.base, st.openDesktop(t, desk, 1280))
+	const n = 8
+	var last string
+	for i := range n {
+		last = phone.send(byte(10 + i))
+	}
+	waitJS(t, desk, fmt.Sprintf(`document.querySelectorAll('#grid .card').length === %d`, n), 20*time.Second, "photos on the desktop")
+	sessionID := evalJS[string](t, desk, `document.body.dataset.sessionId`)
+	fake.RejectIdentifier(sessionID+"."+last, "Media.subject: patient record is inactive")
+	fileAll(t, desk)
+	card := `#grid .card[data-image-id="` + last + `"]`
+	waitJS(t, desk, `document.querySelector(`+jsString(card)+`).dataset.commit === 'failed'`, 30*time.Second, "the last photo refused")
+	testutil.Check(t, "the refused photo is the last card", last, evalJS[string](t, desk, `[...document.querySelectorAll('#grid .card')].at(-1).dataset.imageId`))
+
+	for _, width := range []int64{1280, 420} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			must(t, chromedp.Do(desk, chromedp.EmulateViewport(width, 900)), "viewport")
+			waitJS(t, desk, `document.documentElement.scrollHeight > innerHeight + 300`, 5*time.Second, "a page that scrolls")
+			for _, btn := range []string{"retry", "remove"} {
+				sel := card + ` [data-role="` + btn + `"]`
+				for _, scroll := range []string{`scrollIntoView({block: 'end'})`, `scrollIntoView({block: 'nearest'})`, `focus()`} {
+					must(t, chromedp.Do(desk, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.querySelector(`+jsString(sel)+`).`+scroll)), scroll)
+					if !evalJS[bool](t, desk, clearAt(sel)) {
+						t.Errorf("%s after %s: a click at its centre hits %s", btn, scroll,
+							evalJS[string](t, desk, `(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
+								const h = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); return h ? h.outerHTML.slice(0, 80) : 'nothing'; })()`))
+					}
+				}
+			}
+
+			// Put Retry under the File bar, as scrolling by hand can, then
+			// click it as a test driver does (scroll into view if needed,
+			// click at the centre): Retry files the photo again.
+			retry := card + ` [data-role="retry"]`
+			must(t, chromedp.Do(desk, chromedp.Evaluate[chromedp.Void](`(() => {
+				const r = document.querySelector(`+jsString(retry)+`).getBoundingClientRect();
+				const bar = document.querySelector('#commit-bar').getBoundingClientRect();
+				window.scrollBy(0, (r.top + r.height / 2) - (bar.top + bar.height / 2));
+			})()`)), "Retry under the bar")
+			if evalJS[bool](t, desk, clearAt(retry)) {
+				t.Fatal("set-up: Retry is not under the File bar")
+			}
+			before := fake.MediaRequests()
+			must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(retry))), "click Retry")
+			testutil.Eventually(t, "Retry filed the photo again", func() bool { return fake.MediaRequests() > before })
+			waitJS(t, desk, `document.querySelector(`+jsString(card)+`).dataset.commit === 'failed'`, 30*time.Second, "refused again")
+		})
+	}
+}
