@@ -3,10 +3,12 @@
 package webui_test
 
 // Browser tests of issue 15's last gaps: the desktop's sticky File bar
-// never covers a card's Retry or Remove.
+// never covers a card's Retry or Remove; Retry asks about a missing body
+// site as File does.
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +100,61 @@ func TestGapsStickyBarNeverCoversCard(t *testing.T) {
 			testutil.Eventually(t, "Retry filed the photo again", func() bool { return fake.MediaRequests() > before })
 			waitJS(t, desk, `document.querySelector(`+jsString(card)+`).dataset.commit === 'failed'`, 30*time.Second, "refused again")
 		})
+	}
+}
+
+// TestGapsRetryAsksForSite: Retry on a photo that has no body site asks
+// the same "no site" question as File: "Add body sites" files nothing and
+// puts focus on the photo's site; "File without site" files it; with a
+// site, Retry files without asking.
+func TestGapsRetryAsksForSite(t *testing.T) {
+	st, fake := startALEXStack(t)
+	desk, errs := newTab(t, newBrowser(t), false)
+	checkNoPageErrors(t, errs)
+	phone := claimPhone(t, st.base, st.openDesktop(t, desk, 1280))
+	id := phone.send(30)
+	waitJS(t, desk, `document.querySelectorAll('#grid .card').length === 1`, 15*time.Second, "photo on the desktop")
+	fake.RejectIdentifier(evalJS[string](t, desk, `document.body.dataset.sessionId`)+"."+id, "Media.subject: patient record is inactive")
+	card := `document.querySelector('#grid .card')`
+	failed := card + `.dataset.commit === 'failed'`
+	fileAll(t, desk)
+	waitJS(t, desk, failed, 30*time.Second, "photo refused")
+
+	// The GP clears the site, then presses Retry.
+	setField(t, desk, 0, "bodysite", "", "input", "change")
+	waitJS(t, desk, card+`.querySelector('[data-role="save"]').textContent === 'Saved'`, 10*time.Second, "site cleared and saved")
+	retry := `#grid .card [data-role="retry"]`
+	before := fake.MediaRequests()
+	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(retry))), "Retry")
+	waitJS(t, desk, `document.querySelector('#nosite-dialog').open`, 5*time.Second, "the no-site prompt")
+	if text := evalJS[string](t, desk, `document.querySelector('#nosite-text').textContent`); !strings.Contains(text, "Photo 1 has no body site") {
+		t.Errorf("prompt says %q", text)
+	}
+	testutil.Check(t, "focus in the prompt", "nosite-add", evalJS[string](t, desk, `document.activeElement.id`))
+	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#nosite-add"))), "Add body sites")
+	waitJS(t, desk, `!document.querySelector('#nosite-dialog').open`, 5*time.Second, "prompt closed")
+	if !evalJS[bool](t, desk, failed) {
+		t.Errorf("after Add body sites the photo reads %q; want it left as it was", evalJS[string](t, desk, card+`.dataset.commit`))
+	}
+	if !evalJS[bool](t, desk, `document.activeElement === `+card+`.querySelector('[data-role="bodysite"]')`) {
+		t.Error("focus is not on the photo's body site")
+	}
+	testutil.Check(t, "Media requests after Add body sites", before, fake.MediaRequests())
+
+	// Retry again and file without a site, as the GP chose.
+	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(retry))), "Retry again")
+	waitJS(t, desk, `document.querySelector('#nosite-dialog').open`, 5*time.Second, "the no-site prompt again")
+	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#nosite-file"))), "File without site")
+	testutil.Eventually(t, "filed without a site", func() bool { return fake.MediaRequests() > before })
+	waitJS(t, desk, failed, 30*time.Second, "refused again")
+
+	// With a site, Retry does not ask.
+	setField(t, desk, 0, "bodysite", "Sacrum", "input", "change")
+	waitJS(t, desk, card+`.querySelector('[data-role="save"]').textContent === 'Saved'`, 10*time.Second, "site saved")
+	before = fake.MediaRequests()
+	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(retry))), "Retry with a site")
+	testutil.Eventually(t, "filed with a site", func() bool { return fake.MediaRequests() > before })
+	if evalJS[bool](t, desk, `document.querySelector('#nosite-dialog').open`) {
+		t.Error("Retry asked about a site the photo has")
 	}
 }
