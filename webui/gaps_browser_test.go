@@ -4,9 +4,10 @@ package webui_test
 
 // Browser tests of issue 15's last gaps: the desktop's sticky File bar
 // never covers a card's Retry or Remove; Retry asks about a missing body
-// site as File does.
+// site as File does; the phone's "session ended" screen.
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -157,4 +158,48 @@ func TestGapsRetryAsksForSite(t *testing.T) {
 	if evalJS[bool](t, desk, `document.querySelector('#nosite-dialog').open`) {
 		t.Error("Retry asked about a site the photo has")
 	}
+}
+
+// TestGapsPhoneSessionExpired: a phone holding two chosen, unsent photos
+// whose session the server no longer has (expired and swept) learns it at
+// its next status check (here: the page becoming visible again). It says
+// the session has ended and that the 2 photos were not sent, and offers
+// no capture and no send.
+func TestGapsPhoneSessionExpired(t *testing.T) {
+	st := startFilingStack(t, func(*config.Config) {})
+	browser := newBrowser(t)
+	desk, deskErrs := newTab(t, browser, false)
+	phone, phoneErrs := newTab(t, browser, true)
+	checkNoPageErrors(t, deskErrs)
+	t.Cleanup(func() {
+		for _, e := range phoneErrs.list() {
+			if strings.Contains(e, "status of 401") && strings.Contains(e, "/api/medtech/session/mobile") {
+				continue // the status check that finds the session gone
+			}
+			t.Errorf("phone page: %s", e)
+		}
+	})
+	openConfirmedPhone(t, phone, st.openDesktop(t, desk, 1280))
+	pickPhotos(t, phone, 2)
+
+	sessionID := evalJS[string](t, desk, `document.body.dataset.sessionId`)
+	must(t, st.srv.Sessions().Remove(context.Background(), sessionID), "remove the session")
+	must(t, chromedp.Do(phone, chromedp.Evaluate[chromedp.Void](`document.dispatchEvent(new Event('visibilitychange'))`)), "phone visible")
+
+	waitJS(t, phone, `!document.querySelector('[data-screen="error"]').hidden`, 10*time.Second, "the ended screen")
+	testutil.Check(t, "title", "This photo session has ended", evalJS[string](t, phone, `document.querySelector('#error-title').textContent`))
+	if text := evalJS[string](t, phone, `document.querySelector('#error-text').textContent`); !strings.Contains(text, "2 photos were not sent") {
+		t.Errorf("the screen does not say how many photos were not sent: %q", text)
+	}
+	testutil.Check(t, "focus on the title", "error-title", evalJS[string](t, phone, `document.activeElement.id`))
+	visible := func(sel string) string {
+		return `(() => { const el = document.querySelector(` + jsString(sel) + `); return !!el && el.checkVisibility(); })()`
+	}
+	for _, sel := range []string{"#take-photo", "#choose-library", "#add-more", "#send", "#error-action", ".review-item"} {
+		if evalJS[bool](t, phone, visible(sel)) {
+			t.Errorf("the ended screen still offers %s", sel)
+		}
+	}
+	// The claim is forgotten: a reload cannot bring capture back.
+	testutil.Check(t, "stored claims", 0, evalJS[int](t, phone, `sessionStorage.length`))
 }
