@@ -332,8 +332,6 @@ func TestDesktopBoundedFiling(t *testing.T) {
 	if evalJS[bool](t, desk, card(hanging)+`.querySelector('[data-role="retry"]').hidden`) {
 		t.Error("no Retry on the cancelled photo")
 	}
-	// Scrolled above the sticky commit bar, which may cover the card's foot.
-	evalJS[bool](t, desk, card(hanging)+`.querySelector('[data-role="retry"]').scrollIntoView({block: 'center'}), true`)
 	must(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(`#grid .card[data-image-id="`+hanging+`"] [data-role="retry"]`))), "Retry")
 	waitJS(t, desk, card(hanging)+`.dataset.commit !== 'failed'`, 20*time.Second, "Retry started")
 	_, err := chromedp.Run(desk, chromedp.Poll[bool](card(hanging)+`.dataset.commit === 'committed'`, chromedp.WithPollingTimeout(20*time.Second)))

@@ -23,6 +23,7 @@ import { missingPatient, refuseStart, showPatient, fileLabel, PhoneAlert } from 
 import { PhotoGrid } from './desktop-photos.js';
 import { confirmNoSite } from './desktop-sites.js';
 import { RealtimeClient, State } from './realtime.js';
+import { watchHeight } from './sticky-bars.js';
 
 const body = document.body;
 const auth = new DesktopAuth({
@@ -56,7 +57,7 @@ const pairing = new Pairing({
 const photos = new PhotoGrid({
   call: (path, opts) => auth.call(path, opts),
   onChange: () => renderCommitBar(),
-  onRetry: (id) => commit([id]),
+  onRetry: (id) => fileAsked([id]),
   onCancel: (id) => cancelFiling([id]),
   onStale: throttle(() => resync(), 10000),
 });
@@ -71,15 +72,25 @@ const expiry = new Expiry({
 // Memory mode: say plainly that a restart loses unfiled photos.
 $('#volatile').hidden = body.dataset.volatileSessions !== 'true';
 
+// The sticky top bar and File bar never hide a card's controls: their
+// heights set the page's scroll-padding (desktop.css).
+watchHeight($('.topbar'), '--topbar-h');
+watchHeight($('#commit-bar'), '--commit-bar-h');
+
 const conn = $('#conn');
 const connText = $('#conn-text');
 const commitBtn = $('#commit');
 const commitBar = $('#commit-bar');
 const commitSummary = $('#commit-summary');
-commitBtn.addEventListener('click', async () => {
-  // Ask before filing photos with no body site (desktop-sites.js).
-  if (await confirmNoSite(photos.withoutSite(photos.unfiledIds()))) commit();
-});
+commitBtn.addEventListener('click', () => fileAsked());
+
+// fileAsked files ids (all unfiled photos when none: the File button; one
+// photo: its Retry), first asking about any without a body site
+// (desktop-sites.js). Every way to file comes through here, so no photo is
+// filed without a site unless the GP chose to.
+async function fileAsked(ids) {
+  if (await confirmNoSite(photos.withoutSite(ids ?? photos.unfiledIds()))) commit(ids);
+}
 
 main().catch((err) => showBanner(`Something went wrong: ${err.message}`, 'error'));
 

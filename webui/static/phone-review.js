@@ -2,6 +2,7 @@
 // focus before sending, an action bar that never hides the list, and an
 // undo for Delete.
 import { $ } from './dom.js';
+import { watchHeight } from './sticky-bars.js';
 
 // UNDO_MS is how long "Photo removed — Undo" stays: long enough to read
 // and reach, short enough not to sit over the list.
@@ -43,10 +44,7 @@ export class PhotoView {
 // scrolling a photo's Delete into view (by focus, or a tap's scroll)
 // leaves it above the bar, never under it.
 export function watchActionBar(bar) {
-  const set = () => document.documentElement.style.setProperty('--action-bar-h', `${Math.ceil(bar.getBoundingClientRect().height)}px`);
-  set();
-  if (globalThis.ResizeObserver) new ResizeObserver(set).observe(bar);
-  window.addEventListener('resize', set);
+  watchHeight(bar, '--action-bar-h');
 }
 
 // UndoToast offers to bring back the last removed photo. A photo is only
