@@ -32,7 +32,11 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := detached(r)
 	defer cancel()
-	a.publish(ctx, s.ID, EventMobileConnected, mobileConnectedEvent{SessionID: s.ID, ConnectedAt: t.Now})
+	// A claim is answered even when its event is only kept for
+	// republishing: the QR token is spent, so a 503 would lock the phone
+	// out of a session it has joined. The desktop learns of it from the
+	// kept event, or from its next snapshot.
+	_ = a.publish(ctx, s.ID, EventMobileConnected, mobileConnectedEvent{SessionID: s.ID, ConnectedAt: t.Now})
 	a.log.Info().Str("session", s.ID).Msg("phone connected")
 	httpx.WriteJSON(w, http.StatusOK, claimReply{
 		SessionID:      s.ID,
@@ -189,7 +193,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if added {
 		status = http.StatusCreated
-		a.publish(ctx, s.ID, EventImageAdded, view)
+		if err := a.publish(ctx, s.ID, EventImageAdded, view); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		a.log.Info().Str("session", s.ID).Str("image", img.ID).Msg("image registered")
 	}
 	httpx.WriteJSON(w, status, view)
