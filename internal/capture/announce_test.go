@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/blob"
+	"github.com/handoff-health/handoff/internal/session"
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
@@ -93,4 +95,38 @@ func TestRemoveIsAnnouncedAfterPublishFails(t *testing.T) {
 	testutil.Equal(t, "delete status while the hub fails", http.StatusServiceUnavailable, st)
 	fh.set(false)
 	desktop.wait(t, EventImageRemoved)
+}
+
+// TestRetriedRegisterReannounces: node A stored the image but could not
+// publish, and its kept event dies with it (its hub never takes a publish
+// again). The phone's retry reaches node B, which finds no image.added in
+// the channel's history and announces it: the desktop, on B, gets it.
+// A second retry adds nothing.
+func TestRetriedRegisterReannounces(t *testing.T) {
+	t.Parallel()
+	deadHub := &failingHub{Backend: hub.NewMemory(hub.MemoryConfig{}), failing: true}
+	a := newEnvHub(t, memoryBackend(), Config{}, testutil.NewClock(), deadHub)
+	shared := backend{"shared", func(*testing.T, string) (session.Store, blob.Store, func(*http.ServeMux)) {
+		return a.store, a.blobs, func(*http.ServeMux) {}
+	}}
+	b := newEnvHub(t, shared, Config{}, testutil.NewClock(), hub.NewMemory(hub.MemoryConfig{}))
+	c := a.create("enc-reannounce")
+	desktop := b.subscribe(c.Channel, nil)
+	cl := a.claim(c.Token)
+
+	data := testutil.JPEG(t, 4)
+	id := uuid.NewString()
+	p := a.presign(cl.MobileToken, id, "image/jpeg", len(data))
+	upload(t, p, data)
+	st, _ := a.register(cl.MobileToken, id, p.Key, nil)
+	testutil.Equal(t, "register on node A", http.StatusServiceUnavailable, st)
+
+	st, _ = b.register(cl.MobileToken, id, p.Key, nil)
+	testutil.Equal(t, "retried register on node B", http.StatusOK, st)
+	ev := desktop.wait(t, EventImageAdded)
+	testutil.Equal(t, "image.added names the image", true, bytes.Contains(ev.Data, []byte(id)))
+	top := b.top(c.Channel)
+	st, _ = b.register(cl.MobileToken, id, p.Key, nil)
+	testutil.Equal(t, "second retry", http.StatusOK, st)
+	testutil.Equal(t, "nothing published by the second retry", top, b.top(c.Channel))
 }

@@ -271,6 +271,29 @@ func (a *API) publish(ctx context.Context, sessionID, typ string, data any) erro
 	return err
 }
 
+// reannounce publishes image.added again for a register retried after an
+// answer the phone did not get or was told 503: the first attempt's event
+// may be kept only in the memory of a node that has since died. It does so
+// only when the channel's history holds no image.added of this image, so a
+// retry after a delivered event adds nothing. (An event from before a
+// Redis data loss is gone from history too; the desktop then gets it
+// again, which it applies idempotently, after its resync.)
+func (a *API) reannounce(ctx context.Context, sessionID string, view session.ImageView) error {
+	evs, _, err := a.hub.History(ctx, session.Channel(sessionID), hub.Cursor{})
+	if err != nil && !errors.Is(err, hub.ErrUnrecoverable) {
+		return err
+	}
+	for _, ev := range evs {
+		var seen struct {
+			ID string `json:"id"`
+		}
+		if ev.Type == EventImageAdded && json.Unmarshal(ev.Data, &seen) == nil && seen.ID == view.ID {
+			return nil
+		}
+	}
+	return a.publish(ctx, sessionID, EventImageAdded, view)
+}
+
 // deleteBlob removes an object the API refused or removed; a failure only
 // delays the deletion until the session's sweep.
 func (a *API) deleteBlob(ctx context.Context, sessionID, key string) {

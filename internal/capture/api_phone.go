@@ -191,12 +191,18 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if added {
+	switch {
+	case added:
 		status = http.StatusCreated
-		if err := a.publish(ctx, s.ID, EventImageAdded, view); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+		err = a.publish(ctx, s.ID, EventImageAdded, view)
+	default:
+		err = a.reannounce(ctx, s.ID, view)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if added {
 		a.log.Info().Str("session", s.ID).Str("image", img.ID).Msg("image registered")
 	}
 	httpx.WriteJSON(w, status, view)
