@@ -195,7 +195,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	case added:
 		status = http.StatusCreated
 		err = a.publish(ctx, s.ID, EventImageAdded, view)
-	default:
+	case img.Commit.Status == "" || img.Commit.Status == session.CommitPending:
+		// Only an image not yet being filed: image.added shows a photo as
+		// not filed, which the desktop must not be told of a filed one.
 		err = a.reannounce(ctx, s.ID, view)
 	}
 	if err != nil {
