@@ -57,7 +57,7 @@ func (rn *renewer) close() {
 
 func (rn *renewer) loop() {
 	defer rn.stopped.Done()
-	t := time.NewTicker(rn.a.cfg.ClaimLease / claimRenewals)
+	t := time.NewTicker(max(rn.a.cfg.ClaimLease/claimRenewals, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
