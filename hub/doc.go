@@ -4,7 +4,9 @@
 // publishes through it. Storage and cross-node delivery belong to a Backend
 // (memory or Redis); both hand live events to one delivery engine
 // (delivery.go), and the hub fans them out (dispatch.go) and repairs gaps
-// from history (repair.go).
+// from history (repair.go). Announce (republish.go) is Publish for a
+// change already stored elsewhere: an event it could not publish is kept
+// and republished until it is in history.
 //
 // # Locks
 //
@@ -29,6 +31,8 @@
 //   - Redis.mu: the PubSub connection, its channel set and the pending
 //     Subscribe confirmations. A leaf, never held across I/O.
 //   - eventQueue.mu: one delivery shard's queue. A leaf.
+//   - republisher.mu: the events Announce kept (republish.go). A leaf,
+//     never held across I/O.
 //
 // Two rules keep a slow backend from stalling anyone else: the hub never
 // calls the backend while holding channel.mu or Hub.mu (history and top

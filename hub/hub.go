@@ -61,6 +61,9 @@ type Hub struct {
 	channels map[string]*channel
 
 	repairs repairGroup
+
+	// republish keeps the events Announce could not publish (republish.go).
+	republish republisher
 }
 
 // channel is a channel with at least one local subscriber.
@@ -122,6 +125,7 @@ type Subscription struct {
 func New(backend Backend) *Hub {
 	h := &Hub{backend: backend, channels: make(map[string]*channel), lifeSeed: maphash.MakeSeed()}
 	h.repairs.ctx, h.repairs.cancel = context.WithCancel(context.Background())
+	h.republish.wake = make(chan struct{}, 1)
 	return h
 }
 
@@ -141,10 +145,18 @@ func (h *Hub) Top(ctx context.Context, channel string) (Cursor, error) {
 // Ping reports whether the hub's backend is reachable (for /readyz).
 func (h *Hub) Ping(ctx context.Context) error { return h.backend.Ping(ctx) }
 
-// Run delivers the backend's live events until ctx ends. When it returns,
-// repairs have stopped too.
+// Run delivers the backend's live events and republishes the events
+// Announce kept, until ctx ends. When it returns, repairs and republishing
+// have stopped too.
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.repairs.stop()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.runRepublisher(ctx)
+	}()
+	defer func() { cancel(); <-done }()
 	return h.backend.Run(ctx, (*hubHandler)(h))
 }
 

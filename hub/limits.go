@@ -61,3 +61,15 @@ const (
 // not hammer a Redis that is down either. Resync repairs every channel as
 // soon as the link is back, so the cap only matters for a flaky link.
 var repairRetry = backoff.Policy{Min: time.Second, Max: 8 * time.Second}
+
+// republishRetry spaces out the republisher's passes while the backend
+// refuses them (see Hub.Announce): quick at first, since most faults (a
+// restart, a failover) heal within seconds, and capped so a long outage
+// costs one history read per kept channel every few seconds.
+var republishRetry = backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// MaxRepublishPending caps the events one node keeps for republishing. Each
+// is at most MaxDataBytes; past the cap Announce refuses with ErrUnavailable
+// (the caller answers 503 and its client retries), rather than the node
+// growing without bound through a long outage.
+const MaxRepublishPending = 10000

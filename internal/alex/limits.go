@@ -25,6 +25,13 @@ const (
 	// carries an image of up to several MB; 30 s covers a slow uplink.
 	DefaultTimeout = 30 * time.Second
 
+	// staleTempAge is when an outbox temp file counts as a dead writer's.
+	// A write is one Media of a few MB to local disk, done in well under a
+	// second; a minute leaves a slow disk ample room, and a file that old
+	// can only be left by a process that died mid-write. Younger ones may
+	// be another live node's (nodes may share the outbox), so they stay.
+	staleTempAge = time.Minute
+
 	// maxBackoff caps one computed wait between attempts.
 	maxBackoff = 10 * time.Second
 

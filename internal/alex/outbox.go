@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Outbox is the embedded-mode Committer: instead of calling ALEX it writes
@@ -16,16 +20,21 @@ import (
 //
 // Files hold PHI (patient id, image), so they are created 0600 in a 0700
 // directory. Writes are atomic (temp file, fsync, rename): a crash leaves
-// either the whole file or none. Within one process CreateMedia is
-// idempotent per identifier, like ALEX's conditional create: a second call
-// keeps the first file and returns the same Result, once the file is
-// checked to name the same patient and identifier (else
-// ErrIdentifierConflict, like the Client). The outbox is meant
-// for one node; several processes sharing dir could race on one image.
+// either the whole file or none (and a temp file, which the outbox removes
+// at start and then once every staleTempAge). CreateMedia is idempotent per
+// identifier, like ALEX's conditional create, within one process and
+// across the nodes of a deployment sharing dir: the file is published with
+// a hard link, which fails if the name exists, so of two nodes filing one
+// image at once exactly one file wins; the other call, like any later one,
+// keeps that file and returns the same Result once the file is checked to
+// name the same patient and identifier (else ErrIdentifierConflict, like
+// the Client).
 type Outbox struct {
 	dir              string
 	identifierSystem string
-	mu               sync.Mutex // serialises exists-check and rename
+	now              func() time.Time // for the temp sweep; time.Now
+	mu               sync.Mutex       // serialises exists-check and publish within the process
+	lastSweep        time.Time        // guarded by mu
 }
 
 // NewOutbox returns an Outbox writing to dir (the server passes
@@ -34,7 +43,38 @@ func NewOutbox(dir string) (*Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("alex: cannot create outbox directory: %w", err)
 	}
-	return &Outbox{dir: dir, identifierSystem: DefaultIdentifierSystem}, nil
+	o := &Outbox{dir: dir, identifierSystem: DefaultIdentifierSystem, now: time.Now}
+	if err := o.sweepTemps(); err != nil {
+		return nil, fmt.Errorf("alex: cannot clean outbox temp files: %s", osCause(err))
+	}
+	return o, nil
+}
+
+// sweepTemps removes the temp files (.media-*.tmp, holding patient data)
+// that a writer which died mid-write left in dir: those older than
+// staleTempAge, so a live writer's file, on this node or another sharing
+// dir, is never taken from under it. Call with mu held or before use.
+func (o *Outbox) sweepTemps() error {
+	now := o.now()
+	o.lastSweep = now
+	entries, err := os.ReadDir(o.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, ".media-") || !strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < staleTempAge {
+			continue
+		}
+		if err := os.Remove(filepath.Join(o.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateMedia writes in's Media to the outbox and returns
@@ -58,22 +98,45 @@ func (o *Outbox) CreateMedia(ctx context.Context, in MediaInput) (Result, error)
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.now().Sub(o.lastSweep) >= staleTempAge {
+		_ = o.sweepTemps() // best effort; the next one tries again
+	}
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
-		m, _ := decodeMatched(f, maxSuccessBody)
-		m.ID = res.ID // files hold the Media as sent, without an id
-		if err := expect(in, o.identifierSystem).check(m); err != nil {
-			return Result{}, err
-		}
-		return res, nil
+		return o.existing(f, in, res)
 	}
-	if err := writeAtomic(o.dir, path, body); err != nil {
+	err = writeAtomic(o.dir, path, body)
+	if errors.Is(err, fs.ErrExist) {
+		// Another node sharing dir published this image's file first.
+		f, oerr := os.Open(path)
+		if oerr != nil {
+			return Result{}, fmt.Errorf("%w: %s", ErrOutboxWrite, osCause(oerr))
+		}
+		defer f.Close()
+		return o.existing(f, in, res)
+	}
+	if err != nil {
 		return Result{}, fmt.Errorf("%w: %s", ErrOutboxWrite, osCause(err))
 	}
 	return res, nil
 }
 
-// writeAtomic writes data to path through a synced temp file in dir.
+// existing checks the file already filed for in's identifier: res if it
+// names the same patient and identifier, else ErrIdentifierConflict.
+func (o *Outbox) existing(f *os.File, in MediaInput, res Result) (Result, error) {
+	m, _ := decodeMatched(f, maxSuccessBody)
+	m.ID = res.ID // files hold the Media as sent, without an id
+	if err := expect(in, o.identifierSystem).check(m); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// writeAtomic writes data to path through a synced temp file in dir
+// (created 0600: it holds patient data) and publishes it under path with a
+// hard link, which fails with fs.ErrExist when path exists, so concurrent
+// writers in several processes cannot overwrite each other. A file system
+// without hard links falls back to rename (atomic, but last writer wins).
 func writeAtomic(dir, path string, data []byte) (err error) {
 	f, err := os.CreateTemp(dir, ".media-*.tmp")
 	if err != nil {
@@ -93,7 +156,7 @@ func writeAtomic(dir, path string, data []byte) (err error) {
 	if err != nil {
 		return err
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err = publish(f.Name(), path); err != nil {
 		return err
 	}
 	// Sync the directory so the rename itself survives a crash.
@@ -118,4 +181,20 @@ func osCause(err error) string {
 	default:
 		return err.Error()
 	}
+}
+
+// publish moves the complete temp file tmp to path unless path exists.
+func publish(tmp, path string) error {
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return os.Remove(tmp)
+	case errors.Is(err, fs.ErrExist):
+		_ = os.Remove(tmp)
+		return err
+	case errors.Is(err, errors.ErrUnsupported), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EPERM):
+		// No hard links here (e.g. FAT, some network shares; Linux says EPERM).
+		return os.Rename(tmp, path)
+	}
+	return err
 }

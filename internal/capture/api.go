@@ -253,18 +253,45 @@ func detached(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), sideEffectTimeout)
 }
 
-// publish announces a stored change on the session's channel. A failure is
-// logged, not returned: the change is stored and the client's request has
-// succeeded; a desktop that missed the event sees the change in its next
-// snapshot, which it fetches whenever its stream reports recovered:false.
-func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
+// publish announces a stored change on the session's channel through
+// hub.Announce. An error means the event is not in history yet: the hub
+// keeps it and republishes it until it is, and the caller answers 503
+// unavailable instead of success, so its client retries (every announcing
+// request is idempotent or re-readable) rather than trusting an
+// announcement that may only exist in this node's memory. See
+// docs/reliability.md, "A stored change is announced".
+func (a *API) publish(ctx context.Context, sessionID, typ string, data any) error {
 	b, err := json.Marshal(data)
 	if err == nil {
-		_, err = a.hub.Publish(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
+		_, err = a.hub.Announce(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
 	}
 	if err != nil {
-		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("capture event not published")
+		a.log.Warn().Err(err).Str("session", sessionID).Str("event", typ).Msg("capture event not published yet; kept for republishing")
 	}
+	return err
+}
+
+// reannounce publishes image.added again for a register retried after an
+// answer the phone did not get or was told 503: the first attempt's event
+// may be kept only in the memory of a node that has since died. It does so
+// only when the channel's history holds no image.added of this image, so a
+// retry after a delivered event adds nothing. (An event from before a
+// Redis data loss is gone from history too; the desktop then gets it
+// again, which it applies idempotently, after its resync.)
+func (a *API) reannounce(ctx context.Context, sessionID string, view session.ImageView) error {
+	evs, _, err := a.hub.History(ctx, session.Channel(sessionID), hub.Cursor{})
+	if err != nil && !errors.Is(err, hub.ErrUnrecoverable) {
+		return err
+	}
+	for _, ev := range evs {
+		var seen struct {
+			ID string `json:"id"`
+		}
+		if ev.Type == EventImageAdded && json.Unmarshal(ev.Data, &seen) == nil && seen.ID == view.ID {
+			return nil
+		}
+	}
+	return a.publish(ctx, sessionID, EventImageAdded, view)
 }
 
 // deleteBlob removes an object the API refused or removed; a failure only

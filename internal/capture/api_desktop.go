@@ -207,7 +207,10 @@ func (a *API) deleteImage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := detached(r)
 	defer cancel()
 	a.deleteBlob(ctx, s.ID, img.Key)
-	a.publish(ctx, s.ID, EventImageRemoved, imageRemovedEvent{SessionID: s.ID, ImageID: img.ID})
+	if err := a.publish(ctx, s.ID, EventImageRemoved, imageRemovedEvent{SessionID: s.ID, ImageID: img.ID}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	a.log.Info().Str("session", s.ID).Str("image", img.ID).Str("by", actor).Msg("image removed")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -117,7 +117,10 @@ func (a *API) mobileReject(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := detached(r)
 	defer cancel()
-	a.publish(ctx, s.ID, EventMobileRejected, mobileRejectedEvent{SessionID: s.ID, At: now.Truncate(time.Millisecond)})
+	if err := a.publish(ctx, s.ID, EventMobileRejected, mobileRejectedEvent{SessionID: s.ID, At: now.Truncate(time.Millisecond)}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	a.log.Info().Str("session", s.ID).Msg("phone said wrong patient; phone disconnected")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -32,7 +32,11 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := detached(r)
 	defer cancel()
-	a.publish(ctx, s.ID, EventMobileConnected, mobileConnectedEvent{SessionID: s.ID, ConnectedAt: t.Now})
+	// A claim is answered even when its event is only kept for
+	// republishing: the QR token is spent, so a 503 would lock the phone
+	// out of a session it has joined. The desktop learns of it from the
+	// kept event, or from its next snapshot.
+	_ = a.publish(ctx, s.ID, EventMobileConnected, mobileConnectedEvent{SessionID: s.ID, ConnectedAt: t.Now})
 	a.log.Info().Str("session", s.ID).Msg("phone connected")
 	httpx.WriteJSON(w, http.StatusOK, claimReply{
 		SessionID:      s.ID,
@@ -187,9 +191,20 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if added {
+	switch {
+	case added:
 		status = http.StatusCreated
-		a.publish(ctx, s.ID, EventImageAdded, view)
+		err = a.publish(ctx, s.ID, EventImageAdded, view)
+	case img.Commit.Status == "" || img.Commit.Status == session.CommitPending:
+		// Only an image not yet being filed: image.added shows a photo as
+		// not filed, which the desktop must not be told of a filed one.
+		err = a.reannounce(ctx, s.ID, view)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if added {
 		a.log.Info().Str("session", s.ID).Str("image", img.ID).Msg("image registered")
 	}
 	httpx.WriteJSON(w, status, view)

@@ -85,13 +85,19 @@ func newEnv(t *testing.T, b backend, cfg Config) *env {
 // newEnvClock is newEnv on a given clock, for nodes that share one.
 func newEnvClock(t *testing.T, b backend, cfg Config, clock *testutil.Clock) *env {
 	t.Helper()
+	return newEnvHub(t, b, cfg, clock, hub.NewMemory(hub.MemoryConfig{}))
+}
+
+// newEnvHub is newEnvClock over a given hub backend, for fault injection.
+func newEnvHub(t *testing.T, b backend, cfg Config, clock *testutil.Clock, hb hub.Backend) *env {
+	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	store, blobs, mount := b.make(t, srv.URL)
 	mount(mux)
 
-	h := hub.New(hub.NewMemory(hub.MemoryConfig{}))
+	h := hub.New(hb)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = h.Run(ctx); close(done) }()

@@ -72,7 +72,11 @@ func (a *API) expire(ctx context.Context, id string) bool {
 			return false
 		}
 	}
-	a.publish(ctx, id, EventSessionExpired, sessionExpiredEvent{SessionID: id})
+	if err := a.publish(ctx, id, EventSessionExpired, sessionExpiredEvent{SessionID: id}); err != nil {
+		// Kept by the hub; the records stay until it is announced, so a
+		// node that dies now leaves the session to the next sweep.
+		return false
+	}
 	if err := a.store.Remove(ctx, id); err != nil {
 		a.log.Warn().Err(err).Str("session", id).Msg("capture sweep: session records not removed; will retry")
 		return false

@@ -10,7 +10,7 @@ import (
 
 // CommitCommitting is the commit status of an image a request has claimed
 // and is filing to ALEX. Snapshots may show it; it never lasts longer than
-// Config.ClaimLease.
+// Config.ClaimLease without renewal.
 const CommitCommitting = session.CommitCommitting
 
 // Claims keep two concurrent commits of one session, on one node or on
@@ -20,10 +20,11 @@ const CommitCommitting = session.CommitCommitting
 // {Status: committing, ClaimedAt: claim time} in one atomic
 // Store.UpdateImage, which refuses an image already committed or holding a
 // live claim. While claimed, the capture API refuses edits and deletes of
-// the image (409 image_committing). A claim is live for
-// ClaimLease from its time: longer than any request (Timeout), so it only
-// lapses when its node died mid-commit, and then the next commit takes the
-// image over.
+// the image (409 image_committing). A claim is live for ClaimLease from
+// its time or its last renewal (RenewedAt). The request holding it renews
+// it every ClaimLease/3 while it files (renew.go), so it only lapses when
+// its node died mid-commit (or lost the store for a whole lease), and then
+// the next commit takes the image over within seconds.
 //
 // A request ends its claim by recording the image committed
 // (session.SetCommit: committed always wins) or failed (recordFailure: only
@@ -53,7 +54,11 @@ var (
 // claimLive reports whether c is a claim whose request may still be acting
 // on the image at now.
 func (a *API) claimLive(c session.Commit, now time.Time) bool {
-	return c.Status == CommitCommitting && now.Before(c.ClaimedAt.Add(a.cfg.ClaimLease))
+	last := c.ClaimedAt
+	if c.RenewedAt.After(last) {
+		last = c.RenewedAt
+	}
+	return c.Status == CommitCommitting && now.Before(last.Add(a.cfg.ClaimLease))
 }
 
 // claim applies the desktop's metadata override (o, may be nil) and

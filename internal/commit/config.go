@@ -44,9 +44,17 @@ const (
 	// 30-60 s read timeouts.
 	DefaultWait = 25 * time.Second
 
-	// claimMargin is how much longer a claim lives than the request that
-	// took it, so a live request's claim never lapses while it still works.
-	claimMargin = 30 * time.Second
+	// DefaultClaimLease is how long a claim lives without renewal. The
+	// request holding it renews it every ClaimLease/3 while it files
+	// (claimRenewals), so only a dead node's claim lapses, and then within
+	// 15 s rather than the 3.5 minutes of a fixed lease covering a whole
+	// request: a commit retried after a crash takes its images over while
+	// the GP still waits for it (DefaultWait). Three renewals per lease let
+	// two in a row fail (a Redis failover) before the claim lapses.
+	DefaultClaimLease = 15 * time.Second
+
+	// claimRenewals is how many times per lease a claim is renewed.
+	claimRenewals = 3
 
 	// pollInterval is how often a request that found images claimed by a
 	// concurrent request rereads the session to learn their outcome.
@@ -87,9 +95,10 @@ type Config struct {
 	// DefaultWait; a Wait longer than Timeout waits for the whole commit.
 	Wait time.Duration
 	// ClaimLease is how long an image marked "committing" is left alone by
-	// other requests. A node that crashes mid-commit leaves its claims
-	// behind; they lapse after ClaimLease and the next commit takes them
-	// over. Zero means Timeout + 30 s; it must not be shorter than Timeout.
+	// other requests after its claim was taken or last renewed; the request
+	// filing it renews it every ClaimLease/3. A node that crashes
+	// mid-commit leaves its claims behind; they lapse after ClaimLease and
+	// the next commit takes them over. Zero means DefaultClaimLease.
 	ClaimLease time.Duration
 }
 
@@ -137,10 +146,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.ClaimLease == 0 {
-		cfg.ClaimLease = cfg.Timeout + claimMargin
-	}
-	if cfg.ClaimLease < cfg.Timeout {
-		return cfg, errors.New("commit: ClaimLease must not be shorter than Timeout: a second request would take over images the first is still filing")
+		cfg.ClaimLease = DefaultClaimLease
 	}
 	return cfg, nil
 }

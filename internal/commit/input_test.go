@@ -124,9 +124,9 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	testutil.Check(t, "default Concurrency", DefaultConcurrency, cfg.Concurrency)
 	testutil.Check(t, "default Timeout", DefaultTimeout, cfg.Timeout)
-	testutil.Check(t, "default ClaimLease", DefaultTimeout+claimMargin, cfg.ClaimLease)
+	testutil.Check(t, "default ClaimLease", DefaultClaimLease, cfg.ClaimLease)
 	testutil.Check(t, "default SessionTTL", session.DefaultTTL, cfg.SessionTTL)
-	for _, bad := range []Config{{Concurrency: -1}, {Timeout: time.Minute, ClaimLease: time.Second}} {
+	for _, bad := range []Config{{Concurrency: -1}, {ClaimLease: -time.Second}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -134,16 +134,18 @@ func (a *API) view(ctx context.Context, img session.Image) *session.ImageView {
 	return &v
 }
 
-// publish announces a stored change on the session's channel. A failure is
-// logged, not returned: the store holds the outcome, and a desktop that
-// missed the event sees it in its next snapshot (it refetches whenever its
-// stream reports recovered:false).
+// publish announces a stored change on the session's channel through
+// hub.Announce: when the publish fails, the hub keeps the event and
+// republishes it until it is in history. The commit's reply is not failed
+// for it: the reply itself carries every outcome these events do, to the
+// desktop that asked, which is the client that must not miss them (other
+// subscribers get the kept event). See docs/reliability.md.
 func (a *API) publish(ctx context.Context, sessionID, typ string, data any) {
 	b, err := json.Marshal(data)
 	if err == nil {
-		_, err = a.hub.Publish(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
+		_, err = a.hub.Announce(ctx, session.Channel(sessionID), hub.Publication{Type: typ, Data: b})
 	}
 	if err != nil {
-		a.log.Error().Err(err).Str("session", sessionID).Str("event", typ).Msg("commit event not published")
+		a.log.Warn().Err(err).Str("session", sessionID).Str("event", typ).Msg("commit event not published yet; kept for republishing")
 	}
 }

@@ -119,7 +119,10 @@ func (r *run) claimAndFile(ctx context.Context, imgs []session.Image) (busy []st
 			mine = append(mine, got)
 		}
 	}
-	// Every claimed image is cancellable from now on, queued or sent.
+	// Every claimed image is cancellable from now on, queued or sent, and
+	// its claim is renewed until its outcome is recorded.
+	rn := r.renewClaims(mine)
+	defer rn.close()
 	ctxs := make([]context.Context, len(mine))
 	for i, img := range mine {
 		var stop func()
@@ -136,6 +139,7 @@ func (r *run) claimAndFile(ctx context.Context, imgs []session.Image) (busy []st
 			r.a.inflight <- struct{}{}
 			defer func() { <-r.a.inflight }()
 			r.file(ctxs[i], img)
+			rn.done(img.ID)
 		})
 	}
 	wg.Wait()

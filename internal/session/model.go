@@ -145,8 +145,11 @@ type Commit struct {
 	Error       string       `json:"error,omitempty"`
 	CommittedAt time.Time    `json:"committedAt,omitzero"`
 	// ClaimedAt is when a commit request claimed the image (status
-	// committing); the claim lapses after the committer's lease.
+	// committing); it names the claim. RenewedAt is when that request last
+	// renewed it (zero: not yet). The claim lapses one committer's lease
+	// after the later of the two.
 	ClaimedAt time.Time `json:"claimedAt,omitzero"`
+	RenewedAt time.Time `json:"renewedAt,omitzero"`
 }
 
 // Editable refuses changes to an image that is filed or being filed:
