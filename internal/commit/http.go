@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/internal/session"
@@ -88,10 +90,17 @@ func (a *API) audit(c auth.Claims, sessionID string, t tally, result string, err
 	if c.Provider != "" {
 		ev = ev.Str("provider", c.Provider).Str("facility", c.Facility)
 	}
+	auditLine(ev, "commit", sessionID, t, result, d, "commit")
+}
+
+// auditLine finishes an audit line: the session (only if it has the shape
+// of one, since a client could send anything there), the counts, the
+// result and the duration. Ids and counts only, never patient data.
+func auditLine(ev *zerolog.Event, kind, sessionID string, t tally, result string, d time.Duration, msg string) {
 	if session.ValidID(sessionID) {
 		ev = ev.Str("session", sessionID)
 	}
-	ev.Str("audit", "commit").
+	ev.Str("audit", kind).
 		Int("requested", t.requested).
 		Int("committed", t.filed).
 		Int("failed", t.failed).
@@ -99,7 +108,7 @@ func (a *API) audit(c auth.Claims, sessionID string, t tally, result string, err
 		Int("in_progress", t.inProgress).
 		Str("result", result).
 		Dur("duration_ms", d).
-		Msg("commit")
+		Msg(msg)
 }
 
 // auditBackground writes the line of a commit that finished after its
@@ -113,16 +122,5 @@ func (a *API) auditBackground(c auth.Claims, sessionID string, t tally, d time.D
 		result = "partial"
 	}
 	ev := a.log.Info().Str("provider", c.Provider).Str("facility", c.Facility)
-	if session.ValidID(sessionID) {
-		ev = ev.Str("session", sessionID)
-	}
-	ev.Str("audit", "commit_background").
-		Int("requested", t.requested).
-		Int("committed", t.filed).
-		Int("failed", t.failed).
-		Int("skipped", t.skipped).
-		Int("in_progress", t.inProgress).
-		Str("result", result).
-		Dur("duration_ms", d).
-		Msg("commit finished in the background")
+	auditLine(ev, "commit_background", sessionID, t, result, d, "commit finished in the background")
 }

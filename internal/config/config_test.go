@@ -404,20 +404,9 @@ func TestValidate(t *testing.T) {
 			t.Parallel()
 			c := prod()
 			tc.mutate(&c)
-			err := c.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
+			err := validates(t, c, tc.want)
 			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q: %v", w, err)
-				}
+				return
 			}
 			for _, a := range tc.absent {
 				if strings.Contains(err.Error(), a) {
@@ -557,4 +546,26 @@ func TestSecretsBelongToTheirRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Check(t, "secret after a bare FlagSet.Parse", "", c.JWTSecret)
+}
+
+// validates runs c.Validate: with no want it must pass; otherwise it must
+// fail with an error that contains every want. It returns the error.
+func validates(t *testing.T, c config.Config, want []string) error {
+	t.Helper()
+	err := c.Validate()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return nil
+	}
+	if err == nil {
+		t.Fatal("Validate accepted it")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	return err
 }

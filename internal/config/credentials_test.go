@@ -99,20 +99,9 @@ func TestValidateCredentials(t *testing.T) {
 			t.Parallel()
 			c := dev()
 			tc.mutate(&c)
-			err := c.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
+			err := validates(t, c, tc.want)
 			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q: %v", w, err)
-				}
+				return
 			}
 			if strings.Contains(err.Error(), goodSecret) {
 				t.Errorf("error shows the secret: %v", err)
