@@ -29,6 +29,19 @@ type Message struct {
 	Encoding string `json:"encoding,omitempty"`
 	// ClientID is the publisher's client id, when it has one.
 	ClientID string `json:"clientId,omitempty"`
+	// ConnectionID is the publisher's connection, set by the server on
+	// messages it sends out; a REST publish may carry it and it is ignored.
+	ConnectionID string `json:"connectionId,omitempty"`
+	// Timestamp is when the server accepted the message, in milliseconds
+	// since the epoch. Set on history; ignored on publish.
+	Timestamp int64 `json:"timestamp,omitempty"`
+	// Serial is the message's position in its channel: handoff's hub
+	// cursor. Set on history; ignored on publish.
+	Serial string `json:"serial,omitempty"`
+	// Action is the message action; ably-js ≥ 2.7 sends 0 (message.create)
+	// on every publish. handoff accepts only 0 on publish (updates, deletes
+	// and summaries are not supported) and leaves it out of replies.
+	Action *int `json:"action,omitempty"`
 	// Extras carries Ably's optional per-message metadata (push, headers).
 	Extras json.RawMessage `json:"extras,omitempty"`
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -18,6 +19,7 @@ type APIKeys struct {
 
 type apiKey struct {
 	digest [32]byte
+	secret []byte // signs and checks TokenRequest MACs and handoff's tokens
 	cap    Capability
 }
 
@@ -41,7 +43,7 @@ func ParseAPIKeys(list, capabilities string) (*APIKeys, error) {
 		if !ok || name == "" || len(secret) < 16 {
 			return nil, fmt.Errorf("auth: API key %d must be keyName:secret with a secret of at least 16 characters", len(k.keys)+1)
 		}
-		k.keys[name] = apiKey{digest: sha256.Sum256([]byte(secret)), cap: AllowAll}
+		k.keys[name] = apiKey{digest: sha256.Sum256([]byte(secret)), secret: []byte(secret), cap: AllowAll}
 	}
 	if err := k.setCapabilities(capabilities); err != nil {
 		return nil, err
@@ -97,4 +99,18 @@ func (k *APIKeys) Check(name, secret string) bool {
 }
 
 // Len returns the number of configured keys.
+// Sign returns HMAC-SHA256(secret, msg) with the secret of the key named
+// name, and that key's capability; ok is false for an unknown key. It
+// checks an Ably TokenRequest's MAC and signs handoff's own tokens, so the
+// secret itself never leaves this type.
+func (k *APIKeys) Sign(name string, msg []byte) (mac []byte, c Capability, ok bool) {
+	key, ok := k.keys[name]
+	if !ok {
+		return nil, Capability{}, false
+	}
+	h := hmac.New(sha256.New, key.secret)
+	h.Write(msg)
+	return h.Sum(nil), key.cap, true
+}
+
 func (k *APIKeys) Len() int { return len(k.keys) }

@@ -191,3 +191,63 @@ func matchSegments(res, ch []string) bool {
 	}
 	return len(ch) == len(res)
 }
+
+// Intersect returns what both c and o allow, as Ably computes a token's
+// capability from the requested one and the key's: for each pair of rules
+// where one resource glob covers the other, the narrower resource gets the
+// operations both grant ("*" grants every operation). It is empty when
+// nothing overlaps.
+func (c Capability) Intersect(o Capability) Capability {
+	merged := map[string][]string{}
+	for _, a := range c.rules {
+		for _, b := range o.rules {
+			res, ok := narrower(a.resource, b.resource)
+			if !ok {
+				continue
+			}
+			for _, op := range commonOps(a.ops, b.ops) {
+				if !slices.Contains(merged[res], op) {
+					merged[res] = append(merged[res], op)
+				}
+			}
+		}
+	}
+	var out Capability
+	for res, ops := range merged {
+		if slices.Contains(ops, OpAll) {
+			ops = []string{OpAll}
+		}
+		sort.Strings(ops)
+		out.rules = append(out.rules, capRule{resource: res, ops: ops})
+	}
+	sort.Slice(out.rules, func(i, j int) bool { return out.rules[i].resource < out.rules[j].resource })
+	return out
+}
+
+// narrower returns whichever of two resource globs the other covers.
+func narrower(a, b string) (string, bool) {
+	switch {
+	case matchResource(a, b):
+		return b, true
+	case matchResource(b, a):
+		return a, true
+	}
+	return "", false
+}
+
+// commonOps returns the operations granted by both lists.
+func commonOps(a, b []string) []string {
+	switch {
+	case slices.Contains(a, OpAll):
+		return b
+	case slices.Contains(b, OpAll):
+		return a
+	}
+	var out []string
+	for _, op := range a {
+		if slices.Contains(b, op) {
+			out = append(out, op)
+		}
+	}
+	return out
+}

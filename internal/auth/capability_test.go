@@ -188,3 +188,27 @@ func TestAPIKeyCapabilities(t *testing.T) {
 		}
 	}
 }
+
+func TestCapabilityIntersect(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ a, b, want string }{
+		{`{"*":["*"]}`, `{"bench:*":["publish"]}`, `{"bench:*":["publish"]}`},
+		{`{"bench:*":["publish","history"]}`, `{"bench:1":["*"]}`, `{"bench:1":["history","publish"]}`},
+		{`{"*":["subscribe","history"]}`, `{"*":["publish","history"]}`, `{"*":["history"]}`},
+		{`{"a":["publish"]}`, `{"b":["publish"]}`, `{}`},
+		{`{"a":["publish"]}`, `{"a":["subscribe"]}`, `{}`},
+		{`{"session:*":["*"],"bench:*":["publish"]}`, `{"*":["history"]}`, `{"session:*":["history"]}`},
+	}
+	for _, tc := range cases {
+		a, err := auth.ParseCapability(tc.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := auth.ParseCapability(tc.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Check(t, tc.a+" ∩ "+tc.b, tc.want, a.Intersect(b).String())
+		testutil.Check(t, tc.b+" ∩ "+tc.a, tc.want, b.Intersect(a).String())
+	}
+}
