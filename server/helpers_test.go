@@ -138,6 +138,15 @@ func (r reply) errCode() string {
 	return b.Error.Code
 }
 
+// ablyCode is the numeric code of an Ably-shaped error reply.
+func (r reply) ablyCode() int {
+	var b struct {
+		Error struct{ Code int } `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &b)
+	return b.Error.Code
+}
+
 // do sends a request. body may be nil, a string (sent as is) or anything
 // else (sent as JSON); bearer, when set, is the Authorization credential.
 func (n *node) do(method, path, bearer string, body any) reply {

@@ -66,7 +66,7 @@ func TestPublishAPI(t *testing.T) {
 		}
 		r := n.do("POST", "/channels/"+s.Channel+"/messages", "", `{"name":"x"}`)
 		testutil.Check(t, "status without credentials", http.StatusUnauthorized, r.status)
-		testutil.Check(t, "error code without credentials", "unauthorized", r.errCode())
+		testutil.Check(t, "error code without credentials", 40100, r.ablyCode())
 		if h := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Basic") {
 			t.Errorf("WWW-Authenticate %q, want Basic", h)
 		}

@@ -84,7 +84,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
-	s.mux.Handle(publish.Route, publish.New(s.hub, keys, publish.Config{}, s.log))
+	publish.New(s.hub, keys, publish.Config{}, s.log).Register(s.mux)
 
 	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev, HostOrigins: s.cfg.HostOriginList(), VolatileSessions: s.redis == nil})
 	s.mux.Handle("GET /desktop", pages)

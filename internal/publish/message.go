@@ -3,57 +3,86 @@ package publish
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
-	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/internal/session"
 )
 
+// errMsgpack refuses msgpack bodies, which both SDKs send unless told to
+// use JSON.
+var errMsgpack = errorf(http.StatusUnsupportedMediaType, ablyproto.CodeBadRequest,
+	"msgpack is not supported yet: send JSON (ably-js useBinaryProtocol:false, ably-go WithUseBinaryProtocol(false))")
+
+// jsonBody reports whether the request body is JSON (or unlabelled).
+func jsonBody(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
 // decodeMessages reads the body: one Ably REST message object or an array
-// of them, as integrators (and ably-go with WithUseBinaryProtocol(false))
-// send it, strictly (unknown fields are refused, as everywhere in the API).
+// of them. Fields handoff does not use (size, connectionKey, version, …,
+// which the SDKs add) are ignored, as Ably ignores them; a known field of
+// the wrong type is still a 400.
 func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
-	var body json.RawMessage
-	if err := httpx.DecodeJSON(w, r, &body, maxBody); err != nil {
-		return nil, err
+	if !jsonBody(r) {
+		return nil, errMsgpack
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
 	}
 	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '{' {
-		var m ablyproto.Message
-		if err := httpx.Unmarshal(body, &m); err != nil {
-			return nil, err
-		}
-		return []ablyproto.Message{m}, nil
-	}
-	if len(body) == 0 || body[0] != '[' {
-		return nil, httpx.Errorf(http.StatusBadRequest, "invalid_body", "body must be a message object or an array of them")
-	}
 	var ms []ablyproto.Message
-	if err := httpx.Unmarshal(body, &ms); err != nil {
-		return nil, err
+	switch {
+	case len(body) > 0 && body[0] == '{':
+		ms = make([]ablyproto.Message, 1)
+		err = json.Unmarshal(body, &ms[0])
+	case len(body) > 0 && body[0] == '[':
+		err = json.Unmarshal(body, &ms)
+	default:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "body must be a message object or an array of them")
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "field %q has the wrong type", typeErr.Field)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
 	}
 	return ms, nil
 }
 
-// publication validates m and turns it into what the hub stores: name
-// becomes the event type; data is kept as JSON, after undoing the "json"
-// encoding (a JSON document sent as a string, which is how ably-go sends
-// maps and structs). ClientID and Extras are accepted so Ably code works
-// unchanged; the hub has nowhere to keep them, so they are not stored.
+// publication checks one message and returns what the hub stores.
 func publication(m ablyproto.Message) (hub.Publication, error) {
+	bad := func(format string, args ...any) (hub.Publication, error) {
+		return hub.Publication{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, format, args...)
+	}
 	switch {
 	case m.Name == "":
-		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_name", "every message needs a name (the event type)")
+		return bad("every message needs a name (the event type)")
 	case len(m.Name) > hub.MaxTypeLen:
-		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_name", "name is longer than %d bytes", hub.MaxTypeLen)
+		return bad("name is longer than %d bytes", hub.MaxTypeLen)
 	case session.ServerEvent(m.Name):
-		return hub.Publication{}, httpx.Errorf(http.StatusForbidden, "reserved_name",
+		return hub.Publication{}, errorf(http.StatusForbidden, ablyproto.CodeForbidden,
 			"names starting with %s are published only by the server", strings.Join(session.ServerEventNamespaces, ", "))
 	case len(m.ID) > maxIDLen:
-		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_id", "id is longer than %d bytes", maxIDLen)
+		return bad("id is longer than %d bytes", maxIDLen)
+	case m.Action != nil && *m.Action != 0:
+		return bad("only action 0 (message.create) can be published; updates and deletes are not supported")
 	}
 	data := m.Data
 	if string(data) == "null" {
@@ -64,15 +93,14 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 	case "json":
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
-			return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "invalid_data", `encoding "json" needs data to be a string holding a JSON document`)
+			return bad(`encoding "json" needs data to be a string holding a JSON document`)
 		}
 		data = json.RawMessage(s)
 	default:
-		// base64 (binary) and cipher encodings have no JSON form to keep.
-		return hub.Publication{}, httpx.Errorf(http.StatusBadRequest, "unsupported_encoding", `encoding must be empty or "json"; binary and encrypted data are not supported`)
+		return bad(`encoding must be empty or "json"; binary and encrypted data are not supported`)
 	}
 	if len(data) > hub.MaxDataBytes {
-		return hub.Publication{}, httpx.Errorf(http.StatusRequestEntityTooLarge, "data_too_large", "data exceeds %d bytes", hub.MaxDataBytes)
+		return hub.Publication{}, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)
 	}
 	return hub.Publication{Type: m.Name, Data: data}, nil
 }

@@ -1,17 +1,28 @@
-// Package publish is the server-side publish API, shaped like Ably's REST
-// publish so code written for Ably works unchanged against handoff:
+// Package publish is handoff's Ably REST API, shaped like Ably's so the
+// unmodified ably-go (and ably-js, with JSON) REST clients work against
+// handoff:
 //
-//	POST /channels/{channel}/messages
-//	Authorization: Basic base64(keyName:secret)
-//	[{"id":"…","name":"image.added","data":{…}}]
+//	POST /channels/{channel}/messages          publish (Basic key or Bearer token)
+//	GET  /channels/{channel}/messages          history (ably-js's path)
+//	GET  /channels/{channel}/history           history (ably-go's path)
+//	GET  /channels/{channel}/presence[/history] an empty list: no presence yet
+//	GET  /time                                 [ms]
+//	POST /keys/{keyName}/requestToken          a token (token.go)
 //
-// Each message becomes one hub event whose type is the message name.
+// It is one package because the routes share their credentials (API keys
+// and the tokens they sign), their error shape and the message mapping;
+// the name is the original route's.
 //
-// What a key may do: it must hold the "publish" operation on the channel
-// in its capability (auth.Capability, Ably's channel globs), and no key may
-// publish a name in the server's own namespaces (session.ServerEvent:
-// image.*, mobile.*, session.*). The desktop acts on those events, so only
-// the capture API and the committer publish them.
+// Each published message becomes one hub event whose type is the message
+// name. What a key or token may do: it must hold the operation (publish,
+// history, presence) on the channel in its capability (auth.Capability,
+// Ably's channel globs), and no one may publish a name in the server's own
+// namespaces (session.ServerEvent: image.*, mobile.*, session.*). The
+// desktop acts on those events, so only the capture API and the committer
+// publish them.
+//
+// Errors are Ably's: {"error":{"message","code","statusCode","href"}}
+// with Ably's codes (errors.go), so the SDKs report a real code.
 package publish
 
 import (
@@ -24,93 +35,80 @@ import (
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
-	"github.com/handoff-health/handoff/internal/httpx"
 )
 
-// Route is the ServeMux pattern the handler expects; it reads the channel
-// from the {channel} wildcard.
+// Route is the publish route's ServeMux pattern; Register mounts it with
+// the other Ably REST routes.
 const Route = "POST /channels/{channel}/messages"
 
-// Handler serves Route.
+// Handler serves the Ably REST routes.
 type Handler struct {
-	hub  *hub.Hub
-	keys *auth.APIKeys
-	cfg  Config
-	log  zerolog.Logger
-	ids  *idempotency
+	hub    *hub.Hub
+	keys   *auth.APIKeys
+	cfg    Config
+	log    zerolog.Logger
+	ids    *idempotency
+	tokens tokens
 }
 
-// New returns the publish handler over h, accepting the API keys in keys.
+// New returns the handler. keys may be nil: then no request is
+// authenticated.
 func New(h *hub.Hub, keys *auth.APIKeys, cfg Config, log zerolog.Logger) *Handler {
 	cfg = cfg.withDefaults()
 	return &Handler{hub: h, keys: keys, cfg: cfg, log: log,
-		ids: newIdempotency(cfg.IdempotencyWindow, cfg.IdempotencyEntries, cfg.Now)}
+		ids:    newIdempotency(cfg.IdempotencyWindow, cfg.IdempotencyEntries, cfg.Now),
+		tokens: tokens{keys: keys, now: cfg.Now}}
 }
 
-// reply is Ably's publish response: ably-go's PublishWithResult reads
-// serials, which here are the events' cursors (usable as since).
-type reply struct {
-	Channel   string   `json:"channel"`
-	MessageID string   `json:"messageId"`
-	Serials   []string `json:"serials"`
+// Register mounts every Ably REST route on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle(Route, h)
+	mux.HandleFunc("GET /channels/{channel}/messages", h.history)
+	mux.HandleFunc("GET /channels/{channel}/history", h.history)
+	mux.HandleFunc("GET /channels/{channel}/presence", h.presence)
+	mux.HandleFunc("GET /channels/{channel}/presence/history", h.presence)
+	mux.HandleFunc("GET /time", h.time)
+	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)
 }
 
-// ServeHTTP authenticates, validates every message, then publishes them in
-// order. Nothing is published if any message is invalid. If the backend
-// fails midway, the messages before it stay published and the reply is
-// 503: a retry with the same ids publishes only the rest.
+// time serves GET /time: the server's clock as [ms], which the SDKs use
+// to timestamp TokenRequests (queryTime).
+func (h *Handler) time(w http.ResponseWriter, r *http.Request) {
+	writeReply(w, r, http.StatusOK, []int64{h.cfg.Now().UnixMilli()}, nil)
+}
+
+// ServeHTTP serves Route: the publish.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	keyName, capability, ok := h.authenticate(r)
+	channel, ok := h.authorize(w, r, auth.OpPublish)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="handoff"`)
-		httpx.WriteError(w, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "a valid API key (HTTP Basic keyName:secret) is required"))
-		return
-	}
-	channel := r.PathValue("channel")
-	if !hub.ValidChannel(channel) {
-		httpx.WriteError(w, httpx.Errorf(http.StatusBadRequest, "bad_channel", "channel must be 1-%d characters of letters, digits and -_.:@", hub.MaxChannelLen))
-		return
-	}
-	if !capability.Allows(channel, auth.OpPublish) {
-		httpx.WriteError(w, httpx.Errorf(http.StatusForbidden, "capability_denied", "this API key may not publish on this channel"))
 		return
 	}
 	msgs, pubs, err := h.decode(w, r)
 	if err != nil {
-		httpx.WriteError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	serials := make([]string, 0, len(msgs))
 	for i, m := range msgs {
 		serial, err := h.publishOne(r, channel, m, pubs[i])
 		if err != nil {
-			h.fail(w, keyName, err)
+			h.fail(w, r, err)
 			return
 		}
 		serials = append(serials, serial)
 	}
-	httpx.WriteJSON(w, http.StatusCreated, reply{Channel: channel, MessageID: serials[0], Serials: serials})
+	writeReply(w, nil, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
 }
 
-func (h *Handler) authenticate(r *http.Request) (string, auth.Capability, bool) {
-	name, secret, ok := r.BasicAuth()
-	if !ok || h.keys == nil {
-		return name, auth.Capability{}, false
-	}
-	c, ok := h.keys.Authenticate(name, secret)
-	return name, c, ok
-}
-
-// decode reads and validates the whole request before anything is published.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
 	msgs, err := decodeMessages(w, r, h.cfg.MaxBodyBytes)
 	switch {
 	case err != nil:
 		return nil, nil, err
 	case len(msgs) == 0:
-		return nil, nil, httpx.Errorf(http.StatusBadRequest, "no_messages", "the request holds no messages")
+		return nil, nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request holds no messages")
 	case len(msgs) > h.cfg.MaxMessages:
-		return nil, nil, httpx.Errorf(http.StatusRequestEntityTooLarge, "too_many_messages", "at most %d messages per request", h.cfg.MaxMessages)
+		return nil, nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "at most %d messages per request", h.cfg.MaxMessages)
 	}
 	pubs := make([]hub.Publication, len(msgs))
 	for i, m := range msgs {
@@ -121,14 +119,14 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Me
 	return msgs, pubs, nil
 }
 
-// publishOne publishes one message, or returns the serial of its earlier
-// publish when its id was seen on this channel within the window.
+// publishOne publishes one message; a message with an id is published once
+// per id and channel within the idempotency window, and a retry gets the
+// first publish's serial.
 func (h *Handler) publishOne(r *http.Request, channel string, m ablyproto.Message, p hub.Publication) (string, error) {
 	if m.ID == "" {
 		ev, err := h.hub.Publish(r.Context(), channel, p)
 		return ev.ID, err
 	}
-	// The channel is part of the key: Ably scopes ids to a channel.
 	serial, c, err := h.ids.begin(r.Context(), channel+"\x00"+m.ID)
 	if err != nil || c == nil {
 		return serial, err
@@ -138,21 +136,16 @@ func (h *Handler) publishOne(r *http.Request, channel string, m ablyproto.Messag
 	return ev.ID, err
 }
 
-// fail answers a publish error: the hub's input errors are 4xx (they are
-// checked up front, so this is a backstop), an unreachable backend 503.
-func (h *Handler) fail(w http.ResponseWriter, keyName string, err error) {
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType):
-		httpx.WriteError(w, httpx.Errorf(http.StatusBadRequest, "invalid_message", "the message was refused: %v", err))
+		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message was refused: %v", err))
 	case errors.Is(err, hub.ErrTooLarge):
-		httpx.WriteError(w, httpx.Errorf(http.StatusRequestEntityTooLarge, "data_too_large", "data exceeds %d bytes", hub.MaxDataBytes))
+		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes))
 	case errors.Is(err, context.Canceled):
-		// The client hung up while waiting on a duplicate in flight: not a
-		// backend fault, and nobody reads the reply.
-		httpx.WriteError(w, httpx.Errorf(http.StatusServiceUnavailable, "canceled", "the request was canceled"))
+		writeError(w, r, errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the request was canceled"))
 	default:
-		// Route template and key name only: never the secret or the data.
-		h.log.Warn().Str("route", Route).Str("key", keyName).Err(err).Msg("publish failed")
-		httpx.WriteError(w, httpx.Errorf(http.StatusServiceUnavailable, "unavailable", "the realtime backend is unavailable; retry with the same message ids"))
+		h.log.Warn().Str("route", Route).Err(err).Msg("publish failed")
+		writeError(w, r, errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry with the same message ids"))
 	}
 }

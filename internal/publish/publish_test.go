@@ -53,7 +53,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(Route, New(h, keys, cfg, zerolog.Nop()))
+	New(h, keys, cfg, zerolog.Nop()).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
@@ -233,35 +233,39 @@ func TestBadRequests(t *testing.T) {
 	big := `"` + strings.Repeat("x", hub.MaxDataBytes) + `"`
 	cases := []struct {
 		name, path, body, user, pass string
-		status                       int
-		code                         string
+		status, code                 int
 	}{
-		{"no credentials", "/channels/a/messages", `{"name":"x"}`, "", "", 401, "unauthorized"},
-		{"wrong secret", "/channels/a/messages", `{"name":"x"}`, keyName, "nope-nope-nope-nope", 401, "unauthorized"},
-		{"unknown key", "/channels/a/messages", `{"name":"x"}`, "ghost", keySecret, 401, "unauthorized"},
-		{"bad channel", "/channels/a%20b/messages", `{"name":"x"}`, keyName, keySecret, 400, "bad_channel"},
-		{"not JSON", "/channels/a/messages", `{`, keyName, keySecret, 400, "invalid_json"},
-		{"scalar body", "/channels/a/messages", `42`, keyName, keySecret, 400, "invalid_body"},
-		{"empty array", "/channels/a/messages", `[]`, keyName, keySecret, 400, "no_messages"},
-		{"too many", "/channels/a/messages", `[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"}]`, keyName, keySecret, 413, "too_many_messages"},
-		{"unknown field", "/channels/a/messages", `{"name":"x","color":"red"}`, keyName, keySecret, 400, "unknown_field"},
-		{"no name", "/channels/a/messages", `{"data":"x"}`, keyName, keySecret, 400, "invalid_name"},
-		{"long name", "/channels/a/messages", `{"name":"` + strings.Repeat("n", 101) + `"}`, keyName, keySecret, 400, "invalid_name"},
-		{"base64 data", "/channels/a/messages", `{"name":"x","data":"AAE=","encoding":"base64"}`, keyName, keySecret, 400, "unsupported_encoding"},
-		{"json encoding, not JSON", "/channels/a/messages", `{"name":"x","data":"{nope","encoding":"json"}`, keyName, keySecret, 400, "invalid_data"},
-		{"data too large", "/channels/a/messages", `{"name":"x","data":` + big + `}`, keyName, keySecret, 413, "data_too_large"},
-		{"body too large", "/channels/a/messages", `[` + strings.Repeat(`{"name":"x","data":`+big+`},`, 16) + `{"name":"x"}]`, keyName, keySecret, 413, "body_too_large"},
-		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"data":1}]`, keyName, keySecret, 400, "invalid_name"},
+		{"no credentials", "/channels/a/messages", `{"name":"x"}`, "", "", 401, 40100},
+		{"wrong secret", "/channels/a/messages", `{"name":"x"}`, keyName, "nope-nope-nope-nope", 401, 40101},
+		{"unknown key", "/channels/a/messages", `{"name":"x"}`, "ghost", keySecret, 401, 40101},
+		{"bad channel", "/channels/a%20b/messages", `{"name":"x"}`, keyName, keySecret, 400, 40000},
+		{"not JSON", "/channels/a/messages", `{`, keyName, keySecret, 400, 40000},
+		{"scalar body", "/channels/a/messages", `42`, keyName, keySecret, 400, 40000},
+		{"empty array", "/channels/a/messages", `[]`, keyName, keySecret, 400, 40000},
+		{"too many", "/channels/a/messages", `[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"}]`, keyName, keySecret, 413, 40009},
+		{"no name", "/channels/a/messages", `{"data":"x"}`, keyName, keySecret, 400, 40000},
+		{"long name", "/channels/a/messages", `{"name":"` + strings.Repeat("n", 101) + `"}`, keyName, keySecret, 400, 40000},
+		{"base64 data", "/channels/a/messages", `{"name":"x","data":"AAE=","encoding":"base64"}`, keyName, keySecret, 400, 40000},
+		{"json encoding, not JSON", "/channels/a/messages", `{"name":"x","data":"{nope","encoding":"json"}`, keyName, keySecret, 400, 40000},
+		{"data too large", "/channels/a/messages", `{"name":"x","data":` + big + `}`, keyName, keySecret, 413, 40009},
+		{"body too large", "/channels/a/messages", `[` + strings.Repeat(`{"name":"x","data":`+big+`},`, 16) + `{"name":"x"}]`, keyName, keySecret, 413, 40009},
+		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"data":1}]`, keyName, keySecret, 400, 40000},
 	}
 	for _, tc := range cases {
 		resp := r.post(t, tc.path, tc.body, tc.user, tc.pass)
 		var body struct {
-			Error struct{ Code, Message string } `json:"error"`
+			Error struct {
+				Code, StatusCode int
+				Message          string
+			} `json:"error"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		testutil.Check(t, tc.name+": status", tc.status, resp.StatusCode)
 		testutil.Check(t, tc.name+": error code", tc.code, body.Error.Code)
+		testutil.Check(t, tc.name+": error statusCode", tc.status, body.Error.StatusCode)
+		testutil.Check(t, tc.name+": Content-Type", "application/json", resp.Header.Get("Content-Type"))
+		testutil.Check(t, tc.name+": X-Ably-Errorcode", strconv.Itoa(tc.code), resp.Header.Get("X-Ably-Errorcode"))
 		if body.Error.Message == "" {
 			t.Errorf("%s: error without a message", tc.name)
 		}

@@ -1,0 +1,107 @@
+package publish
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/internal/httpx"
+)
+
+// ablyError is an error answered in Ably's shape. Status is the HTTP
+// status; Code is Ably's five-digit code. Messages never hold a secret
+// or a token.
+type ablyError struct {
+	Status  int
+	Code    int
+	Message string
+}
+
+func (e *ablyError) Error() string { return strconv.Itoa(e.Code) + ": " + e.Message }
+
+func errorf(status, code int, format string, args ...any) *ablyError {
+	return &ablyError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// asAbly turns any error of these routes into an Ably error: the request
+// decoders' httpx errors keep their status and message, and get the
+// Ably code of their status class.
+func asAbly(err error) *ablyError {
+	var ae *ablyError
+	var he *httpx.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &he):
+		return &ablyError{Status: he.Status, Code: codeOfStatus(he.Status), Message: he.Message}
+	case httpx.IsUnavailable(err):
+		return errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry")
+	}
+	return errorf(http.StatusInternalServerError, ablyproto.CodeInternal, "internal server error")
+}
+
+func codeOfStatus(status int) int {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return ablyproto.CodeTooLarge
+	case http.StatusUnsupportedMediaType, http.StatusRequestTimeout:
+		return ablyproto.CodeBadRequest
+	}
+	return status * 100
+}
+
+// writeError answers err as Ably does: the status, Content-Type exactly
+// "application/json" (ably-js on Node compares the string), the
+// X-Ably-Errorcode and X-Ably-Errormessage headers (browser ably-js reads
+// the body only when they are present) and {"error":{…}}. With
+// envelope=json the status goes inside a 200 envelope.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := asAbly(err)
+	h := w.Header()
+	h.Set("X-Ably-Errorcode", strconv.Itoa(e.Code))
+	h.Set("X-Ably-Errormessage", strings.Map(headerSafe, e.Message))
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	if e.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		h.Set("WWW-Authenticate", `Basic realm="handoff"`)
+	}
+	body := ablyproto.ErrorBody{Error: ablyproto.ErrorInfo{
+		Message: e.Message, Code: e.Code, StatusCode: e.Status,
+		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code),
+	}}
+	writeReply(w, r, e.Status, body, nil)
+}
+
+// headerSafe keeps an error message printable ASCII for a header.
+func headerSafe(r rune) rune {
+	if r < 0x20 || r > 0x7e {
+		return ' '
+	}
+	return r
+}
+
+// writeReply writes v as JSON with status, wrapped in an envelope when the
+// request asked for envelope=json. links are the Link header values.
+func writeReply(w http.ResponseWriter, r *http.Request, status int, v any, links []string) {
+	if r != nil && r.URL.Query().Get("envelope") == "json" {
+		env := ablyproto.Envelope{StatusCode: status, Response: v, Headers: map[string]string{}}
+		if len(links) > 0 {
+			env.Headers["Link"] = strings.Join(links, ", ")
+		}
+		v, status = env, http.StatusOK
+	} else {
+		for _, l := range links {
+			w.Header().Add("Link", l)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,198 @@
+package publish
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+// History limits, Ably's: 100 messages a page unless asked, at most 1000.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// historyQuery is a parsed history request.
+type historyQuery struct {
+	start, end int64 // ms; 0 = unbounded
+	limit      int
+	forwards   bool
+	until      *hub.Cursor // from_serial / fromSerial: up to and including
+	cursor     *hub.Cursor // the first message of this page
+}
+
+// history serves GET /channels/{channel}/messages (ably-js) and
+// GET /channels/{channel}/history (ably-go). It reads the channel's
+// retained events through the hub and pages over them with relative Link
+// headers; the cursor is the serial of the next page's first message.
+func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
+	channel, ok := h.authorize(w, r, auth.OpHistory)
+	if !ok {
+		return
+	}
+	q, err := parseHistoryQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	evs, _, err := h.hub.History(r.Context(), channel, hub.Cursor{})
+	if err != nil && !errors.Is(err, hub.ErrUnrecoverable) {
+		writeError(w, r, err)
+		return
+	}
+	page, next := q.page(evs)
+	msgs := make([]ablyproto.Message, len(page))
+	for i, ev := range page {
+		msgs[i] = historyMessage(ev)
+	}
+	writeReply(w, r, http.StatusOK, msgs, q.links(r, next))
+}
+
+func parseHistoryQuery(v url.Values) (historyQuery, error) {
+	q := historyQuery{limit: defaultHistoryLimit}
+	bad := func(what string) error {
+		return errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "invalid %s", what)
+	}
+	var err error
+	if s := v.Get("start"); s != "" {
+		if q.start, err = strconv.ParseInt(s, 10, 64); err != nil || q.start < 0 {
+			return q, bad("start: milliseconds since the epoch")
+		}
+	}
+	if s := v.Get("end"); s != "" {
+		if q.end, err = strconv.ParseInt(s, 10, 64); err != nil || q.end < 0 {
+			return q, bad("end: milliseconds since the epoch")
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.limit, err = strconv.Atoi(s); err != nil || q.limit < 1 || q.limit > maxHistoryLimit {
+			return q, bad("limit: 1 to " + strconv.Itoa(maxHistoryLimit))
+		}
+	}
+	switch v.Get("direction") {
+	case "", "backwards":
+	case "forwards":
+		q.forwards = true
+	default:
+		return q, bad(`direction: "forwards" or "backwards"`)
+	}
+	for key, dst := range map[string]**hub.Cursor{"from_serial": &q.until, "fromSerial": &q.until, "cursor": &q.cursor} {
+		if s := v.Get(key); s != "" {
+			c, err := hub.ParseCursor(s)
+			if err != nil {
+				return q, bad(key + ": a serial from this channel")
+			}
+			*dst = &c
+		}
+	}
+	return q, nil
+}
+
+// page returns this page's events, in the requested direction, and the
+// serial of the next page's first event (nil on the last page).
+func (q historyQuery) page(evs []hub.Event) ([]hub.Event, *hub.Cursor) {
+	var sel []hub.Event
+	for _, ev := range evs {
+		ms := ev.TS.UnixMilli()
+		switch {
+		case q.start != 0 && ms < q.start, q.end != 0 && ms > q.end:
+		case q.until != nil && !atOrBefore(ev.Cursor, *q.until):
+		case q.cursor != nil && q.forwards && atOrBefore(ev.Cursor, *q.cursor) && ev.Cursor != *q.cursor:
+		case q.cursor != nil && !q.forwards && !atOrBefore(ev.Cursor, *q.cursor):
+		default:
+			sel = append(sel, ev)
+		}
+	}
+	if !q.forwards {
+		slices.Reverse(sel)
+	}
+	if len(sel) <= q.limit {
+		return sel, nil
+	}
+	next := sel[q.limit].Cursor
+	return sel[:q.limit], &next
+}
+
+// atOrBefore reports whether a is at or before b in one channel. Serials
+// of another epoch (a channel whose history was lost) are never before.
+func atOrBefore(a, b hub.Cursor) bool { return a.Epoch == b.Epoch && a.Offset <= b.Offset }
+
+// links returns the Link header values: rel="first", and rel="next" when
+// there is a next page. They are relative to the request's last path
+// segment ("./messages?…" or "./history?…"), the only form both SDKs
+// resolve, and url-encoded, so no ',' or '/' appears in them.
+func (q historyQuery) links(r *http.Request, next *hub.Cursor) []string {
+	v := url.Values{}
+	for _, key := range []string{"start", "end", "limit", "direction", "from_serial", "fromSerial"} {
+		if s := r.URL.Query().Get(key); s != "" {
+			v.Set(key, s)
+		}
+	}
+	base := "./" + path.Base(r.URL.Path) + "?"
+	out := []string{"<" + base + v.Encode() + `>; rel="first"`}
+	if next != nil {
+		v.Set("cursor", next.String())
+		out = append(out, "<"+base+v.Encode()+`>; rel="next"`)
+	}
+	return out
+}
+
+// historyMessage is a hub event as an Ably message. Its id is the one the
+// Ably bridge gives the same event ("handoff-" + serial), so an event has
+// one id wherever it is read. JSON objects and arrays travel as a string
+// with encoding "json", as Ably sends them; a JSON string is sent as is.
+func historyMessage(ev hub.Event) ablyproto.Message {
+	m := ablyproto.Message{ID: "handoff-" + ev.ID, Name: ev.Type, Timestamp: ev.TS.UnixMilli(), Serial: ev.ID}
+	if len(ev.Data) == 0 {
+		return m
+	}
+	if ev.Data[0] == '"' {
+		m.Data = ev.Data
+		return m
+	}
+	s, _ := json.Marshal(string(ev.Data))
+	m.Data, m.Encoding = s, "json"
+	return m
+}
+
+// presence serves GET /channels/{channel}/presence and
+// /presence/history: an empty list until handoff has presence.
+func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.authorize(w, r, auth.OpPresence, auth.OpSubscribe); !ok {
+		return
+	}
+	writeReply(w, r, http.StatusOK, []ablyproto.Message{}, nil)
+}
+
+// authorize authenticates the request and checks that its credentials
+// allow one of ops on the path's channel; it has answered when !ok.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...string) (channel string, ok bool) {
+	_, c, err := h.credentials(r)
+	if err != nil {
+		writeError(w, r, err)
+		return "", false
+	}
+	channel = r.PathValue("channel")
+	if !hub.ValidChannel(channel) {
+		writeError(w, r, errBadChannel)
+		return "", false
+	}
+	for _, op := range ops {
+		if c.Allows(channel, op) {
+			return channel, true
+		}
+	}
+	writeError(w, r, errorf(http.StatusForbidden, ablyproto.CodeCapability, "these credentials may not %s on this channel", ops[0]))
+	return "", false
+}
+
+var errBadChannel = errorf(http.StatusBadRequest, ablyproto.CodeBadRequest,
+	"channel must be 1-%d characters of letters, digits and -_.:@", hub.MaxChannelLen)

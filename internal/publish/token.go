@@ -1,0 +1,219 @@
+package publish
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+// handoff's Ably tokens are self-verifying, so any node with the same API
+// keys checks them without a store:
+//
+//	hdf1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key secret, "handoff-token\n" + "hdf1." + claims))>
+//
+// The claims name the key, the issue and expiry times (ms) and the granted
+// capability. Changing a key's secret or removing the key revokes its
+// tokens; a key's capability is intersected again on every use, so
+// narrowing it narrows tokens already issued. There is no per-token
+// revocation.
+const tokenPrefix = "hdf1."
+
+type tokenClaims struct {
+	KeyName    string `json:"k"`
+	Issued     int64  `json:"i"`
+	Expires    int64  `json:"x"`
+	Capability string `json:"c"`
+	ClientID   string `json:"cid,omitempty"`
+}
+
+type verifiedToken struct {
+	tokenClaims
+	capability auth.Capability
+}
+
+type tokens struct {
+	keys *auth.APIKeys
+	now  func() time.Time
+}
+
+func (ts tokens) mac(keyName, signed string) ([]byte, auth.Capability, bool) {
+	if ts.keys == nil {
+		return nil, auth.Capability{}, false
+	}
+	return ts.keys.Sign(keyName, []byte("handoff-token\n"+signed))
+}
+
+// issue returns a token for claims, signed with the key's secret.
+func (ts tokens) issue(c tokenClaims) (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	signed := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	mac, _, ok := ts.mac(c.KeyName, signed)
+	if !ok {
+		return "", errInvalidKey
+	}
+	return signed + "." + base64.RawURLEncoding.EncodeToString(mac), nil
+}
+
+var errTokenUnrecognised = errorf(http.StatusUnauthorized, ablyproto.CodeTokenUnrecognised, "token not recognised: request a new one")
+
+// verify checks a token's signature and expiry and returns its claims with
+// its capability intersected with the key's current one. Errors are
+// 401 with 40140-40149, so the SDKs request a new token and retry.
+func (ts tokens) verify(token string) (verifiedToken, error) {
+	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, tokenPrefix), ".")
+	if !strings.HasPrefix(token, tokenPrefix) || !ok {
+		return verifiedToken{}, errTokenUnrecognised
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(signed)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	var c tokenClaims
+	if err1 != nil || err2 != nil || json.Unmarshal(payload, &c) != nil {
+		return verifiedToken{}, errTokenUnrecognised
+	}
+	want, keyCap, ok := ts.mac(c.KeyName, tokenPrefix+signed)
+	if !ok || !hmac.Equal(got, want) {
+		return verifiedToken{}, errTokenUnrecognised
+	}
+	if ts.now().UnixMilli() >= c.Expires {
+		return verifiedToken{}, errorf(http.StatusUnauthorized, ablyproto.CodeTokenExpired, "token expired")
+	}
+	tc, err := auth.ParseCapability(c.Capability)
+	if err != nil {
+		return verifiedToken{}, errTokenUnrecognised
+	}
+	return verifiedToken{tokenClaims: c, capability: tc.Intersect(keyCap)}, nil
+}
+
+// Token limits. Ably's defaults: a token lives 60 minutes unless asked
+// otherwise, at most 24 hours. The TokenRequest timestamp must be within
+// tokenRequestWindow of the server's clock, which bounds how long a
+// captured signed request can be replayed (nonces are not remembered).
+const (
+	defaultTokenTTL    = time.Hour
+	maxTokenTTL        = 24 * time.Hour
+	tokenRequestWindow = 10 * time.Minute
+	maxTokenRequest    = 16 << 10
+)
+
+// requestToken serves POST /keys/{keyName}/requestToken: a TokenRequest
+// signed with the key's secret (the MAC is the credential), or an unsigned
+// one with HTTP Basic auth as that key.
+func (h *Handler) requestToken(w http.ResponseWriter, r *http.Request) {
+	keyName := r.PathValue("keyName")
+	var req ablyproto.TokenRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	dec.UseNumber()
+	if !jsonBody(r) {
+		writeError(w, r, errMsgpack)
+		return
+	}
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the body must be a JSON TokenRequest"))
+		return
+	}
+	if req.KeyName == "" {
+		req.KeyName = keyName
+	}
+	if req.KeyName != keyName {
+		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the TokenRequest's keyName is not the key in the path"))
+		return
+	}
+	keyCap, err := h.tokenAuthority(r, req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	td, err := h.grant(req, keyCap)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeReply(w, r, http.StatusOK, td, nil)
+}
+
+// tokenAuthority checks that the request speaks for the key: its MAC, or
+// Basic auth as that key, and returns the key's capability.
+func (h *Handler) tokenAuthority(r *http.Request, req ablyproto.TokenRequest) (auth.Capability, error) {
+	if req.MAC == "" {
+		name, c, err := h.credentials(r)
+		if err != nil {
+			return auth.Capability{}, err
+		}
+		if name != req.KeyName {
+			return auth.Capability{}, errInvalidKey
+		}
+		return c, nil
+	}
+	var text bytes.Buffer
+	for _, f := range []string{req.KeyName, req.TTL.String(), req.Capability, req.ClientID, req.Timestamp.String(), req.Nonce} {
+		text.WriteString(f)
+		text.WriteByte('\n')
+	}
+	got, err := base64.StdEncoding.DecodeString(req.MAC)
+	if h.keys == nil || err != nil {
+		return auth.Capability{}, errorf(http.StatusUnauthorized, ablyproto.CodeInvalidCredentials, "invalid TokenRequest MAC")
+	}
+	want, c, ok := h.keys.Sign(req.KeyName, text.Bytes())
+	if !ok || !hmac.Equal(got, want) {
+		return auth.Capability{}, errorf(http.StatusUnauthorized, ablyproto.CodeInvalidCredentials, "invalid TokenRequest MAC")
+	}
+	ts, err := req.Timestamp.Int64()
+	if err != nil || absDuration(h.cfg.Now().Sub(time.UnixMilli(ts))) > tokenRequestWindow {
+		return auth.Capability{}, errorf(http.StatusUnauthorized, ablyproto.CodeTimestampNotCurrent,
+			"the TokenRequest timestamp is more than %s from the server's clock", tokenRequestWindow)
+	}
+	return c, nil
+}
+
+// grant issues the token: its capability is the requested one (the key's
+// when none is asked for) intersected with the key's.
+func (h *Handler) grant(req ablyproto.TokenRequest, keyCap auth.Capability) (ablyproto.TokenDetails, error) {
+	ttl := defaultTokenTTL
+	if req.TTL != "" {
+		ms, err := strconv.ParseInt(req.TTL.String(), 10, 64)
+		if err != nil || ms <= 0 || time.Duration(ms)*time.Millisecond > maxTokenTTL {
+			return ablyproto.TokenDetails{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest,
+				"ttl must be a whole number of milliseconds from 1 to %d", maxTokenTTL.Milliseconds())
+		}
+		ttl = time.Duration(ms) * time.Millisecond
+	}
+	granted := keyCap
+	if req.Capability != "" {
+		asked, err := auth.ParseCapability(req.Capability)
+		if err != nil {
+			return ablyproto.TokenDetails{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "invalid capability: %v", err)
+		}
+		granted = asked.Intersect(keyCap)
+	}
+	if granted.IsZero() {
+		return ablyproto.TokenDetails{}, errorf(http.StatusUnauthorized, ablyproto.CodeCapability,
+			"the requested capability is not within the key's capability")
+	}
+	now := h.cfg.Now()
+	c := tokenClaims{KeyName: req.KeyName, Issued: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(),
+		Capability: granted.String(), ClientID: req.ClientID}
+	token, err := h.tokens.issue(c)
+	if err != nil {
+		return ablyproto.TokenDetails{}, err
+	}
+	return ablyproto.TokenDetails{Token: token, KeyName: c.KeyName, Issued: c.Issued, Expires: c.Expires,
+		Capability: c.Capability, ClientID: c.ClientID}, nil
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
