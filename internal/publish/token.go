@@ -65,11 +65,19 @@ func (ts tokens) issue(c tokenClaims) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(mac), nil
 }
 
-var errTokenUnrecognised = errorf(http.StatusUnauthorized, ablyproto.CodeTokenUnrecognised, "token not recognised: request a new one")
+// Token failures are 401 with code 40140, the one code on which ably-go
+// v1.4.0's REST client renews its token and retries (rest_client.go: it
+// compares with ErrTokenErrorUnspecified exactly); ably-js renews on any
+// of 40140-40149. Ably itself says 40142 for an expired token, which
+// ably-go then only survives if its own clock already saw the expiry.
+var (
+	errTokenUnrecognised = errorf(http.StatusUnauthorized, ablyproto.CodeTokenError, "token not recognised: request a new one")
+	errTokenExpired      = errorf(http.StatusUnauthorized, ablyproto.CodeTokenError, "token expired: request a new one")
+)
 
 // verify checks a token's signature and expiry and returns its claims with
 // its capability intersected with the key's current one. Errors are
-// 401 with 40140-40149, so the SDKs request a new token and retry.
+// 401 with 40140, so the SDKs request a new token and retry.
 func (ts tokens) verify(token string) (verifiedToken, error) {
 	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, tokenPrefix), ".")
 	if !strings.HasPrefix(token, tokenPrefix) || !ok {
@@ -86,7 +94,7 @@ func (ts tokens) verify(token string) (verifiedToken, error) {
 		return verifiedToken{}, errTokenUnrecognised
 	}
 	if ts.now().UnixMilli() >= c.Expires {
-		return verifiedToken{}, errorf(http.StatusUnauthorized, ablyproto.CodeTokenExpired, "token expired")
+		return verifiedToken{}, errTokenExpired
 	}
 	tc, err := auth.ParseCapability(c.Capability)
 	if err != nil {
