@@ -95,3 +95,47 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// TestNodeAblyREST: a node serves the rest of Ably's REST surface to
+// ably-go: the time, history, and a token from requestToken.
+func TestNodeAblyREST(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, devConfig(t))
+	ctx := context.Background()
+	rest := n.ablyREST(t, apiKeys)
+	if _, err := rest.Time(ctx); err != nil {
+		t.Fatalf("ably-go Time: %v", err)
+	}
+	ch := rest.Channels.Get("integrator:h")
+	for _, name := range []string{"a", "b", "c"} {
+		if err := ch.Publish(ctx, name, map[string]any{"name": name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	td, err := rest.Auth.RequestToken(ctx, &ably.TokenParams{Capability: `{"integrator:*":["history"]}`})
+	if err != nil {
+		t.Fatalf("ably-go RequestToken: %v", err)
+	}
+	reader, err := ably.NewREST(ably.WithTokenDetails(td), ably.WithEndpoint("127.0.0.1"), ably.WithPort(n.port),
+		ably.WithTLS(false), ably.WithUseBinaryProtocol(false), ably.WithLogHandler(ablyLog{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := reader.Channels.Get("integrator:h").History().Items(ctx)
+	if err != nil {
+		t.Fatalf("ably-go History with a token: %v", err)
+	}
+	var names []string
+	for items.Next(ctx) {
+		m := items.Item()
+		testutil.Equal[any](t, "data of "+m.Name, map[string]any{"name": m.Name}, m.Data)
+		names = append(names, m.Name)
+	}
+	testutil.Equal(t, "history, newest first", []string{"c", "b", "a"}, names)
+	err = reader.Channels.Get("integrator:h").Publish(ctx, "x", "y")
+	var ae *ably.ErrorInfo
+	if !errors.As(err, &ae) {
+		t.Fatalf("publish with a history-only token: err = %v, want an Ably error", err)
+	}
+	testutil.Check(t, "publish with a history-only token: code", ably.ErrorCode(40160), ae.Code)
+}
