@@ -11,8 +11,9 @@ import (
 )
 
 // APIKeys holds the server-side publishing keys, Ably-style "keyName:secret",
-// each with its Capability. Only SHA-256 digests of the secrets are kept in
-// memory.
+// each with its Capability. Secrets are compared through SHA-256 digests
+// (constant time, whatever their length); the secrets themselves are kept
+// only to compute HMACs (Sign) and are never returned, logged or printed.
 type APIKeys struct {
 	keys map[string]apiKey
 }
