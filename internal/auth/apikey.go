@@ -99,7 +99,6 @@ func (k *APIKeys) Check(name, secret string) bool {
 	return ok
 }
 
-// Len returns the number of configured keys.
 // Sign returns HMAC-SHA256(secret, msg) with the secret of the key named
 // name, and that key's capability; ok is false for an unknown key. It
 // checks an Ably TokenRequest's MAC and signs handoff's own tokens, so the
@@ -114,4 +113,5 @@ func (k *APIKeys) Sign(name string, msg []byte) (mac []byte, c Capability, ok bo
 	return h.Sum(nil), key.cap, true
 }
 
+// Len returns the number of configured keys.
 func (k *APIKeys) Len() int { return len(k.keys) }

@@ -84,7 +84,14 @@ func parseHistoryQuery(v url.Values) (historyQuery, error) {
 	default:
 		return q, bad(`direction: "forwards" or "backwards"`)
 	}
-	for key, dst := range map[string]**hub.Cursor{"from_serial": &q.until, "fromSerial": &q.until, "cursor": &q.cursor} {
+	if v.Get("from_serial") != "" && v.Get("fromSerial") != "" {
+		return q, bad("from_serial and fromSerial: give one, not both")
+	}
+	for _, p := range []struct {
+		key string
+		dst **hub.Cursor
+	}{{"from_serial", &q.until}, {"fromSerial", &q.until}, {"cursor", &q.cursor}} {
+		key, dst := p.key, p.dst
 		if s := v.Get(key); s != "" {
 			c, err := hub.ParseCursor(s)
 			if err != nil {

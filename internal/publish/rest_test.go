@@ -362,6 +362,7 @@ func TestRequestTokenRefusals(t *testing.T) {
 		{"no MAC, another key", `{}`, benchKey, benchSecret, 401, ablyproto.CodeInvalidCredentials},
 		{"another key in the body", `{"keyName":"bench"}`, keyName, keySecret, 400, ablyproto.CodeBadRequest},
 		{"ttl too long", `{"ttl":86400001}`, keyName, keySecret, 400, ablyproto.CodeBadRequest},
+		{"ttl that overflows a Duration", `{"ttl":9223372036855}`, keyName, keySecret, 400, ablyproto.CodeBadRequest},
 		{"not JSON", `{`, keyName, keySecret, 400, ablyproto.CodeBadRequest},
 	}
 	for _, tc := range cases {
@@ -390,6 +391,20 @@ func TestRequestTokenRefusals(t *testing.T) {
 	resp = r.getBearer(t, "/channels/x/history", td.Token)
 	testutil.Check(t, "its token: status", http.StatusOK, resp.StatusCode)
 	resp.Body.Close()
+
+	// A token must not mint its own successor: its expiry would never bite.
+	mint, err := http.NewRequest(http.MethodPost, r.url+"/keys/"+keyName+"/requestToken", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint.Header.Set("Content-Type", "application/json")
+	mint.Header.Set("Authorization", "Bearer "+base64Std(td.Token))
+	resp, err = http.DefaultClient.Do(mint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Check(t, "token asks for a token: status", http.StatusUnauthorized, resp.StatusCode)
+	testutil.Check(t, "token asks for a token: code", ablyproto.CodeUnauthorized, errorCode(t, resp))
 }
 
 func (r *rig) get(t *testing.T, path, user, pass string) *http.Response {

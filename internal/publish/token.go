@@ -154,11 +154,18 @@ func (h *Handler) requestToken(w http.ResponseWriter, r *http.Request) {
 // Basic auth as that key, and returns the key's capability.
 func (h *Handler) tokenAuthority(r *http.Request, req ablyproto.TokenRequest) (auth.Capability, error) {
 	if req.MAC == "" {
-		name, c, err := h.credentials(r)
-		if err != nil {
-			return auth.Capability{}, err
+		// Only the key itself may ask unsigned: a token presented here
+		// would mint its own successors and never expire.
+		name, secret, ok := r.BasicAuth()
+		if !ok {
+			return auth.Capability{}, errorf(http.StatusUnauthorized, ablyproto.CodeUnauthorized,
+				"an unsigned TokenRequest needs HTTP Basic auth as its key")
 		}
-		if name != req.KeyName {
+		if h.keys == nil || name != req.KeyName {
+			return auth.Capability{}, errInvalidKey
+		}
+		c, ok := h.keys.Authenticate(name, secret)
+		if !ok {
 			return auth.Capability{}, errInvalidKey
 		}
 		return c, nil
@@ -190,7 +197,7 @@ func (h *Handler) grant(req ablyproto.TokenRequest, keyCap auth.Capability) (abl
 	ttl := defaultTokenTTL
 	if req.TTL != "" {
 		ms, err := strconv.ParseInt(req.TTL.String(), 10, 64)
-		if err != nil || ms <= 0 || time.Duration(ms)*time.Millisecond > maxTokenTTL {
+		if err != nil || ms <= 0 || ms > maxTokenTTL.Milliseconds() {
 			return ablyproto.TokenDetails{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest,
 				"ttl must be a whole number of milliseconds from 1 to %d", maxTokenTTL.Milliseconds())
 		}
