@@ -138,8 +138,8 @@ func (a *API) Authorize(ctx context.Context, claims auth.Claims, channel string)
 	return nil
 }
 
-// Touch returns the time of a write now and the session expiry it grants;
-// the committer passes it to Store writes. Times are cut to milliseconds,
+// Touch returns the time of a write now and the session expiry it grants,
+// for this API's Store writes. Times are cut to milliseconds,
 // the precision the Redis store keeps, so both stores return equal times.
 func (a *API) Touch() session.Touch {
 	now := a.now().UTC().Truncate(time.Millisecond)

@@ -106,9 +106,13 @@ func (a *API) mobileReject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := httpx.DecodeJSON(w, r, &struct{}{}, maxBody); err != nil && r.ContentLength > 0 {
-		a.fail(w, r, err)
-		return
+	// The body is optional, but any body sent (chunked too) must be an
+	// empty JSON object, refused before the phone is disconnected.
+	if r.ContentLength != 0 && r.Body != http.NoBody {
+		if err := httpx.DecodeJSON(w, r, &struct{}{}, maxBody); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	now := a.now().UTC()
 	if err := a.store.RevokePhone(r.Context(), s.ID, session.HashToken(auth.BearerToken(r)), now); err != nil {

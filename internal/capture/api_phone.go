@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"path"
 	"strconv"
 
 	"github.com/handoff-health/handoff/internal/blob"
@@ -288,8 +289,9 @@ func (a *API) promote(ctx context.Context, sessionID, uploadKey, storedKey strin
 	return blob.Promoted{}, refusal
 }
 
-// reject deletes an upload that failed verification.
+// reject deletes an upload that failed verification. It logs the image id,
+// never the object's key: handlers here log no paths.
 func (a *API) reject(ctx context.Context, sessionID, key, reason string) {
-	a.log.Info().Str("session", sessionID).Str("key", key).Str("reason", reason).Msg("uploaded object rejected")
+	a.log.Info().Str("session", sessionID).Str("image", path.Base(key)).Str("reason", reason).Msg("uploaded object rejected")
 	a.deleteBlob(ctx, sessionID, key)
 }

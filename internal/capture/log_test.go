@@ -33,6 +33,13 @@ func TestLogHasNoSecrets(t *testing.T) {
 
 			// Rejected inputs carrying secrets and patient data.
 			badNHI := "QQQ12345"
+			const dob, badDOB = "1961-07-23", "1961-13-40"
+			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
+				"encounterId": "enc-log-3", "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay,
+				"patientDob": dob})
+			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
+				"encounterId": "enc-log-4", "patientId": testPatientID, "patientNhi": testNHI, "patientDisplay": testDisplay,
+				"patientDob": badDOB})
 			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
 				"encounterId": "enc-log-2", "patientId": testPatientID, "patientNhi": badNHI, "patientDisplay": testDisplay})
 			e.do("POST", "/api/medtech/session/tokens", e.jwt, map[string]any{
@@ -54,6 +61,7 @@ func TestLogHasNoSecrets(t *testing.T) {
 			secrets := map[string]string{
 				"QR token": c.Token, "mobile token": mobile, "JWT": e.jwt,
 				"patient id": testPatientID, "NHI": testNHI, "invalid NHI": badNHI, "patient display": testDisplay,
+				"date of birth": dob, "invalid date of birth": badDOB,
 				"QR token hash": session.HashToken(c.Token), "mobile token hash": session.HashToken(mobile),
 			}
 			for what, s := range secrets {

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,6 +76,24 @@ func TestMobileReject(t *testing.T) {
 			keep := e.claim(c.Token)
 			wrong := e.claim(e.create("enc-reject").Token)
 			rec := e.subscribe(c.Channel, nil)
+			// A malformed body, even chunked (no Content-Length), is refused
+			// before the phone is disconnected.
+			bad, err := http.NewRequest("POST", e.srv.URL+"/api/medtech/session/mobile/reject",
+				io.MultiReader(strings.NewReader(`{"reason":`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad.ContentLength = -1 // unknown: sent chunked
+			bad.Header.Set("Content-Type", "application/json")
+			bad.Header.Set("Authorization", "Bearer "+wrong.MobileToken)
+			resp, err := http.DefaultClient.Do(bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			testutil.Equal(t, "chunked bad body: status", http.StatusBadRequest, resp.StatusCode)
+			st, _ := e.do("GET", "/api/medtech/session/mobile", wrong.MobileToken, nil)
+			testutil.Equal(t, "phone still connected after a refused reject", http.StatusOK, st)
 			st, body := e.do("POST", "/api/medtech/session/mobile/reject", wrong.MobileToken, nil)
 			testutil.Equal(t, "reject status", http.StatusNoContent, st)
 			ev := rec.wait(t, EventMobileRejected)
