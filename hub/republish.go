@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/handoff-health/handoff/internal/backoff"
 )
@@ -23,17 +24,30 @@ var ErrQueued = fmt.Errorf("%w: event kept for republishing", ErrUnavailable)
 // docs/reliability.md for why callers answer 503 meanwhile).
 type republisher struct {
 	mu     sync.Mutex
-	queues map[string][]Publication // channel -> events, oldest first
-	n      int                      // events in queues
+	queues map[string][]*kept // channel -> events, oldest first
+	n      int                // events in queues
 	wake   chan struct{}
 }
+
+// kept is one event waiting for its republish. tried is when the first
+// publish of it was attempted (zero: never); an event only counts as
+// already stored if history holds an identical one from then on, so an
+// older event that happens to look the same is never taken for it.
+type kept struct {
+	p     Publication
+	tried time.Time
+}
+
+// storedSkew widens that window for the difference between this node's
+// clock and the backend's (Redis stamps events with its own TIME).
+const storedSkew = 5 * time.Second
 
 // Announce publishes p on channel like Publish, for a change its caller
 // has already stored. When the publish fails or its outcome is unknown, the
 // event is kept and republished in the background until it is in the
-// channel's history (a republish first looks for an event of the same type
-// and identical data there, so an event stored by the attempt whose outcome
-// was unknown is not added twice); Announce then returns an error wrapping
+// channel's history (a republish first looks there for an event of the same
+// type and identical data stored since the first attempt, so an event
+// stored by an attempt whose outcome was unknown is not added twice); Announce then returns an error wrapping
 // ErrUnavailable, so the caller can tell its client the announcement is
 // late. While a channel has events kept, later ones queue behind them.
 // Validation errors are returned as from Publish and nothing is kept.
@@ -46,13 +60,14 @@ func (h *Hub) Announce(ctx context.Context, channel string, p Publication) (Even
 	queued := len(r.queues[channel]) > 0
 	r.mu.Unlock()
 	if queued {
-		return Event{}, r.keep(channel, p)
+		return Event{}, r.keepTried(channel, p, time.Time{})
 	}
+	tried := time.Now()
 	ev, err := h.Publish(ctx, channel, p)
 	if err == nil {
 		return ev, nil
 	}
-	if kerr := r.keep(channel, p); kerr != nil {
+	if kerr := r.keepTried(channel, p, tried); kerr != nil {
 		return Event{}, kerr
 	}
 	return Event{}, fmt.Errorf("%w: %w", ErrQueued, err)
@@ -65,17 +80,18 @@ func (h *Hub) Pending() int {
 	return h.republish.n
 }
 
-// keep queues p for channel, or refuses it when MaxRepublishPending are kept.
-func (r *republisher) keep(channel string, p Publication) error {
+// keepTried queues p for channel, first tried at tried (zero: not yet), or
+// refuses it when MaxRepublishPending are kept.
+func (r *republisher) keepTried(channel string, p Publication, tried time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n >= MaxRepublishPending {
 		return fmt.Errorf("%w: republish queue full", ErrUnavailable)
 	}
 	if r.queues == nil {
-		r.queues = make(map[string][]Publication)
+		r.queues = make(map[string][]*kept)
 	}
-	r.queues[channel] = append(r.queues[channel], p)
+	r.queues[channel] = append(r.queues[channel], &kept{p: p, tried: tried})
 	r.n++
 	select {
 	case r.wake <- struct{}{}:
@@ -141,19 +157,26 @@ func (h *Hub) republishPass(ctx context.Context) bool {
 	return r.n == 0
 }
 
-// republishOne makes sure p is in channel's history: it is done if history
-// already holds an event of its type with identical data, else it publishes.
-func (h *Hub) republishOne(ctx context.Context, channel string, p Publication) error {
-	evs, _, err := h.backend.History(ctx, channel, Cursor{})
-	if err != nil && !errors.Is(err, ErrUnrecoverable) {
-		return err
-	}
-	for _, ev := range evs {
-		if ev.Type == p.Type && sameJSON(ev.Data, p.Data) {
-			return nil
+// republishOne makes sure k's event is in channel's history. An event never
+// tried is simply published. One whose earlier attempt may have stored it
+// is done if history holds an event of its type with identical data stamped
+// since that attempt (less storedSkew); else it is published.
+func (h *Hub) republishOne(ctx context.Context, channel string, k *kept) error {
+	if !k.tried.IsZero() {
+		evs, _, err := h.backend.History(ctx, channel, Cursor{})
+		if err != nil && !errors.Is(err, ErrUnrecoverable) {
+			return err
 		}
+		since := k.tried.Add(-storedSkew)
+		for _, ev := range evs {
+			if !ev.TS.Before(since) && ev.Type == k.p.Type && sameJSON(ev.Data, k.p.Data) {
+				return nil
+			}
+		}
+	} else {
+		k.tried = time.Now()
 	}
-	_, err = h.Publish(ctx, channel, p)
+	_, err := h.Publish(ctx, channel, k.p)
 	return err
 }
 

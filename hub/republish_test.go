@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/internal/testutil"
 )
@@ -76,4 +77,31 @@ func TestAnnouncePublishesAtOnceWhenHealthy(t *testing.T) {
 		t.Fatalf("bad channel: %v", err)
 	}
 	testutil.Equal(t, "pending", 0, h.Pending())
+}
+
+// TestAnnounceRepublishesLookAlike: an identical event published long
+// before is not taken for the kept one; the kept one is still published.
+func TestAnnounceRepublishesLookAlike(t *testing.T) {
+	clock := testutil.NewClock()
+	clock.Advance(-time.Hour)
+	b := &failingBackend{Backend: NewMemory(MemoryConfig{Now: clock.Now})}
+	h := New(b)
+	runHub(t, h)
+	p := Publication{Type: "session.updated", Data: []byte(`{"status":"open"}`)}
+	if _, err := h.Announce(context.Background(), "session:a", p); err != nil {
+		t.Fatalf("first Announce: %v", err)
+	}
+	clock.Advance(time.Hour)
+	b.mu.Lock()
+	b.fails = 1
+	b.mu.Unlock()
+	if _, err := h.Announce(context.Background(), "session:a", p); !errors.Is(err, ErrQueued) {
+		t.Fatalf("second Announce error = %v, want ErrQueued", err)
+	}
+	testutil.Eventually(t, "the kept event republished", func() bool { return h.Pending() == 0 })
+	evs, _, err := h.History(context.Background(), "session:a", Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "events in history", 2, len(evs))
 }
