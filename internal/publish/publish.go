@@ -49,6 +49,8 @@ type Handler struct {
 	log    zerolog.Logger
 	ids    *idempotency
 	tokens tokens
+	// tokenCache remembers verified tokens (authcache.go).
+	tokenCache tokenCache
 }
 
 // New returns the handler. keys may be nil: then no request is
@@ -97,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serials = append(serials, serial)
 	}
-	writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
+	writePublished(w, r, channel, serials)
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
