@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
@@ -28,7 +29,7 @@ const (
 	// batchWorkers bounds the channels published at once. Concurrent
 	// publishes share Redis round trips (the backend batches them); more
 	// would only queue.
-	batchWorkers = 64
+	batchWorkers = 32
 )
 
 // batchSpec is one BatchPublishSpec as sent: channels and messages may each
@@ -100,40 +101,46 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			work[ch] = append(work[ch], job{si, ci})
 		}
 	}
+	// publishChannel publishes every message of the request for one
+	// channel, in request order.
+	publishChannel := func(ch string) {
+		var failed error
+		for _, j := range work[ch] {
+			res := &results[j.spec].Results[j.idx]
+			s := specs[j.spec]
+			if failed != nil {
+				// An earlier publish to this channel failed: later ones
+				// would land out of order, so they are not tried.
+				res.Error = errorInfo(failed)
+				continue
+			}
+			serials := make([]string, 0, len(s.msgs))
+			for i, m := range s.msgs {
+				serial, err := h.publishOne(r, ch, m, s.pubs[i])
+				if err != nil {
+					failed = h.publishError(err)
+					break
+				}
+				serials = append(serials, serial)
+			}
+			if failed != nil {
+				// Messages before the failure are published: their
+				// serials are not reported, as Ably reports a channel's
+				// publish as a whole; a retry with the same message ids
+				// does not publish them twice.
+				res.Error = errorInfo(failed)
+				continue
+			}
+			res.MessageID, res.Serials = serials[0], serials
+		}
+	}
+	// A few workers take the channels in turn.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, batchWorkers)
-	for _, ch := range order {
-		sem <- struct{}{}
+	for range min(batchWorkers, len(order)) {
 		wg.Go(func() {
-			defer func() { <-sem }()
-			failed := error(nil)
-			for _, j := range work[ch] {
-				res := &results[j.spec].Results[j.idx]
-				s := specs[j.spec]
-				if failed != nil {
-					// An earlier publish to this channel failed: later ones
-					// would land out of order, so they are not tried.
-					res.Error = errorInfo(failed)
-					continue
-				}
-				serials := make([]string, 0, len(s.msgs))
-				for i, m := range s.msgs {
-					serial, err := h.publishOne(r, ch, m, s.pubs[i])
-					if err != nil {
-						failed = h.publishError(err)
-						break
-					}
-					serials = append(serials, serial)
-				}
-				if failed != nil {
-					// Messages before the failure are published: their
-					// serials are not reported, as Ably reports a
-					// channel's publish as a whole; a retry with the same
-					// message ids does not publish them twice.
-					res.Error = errorInfo(failed)
-					continue
-				}
-				res.MessageID, res.Serials = serials[0], serials
+			for i := int(next.Add(1)) - 1; i < len(order); i = int(next.Add(1)) - 1 {
+				publishChannel(order[i])
 			}
 		})
 	}

@@ -118,6 +118,38 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 			b.RunParallel(func(pb *testing.PB) { serve(b, <-sets, c.id, pb.Next) })
 		})
 	}
+	b.Run("batch-100ch-key", func(b *testing.B) { benchBatch(b, mux) })
+}
+
+// benchBatch publishes one message to 100 channels per POST /messages
+// (case C′): ns/msg is the cost per event.
+func benchBatch(b *testing.B, mux *http.ServeMux) {
+	var spec bytes.Buffer
+	spec.WriteString(`{"channels":[`)
+	for i := range 100 {
+		if i > 0 {
+			spec.WriteByte(',')
+		}
+		spec.WriteString(`"bench:` + strconv.Itoa(i) + `"`)
+	}
+	spec.WriteString(`],"messages":{"name":"note.added","data":{"noteId":"n-1","text":"a short clinical note of about this size"}}}`)
+	body := spec.Bytes()
+	r, _ := http.NewRequest(http.MethodPost, "/messages", nil)
+	r.Header.Set("Content-Type", "application/json")
+	r.SetBasicAuth(keyName, keySecret)
+	var rd bytes.Reader
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		r.Body = io.NopCloser(&rd)
+		clear(w.h)
+		mux.ServeHTTP(w, r)
+		if w.code != http.StatusCreated {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/msg")
 }
 
 func BenchmarkPublishHTTPMemory(b *testing.B) {
