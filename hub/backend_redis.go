@@ -208,7 +208,13 @@ func (r *Redis) publish(ctx context.Context, channel, pubsub string, p Publicati
 	select {
 	case <-req.done:
 	case <-ctx.Done():
-		return "", ctx.Err() // req stays with its batch, and is not reused
+		// A leader's event was sent already; the select still prefers
+		// neither, so look again before calling it given up.
+		select {
+		case <-req.done:
+		default:
+			return "", ctx.Err() // req stays with its batch, and is not reused
+		}
 	}
 	res, err := req.res, req.err
 	*req = pubReq{done: req.done}

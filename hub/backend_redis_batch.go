@@ -9,13 +9,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Group commit of Redis publishes. Each Publish queues its event and
-// waits; one flusher goroutine at a time takes everything queued and
-// stores it with one publish.lua call (on a Cluster, one call per hash
-// slot, sent concurrently), then answers every caller. While that round
-// trip is in flight the next publishes queue, so under load a batch is as
-// large as the concurrency and Redis sees one EVALSHA (and one INFO pair)
-// per batch instead of per event; alone, a publish costs what it did.
+// Group commit of Redis publishes. Each Publish queues its event; one
+// flush at a time (the first publisher to find none running, then a
+// flusher goroutine) takes everything queued and stores it with one
+// publish.lua call (on a Cluster, one call per hash slot, sent
+// concurrently), then answers every caller. While that round trip is in
+// flight the next publishes queue, so under load a batch is as large as
+// the concurrency and Redis sees one EVALSHA (and one INFO pair) per batch
+// instead of per event; alone, a publish is sent by its own goroutine and
+// costs what it did.
 //
 // Why the contract holds:
 //   - Durable before return: a caller is answered only with its event as
@@ -23,7 +25,7 @@ import (
 //   - Atomic: each call is one script. A script error fails every event of
 //     its call, which is "unknown whether stored": each is then in
 //     history whole or nowhere, as for a timeout.
-//   - Per-channel order: batches are sent one after another, and a batch
+//   - Per-channel order: rounds are sent one after another, and a round
 //     keeps queue order, so a caller's publish taken after its previous one
 //     returned gets a later offset. Concurrent publishes have no order to
 //     keep beyond the offsets Redis gives them.
@@ -59,49 +61,56 @@ type batcher struct {
 	flushing bool
 }
 
-// submit queues req and starts a flusher if none runs.
+// submit queues req. If no flush is running, the caller leads: it sends
+// everything queued (its own event included) itself, so a lone publish
+// costs no goroutine handoff; publishes queued meanwhile are then sent by
+// a flusher goroutine, while the leader returns.
 func (r *Redis) submit(req *pubReq) {
 	b := &r.batch
 	b.mu.Lock()
 	b.queue = append(b.queue, req)
-	start := !b.flushing
+	lead := !b.flushing
 	b.flushing = true
 	b.mu.Unlock()
-	if start {
+	if lead && r.flushRound() {
 		go r.flush()
 	}
 }
 
-// flush sends batches until the queue is empty.
+// flush sends rounds until the queue is empty.
 func (r *Redis) flush() {
-	b := &r.batch
-	for {
-		b.mu.Lock()
-		batch := b.queue
-		if len(batch) == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		b.queue, b.spare = b.spare[:0], nil
-		b.mu.Unlock()
-
-		taken := batch
-		for len(batch) > 0 {
-			n, size := 0, 0
-			for n < len(batch) && n < maxBatchEvents && (n == 0 || size+len(batch[n].p.Data) <= maxBatchBytes) {
-				size += len(batch[n].p.Data)
-				n++
-			}
-			r.send(batch[:n])
-			batch = batch[n:]
-		}
-
-		clear(taken) // the requests go back to their pool
-		b.mu.Lock()
-		b.spare = taken[:0]
-		b.mu.Unlock()
+	for r.flushRound() {
 	}
+}
+
+// flushRound sends everything queued, in batches of bounded size and in
+// queue order. It reports whether more was queued meanwhile; if not, it
+// has ended the flush (flushing is false).
+func (r *Redis) flushRound() bool {
+	b := &r.batch
+	b.mu.Lock()
+	batch := b.queue
+	b.queue, b.spare = b.spare[:0], nil
+	b.mu.Unlock()
+
+	taken := batch
+	for len(batch) > 0 {
+		n, size := 0, 0
+		for n < len(batch) && n < maxBatchEvents && (n == 0 || size+len(batch[n].p.Data) <= maxBatchBytes) {
+			size += len(batch[n].p.Data)
+			n++
+		}
+		r.send(batch[:n])
+		batch = batch[n:]
+	}
+	clear(taken) // the requests go back to their pool
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.spare = taken[:0]
+	more := len(b.queue) > 0
+	b.flushing = more
+	return more
 }
 
 // send stores one batch and answers its callers. Callers that gave up
