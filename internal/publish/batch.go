@@ -92,7 +92,7 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			res := &results[si].Results[ci]
 			res.Channel = ch
 			if !c.Allows(ch, auth.OpPublish) {
-				res.Error = errorInfo(errorf(http.StatusForbidden, ablyproto.CodeCapability, "these credentials may not publish on this channel"))
+				res.Error = errorInfo(errorf(http.StatusUnauthorized, ablyproto.CodeCapability, "these credentials may not publish on this channel"))
 				continue
 			}
 			if _, ok := work[ch]; !ok {

@@ -79,7 +79,7 @@ func TestBatchPublish(t *testing.T) {
 	r.batch(t, `{"channels":["bench:1","session:e"],"messages":{"name":"z"}}`, benchKey, benchSecret, &partial)
 	testutil.Equal(t, "counts with one channel refused", [2]int{1, 1}, [2]int{partial.SuccessCount, partial.FailureCount})
 	testutil.Equal(t, "refused channel's error", ablyproto.ErrorInfo{Message: "these credentials may not publish on this channel",
-		Code: ablyproto.CodeCapability, StatusCode: http.StatusForbidden, HRef: "https://help.ably.io/error/40160"}, *partial.Results[1].Error)
+		Code: ablyproto.CodeCapability, StatusCode: http.StatusUnauthorized, HRef: "https://help.ably.io/error/40160"}, *partial.Results[1].Error)
 	testutil.Equal(t, "events on the refused channel", 0, r.historyLen(t, "session:e"))
 	testutil.Equal(t, "events on the allowed channel", 1, r.historyLen(t, "bench:1"))
 
