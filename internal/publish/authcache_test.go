@@ -47,7 +47,7 @@ func TestTokenCache(t *testing.T) {
 		s, c := get("session:a", token)
 		testutil.Equal(t, "history with the token", reply{200, 0}, reply{s, c})
 		s, c = get("other", token)
-		testutil.Equal(t, "history outside the token's capability", reply{403, ablyproto.CodeCapability}, reply{s, c})
+		testutil.Equal(t, "history outside the token's capability", reply{401, ablyproto.CodeCapability}, reply{s, c})
 	}
 	testutil.Equal(t, "tokens remembered", 1, len(h.tokenCache.m))
 
