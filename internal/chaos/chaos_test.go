@@ -134,9 +134,11 @@ var scenarios = []scenario{
 				}
 			}
 			e.cluster.masters[victim].Kill()
-			survivor := e.cluster.masters[(victim+1)%3]
-			waitFor(t, "the cluster is ok again (the replica took over)", settleBound, func() bool {
-				return clusterOK(t, survivor)
+			waitFor(t, "the dead master's replica takes over", settleBound, func() bool {
+				return isMaster(t, e.cluster.replicas[victim])
+			})
+			waitFor(t, "the cluster is ok again", settleBound, func() bool {
+				return clusterOK(t, e.cluster.masters[(victim+1)%3])
 			})
 		},
 	},
@@ -177,6 +179,14 @@ func runScenario(t *testing.T, sc scenario, rw *row) {
 		loadDone = make(chan *loadCounts, 1)
 		go func() { loadDone <- runLoad(e.d) }()
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range e.d.nodes {
+				t.Logf("%s log:\n%s", n.name, n.logTail())
+			}
+		}
+	})
+	p.faultAt = time.Now()
 	sc.fault(t, e, p)
 	p.waitAccepted(t, "traffic after the fault", afterFault)
 	if loadDone != nil {
@@ -189,6 +199,10 @@ func runScenario(t *testing.T, sc scenario, rw *row) {
 		t.Errorf("%s: %s\n%s", sc.name, rw.Verdict, tableHeader+rw.markdown())
 	}
 	t.Log("\n" + tableHeader + rw.markdown())
+	t.Logf("failed publishes by reason: %v", rw.Counts.failures)
+	for _, l := range rw.Counts.lost {
+		t.Log("lost: " + l)
+	}
 }
 
 // loadGPs and friends keep the load test small: it proves the full

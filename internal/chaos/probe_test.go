@@ -38,6 +38,8 @@ type probe struct {
 	http  *http.Client
 	chans []*probeChannel
 
+	faultAt time.Time // when the scenario's fault began, for the loss detail
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	pubs   sync.WaitGroup
@@ -61,6 +63,7 @@ type probeChannel struct {
 
 type publishResult struct {
 	seq     int
+	sent    time.Time
 	replied time.Time
 	cursor  string // set when accepted (201)
 	failed  string // why not accepted: a status or a transport error
@@ -157,7 +160,7 @@ func (p *probe) start() {
 					return
 				default:
 				}
-				r := &publishResult{seq: seq}
+				r := &publishResult{seq: seq, sent: time.Now()}
 				r.cursor, r.failed = p.publish(ch.name, probeEvent, seq)
 				r.replied = time.Now()
 				ch.mu.Lock()

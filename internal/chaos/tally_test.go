@@ -33,10 +33,13 @@ type counts struct {
 	FailedButDelivered int
 	Resyncs            int      // resyncs the subscribers got
 	Refusals           []string // codes subscribers' channels were refused with
+
+	failures map[string]int // why publishes failed, for the log
+	lost     []string       // each lost event, for the log
 }
 
 // tally counts one channel's record into c.
-func (ch *probeChannel) tally(c *counts) {
+func (ch *probeChannel) tally(c *counts, faultAt time.Time) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	byCursor := map[string]int{} // cursor → seq
@@ -53,6 +56,7 @@ func (ch *probeChannel) tally(c *counts) {
 			reissue(r.cursor, r.seq)
 		} else {
 			c.Failed++
+			c.failures[r.failed]++
 		}
 	}
 	seen := map[int]bool{}
@@ -84,14 +88,26 @@ func (ch *probeChannel) tally(c *counts) {
 		if r.cursor == "" || seen[r.seq] {
 			continue
 		}
-		if ch.signalledAfter(r.replied) {
+		if ch.signalledAfter(r.sent) {
 			c.LostSignalled++
 		} else {
 			c.LostSilent++
 		}
+		c.lost = append(c.lost, fmt.Sprintf("%s seq %d cursor %s sent %+.3fs replied %+.3fs signalled %v",
+			ch.name[len(ch.name)-6:], r.seq, r.cursor, r.sent.Sub(faultAt).Seconds(), r.replied.Sub(faultAt).Seconds(),
+			ch.signalTimes(faultAt)))
 	}
 	c.Resyncs += len(ch.signals) - len(ch.refusals)
 	c.Refusals = append(c.Refusals, ch.refusals...)
+}
+
+// signalTimes lists the signals' times relative to t, for the log.
+func (ch *probeChannel) signalTimes(t time.Time) []string {
+	var s []string
+	for _, at := range ch.signals {
+		s = append(s, fmt.Sprintf("%+.3fs", at.Sub(t).Seconds()))
+	}
+	return s
 }
 
 // signalledAfter reports whether the subscriber was told it missed
@@ -106,9 +122,9 @@ func (ch *probeChannel) signalledAfter(t time.Time) bool {
 }
 
 func (p *probe) tally() counts {
-	var c counts
+	c := counts{failures: map[string]int{}}
 	for _, ch := range p.chans {
-		ch.tally(&c)
+		ch.tally(&c, p.faultAt)
 	}
 	sort.Strings(c.Refusals)
 	return c

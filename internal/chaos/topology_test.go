@@ -163,6 +163,12 @@ func (rc *redisCluster) masterOf(t *testing.T, channel string) int {
 	return 2
 }
 
+// isMaster reports whether r has become a master.
+func isMaster(t *testing.T, r *testutil.Redis) bool {
+	info, err := admin(t, r).Info(context.Background(), "replication").Result()
+	return err == nil && strings.Contains(info, "role:master")
+}
+
 // clusterOK reports whether r sees the cluster as ok.
 func clusterOK(t *testing.T, r *testutil.Redis) bool {
 	info, err := admin(t, r).ClusterInfo(context.Background()).Result()
