@@ -19,9 +19,10 @@ type balancer struct {
 	l        net.Listener
 	backends []string
 
-	mu    sync.Mutex
-	next  int
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	next   int
+	conns  map[net.Conn]struct{}
+	active map[string]int // backend → client connections open through it
 }
 
 func startBalancer(t *testing.T) *balancer {
@@ -30,7 +31,7 @@ func startBalancer(t *testing.T) *balancer {
 	if err != nil {
 		t.Fatalf("balancer: %v", err)
 	}
-	b := &balancer{l: l, conns: map[net.Conn]struct{}{}}
+	b := &balancer{l: l, conns: map[net.Conn]struct{}{}, active: map[string]int{}}
 	t.Cleanup(b.close)
 	return b
 }
@@ -76,9 +77,11 @@ func (b *balancer) track(c net.Conn, on bool) bool {
 func (b *balancer) handle(c net.Conn) {
 	defer c.Close()
 	var up net.Conn
+	var backend string
 	for range b.backends {
 		var err error
-		if up, err = net.DialTimeout("tcp", b.pick(), time.Second); err == nil {
+		backend = b.pick()
+		if up, err = net.DialTimeout("tcp", backend, time.Second); err == nil {
 			break
 		}
 	}
@@ -91,6 +94,8 @@ func (b *balancer) handle(c net.Conn) {
 	}
 	defer b.track(c, false)
 	defer b.track(up, false)
+	b.count(backend, 1)
+	defer b.count(backend, -1)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)
@@ -102,6 +107,19 @@ func (b *balancer) handle(c net.Conn) {
 	c.Close()
 	up.Close()
 	<-done
+}
+
+func (b *balancer) count(backend string, d int) {
+	b.mu.Lock()
+	b.active[backend] += d
+	b.mu.Unlock()
+}
+
+// open reports how many client connections are open through backend.
+func (b *balancer) open(backend string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.active[backend]
 }
 
 func (b *balancer) close() {

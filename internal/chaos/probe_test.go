@@ -83,8 +83,12 @@ func newProbe(t *testing.T, d *deployment) *probe {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	t.Cleanup(p.close)
+	// Sessions first, then one socket at a time: with nothing else in
+	// between, round-robin alternates the sockets between the nodes.
 	for i := range probeChannels {
-		ch := &probeChannel{name: "session:" + d.createSession(fmt.Sprintf("enc-chaos-%d", i))}
+		p.chans = append(p.chans, &probeChannel{name: "session:" + d.createSession(fmt.Sprintf("enc-chaos-%d", i))})
+	}
+	for _, ch := range p.chans {
 		c, err := client.New(client.Config{URL: "ws://" + d.bal.addr() + "/realtime",
 			Token:      func(context.Context) (string, error) { return d.jwt, nil },
 			MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, EventBuffer: 4096})
@@ -98,19 +102,20 @@ func newProbe(t *testing.T, d *deployment) *probe {
 		p.wg.Add(2)
 		go func() { defer p.wg.Done(); _ = c.Run(ctx) }()
 		go func() { defer p.wg.Done(); ch.receive(c.Events()) }()
-		p.chans = append(p.chans, ch)
-	}
-	waitFor(t, "every probe subscriber is subscribed", settleBound, func() bool {
-		for _, ch := range p.chans {
+		waitFor(t, ch.name+"'s subscriber is subscribed", settleBound, func() bool {
 			ch.mu.Lock()
-			ok := ch.subscribed
-			ch.mu.Unlock()
-			if !ok {
-				return false
-			}
+			defer ch.mu.Unlock()
+			return ch.subscribed
+		})
+	}
+	// The sockets are the only connections open now (the sessions were
+	// created on connections closed after each request), and round-robin
+	// must have put them on both nodes, or nothing here is cross-node.
+	for _, n := range d.nodes {
+		if d.bal.open(n.addr) == 0 {
+			t.Fatalf("no probe subscriber is connected through %s", n.name)
 		}
-		return true
-	})
+	}
 	return p
 }
 
@@ -291,7 +296,8 @@ func (d *deployment) createSession(encounter string) string {
 	req, _ := http.NewRequest("POST", d.url+"/api/medtech/session/tokens", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+d.jwt)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	oneShot := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := oneShot.Do(req)
 	if err != nil {
 		d.t.Fatalf("create session: %v", err)
 	}
