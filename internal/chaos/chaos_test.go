@@ -44,7 +44,7 @@ type env struct {
 	redis    *testutil.Redis // standalone, or the Sentinel's first master
 	replica  *testutil.Redis // the Sentinel's replica
 	sentinel string
-	cluster  *redisCluster
+	cluster  *testutil.RedisClusterHA
 }
 
 func standalone(args ...string) func(t *testing.T) *env {
@@ -101,7 +101,7 @@ var scenarios = []scenario{
 		setup: func(t *testing.T) *env {
 			m := testutil.StartRedis(t)
 			r := testutil.StartRedisWith(t, "--replicaof", "127.0.0.1", fmt.Sprint(m.Port))
-			waitFor(t, "the replica is in sync", readyBound, func() bool { return replicaInSync(r) })
+			waitFor(t, "the replica is in sync", readyBound, r.InSync)
 			s := startSentinel(t, m)
 			return &env{redis: m, replica: r, sentinel: s, d: newDeployment(t, s, sentinelMaster)}
 		},
@@ -118,14 +118,14 @@ var scenarios = []scenario{
 	{
 		name: "Cluster (3 masters + replicas): a master killed",
 		setup: func(t *testing.T) *env {
-			rc := startCluster(t)
-			return &env{cluster: rc, d: newDeployment(t, rc.addrs(), "")}
+			rc := testutil.StartRedisClusterHA(t)
+			return &env{cluster: rc, d: newDeployment(t, rc.Addrs(), "")}
 		},
 		fault: func(t *testing.T, e *env, p *probe) {
 			// Kill the master serving most probe channels.
 			serves := make([]int, 3)
 			for _, ch := range p.chans {
-				serves[e.cluster.masterOf(t, ch.name)]++
+				serves[e.cluster.MasterOf(t, "{"+ch.name+"}")]++ // the channel is its keys' hash tag
 			}
 			victim := 0
 			for i, n := range serves {
@@ -133,13 +133,9 @@ var scenarios = []scenario{
 					victim = i
 				}
 			}
-			e.cluster.masters[victim].Kill()
-			waitFor(t, "the dead master's replica takes over", settleBound, func() bool {
-				return isMaster(t, e.cluster.replicas[victim])
-			})
-			waitFor(t, "the cluster is ok again", settleBound, func() bool {
-				return clusterOK(t, e.cluster.masters[(victim+1)%3])
-			})
+			e.cluster.Masters[victim].Kill()
+			waitFor(t, "the dead master's replica takes over", settleBound, e.cluster.Replicas[victim].IsMaster)
+			waitFor(t, "the cluster is ok again", settleBound, e.cluster.Masters[(victim+1)%3].ClusterOK)
 		},
 	},
 }

@@ -114,7 +114,8 @@ func (r *Redis) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("redis-server on %s did not answer PING within 30s (log in %s)", r.Addr, r.Dir)
+	logText, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+	r.t.Fatalf("redis-server on %s did not answer PING within 30s; its log:\n%s", r.Addr, logText)
 }
 
 // Kill stops the server abruptly (SIGKILL); its data is lost.
