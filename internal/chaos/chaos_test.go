@@ -97,14 +97,24 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name: "Sentinel failover to a lagging replica",
-		setup: func(t *testing.T) *env {
-			m := testutil.StartRedis(t)
-			r := testutil.StartRedisWith(t, "--replicaof", "127.0.0.1", fmt.Sprint(m.Port))
-			waitFor(t, "the replica is in sync", readyBound, r.InSync)
-			s := startSentinel(t, m)
-			return &env{redis: m, replica: r, sentinel: s, d: newDeployment(t, s, sentinelMaster)}
+		name: "Sentinel failover to a replica in sync", keepsData: true,
+		setup: sentinelSetup,
+		fault: func(t *testing.T, e *env, p *probe) {
+			// The publishers pause only until the replica has every write,
+			// so that killing the master loses nothing; they publish again
+			// (and get 503s) while Sentinel fails over.
+			p.hold(t)
+			waitFor(t, "the replica has every write", settleBound, func() bool { return replicaCaughtUp(e.redis, e.replica) })
+			e.redis.Kill()
+			p.release()
+			waitFor(t, "the sentinel promotes the replica", settleBound, func() bool {
+				return sentinelMasterAddr(e.sentinel) == e.replica.Addr
+			})
 		},
+	},
+	{
+		name:  "Sentinel failover to a lagging replica",
+		setup: sentinelSetup,
 		fault: func(t *testing.T, e *env, p *probe) {
 			e.replica.Pause() // from here the replica falls behind
 			p.waitAccepted(t, "events the replica does not get", during)
@@ -138,6 +148,16 @@ var scenarios = []scenario{
 			waitFor(t, "the cluster is ok again", settleBound, e.cluster.Masters[(victim+1)%3].ClusterOK)
 		},
 	},
+}
+
+// sentinelSetup starts a master, its replica and one Sentinel, and the
+// nodes on the Sentinel.
+func sentinelSetup(t *testing.T) *env {
+	m := testutil.StartRedis(t)
+	r := testutil.StartRedisWith(t, "--replicaof", "127.0.0.1", fmt.Sprint(m.Port))
+	waitFor(t, "the replica is in sync", readyBound, r.InSync)
+	s := startSentinel(t, m)
+	return &env{redis: m, replica: r, sentinel: s, d: newDeployment(t, s, sentinelMaster)}
 }
 
 // TestChaos runs every scenario, one at a time (the machine is small), and

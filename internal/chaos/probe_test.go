@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,11 @@ type probe struct {
 	chans []*probeChannel
 
 	faultAt time.Time // when the scenario's fault began, for the loss detail
+
+	// held pauses the publishers (hold/release); inflight counts publishes
+	// under way, so hold can wait until none is.
+	held     atomic.Bool
+	inflight atomic.Int32
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -159,11 +165,17 @@ func (p *probe) start() {
 		p.pubs.Add(1)
 		go func() {
 			defer p.pubs.Done()
-			for seq := 1; ; seq++ {
+			for seq := 1; ; {
 				select {
 				case <-p.stopP:
 					return
 				default:
+				}
+				p.inflight.Add(1)
+				if p.held.Load() {
+					p.inflight.Add(-1)
+					time.Sleep(probeInterval)
+					continue
 				}
 				r := &publishResult{seq: seq, sent: time.Now()}
 				r.cursor, r.failed = p.publish(ch.name, probeEvent, seq)
@@ -171,11 +183,24 @@ func (p *probe) start() {
 				ch.mu.Lock()
 				ch.published = append(ch.published, r)
 				ch.mu.Unlock()
+				p.inflight.Add(-1)
+				seq++
 				time.Sleep(probeInterval)
 			}
 		}()
 	}
 }
+
+// hold pauses the publishers and waits until no publish is under way, so
+// a fault can hit a Redis that has answered everything it accepted.
+func (p *probe) hold(t *testing.T) {
+	t.Helper()
+	p.held.Store(true)
+	waitFor(t, "no publish is under way", settleBound, func() bool { return p.inflight.Load() == 0 })
+}
+
+// release lets the publishers go on.
+func (p *probe) release() { p.held.Store(false) }
 
 // publish sends one message through the balancer's publish API and returns
 // the cursor it was given, or why it was not accepted.

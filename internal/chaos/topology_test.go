@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -71,4 +72,29 @@ func sentinelMasterAddr(addr string) string {
 		return ""
 	}
 	return net.JoinHostPort(hp[0], hp[1])
+}
+
+// replicaCaughtUp reports whether replica has processed every byte of
+// master's replication stream.
+func replicaCaughtUp(master, replica *testutil.Redis) bool {
+	m, ok1 := replOffset(master.Addr, "master_repl_offset:")
+	r, ok2 := replOffset(replica.Addr, "slave_repl_offset:")
+	return ok1 && ok2 && m == r
+}
+
+// replOffset reads one offset field of INFO replication.
+func replOffset(addr, field string) (int64, bool) {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "replication").Result()
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
