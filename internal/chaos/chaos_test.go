@@ -190,13 +190,19 @@ func runScenario(t *testing.T, sc scenario, rw *row) {
 	p := newProbe(t, e.d)
 	p.start()
 	p.waitAccepted(t, "warm-up traffic", warmup)
-	var loadDone chan *loadCounts
+	var load *loadCounts
+	loadFinished := make(chan struct{})
 	if sc.load {
-		loadDone = make(chan *loadCounts, 1)
-		go func() { loadDone <- runLoad(e.d) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { defer close(loadFinished); load = runLoad(ctx, e.d) }()
+		t.Cleanup(func() { cancel(); <-loadFinished }) // a scenario that stopped early
+	} else {
+		close(loadFinished)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		// A scenario that stopped early: the nodes' logs say why. (A
+		// verdict's failure is explained by its counts and lost events.)
+		if rw.Verdict == "did not complete" {
 			for _, n := range e.d.nodes {
 				t.Logf("%s log:\n%s", n.name, n.logTail())
 			}
@@ -205,9 +211,8 @@ func runScenario(t *testing.T, sc scenario, rw *row) {
 	p.faultAt = time.Now()
 	sc.fault(t, e, p)
 	p.waitAccepted(t, "traffic after the fault", afterFault)
-	if loadDone != nil {
-		rw.Load = <-loadDone
-	}
+	<-loadFinished
+	rw.Load = load
 	p.stop(t)
 	rw.Counts = p.tally()
 	rw.Verdict = verdict(sc, rw)
@@ -233,8 +238,8 @@ const (
 
 // runLoad runs the load test against the balancer; a run that could not
 // start counts as one error.
-func runLoad(d *deployment) *loadCounts {
-	rep, err := loadtest.Run(context.Background(), loadtest.Config{
+func runLoad(ctx context.Context, d *deployment) *loadCounts {
+	rep, err := loadtest.Run(ctx, loadtest.Config{
 		Target: d.url, JWTSecret: d.secret, GPs: loadGPs, Images: loadImages, ImageBytes: loadImageBytes,
 		Duration: loadDuration, EventTimeout: settleBound, RequestTimeout: 10 * time.Second,
 	})
