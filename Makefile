@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 20m
 # PORT is where `make run` listens, on loopback: make run PORT=9090
 PORT ?= 8080
 
-.PHONY: run build test unit deps bench lint fuzz loadtest screenshots clean
+.PHONY: run build test unit deps bench lint fuzz loadtest chaos screenshots clean
 
 ## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
 ## on 127.0.0.1:$(PORT) (make run PORT=9090)
@@ -53,6 +53,12 @@ fuzz:
 ## loadtest: 100 GPs end to end against an embedded server (ARGS="--gps 20 --json" to change)
 loadtest:
 	$(GO) run ./cmd/handoff loadtest $(ARGS)
+
+## chaos: only the chaos suite (internal/chaos): two real nodes behind a balancer, Redis faults
+## (kill -9 a node, restart with and without AOF, rollback, Sentinel and Cluster failover); it
+## prints the results table (CHAOS_TABLE=file also writes it). `make test` runs it too.
+chaos: deps
+	PATH="$(GOBIN):$$PATH" $(GO) test -tags integration -race -count=1 -timeout 10m -run TestChaos -v ./internal/chaos/
 
 ## screenshots: PNG screenshots of the desktop and phone pages into docs/screenshots/ (headless chromium)
 screenshots: deps
