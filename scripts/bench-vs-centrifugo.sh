@@ -182,7 +182,9 @@ start_handoff() {
 		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY"
 		--shutdown-timeout 5s
 		# every bench socket comes from 127.0.0.1: lift the per-address caps
-		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000)
+		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000
+		# one capture session per bench channel, all of one facility
+		--max-open-sessions-per-facility 10000)
 	if [[ $backend == redis ]]; then
 		start_redis "$label"
 		args+=(--redis-addrs "127.0.0.1:$REDIS_PORT" --redis-prefix "bench$RANDOM")
@@ -412,6 +414,7 @@ function cdesc(b, s, hi,   n, i, r) {
 	n = split(rates, r, " ")
 	if (hi == "") {
 		if (!tried[b, s, r[1]]) return "–"
+		if (cp99[b, s, r[1]] == "") return sprintf("below %d/s (the run failed: see its log)", r[1])
 		return sprintf("below %d/s (p99 %s ms, %s/s achieved)", r[1], cp99[b, s, r[1]], cach[b, s, r[1]])
 	}
 	return sprintf("%d/s%s", hi, bestlast[b, s] ? " (top of C_RATES)" : "")
