@@ -116,7 +116,9 @@ func (s *socket) expectCentrifugo(ctx context.Context, id uint32) error {
 		if err != nil {
 			return fmt.Errorf("waiting for the reply to command %d: %w", id, err)
 		}
-		for line := range bytes.SplitSeq(b, []byte("\n")) {
+		for len(b) > 0 {
+			line, rest, _ := bytes.Cut(b, []byte("\n"))
+			b = rest
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
@@ -133,6 +135,10 @@ func (s *socket) expectCentrifugo(ctx context.Context, id uint32) error {
 			}
 			if r.Error != nil {
 				return fmt.Errorf("centrifugo refused command %d: %d %s", id, r.Error.Code, r.Error.Message)
+			}
+			// What follows the reply in its frame (a ping, a push) counts.
+			if len(rest) > 0 {
+				s.centrifugoFrame(time.Now().UnixNano(), rest)
 			}
 			return nil
 		}
