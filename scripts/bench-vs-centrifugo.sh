@@ -284,7 +284,9 @@ seconds() { # "20s" -> 20 (whole seconds, rounded up; the bench takes Go duratio
 # "<key> RESULT ... exit=N" to results.txt.
 run_bench() {
 	local key=$1 limit=$2 scenario=$3; shift 3
-	local label=${key// /-} status=0 aux=()
+	local label=${key// /-} status=0 aux=() n=1
+	# A retried run keeps its own files.
+	while [[ -e $WORK/$label.txt ]]; do n=$((n + 1)) label="${key// /-}-try$n"; done
 	quiet_wait
 	log "run $key"
 	[[ -n $REDIS_PID && $scenario == fanout ]] && aux=(--aux-pid "$REDIS_PID")
