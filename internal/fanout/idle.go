@@ -113,8 +113,12 @@ func (r IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "idle (%s): %d sockets on %d channels, opened in %.1fs, held %gs\n", r.Server, r.Sockets, r.Channels, r.OpenTime, r.Hold)
 	fmt.Fprintf(w, "  server RSS  %.1f MiB before, %.1f MiB after (peak %.1f, low %.1f during the hold)\n",
 		mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSPeak), mib(r.RSSLow))
-	fmt.Fprintf(w, "  per socket  %.0f bytes (%.1f KiB) on the server (goal < %d KiB); %.1f KiB in this generator\n",
-		r.BytesPerSocket, r.BytesPerSocket/1024, IdleTargetBytes>>10, r.GeneratorBytesPerSocket/1024)
+	goal := "" // handoff's own goal; it says nothing of another server
+	if r.Server == ServerHandoff {
+		goal = fmt.Sprintf(" (goal < %d KiB)", IdleTargetBytes>>10)
+	}
+	fmt.Fprintf(w, "  per socket  %.0f bytes (%.1f KiB) on the server%s; %.1f KiB in this generator\n",
+		r.BytesPerSocket, r.BytesPerSocket/1024, goal, r.GeneratorBytesPerSocket/1024)
 	fmt.Fprintf(w, "  dropped     %d %v\n", r.Dropped, r.DropCodes)
 	fmt.Fprintf(w, "RESULT idle server=%s sockets=%d bytes_per_socket=%.0f kib_per_socket=%.2f rss_before_mib=%.1f rss_after_mib=%.1f dropped=%d ok=%t\n",
 		r.Server, r.Sockets, r.BytesPerSocket, r.BytesPerSocket/1024, mib(r.RSSBefore), mib(r.RSSAfter), r.Dropped, r.OK)
