@@ -4,7 +4,8 @@
 # --server centrifugo target speaks Centrifugo's JSON client protocol and
 # HTTP API). Prints the ratio table of issue 14 as markdown.
 #
-#   scripts/bench-vs-centrifugo.sh                 # the full run (about 30 minutes)
+#   scripts/bench-vs-centrifugo.sh                 # the full run (not timed here: each run is about
+#                                                  # 30-60 s with setup and the quiet wait)
 #   # a smoke run (under 2 minutes once Centrifugo is installed):
 #   A_SOCKETS=500 A_HOLD=2s B_SOCKETS=200 B_CHANNELS=20 B_RATE=500 \
 #     C_SOCKETS=100 C_CHANNELS=100 C_RATES="500 1000" WARMUP=1s DURATION=2s QUIET_WAIT=0 \
