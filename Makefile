@@ -23,7 +23,7 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/handoff
 
-## deps: install what the tests need when it is missing (redis-server, chromium, versitygw)
+## deps: install what the tests need when it is missing (redis-server, chromium, versitygw, Centrifugo)
 deps:
 	@scripts/install-test-deps.sh "$(VERSITYGW_VERSION)"
 
