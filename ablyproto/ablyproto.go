@@ -1,4 +1,5 @@
-// Package ablyproto holds the Ably REST wire types that handoff speaks, so
+// Package ablyproto holds the Ably wire types that handoff speaks (REST,
+// and the realtime ProtocolMessage in JSON and msgpack: codec.go), so
 // that the Ably-compatible endpoints and their tests share one definition
 // of each shape. It describes the wire only; what handoff accepts or
 // stores is decided where the types are used (internal/publish).
