@@ -5,64 +5,33 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/internal/auth"
 )
 
-// handoff's Ably tokens are self-verifying, so any node with the same API
-// keys checks them without a store:
-//
-//	hdf1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key secret, "handoff-token\n" + "hdf1." + claims))>
-//
-// The claims name the key, the issue and expiry times (ms) and the granted
-// capability. Changing a key's secret or removing the key revokes its
-// tokens; a key's capability is intersected again on every use, so
-// narrowing it narrows tokens already issued. There is no per-token
-// revocation.
-const tokenPrefix = "hdf1."
-
-type tokenClaims struct {
-	KeyName    string `json:"k"`
-	Issued     int64  `json:"i"`
-	Expires    int64  `json:"x"`
-	Capability string `json:"c"`
-	ClientID   string `json:"cid,omitempty"`
-}
-
-type verifiedToken struct {
-	tokenClaims
-	capability auth.Capability
-}
+// handoff's Ably tokens are self-verifying (auth.AblyTokens, shared with
+// the realtime socket); tokens adapts their errors to Ably's.
+type tokenClaims = auth.AblyTokenClaims
 
 type tokens struct {
 	keys *auth.APIKeys
 	now  func() time.Time
 }
 
-func (ts tokens) mac(keyName, signed string) ([]byte, auth.Capability, bool) {
-	if ts.keys == nil {
-		return nil, auth.Capability{}, false
-	}
-	return ts.keys.Sign(keyName, []byte("handoff-token\n"+signed))
-}
+func (ts tokens) shared() auth.AblyTokens { return auth.AblyTokens{Keys: ts.keys, Now: ts.now} }
 
 // issue returns a token for claims, signed with the key's secret.
 func (ts tokens) issue(c tokenClaims) (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", err
-	}
-	signed := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	mac, _, ok := ts.mac(c.KeyName, signed)
-	if !ok {
+	t, err := ts.shared().Issue(c)
+	if errors.Is(err, auth.ErrAblyTokenKey) {
 		return "", errInvalidKey
 	}
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac), nil
+	return t, err
 }
 
 // Token failures are 401 with code 40140, the one code on which ably-go
@@ -75,32 +44,18 @@ var (
 	errTokenExpired      = errorf(http.StatusUnauthorized, ablyproto.CodeTokenError, "token expired: request a new one")
 )
 
-// verify checks a token's signature and expiry and returns its claims with
-// its capability intersected with the key's current one. Errors are
-// 401 with 40140, so the SDKs request a new token and retry.
-func (ts tokens) verify(token string) (verifiedToken, error) {
-	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, tokenPrefix), ".")
-	if !strings.HasPrefix(token, tokenPrefix) || !ok {
-		return verifiedToken{}, errTokenUnrecognised
+// verify checks a token's signature and expiry and returns it with its
+// capability intersected with the key's current one. Errors are 401 with
+// 40140, so the SDKs request a new token and retry.
+func (ts tokens) verify(token string) (auth.AblyToken, error) {
+	t, err := ts.shared().Verify(token)
+	switch {
+	case errors.Is(err, auth.ErrAblyTokenExpired):
+		return t, errTokenExpired
+	case err != nil:
+		return t, errTokenUnrecognised
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(signed)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	var c tokenClaims
-	if err1 != nil || err2 != nil || json.Unmarshal(payload, &c) != nil {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	want, keyCap, ok := ts.mac(c.KeyName, tokenPrefix+signed)
-	if !ok || !hmac.Equal(got, want) {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	if ts.now().UnixMilli() >= c.Expires {
-		return verifiedToken{}, errTokenExpired
-	}
-	tc, err := auth.ParseCapability(c.Capability)
-	if err != nil {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	return verifiedToken{tokenClaims: c, capability: tc.Intersect(keyCap)}, nil
+	return t, nil
 }
 
 // Token limits. Ably's defaults: a token lives 60 minutes unless asked
