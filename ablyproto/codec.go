@@ -51,13 +51,10 @@ func Decode(f Format, b []byte) (*ProtocolMessage, error) {
 	pm := new(ProtocolMessage)
 	var err error
 	if f == FormatMsgpack {
-		dec := msgpack.NewDecoder(bytes.NewReader(b))
-		dec.SetCustomStructTag("json")
-		err = dec.Decode(pm)
-		if err == nil {
-			if _, perr := dec.PeekCode(); perr == nil {
-				err = errors.New("trailing bytes after the message")
-			}
+		if err = checkMsgpack(b); err == nil {
+			dec := msgpack.NewDecoder(bytes.NewReader(b))
+			dec.SetCustomStructTag("json")
+			err = dec.Decode(pm)
 		}
 	} else {
 		err = json.Unmarshal(b, pm)

@@ -1,6 +1,7 @@
 package ablyproto_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -103,6 +104,10 @@ func TestDecodeRefuses(t *testing.T) {
 		"msgpack garbage":  {ablyproto.FormatMsgpack, []byte{0xc1}},
 		"msgpack trailing": {ablyproto.FormatMsgpack, []byte{0x80, 0x80}},
 		"msgpack int keys": {ablyproto.FormatMsgpack, mapKeys},
+		// A 4-billion-element array in a few bytes must be refused before
+		// the library pre-allocates it (found by FuzzDecodeMsgpack).
+		"msgpack huge array": {ablyproto.FormatMsgpack, []byte{0x81, 0xa8, 'm', 'e', 's', 's', 'a', 'g', 'e', 's', 0x91, 0x81, 0xa4, 'd', 'a', 't', 'a', 0xdd, 0xff, 0xff, 0xff, 0xff, 0x00}},
+		"msgpack deep":       {ablyproto.FormatMsgpack, append(bytes.Repeat([]byte{0x91}, 200), 0xc0)},
 	} {
 		if _, err := ablyproto.Decode(tc.f, tc.b); err == nil {
 			t.Errorf("%s: decoded", name)
