@@ -12,8 +12,8 @@ import "encoding/json"
 
 // Message is one message of an Ably REST publish (POST
 // /channels/{channel}/messages), whose body is one Message or an array of
-// them. ably-go sends it as JSON when WithUseBinaryProtocol(false) is set;
-// otherwise both SDKs default to msgpack, which handoff does not speak.
+// them, in JSON or (ably-go's default) msgpack, which the REST handler
+// converts to JSON first (MsgpackToJSON).
 type Message struct {
 	// ID is the message id. Both SDKs set "<base>:<index>" ids on REST
 	// publishes (idempotent publishing), so a retried request carries the

@@ -186,3 +186,23 @@ func msgpackToJSON(v any, depth int) (any, error) {
 	}
 	return v, nil
 }
+
+// MsgpackToJSON converts one msgpack document (a REST body sent with
+// Content-Type application/x-msgpack, ably-go's default) to the JSON text
+// of the same value, so the JSON decoding and its checks apply unchanged.
+// Binary values are refused: handoff stores JSON only, and the SDKs send
+// binary REST data as base64 text anyway.
+func MsgpackToJSON(b []byte) ([]byte, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	v, err := dec.DecodeInterface()
+	if err == nil {
+		v, err = msgpackToJSON(v, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	return json.Marshal(v)
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -75,12 +77,13 @@ const (
 func (h *Handler) requestToken(w http.ResponseWriter, r *http.Request) {
 	keyName := r.PathValue("keyName")
 	var req ablyproto.TokenRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
-	dec.UseNumber()
-	if !jsonBody(r) {
-		writeError(w, r, errMsgpack)
+	body, err := tokenRequestBody(w, r)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the body must be a JSON TokenRequest"))
 		return
@@ -179,6 +182,30 @@ func (h *Handler) grant(req ablyproto.TokenRequest, keyCap auth.Capability) (abl
 	}
 	return ablyproto.TokenDetails{Token: token, KeyName: c.KeyName, Issued: c.Issued, Expires: c.Expires,
 		Capability: c.Capability, ClientID: c.ClientID}, nil
+}
+
+// tokenRequestBody reads a TokenRequest body as JSON text: ably-go sends it
+// as msgpack unless told to use JSON; its integers (ttl, timestamp) stay
+// integers, so the MAC text is unchanged.
+func tokenRequestBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
+		return nil, errMsgpack
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	if err == nil && mp {
+		body, err = ablyproto.MsgpackToJSON(body)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the body must be a JSON or msgpack TokenRequest")
+	}
+	return body, nil
+}
+
+// msgpackBody reports whether the request body is labelled msgpack.
+func msgpackBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-msgpack"
 }
 
 func absDuration(d time.Duration) time.Duration {
