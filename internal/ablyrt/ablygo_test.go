@@ -47,6 +47,21 @@ func TestAblyGoConnect(t *testing.T) {
 			waitState(t, tc, ably.ConnectionStateConnected)
 			testutil.Equal(t, "token client id", "desk-42", tc.Auth.ClientID())
 
+			// In-band AUTH: a new token on the live connection keeps it.
+			id := tc.Connection.ID()
+			if _, err := tc.Auth.Authorize(ctx(t), &ably.TokenParams{ClientID: "desk-42"}); err != nil {
+				t.Fatalf("in-band authorize: %v", err)
+			}
+			testutil.Equal(t, "same connection after AUTH", id, tc.Connection.ID())
+			testutil.Equal(t, "callback used twice", int32(2), calls.Load())
+
+			// A TokenRequest from the callback: the SDK exchanges it at
+			// requestToken itself, in its own format.
+			trc := realtime(t, n.port, f.binary, ably.WithAuthCallback(func(ctx context.Context, p ably.TokenParams) (ably.Tokener, error) {
+				return rest.Auth.CreateTokenRequest(&p)
+			}))
+			waitState(t, trc, ably.ConnectionStateConnected)
+
 			bad := realtime(t, n.port, f.binary, ably.WithKey(keyName+":wrong-secret-0123456789"))
 			waitState(t, bad, ably.ConnectionStateFailed)
 			var e *ably.ErrorInfo

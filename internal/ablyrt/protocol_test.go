@@ -302,3 +302,31 @@ func TestResendAfterResume(t *testing.T) {
 		testutil.Equal(t, "published once", 1, len(evs))
 	}
 }
+
+// TestSlowConsumer: a connection whose send queue overflows is sent
+// DISCONNECTED (so the SDK resumes from its channel serials), not cut.
+func TestSlowConsumer(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{SendQueueMessages: 4})
+	for _, f := range wireFormats {
+		channel := "session:slow-" + f.String()
+		for i := range 200 {
+			if _, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "e", Data: json.RawMessage(strconv.Itoa(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := dial(t, n, f, keyQuery())
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: channel, ChannelSerial: "0"})
+		for {
+			pm := w.read()
+			if pm.Action == ablyproto.ActionDisconnected {
+				testutil.Equal(t, "code", 80003, pm.Error.Code)
+				break
+			}
+			if pm.Action != ablyproto.ActionAttached && pm.Action != ablyproto.ActionMessage {
+				t.Fatalf("%s: unexpected action %d", f, pm.Action)
+			}
+		}
+	}
+}
