@@ -90,7 +90,13 @@ func (s *Server) wire(ctx context.Context) error {
 
 	// The Ably realtime protocol on "/", over the same hub as /realtime:
 	// only WebSocket upgrades; a plain GET / keeps the mux's 404.
-	art := ablyrt.New(s.hub, keys, ablyrt.Config{}, s.log)
+	// With Redis, resumable connections and their msgSerial dedupe are
+	// shared, so an SDK resumes on any node.
+	var connStore ablyrt.ConnStore
+	if s.redis != nil {
+		connStore = ablyrt.NewRedisStore(s.redis, s.cfg.RedisPrefix)
+	}
+	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore}, s.log)
 	s.mux.Handle("GET /{$}", art.OnlyUpgrades(http.NotFoundHandler()))
 	s.shutdown = append(s.shutdown, art.Shutdown)
 

@@ -107,7 +107,11 @@ func (c *conn) handle(b []byte) {
 	case ablyproto.ActionAuth:
 		c.reauth(pm)
 	case ablyproto.ActionClose:
+		// Forgotten before CLOSED goes out, so no resume can follow it.
 		c.closed = true
+		ctx, cancel := opContext()
+		_ = c.s.store.Forget(ctx, c.id)
+		cancel()
 		c.end(&ablyproto.ProtocolMessage{Action: ablyproto.ActionClosed}, false)
 	case ablyproto.ActionDisconnect:
 		c.end(nil, false)

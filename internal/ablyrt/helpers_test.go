@@ -47,7 +47,11 @@ type node struct {
 
 func startHub(t testing.TB) *hub.Hub {
 	t.Helper()
-	b := hub.NewMemory(hub.MemoryConfig{})
+	return runHub(t, hub.NewMemory(hub.MemoryConfig{}))
+}
+
+func runHub(t testing.TB, b hub.Backend) *hub.Hub {
+	t.Helper()
 	h := hub.New(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -151,8 +155,8 @@ func (b *inbox) len() int { return len(b.all()) }
 // client's transport without the client's knowledge.
 type proxy struct {
 	ln     net.Listener
-	target string
 	mu     sync.Mutex
+	target string
 	conns  []net.Conn
 	wg     sync.WaitGroup
 }
@@ -183,7 +187,10 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
-		out, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		out, err := net.Dial("tcp", target)
 		if err != nil {
 			_ = in.Close()
 			continue
@@ -195,6 +202,14 @@ func (p *proxy) accept() {
 		go func() { defer p.wg.Done(); _, _ = io.Copy(out, in); _ = out.Close() }()
 		go func() { defer p.wg.Done(); _, _ = io.Copy(in, out); _ = in.Close() }()
 	}
+}
+
+// retarget sends new connections to target (a load balancer moving the
+// client to another node).
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 // cut closes every proxied connection.
