@@ -324,3 +324,52 @@ func TestAblyGoShutdown(t *testing.T) {
 		})
 	}
 }
+
+// TestAblyGoHistoryUntilAttach: ATTACHED's channelSerial is the attach
+// point that HistoryUntilAttach reads up to (fromSerial), so history and
+// live delivery meet with no gap and no overlap.
+func TestAblyGoHistoryUntilAttach(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{})
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			channel := "session:until-" + f.name
+			rest := restJSON(t, n.port).Channels.Get(channel)
+			for i := range 3 {
+				if err := rest.Publish(ctx(t), "before", strconv.Itoa(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := realtime(t, n.port, f.binary, ably.WithKey(testKey))
+			ch := c.Channels.Get(channel)
+			var live inbox
+			if _, err := ch.SubscribeAll(ctx(t), live.add); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if err := rest.Publish(ctx(t), "after", strconv.Itoa(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testutil.Eventually(t, "live messages", func() bool { return live.len() >= 2 })
+			req, err := ch.HistoryUntilAttach()
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, err := req.Items(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for items.Next(ctx(t)) {
+				names = append(names, items.Item().Name)
+			}
+			if err := items.Err(); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Equal(t, "history up to the attach", []string{"before", "before", "before"}, names)
+			testutil.Equal(t, "live after it", 2, live.len())
+		})
+	}
+}

@@ -83,6 +83,12 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		chanErr(errorInfo(401, ablyproto.CodeCapability, "these credentials may not attach to this channel"))
 		return
 	}
+	if old != nil {
+		// Stopped before its position is read, so no event is both
+		// delivered by it and replayed by the new subscription.
+		old.stop()
+		delete(c.channels, name)
+	}
 	var since *hub.Cursor
 	sinceGiven := false
 	if pm.ChannelSerial != "" {
@@ -97,10 +103,6 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		old.mu.Lock()
 		since, sinceGiven = old.last, old.last != nil
 		old.mu.Unlock()
-	}
-	if old != nil {
-		old.stop()
-		delete(c.channels, name)
 	}
 	var params map[string]string
 	if !sinceGiven && old == nil && !pm.HasFlag(ablyproto.FlagAttachResume) {

@@ -134,6 +134,10 @@ func TestConnected(t *testing.T) {
 		if pm2.Error != nil || pm2.ConnectionDetails.ConnectionKey == d.ConnectionKey {
 			t.Fatalf("%s: resume: error %v, key %q (was %q)", f, pm2.Error, pm2.ConnectionDetails.ConnectionKey, d.ConnectionKey)
 		}
+		// recover= (a new client instance with a recovery key) is a resume.
+		_ = w2.ws.CloseNow()
+		wr := dial(t, n, f, keyQuery("recover", pm2.ConnectionDetails.ConnectionKey))
+		testutil.Equal(t, "recovered id", pm.ConnectionID, wr.expect(ablyproto.ActionConnected).ConnectionID)
 		// A forged key is a new connection with 80008.
 		w3 := dial(t, n, f, keyQuery("resume", pm.ConnectionID+"!abc-AAAAAAAAAAAAAAAAAAAAAA"))
 		pm3 := w3.expect(ablyproto.ActionConnected)
