@@ -31,6 +31,7 @@ type conn struct {
 	expiry   *time.Timer     // reader
 	channels map[string]*channelState
 	closed   bool // reader: the client sent CLOSE; forget the state
+	started  time.Time
 
 	q         outQueue
 	lastSend  atomic.Int64 // unix ms of the last frame queued
@@ -41,7 +42,7 @@ type conn struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
-	c := &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), stopBeat: make(chan struct{})}
+	c := &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), stopBeat: make(chan struct{}), started: time.Now()}
 	c.echo = r.URL.Query().Get("echo") != "false"
 	return c
 }
@@ -315,9 +316,17 @@ func (c *conn) finish() {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
+	var err error
 	if c.closed {
-		_ = c.s.store.Forget(ctx, c.id)
+		err = c.s.store.Forget(ctx, c.id)
 	} else {
-		_ = c.s.store.Keep(ctx, c.id, c.s.cfg.ConnectionStateTTL)
+		err = c.s.store.Keep(ctx, c.id, c.s.cfg.ConnectionStateTTL)
 	}
+	// Names only: never the key, token or connection key.
+	ev := c.s.log.Info()
+	if err != nil {
+		ev = c.s.log.Warn().Err(err)
+	}
+	ev.Str("route", "/").Str("conn", c.id).Str("key", c.keyName).Str("format", c.format.String()).
+		Bool("closed_by_client", c.closed).Dur("duration", time.Since(c.started)).Msg("ably connection ended")
 }
