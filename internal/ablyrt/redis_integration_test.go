@@ -120,3 +120,61 @@ func TestTwoNodesResend(t *testing.T) {
 		}
 	}
 }
+
+// TestResyncIsUnsolicitedAttached: when Redis loses its data (an empty
+// restart), live delivery cannot be repaired from history; the native
+// protocol's resync reaches Ably clients as an unsolicited ATTACHED
+// without RESUMED, with error 90003 and the new channelSerial, before any
+// message of the new history, and delivery goes on from there.
+func TestResyncIsUnsolicitedAttached(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	n := redisNode(t, r)
+	channel := "session:resync"
+	var ws []*wire
+	for _, f := range wireFormats {
+		w := dial(t, n, f, url.Values{"key": {testKey}})
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: channel})
+		w.expect(ablyproto.ActionAttached)
+		ws = append(ws, w)
+	}
+	if _, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		w.expect(ablyproto.ActionMessage)
+	}
+	r.Kill()
+	r.Start()
+	var after []hub.Event
+	testutil.Eventually(t, "publishes succeed after the restart", func() bool {
+		ev, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		if err == nil {
+			after = append(after, ev)
+		}
+		return err == nil
+	})
+	for range 3 {
+		ev, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = append(after, ev)
+	}
+	for _, w := range ws {
+		at := w.expect(ablyproto.ActionAttached) // fails on a MESSAGE first
+		if at.HasFlag(ablyproto.FlagResumed) || at.Error == nil || at.Error.Code != 90003 {
+			t.Fatalf("%s: resync ATTACHED flags %d error %+v", w.format, at.Flags, at.Error)
+		}
+		pos, err := hub.ParseCursor(at.ChannelSerial)
+		if err != nil {
+			t.Fatalf("%s: resync channelSerial %q: %v", w.format, at.ChannelSerial, err)
+		}
+		for _, ev := range after {
+			if ev.Cursor.Epoch == pos.Epoch && ev.Cursor.Offset > pos.Offset || pos.IsZero() {
+				testutil.Equal(t, "after the resync", ev.ID, w.expect(ablyproto.ActionMessage).ChannelSerial)
+			}
+		}
+	}
+}
