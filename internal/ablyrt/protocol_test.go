@@ -14,6 +14,7 @@ import (
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablyrt"
+	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
@@ -332,5 +333,47 @@ func TestSlowConsumer(t *testing.T) {
 				t.Fatalf("%s: unexpected action %d", f, pm.Action)
 			}
 		}
+	}
+}
+
+// TestRefusals: invalid channel names (40010), the channel limit (90010),
+// the server's own event names (NACK 40300), presence (NACK 40000), a
+// token whose clientId contradicts the clientId parameter (ERROR 40102).
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{MaxChannels: 1})
+	for _, f := range wireFormats {
+		w := dial(t, n, f, keyQuery())
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "bad channel!"})
+		testutil.Equal(t, "invalid name", 40010, w.expect(ablyproto.ActionError).Error.Code)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "one"})
+		w.expect(ablyproto.ActionAttached)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "two"})
+		e := w.expect(ablyproto.ActionError)
+		testutil.Equal(t, "channel limit", 90010, e.Error.Code)
+		testutil.Equal(t, "channel named", "two", e.Channel)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "one", MsgSerial: serialPtr(0),
+			Messages: []ablyproto.RealtimeMessage{{Name: "image.added", Data: &ablyproto.Data{JSON: json.RawMessage(`{}`)}}}})
+		testutil.Equal(t, "server namespace", 40300, w.expect(ablyproto.ActionNack).Error.Code)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionPresence, Channel: "one", MsgSerial: serialPtr(1),
+			Presence: []ablyproto.RealtimeMessage{{ClientID: "a"}}})
+		nack := w.expect(ablyproto.ActionNack)
+		testutil.Equal(t, "presence", 40000, nack.Error.Code)
+		testutil.Equal(t, "presence serial", int64(1), *nack.MsgSerial)
+
+		keys, err := auth.ParseAPIKeys(testKey, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := auth.AblyTokens{Keys: keys, Now: time.Now}.Issue(auth.AblyTokenClaims{KeyName: keyName,
+			Issued: time.Now().UnixMilli(), Expires: time.Now().Add(time.Hour).UnixMilli(), Capability: `{"*":["*"]}`, ClientID: "desk-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := dial(t, n, f, url.Values{"access_token": {tok}, "clientId": {"desk-2"}})
+		testutil.Equal(t, "clientId mismatch", 40102, tw.expect(ablyproto.ActionError).Error.Code)
+		ok := dial(t, n, f, url.Values{"access_token": {tok}})
+		testutil.Equal(t, "token clientId", "desk-1", ok.expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
 	}
 }
