@@ -26,3 +26,24 @@ if ! [ -x "$gobin/versitygw" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$versity_v
   go install "github.com/versity/versitygw/cmd/versitygw@${versity_version}"
   echo "$versity_version" > "$stamp"
 fi
+
+# The released ably-js packages the Ably-compatibility tests run, pinned by
+# scripts/ablyjs/package-lock.json, installed with npm ci into a cache
+# directory (never into the repository). A stamp holds the lockfile's hash.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
+  echo "installing nodejs and npm with apt-get"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  [ ${#need_apt[@]} -gt 0 ] || $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nodejs npm
+}
+here="$(cd "$(dirname "$0")" && pwd)"
+ablyjs_dir="${HANDOFF_ABLYJS_DIR:-$HOME/.cache/handoff/ablyjs}"
+lock_sum="$(sha256sum "$here/ablyjs/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$ablyjs_dir/.lock-sha256" 2>/dev/null)" != "$lock_sum" ] || ! [ -d "$ablyjs_dir/node_modules" ]; then
+  echo "installing ably-js test packages into $ablyjs_dir with npm ci"
+  mkdir -p "$ablyjs_dir"
+  cp "$here/ablyjs/package.json" "$here/ablyjs/package-lock.json" "$ablyjs_dir/"
+  (cd "$ablyjs_dir" && npm ci --no-audit --no-fund --ignore-scripts)
+  echo "$lock_sum" > "$ablyjs_dir/.lock-sha256"
+fi

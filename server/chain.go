@@ -34,7 +34,9 @@ type edgeLimits struct {
 // edge is everything between the listener and the node's routes, in one
 // place. Security headers go on first so even a recovered panic's 500
 // carries them; the access log and metrics sit outside panic recovery so
-// they see the status it answered with. The client address is outermost:
+// they see the status it answered with. Ably's CORS answers preflights
+// before any route, and is itself outside the log: a preflight carries
+// nothing worth a line. The client address is outermost:
 // it derives the request every later layer shares, so the route template
 // ServeMux records on it is seen by the access log and metrics too. The
 // body deadline is set before any handler can read the body.
@@ -42,6 +44,7 @@ func edge(next http.Handler, log zerolog.Logger, m *httpMetrics, lim edgeLimits)
 	return chain(
 		clientAddress(lim.proxies),
 		securityHeaders(lim.hostFraming),
+		ablyCORS(),
 		accessLog(log),
 		countRequests(m),
 		recoverPanics(log),

@@ -68,13 +68,26 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", "1")
 	}
 	if e.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
-		h.Set("WWW-Authenticate", `Basic realm="handoff"`)
+		h.Set("WWW-Authenticate", challenge(r))
 	}
 	body := ablyproto.ErrorBody{Error: ablyproto.ErrorInfo{
 		Message: e.Message, Code: e.Code, StatusCode: e.Status,
 		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code),
 	}}
 	writeReply(w, r, e.Status, body, nil)
+}
+
+// challenge is a 401's WWW-Authenticate. A Basic challenge makes a browser
+// ask its user for a password, and one that arrives on browser ably-js's
+// fetch stalls the request until the SDK gives up (408). So Basic is
+// offered only to a request that came with no credentials and not from a
+// page (no Origin); refused credentials, and any browser, get a Bearer
+// challenge, which no browser answers with a dialog.
+func challenge(r *http.Request) string {
+	if r != nil && r.Header.Get("Authorization") == "" && r.Header.Get("Origin") == "" {
+		return `Basic realm="handoff"`
+	}
+	return `Bearer realm="handoff"`
 }
 
 // headerSafe keeps an error message printable ASCII for a header.

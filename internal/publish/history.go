@@ -184,7 +184,8 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...strin
 			return channel, true
 		}
 	}
-	writeError(w, r, errorf(http.StatusForbidden, ablyproto.CodeCapability, "these credentials may not %s on this channel", ops[0]))
+	// Ably answers a missing capability with 40160 and status 401.
+	writeError(w, r, errorf(http.StatusUnauthorized, ablyproto.CodeCapability, "these credentials may not %s on this channel", ops[0]))
 	return "", false
 }
 

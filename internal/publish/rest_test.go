@@ -263,7 +263,7 @@ func TestHistoryParams(t *testing.T) {
 	testutil.Check(t, "reader key: status", http.StatusOK, resp.StatusCode)
 	resp.Body.Close()
 	resp = r.get(t, "/channels/bench:1/history", benchKey, benchSecret)
-	testutil.Check(t, "publish-only key: status", http.StatusForbidden, resp.StatusCode)
+	testutil.Check(t, "publish-only key: status", http.StatusUnauthorized, resp.StatusCode)
 	testutil.Check(t, "publish-only key: code", ablyproto.CodeCapability, errorCode(t, resp))
 }
 
@@ -311,7 +311,7 @@ func TestAblyGoToken(t *testing.T) {
 	_, err = narrow.Channels.Get("session:t").History().Items(ctx)
 	code, status := ablyErr(t, err)
 	testutil.Check(t, "history with a publish-only token: code", ably.ErrorCode(ablyproto.CodeCapability), code)
-	testutil.Check(t, "history with a publish-only token: status", http.StatusForbidden, status)
+	testutil.Check(t, "history with a publish-only token: status", http.StatusUnauthorized, status)
 	code, _ = ablyErr(t, narrow.Channels.Get("other").Publish(ctx, "note", "y"))
 	testutil.Check(t, "publish outside the token's channels: code", ably.ErrorCode(ablyproto.CodeCapability), code)
 	testutil.Check(t, "events on session:t", 2, r.historyLen(t, "session:t"))

@@ -100,10 +100,10 @@ func TestKeyCapabilities(t *testing.T) {
 		{"unrestricted key, any channel", keyName, keySecret, "anything", http.StatusCreated, 0},
 		{"bench key in its namespace", benchKey, benchSecret, "bench:1", http.StatusCreated, 0},
 		{"bench key deeper in its namespace", benchKey, benchSecret, "bench:1:2", http.StatusCreated, 0},
-		{"bench key on a session", benchKey, benchSecret, "session:abc", http.StatusForbidden, 40160},
-		{"bench key on the bare namespace", benchKey, benchSecret, "bench", http.StatusForbidden, 40160},
-		{"bench key on a look-alike", benchKey, benchSecret, "benchmark:1", http.StatusForbidden, 40160},
-		{"subscribe-only key", readerKey, readerSecret, "bench:1", http.StatusForbidden, 40160},
+		{"bench key on a session", benchKey, benchSecret, "session:abc", http.StatusUnauthorized, 40160},
+		{"bench key on the bare namespace", benchKey, benchSecret, "bench", http.StatusUnauthorized, 40160},
+		{"bench key on a look-alike", benchKey, benchSecret, "benchmark:1", http.StatusUnauthorized, 40160},
+		{"subscribe-only key", readerKey, readerSecret, "bench:1", http.StatusUnauthorized, 40160},
 		{"bench key, wrong secret", benchKey, keySecret, "bench:1", http.StatusUnauthorized, 40101},
 	}
 	published := map[string]int{}
@@ -126,5 +126,5 @@ func TestKeyCapabilities(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("ably-go: err = %v, want an *ably.ErrorInfo", err)
 	}
-	testutil.Equal(t, "ably-go ErrorInfo status", http.StatusForbidden, ae.StatusCode)
+	testutil.Equal(t, "ably-go ErrorInfo status", http.StatusUnauthorized, ae.StatusCode)
 }
