@@ -182,19 +182,31 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 }
 
 // adopt makes id the connection's credentials and arms the token's
-// expiry: at expiry the client is sent DISCONNECTED 40142 and renews.
-// (handoff does not send AUTH ahead of expiry: ably-go 1.4.0 answers it
-// with an already-cancelled authorize.)
+// expiry. Ahead of it the server sends AUTH (RTN22), on which ably-js
+// renews in band; at expiry a connection still on the old token is sent
+// DISCONNECTED 40142, on which both SDKs renew and resume. (ably-go 1.4.0
+// answers AUTH with an authorize on an already-cancelled context, so it
+// usually renews on the DISCONNECTED.)
 func (c *conn) adopt(id identity) {
 	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
-	if c.expiry != nil {
-		c.expiry.Stop()
-		c.expiry = nil
+	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
+		if t != nil {
+			t.Stop()
+		}
 	}
-	if !id.expires.IsZero() {
-		c.expiry = time.AfterFunc(id.expires.Sub(c.s.cfg.Now()), func() { c.disconnect(errTokenExpired) })
+	c.expiry, c.authAsk = nil, nil
+	if id.expires.IsZero() {
+		return
 	}
+	left := id.expires.Sub(c.s.cfg.Now())
+	ahead := min(authAhead, left/4)
+	c.authAsk = time.AfterFunc(left-ahead, func() { c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAuth}) })
+	c.expiry = time.AfterFunc(left, func() { c.disconnect(errTokenExpired) })
 }
+
+// authAhead is how long before a token's expiry the server asks for a new
+// one (at most a quarter of the token's remaining life).
+const authAhead = 30 * time.Second
 
 // reauth handles the client's AUTH with a new token: the connection keeps
 // its id and gets a fresh CONNECTED (the SDKs' "update").

@@ -29,6 +29,7 @@ type conn struct {
 	clientID string          // reader
 	cap      auth.Capability // reader
 	expiry   *time.Timer     // reader
+	authAsk  *time.Timer     // reader: sends AUTH ahead of expiry
 	channels map[string]*channelState
 	closed   bool // reader: the client sent CLOSE; forget the state
 	started  time.Time
@@ -305,8 +306,10 @@ func (c *conn) finish() {
 	c.end(nil, false)
 	close(c.stopBeat)
 	_ = c.ws.CloseNow()
-	if c.expiry != nil {
-		c.expiry.Stop()
+	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	for _, cs := range c.channels {
 		cs.stop()

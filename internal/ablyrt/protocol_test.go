@@ -377,3 +377,42 @@ func TestRefusals(t *testing.T) {
 		testutil.Equal(t, "token clientId", "desk-1", ok.expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
 	}
 }
+
+// TestServerAsksForAuth: ahead of a token's expiry the server sends AUTH;
+// a client that answers with a new token keeps its connection (CONNECTED,
+// same id) and is not disconnected at the old token's expiry; one that
+// does not is sent DISCONNECTED 40142 at expiry.
+func TestServerAsksForAuth(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{})
+	keys, err := auth.ParseAPIKeys(testKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(ttl time.Duration) string {
+		tok, err := auth.AblyTokens{Keys: keys, Now: time.Now}.Issue(auth.AblyTokenClaims{KeyName: keyName,
+			Issued: time.Now().UnixMilli(), Expires: time.Now().Add(ttl).UnixMilli(), Capability: `{"*":["*"]}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, f := range wireFormats {
+		w := dial(t, n, f, url.Values{"access_token": {token(800 * time.Millisecond)}})
+		id := w.expect(ablyproto.ActionConnected).ConnectionID
+		w.expect(ablyproto.ActionAuth)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAuth, Auth: &ablyproto.AuthDetails{AccessToken: token(time.Hour)}})
+		testutil.Equal(t, "same connection after AUTH", id, w.expect(ablyproto.ActionConnected).ConnectionID)
+		// Past the old expiry the connection still answers.
+		time.Sleep(time.Second)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat, ID: "still-there"})
+		testutil.Equal(t, "alive after the old expiry", "still-there", w.expect(ablyproto.ActionHeartbeat).ID)
+
+		lazy := dial(t, n, f, url.Values{"access_token": {token(400 * time.Millisecond)}})
+		lazy.expect(ablyproto.ActionConnected)
+		lazy.expect(ablyproto.ActionAuth)
+		d := lazy.expect(ablyproto.ActionDisconnected)
+		testutil.Equal(t, "expired", 40142, d.Error.Code)
+		testutil.Equal(t, "status", 401, d.Error.StatusCode)
+	}
+}
