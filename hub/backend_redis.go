@@ -111,6 +111,13 @@ type Redis struct {
 	waiters map[string]chan error
 	seq     atomic.Uint64 // makes PING tokens unique
 
+	// batch queues publishes for publish.lua (backend_redis_batch.go).
+	batch batcher
+	// life is cancelled by Close; batches are sent with it, as they
+	// belong to no one caller.
+	life context.Context
+	stop context.CancelFunc
+
 	delivery *delivery
 	resync   chan struct{}
 	closed   chan struct{}
@@ -139,7 +146,10 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
+	life, stop := context.WithCancel(context.Background())
 	return &Redis{
+		life:     life,
+		stop:     stop,
 		cfg:      cfg,
 		client:   cfg.Client,
 		head:     cfg.Prefix + ":{",
@@ -164,18 +174,13 @@ func (r *Redis) channelOf(pubsub string) (string, bool) {
 	return s, ok1 && ok2
 }
 
-// Publish runs publish.lua: next offset, XADD with MAXLEN, TTL and
-// PUBLISH in one step. An error wraps ErrUnavailable. A timeout or a
+// Publish stores the event with publish.lua (next offset, XADD with
+// MAXLEN, TTL and PUBLISH in one step), batched with concurrent publishes
+// (backend_redis_batch.go). An error wraps ErrUnavailable. A timeout or a
 // connection lost after the script was sent leaves it unknown whether the
 // event was stored; it is then in history or nowhere, never half-written.
 func (r *Redis) Publish(ctx context.Context, channel string, p Publication) (Event, error) {
-	var res string
-	err := errStopped
-	if !r.isClosed() {
-		keys := []string{r.key(channel, "meta"), r.key(channel, "stream")}
-		res, err = publishScript.Run(ctx, r.client, keys, NewEpoch(), r.cfg.HistorySize, r.ttl,
-			r.key(channel, "pub"), p.Type, []byte(p.Data)).Text()
-	}
+	res, err := r.publish(ctx, channel, r.key(channel, "pub"), p)
 	var ev Event
 	if err == nil {
 		ev, _, err = parseEvent(channel, res)
@@ -185,6 +190,36 @@ func (r *Redis) Publish(ctx context.Context, channel string, p Publication) (Eve
 	}
 	ev.Data = p.Data // the caller's bytes rather than a copy of the echo, as Memory
 	return ev, nil
+}
+
+// publish queues one event for the next batch and waits for its encoded
+// form. A caller whose ctx ends first returns at once; its event is then
+// stored with its batch or, if the batch was not sent yet, not at all.
+func (r *Redis) publish(ctx context.Context, channel, pubsub string, p Publication) (string, error) {
+	if r.isClosed() {
+		return "", errStopped
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	req := pubReqPool.Get().(*pubReq)
+	req.ctx, req.channel, req.pubsub, req.p = ctx, channel, pubsub, p
+	r.submit(req)
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		// A leader's event was sent already; the select still prefers
+		// neither, so look again before calling it given up.
+		select {
+		case <-req.done:
+		default:
+			return "", ctx.Err() // req stays with its batch, and is not reused
+		}
+	}
+	res, err := req.res, req.err
+	*req = pubReq{done: req.done}
+	pubReqPool.Put(req)
+	return res, err
 }
 
 // History runs history.lua, which applies Memory.History's rules.
@@ -321,6 +356,7 @@ func (r *Redis) clusterOK(ctx context.Context) error {
 func (r *Redis) Close() error {
 	r.once.Do(func() {
 		close(r.closed)
+		r.stop()
 		r.stopPubSub()
 	})
 	return nil

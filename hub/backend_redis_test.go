@@ -80,3 +80,25 @@ func TestDecodeEventRejectsForeignText(t *testing.T) {
 		TS: time.UnixMicro(1700000000000001).UTC(), Cursor: Cursor{"abc", 7}}
 	testutil.Equal(t, "decoded event", want, ev)
 }
+
+// TestKeySlot: the batcher groups a Cluster's events by the slot Redis
+// gives their keys (values from the CLUSTER KEYSLOT documentation).
+func TestKeySlot(t *testing.T) {
+	t.Parallel()
+	for key, want := range map[string]int{
+		"somekey":                    11058,
+		"foo{hash_tag}":              2515,
+		"{hash_tag}:other":           2515,
+		"foo":                        12182,
+		"handoff:{foo}:meta":         12182,
+		"handoff:{foo}:stream":       12182,
+		"handoff:{session:abc}:meta": keySlot("session:abc"),
+	} {
+		if got := keySlot(key); got != want {
+			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
+		}
+	}
+	if keySlot("{}foo") == keySlot("") {
+		t.Error("an empty hash tag was taken as the tag")
+	}
+}

@@ -4,6 +4,7 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -24,19 +25,28 @@ func BenchmarkRedisPublish(b *testing.B) {
 			}
 		}
 	})
-	b.Run("parallel-16ch", func(b *testing.B) {
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				ch := "session:bench-" + strconv.Itoa(int(next.Add(1))%16)
-				if _, err := backend.Publish(ctx, ch, p); err != nil {
-					b.Error(err)
-					return
+	// GOMAXPROCS publishers on 16 channels, then 64 publishers (as many
+	// concurrent HTTP publishes) on 16 and on 1,000 channels.
+	for _, c := range []struct {
+		name     string
+		par, chs int
+	}{{"parallel-16ch", 1, 16}, {"64pub-16ch", 64, 16}, {"64pub-1000ch", 64, 1000}} {
+		b.Run(c.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.ReportAllocs()
+			// SetParallelism multiplies GOMAXPROCS; round up to c.par.
+			b.SetParallelism(max(1, c.par/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ch := "session:bench-" + strconv.Itoa(int(next.Add(1))%c.chs)
+					if _, err := backend.Publish(ctx, ch, p); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
 		})
-	})
+	}
 }
 
 // BenchmarkRedisPublishDeliver measures publish through Redis to local

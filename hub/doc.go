@@ -30,6 +30,9 @@
 //     offset order: Memory.mu → eventQueue.mu.
 //   - Redis.mu: the PubSub connection, its channel set and the pending
 //     Subscribe confirmations. A leaf, never held across I/O.
+//   - batcher.mu: the Redis backend's queue of publishes waiting for the
+//     next publish.lua call (backend_redis_batch.go). A leaf, never held
+//     across I/O.
 //   - eventQueue.mu: one delivery shard's queue. A leaf.
 //   - republisher.mu: the events Announce kept (republish.go). A leaf,
 //     never held across I/O.

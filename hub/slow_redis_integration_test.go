@@ -141,9 +141,7 @@ func (w *watchedBackend) History(ctx context.Context, ch string, since Cursor) (
 // live, as when a message is lost.
 func publishUnannounced(t testing.TB, r *Redis, channel string) Event {
 	t.Helper()
-	keys := []string{r.key(channel, "meta"), r.key(channel, "stream")}
-	res, err := publishScript.Run(context.Background(), r.client, keys, NewEpoch(), r.cfg.HistorySize, r.ttl,
-		r.key(channel, "nowhere"), "t", []byte(nil)).Text()
+	res, err := r.publish(context.Background(), channel, r.key(channel, "nowhere"), Publication{Type: "t"})
 	noErr(t, "publish.lua", err)
 	ev, _, err := parseEvent(channel, res)
 	noErr(t, "parse the stored event", err)

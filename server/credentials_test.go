@@ -92,7 +92,6 @@ func TestNodeScopesKeys(t *testing.T) {
 	testutil.Check(t, "forged image.committed: status", http.StatusForbidden, r.status)
 	testutil.Check(t, "forged image.committed: code", 40300, r.ablyCode())
 	r = post("bench", "b3nch-b3nch-b3nch-b3nch", s.Channel, `{"name":"note"}`)
-	// Ably answers a missing capability with 40160 and status 401.
 	testutil.Check(t, "bench key on a session: status", http.StatusUnauthorized, r.status)
 	testutil.Check(t, "bench key on a session: code", 40160, r.ablyCode())
 	r = post("bench", "b3nch-b3nch-b3nch-b3nch", "bench:1", `{"name":"note"}`)

@@ -12,7 +12,7 @@ import (
 // mux's status and Allow header. Pages and other paths keep the mux's reply.
 func jsonUnmatched(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api := strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/channels/")
+		api := strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/channels/") || r.URL.Path == "/messages"
 		if _, pattern := mux.Handler(r); pattern != "" || !api {
 			mux.ServeHTTP(w, r)
 			return

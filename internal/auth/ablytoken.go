@@ -20,7 +20,7 @@ import (
 // narrowing it narrows tokens already issued. There is no per-token
 // revocation. The REST API (internal/publish) issues them and both it and
 // the Ably realtime socket (internal/ablyrt) verify them.
-const ablyTokenPrefix = "hdf1."
+const AblyTokenPrefix = "hdf1."
 
 // AblyTokenClaims are what a handoff Ably token says.
 type AblyTokenClaims struct {
@@ -67,7 +67,7 @@ func (ts AblyTokens) Issue(c AblyTokenClaims) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	signed := ablyTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	signed := AblyTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	mac, _, ok := ts.mac(c.KeyName, signed)
 	if !ok {
 		return "", ErrAblyTokenKey
@@ -77,8 +77,8 @@ func (ts AblyTokens) Issue(c AblyTokenClaims) (string, error) {
 
 // Verify checks a token's signature and expiry.
 func (ts AblyTokens) Verify(token string) (AblyToken, error) {
-	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, ablyTokenPrefix), ".")
-	if !strings.HasPrefix(token, ablyTokenPrefix) || !ok {
+	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, AblyTokenPrefix), ".")
+	if !strings.HasPrefix(token, AblyTokenPrefix) || !ok {
 		return AblyToken{}, ErrAblyTokenUnrecognised
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(signed)
@@ -87,7 +87,7 @@ func (ts AblyTokens) Verify(token string) (AblyToken, error) {
 	if err1 != nil || err2 != nil || json.Unmarshal(payload, &c) != nil {
 		return AblyToken{}, ErrAblyTokenUnrecognised
 	}
-	want, keyCap, ok := ts.mac(c.KeyName, ablyTokenPrefix+signed)
+	want, keyCap, ok := ts.mac(c.KeyName, AblyTokenPrefix+signed)
 	if !ok || !hmac.Equal(got, want) {
 		return AblyToken{}, ErrAblyTokenUnrecognised
 	}

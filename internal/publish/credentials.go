@@ -37,7 +37,7 @@ func (h *Handler) credentials(r *http.Request) (string, auth.Capability, error) 
 	if err != nil {
 		return "", auth.Capability{}, err
 	}
-	return t.KeyName, t.Cap, nil
+	return t.KeyName, t.capability, nil
 }
 
 var errInvalidKey = errorf(http.StatusUnauthorized, ablyproto.CodeInvalidCredentials, "invalid credentials: unknown API key or wrong secret")

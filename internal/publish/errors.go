@@ -101,7 +101,7 @@ func headerSafe(r rune) rune {
 // writeReply writes v as JSON with status, wrapped in an envelope when the
 // request asked for envelope=json. links are the Link header values.
 func writeReply(w http.ResponseWriter, r *http.Request, status int, v any, links []string) {
-	if r != nil && r.URL.Query().Get("envelope") == "json" {
+	if wantsEnvelope(r) {
 		env := ablyproto.Envelope{StatusCode: status, Response: v, Headers: map[string]string{}}
 		if len(links) > 0 {
 			env.Headers["Link"] = strings.Join(links, ", ")
@@ -117,4 +117,10 @@ func writeReply(w http.ResponseWriter, r *http.Request, status int, v any, links
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// wantsEnvelope reports whether the request asked for envelope=json. Most
+// requests have no query at all, and parsing none costs nothing.
+func wantsEnvelope(r *http.Request) bool {
+	return r != nil && r.URL.RawQuery != "" && r.URL.Query().Get("envelope") == "json"
 }

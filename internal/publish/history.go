@@ -169,7 +169,7 @@ func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
 // authorize authenticates the request and checks that its credentials
 // allow one of ops on the path's channel; it has answered when !ok.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...string) (channel string, ok bool) {
-	_, c, err := h.credentials(r)
+	c, err := h.authenticate(r)
 	if err != nil {
 		writeError(w, r, err)
 		return "", false

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/hub"
@@ -22,8 +22,8 @@ var errMsgpack = errorf(http.StatusUnsupportedMediaType, ablyproto.CodeBadReques
 // jsonBody reports whether the request body is JSON (or unlabelled).
 func jsonBody(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return true
+	if ct == "" || ct == "application/json" {
+		return true // what every SDK sends: no need to parse it
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
@@ -38,7 +38,10 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 	if !jsonBody(r) && !mp {
 		return nil, errMsgpack
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	body := buf.Bytes()
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
@@ -70,6 +73,21 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
 	}
 	return ms, nil
+}
+
+// bodyPool holds request body buffers. A body is only read while it is
+// decoded: json.Unmarshal copies what it keeps (strings, RawMessage data),
+// so no decoded message points into a pooled buffer.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBody returns buf to bodyPool unless it grew past the usual body size,
+// so one large batch does not pin a megabyte per pooled buffer.
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() > 64<<10 {
+		return
+	}
+	buf.Reset()
+	bodyPool.Put(buf)
 }
 
 // publication checks one message and returns what the hub stores.

@@ -3,6 +3,7 @@
 // handoff:
 //
 //	POST /channels/{channel}/messages          publish (Basic key or Bearer token)
+//	POST /messages                             batch publish to many channels (batch.go)
 //	GET  /channels/{channel}/messages          history (ably-js's path)
 //	GET  /channels/{channel}/history           history (ably-go's path)
 //	GET  /channels/{channel}/presence[/history] an empty list: no presence yet
@@ -49,6 +50,8 @@ type Handler struct {
 	log    zerolog.Logger
 	ids    *idempotency
 	tokens tokens
+	// tokenCache remembers verified tokens (authcache.go).
+	tokenCache tokenCache
 }
 
 // New returns the handler. keys may be nil: then no request is
@@ -63,6 +66,7 @@ func New(h *hub.Hub, keys *auth.APIKeys, cfg Config, log zerolog.Logger) *Handle
 // Register mounts every Ably REST route on mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(Route, h)
+	mux.HandleFunc(BatchRoute, h.batchPublish)
 	mux.HandleFunc("GET /channels/{channel}/messages", h.history)
 	mux.HandleFunc("GET /channels/{channel}/history", h.history)
 	mux.HandleFunc("GET /channels/{channel}/presence", h.presence)
@@ -97,7 +101,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serials = append(serials, serial)
 	}
-	writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
+	writePublished(w, r, channel, serials)
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
@@ -137,15 +141,20 @@ func (h *Handler) publishOne(r *http.Request, channel string, m ablyproto.Messag
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, h.publishError(err))
+}
+
+// publishError is the Ably error for a failed hub publish.
+func (h *Handler) publishError(err error) *ablyError {
 	switch {
 	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType):
-		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message was refused: %v", err))
+		return errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message was refused: %v", err)
 	case errors.Is(err, hub.ErrTooLarge):
-		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes))
+		return errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)
 	case errors.Is(err, context.Canceled):
-		writeError(w, r, errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the request was canceled"))
+		return errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the request was canceled")
 	default:
 		h.log.Warn().Str("route", Route).Err(err).Msg("publish failed")
-		writeError(w, r, errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry with the same message ids"))
+		return errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry with the same message ids")
 	}
 }

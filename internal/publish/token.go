@@ -20,6 +20,9 @@ import (
 // the realtime socket); tokens adapts their errors to Ably's.
 type tokenClaims = auth.AblyTokenClaims
 
+// tokenPrefix starts every handoff token.
+const tokenPrefix = auth.AblyTokenPrefix
+
 type tokens struct {
 	keys *auth.APIKeys
 	now  func() time.Time
@@ -46,18 +49,24 @@ var (
 	errTokenExpired      = errorf(http.StatusUnauthorized, ablyproto.CodeTokenError, "token expired: request a new one")
 )
 
-// verify checks a token's signature and expiry and returns it with its
-// capability intersected with the key's current one. Errors are 401 with
+// verifiedToken is a checked token: its claims, and its capability
+// intersected with the key's current one.
+type verifiedToken struct {
+	tokenClaims
+	capability auth.Capability
+}
+
+// verify checks a token's signature and expiry. Errors are 401 with
 // 40140, so the SDKs request a new token and retry.
-func (ts tokens) verify(token string) (auth.AblyToken, error) {
+func (ts tokens) verify(token string) (verifiedToken, error) {
 	t, err := ts.shared().Verify(token)
 	switch {
 	case errors.Is(err, auth.ErrAblyTokenExpired):
-		return t, errTokenExpired
+		return verifiedToken{}, errTokenExpired
 	case err != nil:
-		return t, errTokenUnrecognised
+		return verifiedToken{}, errTokenUnrecognised
 	}
-	return t, nil
+	return verifiedToken{tokenClaims: t.AblyTokenClaims, capability: t.Cap}, nil
 }
 
 // Token limits. Ably's defaults: a token lives 60 minutes unless asked

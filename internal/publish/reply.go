@@ -1,0 +1,63 @@
+package publish
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/handoff-health/handoff/ablyproto"
+)
+
+// replyPool holds the buffers publish replies are written into.
+var replyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writePublished answers a publish with 201 and ablyproto.PublishReply,
+// written by hand into a pooled buffer: the reply is on every publish, and
+// encoding/json's reflection was a tenth of the route's CPU. With
+// envelope=json it takes the general path.
+func writePublished(w http.ResponseWriter, r *http.Request, channel string, serials []string) {
+	if wantsEnvelope(r) {
+		writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
+		return
+	}
+	buf := replyPool.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		replyPool.Put(buf)
+	}()
+	b := buf.AvailableBuffer()
+	b = append(b, `{"channel":`...)
+	b = appendJSONString(b, channel)
+	b = append(b, `,"messageId":`...)
+	b = appendJSONString(b, serials[0])
+	b = append(b, `,"serials":[`...)
+	for i, s := range serials {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	b = append(b, "]}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(b)
+	buf.Write(b) // keep the grown array for the next reply
+}
+
+// appendJSONString appends s as a JSON string. Channels and serials are
+// plain ASCII (hub.ValidChannel, cursors); anything else goes through
+// encoding/json, so the output is always what json.Marshal would write.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
