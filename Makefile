@@ -46,9 +46,11 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet -tags integration ./...
 
-## fuzz: run the protocol frame decoder fuzzer for a while (the seed corpus runs in make test)
+## fuzz: run the frame decoder fuzzers (native, Ably JSON, Ably msgpack) for a while (the seed corpora run in make test)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./internal/realtime/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeJSON -fuzztime 60s ./ablyproto/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeMsgpack -fuzztime 60s ./ablyproto/
 
 ## loadtest: 100 GPs end to end against an embedded server (ARGS="--gps 20 --json" to change)
 loadtest:
