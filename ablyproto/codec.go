@@ -206,3 +206,17 @@ func MsgpackToJSON(b []byte) ([]byte, error) {
 	}
 	return json.Marshal(v)
 }
+
+// JSONToMsgpack converts one JSON document to msgpack with the same
+// structure: a REST reply for a client that asked for msgpack (ably-js on
+// Node decodes success bodies by its own format, whatever the
+// Content-Type). Integers stay integers, so timestamps keep their type.
+func JSONToMsgpack(b []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return msgpack.Marshal(jsonToMsgpack(v))
+}
