@@ -86,7 +86,8 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
-	publish.New(s.hub, keys, publish.Config{}, s.log).Register(s.mux)
+	prefix := s.wireProvisioner(keys)
+	publish.New(s.hub, keys, publish.Config{ChannelPrefix: prefix}, s.log).Register(s.mux)
 
 	// The Ably realtime protocol on "/", over the same hub as /realtime:
 	// only WebSocket upgrades; a plain GET / keeps the mux's 404.
@@ -96,7 +97,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.redis != nil {
 		connStore = ablyrt.NewRedisStore(s.redis, s.cfg.RedisPrefix)
 	}
-	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore}, s.log)
+	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore, ChannelPrefix: prefix}, s.log)
 	s.mux.Handle("GET /{$}", art.OnlyUpgrades(http.NotFoundHandler()))
 	s.shutdown = append(s.shutdown, art.Shutdown)
 

@@ -187,6 +187,7 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 // with an already-cancelled authorize.)
 func (c *conn) adopt(id identity) {
 	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
+	c.setPrefix()
 	if c.expiry != nil {
 		c.expiry.Stop()
 		c.expiry = nil

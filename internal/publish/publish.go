@@ -97,7 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serials = append(serials, serial)
 	}
-	writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
+	writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: r.PathValue("channel"), MessageID: serials[0], Serials: serials}, nil)
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
