@@ -68,6 +68,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /channels/{channel}/presence", h.presence)
 	mux.HandleFunc("GET /channels/{channel}/presence/history", h.presence)
 	mux.HandleFunc("GET /time", h.time)
+	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)
 }
 
