@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 20m
 # PORT is where `make run` listens, on loopback: make run PORT=9090
 PORT ?= 8080
 
-.PHONY: run build test unit deps bench lint fuzz loadtest chaos screenshots clean
+.PHONY: run build test unit deps bench lint fuzz loadtest chaos screenshots clean conformance
 
 ## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
 ## on 127.0.0.1:$(PORT) (make run PORT=9090)
@@ -28,10 +28,18 @@ deps:
 	@scripts/install-test-deps.sh "$(VERSITYGW_VERSION)"
 
 ## test: install test dependencies if missing, then vet and run every test (unit and
-## integration: real redis-server, versitygw, chromium, node) with -race
+## integration: real redis-server, versitygw, chromium, node) with -race, then make conformance's
+## default set (ably-go's own suite against a node)
 test: deps
 	$(GO) vet -tags integration ./...
 	PATH="$(GOBIN):$$PATH" $(GO) test -tags integration -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	scripts/conformance.sh
+
+## conformance: ably-go v1.4.0's own integration suite against a handoff node (memory and
+## Redis, JSON and msgpack), gated on scripts/conformance-known-failures.txt (docs/ably-compat.md).
+## CONF_SET=all runs every test in every combination; CONF_RUN=regexp runs only some.
+conformance: deps
+	scripts/conformance.sh
 
 ## unit: the tests that need nothing but Go (what `go test ./...` runs)
 unit:

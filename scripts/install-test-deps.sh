@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what handoff's tests need, only when it is missing:
-#   redis-server and chromium from Debian (apt-get, unattended),
+#   redis-server and chromium from Debian (apt-get, unattended), and
+#   python3, curl and timeout for scripts/conformance.sh,
 #   versitygw (a real S3 gateway) pinned with go install,
 #   Centrifugo v6.9.1 pinned with go install, into the cache directory that
 #   scripts/bench-vs-centrifugo.sh uses (internal/fanout's integration test
@@ -12,6 +13,10 @@ versity_version="${1:-v1.8.0}"
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# scripts/conformance.sh (make conformance, run by make test) needs these.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} with apt-get"
   sudo=""

@@ -98,7 +98,8 @@ func (s *Server) wire(ctx context.Context) error {
 			return fmt.Errorf("--widget-key (%s): %w", config.EnvName("widget-key"), err)
 		}
 	}
-	publish.New(s.hub, keys, publish.Config{}, s.log).Register(s.mux)
+	prefix := s.wireProvisioner(keys)
+	publish.New(s.hub, keys, publish.Config{ChannelPrefix: prefix}, s.log).Register(s.mux)
 
 	// The Ably realtime protocol on "/", over the same hub as /realtime:
 	// only WebSocket upgrades; a plain GET / keeps the mux's 404.
@@ -108,7 +109,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.redis != nil {
 		connStore = ablyrt.NewRedisStore(s.redis, s.cfg.RedisPrefix)
 	}
-	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore}, s.log)
+	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore, ChannelPrefix: prefix}, s.log)
 	s.mux.Handle("GET /{$}", art.OnlyUpgrades(http.NotFoundHandler()))
 	s.shutdown = append(s.shutdown, art.Shutdown)
 

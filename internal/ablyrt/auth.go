@@ -189,6 +189,7 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 // usually renews on the DISCONNECTED.)
 func (c *conn) adopt(id identity) {
 	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
+	c.setPrefix()
 	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
 		if t != nil {
 			t.Stop()

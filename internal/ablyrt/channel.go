@@ -122,7 +122,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	sub, err := c.s.hub.Subscribe(ctx, name, since, c.sink(cs, since, sinceGiven, params))
+	sub, err := c.s.hub.Subscribe(ctx, c.hubChannel(name), since, c.sink(cs, since, sinceGiven, params))
 	switch {
 	case err == nil:
 		cs.sub = sub
@@ -201,7 +201,7 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 // sendEvent queues one hub event as a MESSAGE.
 func (c *conn) sendEvent(ev hub.Event) bool {
 	m := ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS).Realtime()
-	return c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: ev.Channel, ChannelSerial: ev.ID,
+	return c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: c.ablyChannel(ev.Channel), ChannelSerial: ev.ID,
 		Messages: []ablyproto.RealtimeMessage{m}})
 }
 
@@ -242,7 +242,7 @@ func (c *conn) rewind(channel, rw string) (*hub.Cursor, bool) {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	evs, top, err := c.s.hub.History(ctx, channel, hub.Cursor{})
+	evs, top, err := c.s.hub.History(ctx, c.hubChannel(channel), hub.Cursor{})
 	if err != nil && !errors.Is(err, hub.ErrUnrecoverable) {
 		return nil, false
 	}

@@ -26,6 +26,7 @@ type conn struct {
 
 	id       string          // reader (set once, before CONNECTED)
 	keyName  string          // reader
+	prefix   string          // hub-channel prefix of the key's app; set once at connect (scope.go)
 	clientID string          // reader
 	cap      auth.Capability // reader
 	expiry   *time.Timer     // reader

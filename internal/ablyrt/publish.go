@@ -81,7 +81,7 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 	var o Outcome
 	for _, p := range pubs {
 		ctx, cancel := opContext()
-		ev, err := c.s.hub.Publish(ctx, name, p)
+		ev, err := c.s.hub.Publish(ctx, c.hubChannel(name), p)
 		cancel()
 		if err != nil {
 			o = Outcome{Serials: o.Serials, Error: publishError(err)}

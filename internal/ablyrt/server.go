@@ -67,6 +67,10 @@ type Config struct {
 	Store ConnStore
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ChannelPrefix, when set, maps a key name to the hub-channel prefix
+	// of its app (the test-app provisioner's isolation; see scope.go).
+	// Nil: Ably channel names are hub channel names.
+	ChannelPrefix func(keyName string) string
 }
 
 // Defaults.

@@ -43,6 +43,8 @@ var allowed = map[string][]string{
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
+	// The test-app provisioner (make conformance) only adds keys.
+	"internal/provision": {"internal/auth"},
 	// Config takes its defaults from the packages that own them, checks
 	// --trusted-proxies with the parser the edge uses (httpx) and the Ably
 	// template with the bridge's own check.
@@ -51,7 +53,7 @@ var allowed = map[string][]string{
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",
 		"internal/capture", "internal/commit", "internal/config", "internal/httpx", "internal/publish", "internal/ablyrt",
-		"internal/realtime", "internal/session"},
+		"internal/provision", "internal/realtime", "internal/session"},
 	"loadtest":    {"client", "protocol", "server", "internal/auth", "internal/config"},
 	"cmd/handoff": {"server", "loadtest", "internal/config", "internal/fanout"},
 }

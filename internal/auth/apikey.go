@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // APIKeys holds the server-side publishing keys, Ably-style "keyName:secret",
 // each with its Capability. Secrets are compared through SHA-256 digests
 // (constant time, whatever their length); the secrets themselves are kept
 // only to compute HMACs (Sign) and are never returned, logged or printed.
+//
+// Keys may be added and removed at runtime (Add, Remove: the test-app
+// provisioner does), so every method is safe for concurrent use.
 type APIKeys struct {
+	mu   sync.RWMutex
 	keys map[string]apiKey
 }
 
@@ -85,7 +90,9 @@ func (k *APIKeys) setCapabilities(spec string) error {
 // Authenticate returns the capability of the key name/secret, or false
 // when it is not a configured key. The secret is compared in constant time.
 func (k *APIKeys) Authenticate(name, secret string) (Capability, bool) {
+	k.mu.RLock()
 	key, ok := k.keys[name]
+	k.mu.RUnlock()
 	got := sha256.Sum256([]byte(secret))
 	if !ok || subtle.ConstantTimeCompare(key.digest[:], got[:]) != 1 {
 		return Capability{}, false
@@ -104,7 +111,9 @@ func (k *APIKeys) Check(name, secret string) bool {
 // checks an Ably TokenRequest's MAC and signs handoff's own tokens, so the
 // secret itself never leaves this type.
 func (k *APIKeys) Sign(name string, msg []byte) (mac []byte, c Capability, ok bool) {
+	k.mu.RLock()
 	key, ok := k.keys[name]
+	k.mu.RUnlock()
 	if !ok {
 		return nil, Capability{}, false
 	}
@@ -114,4 +123,27 @@ func (k *APIKeys) Sign(name string, msg []byte) (mac []byte, c Capability, ok bo
 }
 
 // Len returns the number of configured keys.
-func (k *APIKeys) Len() int { return len(k.keys) }
+func (k *APIKeys) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return len(k.keys)
+}
+
+// Add adds (or replaces) the key name:secret with capability c at
+// runtime. The secret follows ParseAPIKeys' rule (16 characters or more).
+func (k *APIKeys) Add(name, secret string, c Capability) error {
+	if name == "" || strings.ContainsAny(name, ":,") || len(secret) < 16 {
+		return fmt.Errorf("auth: an added API key needs a name without ':' or ',' and a secret of at least 16 characters")
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys[name] = apiKey{digest: sha256.Sum256([]byte(secret)), secret: []byte(secret), cap: c}
+	return nil
+}
+
+// Remove deletes the key named name; tokens it signed stop verifying.
+func (k *APIKeys) Remove(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, name)
+}

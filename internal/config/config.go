@@ -31,6 +31,10 @@ type Config struct {
 	PublicURL string
 	DataDir   string
 	Dev       bool
+	// TestProvisioner serves POST /apps and DELETE /apps/{id}, ably-go's
+	// test-app provisioner (make conformance). Loopback only; never in
+	// production.
+	TestProvisioner bool
 
 	LogLevel  string
 	LogFormat string
@@ -219,6 +223,7 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 	d(&c.JWTMaxLifetime, "jwt-max-lifetime", auth.DefaultJWTMaxLifetime, "refuse desktop JWTs that expire more than this after now (or after their iat)")
 	s(&c.JWTAudience, "jwt-audience", "", "when set, desktop JWTs must carry this aud")
 	s(&c.JWTIssuer, "jwt-issuer", "", "when set, desktop JWTs must carry this iss")
+	b(&c.TestProvisioner, "test-provisioner", false, "serve POST /apps and DELETE /apps/{id} (Ably's test-app provisioner, for make conformance); loopback --addr only, never in production")
 	b(&c.DevAllowLAN, "dev-allow-lan", false, "let --dev listen on a non-loopback --addr (a real phone on the LAN); anyone on the network can then get a dev token")
 
 	// Filing (issue 15).
@@ -474,6 +479,7 @@ func (c *Config) validateEdge() []error {
 		errs = append(errs, fmt.Errorf("--max-conns (%s) and --max-conns-per-addr (%s) must not be negative",
 			EnvName("max-conns"), EnvName("max-conns-per-addr")))
 	}
+	errs = append(errs, c.validateTestProvisioner()...)
 	if c.MaxUnauthSocketsPerAddr < 1 {
 		errs = append(errs, fmt.Errorf("--max-unauth-sockets-per-addr (%s) must be at least 1", EnvName("max-unauth-sockets-per-addr")))
 	}
@@ -550,6 +556,16 @@ func (c *Config) APIKeySecret(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// validateTestProvisioner refuses --test-provisioner on an address other
+// machines can reach: anyone who can call POST /apps gets a working key.
+func (c *Config) validateTestProvisioner() []error {
+	if c.TestProvisioner && !loopback(c.Addr) {
+		return []error{fmt.Errorf("--test-provisioner (%s) refuses to listen on --addr %q (%s), which is not loopback: anyone on the network could create API keys",
+			EnvName("test-provisioner"), c.Addr, EnvName("addr"))}
+	}
+	return nil
 }
 
 // loopback reports whether a listen address is reachable only from this

@@ -23,6 +23,9 @@ import (
 // change, is checked against the clock on every request. A failed
 // verification is never remembered.
 //
+// (Keys removed at runtime exist only on a test node's provisioner, where a
+// deleted app's cached tokens live on until they expire.)
+//
 // API keys (HTTP Basic) are not cached: their check is one SHA-256 and a
 // constant-time compare of the digests (auth.APIKeys.Authenticate), and a
 // cache keyed safely by the secret would need the same digest to look up.
@@ -32,6 +35,7 @@ import (
 const maxCachedTokens = 4096
 
 type cachedToken struct {
+	keyName    string
 	capability auth.Capability
 	expires    int64 // ms
 }
@@ -42,19 +46,18 @@ type tokenCache struct {
 }
 
 // authenticate is credentials with verified tokens remembered.
-func (h *Handler) authenticate(r *http.Request) (auth.Capability, error) {
+func (h *Handler) authenticate(r *http.Request) (keyName string, c auth.Capability, err error) {
 	authz := r.Header.Get("Authorization")
 	scheme, value, _ := strings.Cut(authz, " ")
 	if !strings.EqualFold(scheme, "Bearer") || value == "" {
-		_, c, err := h.credentials(r)
-		return c, err
+		return h.credentials(r)
 	}
 	now := h.cfg.Now().UnixMilli()
 	h.tokenCache.mu.RLock()
 	ct, ok := h.tokenCache.m[value]
 	h.tokenCache.mu.RUnlock()
 	if ok && now < ct.expires {
-		return ct.capability, nil
+		return ct.keyName, ct.capability, nil
 	}
 	// As credentials reads a Bearer value: base64 of the token, or the
 	// token itself.
@@ -69,13 +72,13 @@ func (h *Handler) authenticate(r *http.Request) (auth.Capability, error) {
 			delete(h.tokenCache.m, value)
 			h.tokenCache.mu.Unlock()
 		}
-		return auth.Capability{}, err
+		return "", auth.Capability{}, err
 	}
 	h.tokenCache.mu.Lock()
 	if h.tokenCache.m == nil || len(h.tokenCache.m) >= maxCachedTokens {
 		h.tokenCache.m = make(map[string]cachedToken)
 	}
-	h.tokenCache.m[value] = cachedToken{capability: t.capability, expires: t.Expires}
+	h.tokenCache.m[value] = cachedToken{keyName: t.KeyName, capability: t.capability, expires: t.Expires}
 	h.tokenCache.mu.Unlock()
-	return t.capability, nil
+	return t.KeyName, t.capability, nil
 }

@@ -72,7 +72,7 @@ type checkedSpec struct {
 // channel's messages are published in order; channels are published
 // concurrently.
 func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
-	c, err := h.authenticate(r)
+	keyName, c, err := h.authenticate(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -116,7 +116,7 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			}
 			serials := make([]string, 0, len(s.msgs))
 			for i, m := range s.msgs {
-				serial, err := h.publishOne(r, ch, m, s.pubs[i])
+				serial, err := h.publishOne(r, h.hubChannel(keyName, ch), m, s.pubs[i])
 				if err != nil {
 					failed = h.publishError(err)
 					break

@@ -19,6 +19,10 @@ type Config struct {
 	IdempotencyEntries int
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
+	// ChannelPrefix, when set, maps a key name to the hub-channel prefix
+	// of its app (the test-app provisioner's isolation; scope.go). Nil:
+	// Ably channel names are hub channel names.
+	ChannelPrefix func(keyName string) string
 }
 
 const (

@@ -168,8 +168,11 @@ func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
 
 // authorize authenticates the request and checks that its credentials
 // allow one of ops on the path's channel; it has answered when !ok.
+//
+// The channel returned is the hub channel: the path's Ably channel name
+// behind its app's prefix when Config.ChannelPrefix is set (scope.go).
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...string) (channel string, ok bool) {
-	c, err := h.authenticate(r)
+	keyName, c, err := h.authenticate(r)
 	if err != nil {
 		writeError(w, r, err)
 		return "", false
@@ -181,7 +184,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...strin
 	}
 	for _, op := range ops {
 		if c.Allows(channel, op) {
-			return channel, true
+			return h.hubChannel(keyName, channel), true
 		}
 	}
 	// Ably answers a missing capability with 40160 and status 401.

@@ -72,6 +72,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /channels/{channel}/presence", h.presence)
 	mux.HandleFunc("GET /channels/{channel}/presence/history", h.presence)
 	mux.HandleFunc("GET /time", h.time)
+	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)
 }
 
@@ -101,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serials = append(serials, serial)
 	}
-	writePublished(w, r, channel, serials)
+	writePublished(w, r, r.PathValue("channel"), serials)
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
