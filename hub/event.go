@@ -90,14 +90,18 @@ func (p Publication) validate(channel string) error {
 	if len(p.Data) > 0 && !json.Valid(p.Data) {
 		return fmt.Errorf("hub: event data is not valid JSON")
 	}
-	return p.Origin.validate()
+	return ValidateOrigin(p.Origin)
 }
 
-// validate checks an origin against MaxOriginIDLen. Ids are printable
-// ASCII without spaces, like the ids Ably and its SDKs generate; a
-// clientId may be any UTF-8 text without control characters, as Ably
-// allows any string. Either way nothing in it can break a log line.
-func (o Origin) validate() error {
+// ValidateOrigin checks an origin as Publish will, for callers that must
+// refuse a whole batch before publishing any of it (a function, not a
+// method: Origin is embedded, and p.Validate() would read as checking all
+// of p). Each field at most
+// MaxOriginIDLen bytes; ids printable ASCII without spaces, like the ids
+// Ably and its SDKs generate; a clientId any UTF-8 text without control
+// characters, as Ably allows any string. Either way nothing in it can
+// break a log line. Errors wrap ErrBadOrigin.
+func ValidateOrigin(o Origin) error {
 	for _, f := range []struct{ name, v string }{{"msgId", o.MsgID}, {"connectionId", o.ConnectionID}} {
 		if len(f.v) > MaxOriginIDLen || !printableASCII(f.v) {
 			return fmt.Errorf("%w: %s must be at most %d printable ASCII characters without spaces", ErrBadOrigin, f.name, MaxOriginIDLen)
