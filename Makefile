@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 20m
 # PORT is where `make run` listens, on loopback: make run PORT=9090
 PORT ?= 8080
 
-.PHONY: run build test unit deps bench lint fuzz loadtest screenshots clean
+.PHONY: run build test unit deps bench lint fuzz loadtest chaos screenshots clean
 
 ## run: build and start a server on embedded defaults (memory, local disk, outbox, dev mode)
 ## on 127.0.0.1:$(PORT) (make run PORT=9090)
@@ -23,7 +23,7 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/handoff
 
-## deps: install what the tests need when it is missing (redis-server, chromium, versitygw)
+## deps: install what the tests need when it is missing (redis-server, chromium, versitygw, Centrifugo)
 deps:
 	@scripts/install-test-deps.sh "$(VERSITYGW_VERSION)"
 
@@ -46,13 +46,21 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet -tags integration ./...
 
-## fuzz: run the protocol frame decoder fuzzer for a while (the seed corpus runs in make test)
+## fuzz: run the frame decoder fuzzers (native, Ably JSON, Ably msgpack) for a while (the seed corpora run in make test)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s ./internal/realtime/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeJSON -fuzztime 60s ./ablyproto/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeMsgpack -fuzztime 60s ./ablyproto/
 
 ## loadtest: 100 GPs end to end against an embedded server (ARGS="--gps 20 --json" to change)
 loadtest:
 	$(GO) run ./cmd/handoff loadtest $(ARGS)
+
+## chaos: only the chaos suite (internal/chaos): two real nodes behind a balancer, Redis faults
+## (kill -9 a node, restart with and without AOF, rollback, Sentinel and Cluster failover); it
+## prints the results table (CHAOS_TABLE=file also writes it). `make test` runs it too.
+chaos: deps
+	PATH="$(GOBIN):$$PATH" $(GO) test -tags integration -race -count=1 -timeout 10m -run TestChaos -v ./internal/chaos/
 
 ## screenshots: PNG screenshots of the desktop and phone pages into docs/screenshots/ (headless chromium)
 screenshots: deps

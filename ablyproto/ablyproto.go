@@ -1,4 +1,5 @@
-// Package ablyproto holds the Ably REST wire types that handoff speaks, so
+// Package ablyproto holds the Ably wire types that handoff speaks (REST,
+// and the realtime ProtocolMessage in JSON and msgpack: codec.go), so
 // that the Ably-compatible endpoints and their tests share one definition
 // of each shape. It describes the wire only; what handoff accepts or
 // stores is decided where the types are used (internal/publish).
@@ -11,8 +12,8 @@ import "encoding/json"
 
 // Message is one message of an Ably REST publish (POST
 // /channels/{channel}/messages), whose body is one Message or an array of
-// them. ably-go sends it as JSON when WithUseBinaryProtocol(false) is set;
-// otherwise both SDKs default to msgpack, which handoff does not speak.
+// them, in JSON or (ably-go's default) msgpack, which the REST handler
+// converts to JSON first (MsgpackToJSON).
 type Message struct {
 	// ID is the message id. Both SDKs set "<base>:<index>" ids on REST
 	// publishes (idempotent publishing), so a retried request carries the

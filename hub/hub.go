@@ -245,10 +245,12 @@ func (h *Hub) readStart(ctx context.Context, name string, since *Cursor) (startR
 		top, err := h.backend.Top(ctx, name)
 		return startRead{from: top, top: top, recovered: true}, err
 	}
-	evs, top, err := h.backend.History(ctx, name, *since)
+	evs, top, from, err := h.readAfter(ctx, name, *since)
 	switch {
 	case err == nil:
 		return startRead{from: *since, evs: evs, top: top, recovered: true}, nil
+	case from != nil: // a new epoch, whole in history: all of it, not recovered
+		return startRead{from: *from, evs: evs, top: top}, nil
 	case errors.Is(err, ErrUnrecoverable):
 		return startRead{from: top, top: top}, nil
 	}

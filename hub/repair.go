@@ -118,14 +118,43 @@ type historyRead struct {
 	evs []Event
 	top Cursor
 	err error
+	// resyncAt is set when pos could not be recovered but the channel's
+	// current epoch is whole in history: the subscriber is resynced to the
+	// epoch's start and evs are that epoch's events.
+	resyncAt *Cursor
 }
 
 // readHistory reads the channel's events after pos, without locks.
 func (h *Hub) readHistory(name string, pos Cursor) historyRead {
 	ctx, cancel := context.WithTimeout(h.repairs.ctx, repairTimeout)
 	defer cancel()
-	evs, top, err := h.backend.History(ctx, name, pos)
-	return historyRead{evs, top, err}
+	evs, top, from, err := h.readAfter(ctx, name, pos)
+	if from != nil {
+		return historyRead{evs: evs, top: top, err: ErrUnrecoverable, resyncAt: from}
+	}
+	return historyRead{evs: evs, top: top, err: err}
+}
+
+// readAfter reads the events after since. When since cannot be recovered
+// because it belongs to another epoch (Redis lost, rolled back or failed
+// over its data), the new epoch may already hold events published since
+// the fault; the reader must get them, not only a resync at the top that
+// would skip them silently (found by the chaos suite). So when the current
+// epoch's history is whole from its first event, readAfter returns that
+// whole epoch and from = the epoch's start: the reader resyncs there and
+// then receives every event of the new epoch. from is nil otherwise, and
+// the result is History's own.
+func (h *Hub) readAfter(ctx context.Context, name string, since Cursor) (evs []Event, top Cursor, from *Cursor, err error) {
+	evs, top, err = h.backend.History(ctx, name, since)
+	if !errors.Is(err, ErrUnrecoverable) || top.Epoch == "" || top.Epoch == since.Epoch {
+		return evs, top, nil, err
+	}
+	start := Cursor{Epoch: top.Epoch}
+	all, allTop, allErr := h.backend.History(ctx, name, start)
+	if allErr != nil {
+		return evs, top, nil, err
+	}
+	return all, allTop, &start, ErrUnrecoverable
 }
 
 // applyReads hands each subscriber of the pass what its read found, and
@@ -159,9 +188,16 @@ func (s *Subscription) catchUp(r historyRead) bool {
 			return true
 		}
 	case errors.Is(r.err, ErrUnrecoverable):
-		s.pos = r.top
-		if !s.sink(Delivery{Kind: KindResync, Channel: s.channel.name, Position: r.top}) {
+		at := r.top
+		if r.resyncAt != nil {
+			at = *r.resyncAt
+		}
+		s.pos = at
+		if !s.sink(Delivery{Kind: KindResync, Channel: s.channel.name, Position: at}) {
 			s.drop()
+			return true
+		}
+		if r.resyncAt != nil && !s.deliverAll(r.evs) {
 			return true
 		}
 	default:

@@ -124,7 +124,9 @@ start_server() {
 		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY"
 		--shutdown-timeout 5s
 		# every bench socket comes from 127.0.0.1: lift the per-address caps
-		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000)
+		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000
+		# case 2 opens one capture session per channel (1,000); the default cap is 200
+		--max-open-sessions-per-facility 10000)
 	if [[ $backend == redis ]]; then
 		start_redis
 		args+=(--redis-addrs "127.0.0.1:$REDIS_PORT" --redis-prefix "bench$RANDOM")

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what handoff's tests need, only when it is missing:
 #   redis-server and chromium from Debian (apt-get, unattended),
-#   versitygw (a real S3 gateway) pinned with go install.
+#   versitygw (a real S3 gateway) pinned with go install,
+#   Centrifugo v6.9.1 pinned with go install, into the cache directory that
+#   scripts/bench-vs-centrifugo.sh uses (internal/fanout's integration test
+#   runs it; the first install compiles for several minutes).
 # Tests never skip when a dependency is missing; they fail and point here.
 set -euo pipefail
 versity_version="${1:-v1.8.0}"
@@ -46,4 +49,16 @@ if [ "$(cat "$ablyjs_dir/.lock-sha256" 2>/dev/null)" != "$lock_sum" ] || ! [ -d 
   cp "$here/ablyjs/package.json" "$here/ablyjs/package-lock.json" "$ablyjs_dir/"
   (cd "$ablyjs_dir" && npm ci --no-audit --no-fund --ignore-scripts)
   echo "$lock_sum" > "$ablyjs_dir/.lock-sha256"
+fi
+
+# Centrifugo, for the side-by-side benchmark and internal/fanout's
+# integration test. A go-installed binary reports version 0.0.0, so a stamp
+# file beside it records which one it is.
+centrifugo_version="v6.9.1"
+centrifugo_dir="${CENTRIFUGO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/handoff-bench/centrifugo-$centrifugo_version}"
+if ! [ -x "$centrifugo_dir/centrifugo" ] || [ "$(cat "$centrifugo_dir/.version" 2>/dev/null)" != "$centrifugo_version" ]; then
+  echo "installing Centrifugo ${centrifugo_version} into ${centrifugo_dir} with go install (several minutes of compiling)"
+  mkdir -p "$centrifugo_dir"
+  GOBIN="$centrifugo_dir" GOFLAGS=-buildvcs=false go install "github.com/centrifugal/centrifugo/v6@${centrifugo_version}"
+  echo "$centrifugo_version" > "$centrifugo_dir/.version"
 fi

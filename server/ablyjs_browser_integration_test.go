@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/client"
 	"github.com/handoff-health/handoff/internal/testutil"
@@ -40,10 +42,22 @@ func ablyPage(t *testing.T, version string) string {
 		w.Header().Set("Content-Type", "text/javascript")
 		http.ServeFile(w, r, filepath.Join(scenarios, "rest-scenarios.mjs"))
 	})
+	mux.HandleFunc("GET /realtime-scenarios.mjs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		http.ServeFile(w, r, filepath.Join(scenarios, "realtime-scenarios.mjs"))
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, `<!doctype html><title>PMS</title><script src="/ably.js"></script>
-<script type="module">import { runREST } from '/rest-scenarios.mjs'; window.runREST = runREST; window.ready = true;</script>`)
+<script type="module">
+import { runREST } from '/rest-scenarios.mjs';
+import { runRealtime } from '/realtime-scenarios.mjs';
+window.runREST = runREST;
+window.steps = [];
+window.runRealtime = (opts) => runRealtime(Ably, { ...opts, debug: (s) => window.steps.push(s), control: (name) => new Promise((done) => { window.control = { name, done }; }) })
+  .then((r) => { window.result = JSON.stringify(r); }, (e) => { window.result = JSON.stringify({ failed: String(e) }); });
+window.ready = true;
+</script>`)
 	})
 	page := httptest.NewServer(mux)
 	t.Cleanup(page.Close)
@@ -94,4 +108,77 @@ func TestAblyJSBrowserREST(t *testing.T) {
 		t.Fatalf("scenario result %q: %v", out, err)
 	}
 	checkREST(t, desktop, s.Channel, before, got)
+}
+
+// TestAblyJSBrowserRealtime: ably-js's browser build in Chromium, on
+// another origin, uses the realtime protocol as in Node; the browser build
+// asks for protocol heartbeats (heartbeats=true) and JSON.
+func TestAblyJSBrowserRealtime(t *testing.T) {
+	t.Parallel()
+	cfg := devConfig(t)
+	cfg.APIKeys = ablyJSKey
+	n := startNode(t, cfg)
+	jwt := n.devToken()
+	rest := n.ablyREST(t, ablyJSKey)
+	browser := testutil.NewBrowser(t)
+	version := testutil.AblyJSVersions[len(testutil.AblyJSVersions)-1]
+	pageURL := ablyPage(t, version)
+
+	s := n.createSession(jwt, "enc-ablyjs-browser-rt")
+	mobile := n.claim(s.Token)
+	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+	actions := map[string]func(){
+		"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 9)) },
+		"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+	}
+
+	tab, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	if _, err := chromedp.Run(tab, chromedp.Navigate(pageURL)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(tab, chromedp.Poll[bool]("window.ready === true && typeof Ably === 'object'",
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the page did not load ably-js %s: %v", version, err)
+	}
+	opts, _ := json.Marshal(map[string]any{"port": proxy.port(), "key": ablyJSKey, "channel": s.Channel, "binary": false})
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[any](fmt.Sprintf("void window.runRealtime(%s)", opts))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			steps, _ := chromedp.Run(tab, chromedp.Evaluate[[]string]("window.steps"))
+			t.Fatalf("the realtime scenarios did not finish in chromium within 2 minutes; steps begun: %v", steps)
+		}
+		state, err := chromedp.Run(tab, chromedp.Evaluate[string](
+			"window.result ? 'done' : (window.control ? 'control:' + window.control.name : 'running')"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == "done" {
+			break
+		}
+		if name, ok := strings.CutPrefix(state, "control:"); ok {
+			act, known := actions[name]
+			if !known {
+				t.Fatalf("the page asked for an unknown action %q", name)
+			}
+			act()
+			if _, err := chromedp.Run(tab, chromedp.Evaluate[any]("void (window.control.done(), window.control = null)")); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := chromedp.Run(tab, chromedp.Evaluate[string]("window.result"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got realtimeResult
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("scenario result %q: %v", out, err)
+	}
+	checkRealtime(t, got)
 }

@@ -73,7 +73,7 @@ func TestAblyJSREST(t *testing.T) {
 	n := startNode(t, cfg)
 	jwt := n.devToken()
 	for _, version := range testutil.AblyJSVersions {
-		for _, format := range []string{"json"} {
+		for _, format := range []string{"json", "msgpack"} {
 			t.Run(version+"/"+format, func(t *testing.T) {
 				s := n.createSession(jwt, "enc-ablyjs-"+version+"-"+format)
 				desktop := n.realtime(t, jwt)

@@ -107,6 +107,7 @@ func (s *Server) newBackend() (hub.Backend, error) {
 		DialerRetries:      redisDialAttempts,
 		DialerRetryTimeout: redisDialRetryDelay,
 	})
+	reloadClusterOnError(s.redis)
 	s.closers = append(s.closers, s.redis.Close)
 	return newRedisBackend(s.redis, s.cfg)
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablybridge"
+	"github.com/handoff-health/handoff/internal/ablyrt"
 	"github.com/handoff-health/handoff/internal/alex"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/blob"
@@ -85,6 +87,18 @@ func (s *Server) wire(ctx context.Context) error {
 		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
 	publish.New(s.hub, keys, publish.Config{}, s.log).Register(s.mux)
+
+	// The Ably realtime protocol on "/", over the same hub as /realtime:
+	// only WebSocket upgrades; a plain GET / keeps the mux's 404.
+	// With Redis, resumable connections and their msgSerial dedupe are
+	// shared, so an SDK resumes on any node.
+	var connStore ablyrt.ConnStore
+	if s.redis != nil {
+		connStore = ablyrt.NewRedisStore(s.redis, s.cfg.RedisPrefix)
+	}
+	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore}, s.log)
+	s.mux.Handle("GET /{$}", art.OnlyUpgrades(http.NotFoundHandler()))
+	s.shutdown = append(s.shutdown, art.Shutdown)
 
 	pages := webui.Handler(webui.Options{Dev: s.cfg.Dev, HostOrigins: s.cfg.HostOriginList(), VolatileSessions: s.redis == nil})
 	s.mux.Handle("GET /desktop", pages)

@@ -20,6 +20,9 @@ import (
 //	handoff bench fanout [flags]   publish→WebSocket delivery latency and loss
 //	handoff bench idle [flags]     server RSS per idle socket
 //
+// --server centrifugo points either at a Centrifugo v6 instead of handoff
+// (internal/fanout/centrifugo.go), for scripts/bench-vs-centrifugo.sh.
+//
 // HANDOFF_BENCH_CPUPROFILE=<file> writes the generator's own CPU profile.
 // It exits 0 on a clean run, 1 when anything was lost, refused or dropped
 // (or the run failed), and 2 for bad flags.
@@ -83,8 +86,12 @@ func benchUsage(w io.Writer) {
   handoff bench fanout [flags]   publish over HTTP to sockets on /realtime; latency, loss
   handoff bench idle [flags]     open idle sockets; server RSS per socket (needs --pid)
 
+Both measure handoff by default; --server centrifugo measures a Centrifugo v6
+instead (its JSON client protocol and HTTP API), for side-by-side runs.
+
 handoff bench fanout --help and handoff bench idle --help list the flags.
-scripts/bench-realtime.sh runs every scenario against a fresh server.
+scripts/bench-realtime.sh runs every scenario against a fresh server;
+scripts/bench-vs-centrifugo.sh runs issue 14's cases on handoff and Centrifugo.
 `)
 }
 

@@ -48,7 +48,9 @@ func startRedisCluster(t *testing.T) *redis.ClusterClient {
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--dir", dir, "--save", "", "--appendonly", "no", "--loglevel", "warning",
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-		"--cluster-announce-ip", "127.0.0.1")
+		"--cluster-announce-ip", "127.0.0.1",
+		// The bus port defaults to port+10000, which may be taken or past 65535.
+		"--cluster-port", strconv.Itoa(testutil.FreePort(t)))
 	logf, err := os.Create(filepath.Join(dir, "redis.log"))
 	must(t, err)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -11,16 +11,33 @@ import (
 	"time"
 )
 
+// The servers the bench can measure (--server).
+const (
+	// ServerHandoff is handoff: sockets on /realtime, publishes to
+	// POST /channels/{channel}/messages.
+	ServerHandoff = "handoff"
+	// ServerCentrifugo is Centrifugo (v6), for the side-by-side runs:
+	// sockets on /connection/websocket with its JSON client protocol,
+	// publishes to its HTTP API, POST /api/publish (centrifugo.go).
+	ServerCentrifugo = "centrifugo"
+)
+
 // Target says where the server under test is and how to get in.
 type Target struct {
+	// Server is which server this is, ServerHandoff or ServerCentrifugo.
+	Server string
 	// URL is the server's base URL, e.g. http://127.0.0.1:8080.
 	URL string
-	// APIKey is a "keyName:secret" of the server's --api-keys, for the
-	// publish endpoint. Only fanout needs it.
+	// APIKey is, for handoff, a "keyName:secret" of the server's
+	// --api-keys; for Centrifugo, its http_api.key. Only fanout needs it.
 	APIKey string
-	// JWTSecret is the server's --jwt-secret; the bench mints its own
-	// desktop token with it. Empty with Dev asks POST /api/dev/token.
+	// JWTSecret is handoff's --jwt-secret, or Centrifugo's
+	// client.token.hmac_secret_key; the bench mints its own connection
+	// token with it. Empty with Dev asks handoff's POST /api/dev/token.
 	JWTSecret string
+	// Namespace is the Centrifugo channel namespace the bench's channels
+	// are in ("" for none); the server's config decides what it keeps.
+	Namespace string
 	// Dev fetches a dev token from a server started with --dev.
 	Dev bool
 	// PID is the server's process id; with it the bench reads the server's
@@ -83,8 +100,10 @@ const (
 )
 
 func registerTarget(fs *flag.FlagSet, t *Target) {
-	fs.StringVar(&t.URL, "target", "http://127.0.0.1:8080", "base URL of the running handoff server")
-	fs.StringVar(&t.JWTSecret, "jwt-secret", "", "the server's --jwt-secret, to mint a desktop token [HANDOFF_JWT_SECRET]")
+	fs.StringVar(&t.Server, "server", ServerHandoff, "the server under test: handoff or centrifugo (v6, JSON client protocol)")
+	fs.StringVar(&t.URL, "target", "http://127.0.0.1:8080", "base URL of the running server")
+	fs.StringVar(&t.JWTSecret, "jwt-secret", "", "the server's --jwt-secret (centrifugo: client.token.hmac_secret_key), to mint a connection token [HANDOFF_JWT_SECRET]")
+	fs.StringVar(&t.Namespace, "namespace", "bench", "centrifugo only: the channel namespace of the bench's channels (\"\" for none)")
 	fs.BoolVar(&t.Dev, "dev", false, "fetch a dev token from POST /api/dev/token (server started with --dev)")
 	fs.IntVar(&t.PID, "pid", 0, "server process id, to read its RSS and CPU time from /proc")
 	fs.IntVar(&t.AuxPID, "aux-pid", 0, "another process serving the run (e.g. redis-server), to report its CPU time")
@@ -99,7 +118,7 @@ func ParseFanout(args []string, out io.Writer) (FanoutConfig, error) {
 	fs.SetOutput(out)
 	var c FanoutConfig
 	registerTarget(fs, &c.Target)
-	fs.StringVar(&c.APIKey, "api-key", "", "publish API key keyName:secret, one of the server's --api-keys [HANDOFF_BENCH_API_KEY]")
+	fs.StringVar(&c.APIKey, "api-key", "", "publish API key keyName:secret, one of the server's --api-keys (centrifugo: its http_api.key) [HANDOFF_BENCH_API_KEY]")
 	fs.IntVar(&c.Sockets, "sockets", 2000, "WebSocket subscribers")
 	fs.IntVar(&c.Channels, "channels", 200, "channels (capture sessions); socket i subscribes to channel i%channels")
 	fs.IntVar(&c.Rate, "rate", 2000, "messages published per second, open-loop")
@@ -163,6 +182,12 @@ func (t Target) validate() error {
 		return fmt.Errorf("--target %q: want a base URL like http://127.0.0.1:8080", t.URL)
 	}
 	switch {
+	case t.Server != ServerHandoff && t.Server != ServerCentrifugo:
+		return fmt.Errorf("--server %q: want %s or %s", t.Server, ServerHandoff, ServerCentrifugo)
+	case t.Server == ServerCentrifugo && t.Dev:
+		return errors.New("--dev is for handoff; centrifugo needs --jwt-secret (its client.token.hmac_secret_key)")
+	case t.Server == ServerCentrifugo && !validNamespace(t.Namespace):
+		return fmt.Errorf("--namespace %q: letters, digits, '_' and '-' only", t.Namespace)
 	case t.JWTSecret == "" && !t.Dev:
 		return errors.New("a token source is required: --jwt-secret (or HANDOFF_JWT_SECRET), or --dev")
 	case t.JWTSecret != "" && t.Dev:
@@ -183,7 +208,9 @@ func (c FanoutConfig) validate() error {
 	}
 	name, secret, ok := strings.Cut(c.APIKey, ":")
 	switch {
-	case !ok || name == "" || secret == "":
+	case c.Server == ServerCentrifugo && (c.APIKey == "" || strings.ContainsAny(c.APIKey, "\r\n")):
+		return errors.New("--api-key is required: Centrifugo's http_api.key")
+	case c.Server == ServerHandoff && (!ok || name == "" || secret == ""):
 		return errors.New("--api-key keyName:secret is required (one of the server's --api-keys)")
 	case c.Sockets < 1 || c.Sockets > maxSockets:
 		return fmt.Errorf("--sockets must be 1-%d", maxSockets)
@@ -222,4 +249,14 @@ func (c IdleConfig) validate() error {
 		return fmt.Errorf("--hold must be 0-%v", maxDuration)
 	}
 	return nil
+}
+
+// validNamespace keeps the bench's Centrifugo channel names plain.
+func validNamespace(ns string) bool {
+	for _, r := range ns {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,7 @@ import (
 // FanoutResult is what a fanout run measured.
 type FanoutResult struct {
 	Scenario   string  `json:"scenario"` // "fanout"
+	Server     string  `json:"server"`   // handoff or centrifugo
 	Target     string  `json:"target"`
 	Sockets    int     `json:"sockets"`
 	Channels   int     `json:"channels"`
@@ -76,13 +77,16 @@ type DeliveryCounts struct {
 
 // Integrity is everything that must be zero in a clean run.
 type Integrity struct {
-	Gaps        uint64         `json:"gaps"`
-	Duplicates  uint64         `json:"duplicates"`
-	Resyncs     uint64         `json:"resyncs"`
-	ErrorFrames uint64         `json:"error_frames"`
-	Malformed   uint64         `json:"malformed_frames"`
-	Dropped     int            `json:"sockets_dropped"`
-	DropCodes   map[string]int `json:"drop_close_codes,omitempty"`
+	Gaps        uint64 `json:"gaps"`
+	Duplicates  uint64 `json:"duplicates"`
+	Resyncs     uint64 `json:"resyncs"`
+	ErrorFrames uint64 `json:"error_frames"`
+	Malformed   uint64 `json:"malformed_frames"`
+	// Unordered counts deliveries that carried no offset (Centrifugo
+	// without history): counted for loss, but their order is unchecked.
+	Unordered uint64         `json:"unordered_deliveries"`
+	Dropped   int            `json:"sockets_dropped"`
+	DropCodes map[string]int `json:"drop_close_codes,omitempty"`
 }
 
 // RunFanout runs one fanout measurement against a running server.
@@ -93,7 +97,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-	res := FanoutResult{Scenario: "fanout", Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
+	res := FanoutResult{Scenario: "fanout", Server: c.Server, Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
 		Batch: c.Batch, Publishers: c.Publishers, Warmup: c.Warmup.Seconds(), Duration: c.Duration.Seconds(), ServerRSS: -1}
 	if err := raiseFileLimit(c.Sockets + c.Publishers + fdHeadroom); err != nil {
 		return res, err
@@ -102,7 +106,9 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 	if err != nil {
 		return res, err
 	}
-	say("creating %d capture sessions (one channel each)", c.Channels)
+	if c.Server == ServerHandoff {
+		say("creating %d capture sessions (one channel each)", c.Channels)
+	}
 	channels, err := createChannels(ctx, c.Target, tok, c.Channels)
 	if err != nil {
 		return res, err
@@ -234,6 +240,7 @@ func fill(res *FanoutResult, c FanoutConfig, st *pubStats, rc *receiver, measure
 	in := &res.Integrity
 	in.Gaps, in.Duplicates, in.Resyncs = rc.gaps.Load(), rc.dups.Load(), rc.resyncs.Load()
 	in.ErrorFrames, in.Malformed = rc.errorFrames.Load(), rc.malformed.Load()
+	in.Unordered = rc.unordered.Load()
 	in.Dropped, in.DropCodes = rc.dropped()
 	res.OK = d.Lost == 0 && res.Publishes.Errors == 0 && in.Gaps == 0 && in.Duplicates == 0 &&
 		in.Resyncs == 0 && in.ErrorFrames == 0 && in.Malformed == 0 && in.Dropped == 0
@@ -242,8 +249,8 @@ func fill(res *FanoutResult, c FanoutConfig, st *pubStats, rc *receiver, measure
 // WriteText prints the result for a person, ending with one RESULT line
 // that scripts collect into a table.
 func (r FanoutResult) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "fanout: %d sockets on %d channels, %d msg/s (%d per request, %d publisher connections), %gs warmup + %gs measured\n",
-		r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishers, r.Warmup, r.Duration)
+	fmt.Fprintf(w, "fanout (%s): %d sockets on %d channels, %d msg/s (%d per request, %d publisher connections), %gs warmup + %gs measured\n",
+		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishers, r.Warmup, r.Duration)
 	fmt.Fprintf(w, "  publishes   %d messages in %d requests accepted, %d errors %v; %.1f msg/s in the measured window\n",
 		r.Publishes.Messages, r.Publishes.Requests, r.Publishes.Errors, r.Publishes.ErrorKinds, r.Publishes.PerSecond)
 	d := r.Deliveries
@@ -260,12 +267,15 @@ func (r FanoutResult) WriteText(w io.Writer) {
 	in := r.Integrity
 	fmt.Fprintf(w, "  integrity   %d sockets dropped %v, %d gaps, %d duplicates, %d resyncs, %d error frames, %d malformed\n",
 		in.Dropped, in.DropCodes, in.Gaps, in.Duplicates, in.Resyncs, in.ErrorFrames, in.Malformed)
+	if in.Unordered > 0 {
+		fmt.Fprintf(w, "  order       not checked for %d deliveries: they carried no offset (no history on the channel)\n", in.Unordered)
+	}
 	writeCPU(w, r.CPU, r.BackgroundCores)
 	if r.ServerRSS >= 0 {
 		fmt.Fprintf(w, "  server RSS  %.1f MiB at the end\n", float64(r.ServerRSS)/(1<<20))
 	}
-	fmt.Fprintf(w, "RESULT fanout sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f others_cores=%.2f bg_cores=%.2f ok=%t\n",
-		r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishes.PerSecond, d.PerSecond, r.Latency.P50, r.Latency.P90,
+	fmt.Fprintf(w, "RESULT fanout server=%s sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f others_cores=%.2f bg_cores=%.2f ok=%t\n",
+		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishes.PerSecond, d.PerSecond, r.Latency.P50, r.Latency.P90,
 		r.Latency.P99, r.Latency.P999, r.Latency.Max, r.FromRequest.P99, d.Lost, r.Publishes.Errors+in.Dropped,
 		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Others, r.BackgroundCores, r.OK)
 }

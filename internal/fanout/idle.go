@@ -11,6 +11,7 @@ import (
 // IdleResult is what an idle run measured.
 type IdleResult struct {
 	Scenario string  `json:"scenario"` // "idle"
+	Server   string  `json:"server"`   // handoff or centrifugo
 	Target   string  `json:"target"`
 	Sockets  int     `json:"sockets"`
 	Channels int     `json:"channels"`
@@ -44,7 +45,7 @@ func RunIdle(ctx context.Context, c IdleConfig, progress io.Writer) (IdleResult,
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-	res := IdleResult{Scenario: "idle", Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Hold: c.Hold.Seconds()}
+	res := IdleResult{Scenario: "idle", Server: c.Server, Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Hold: c.Hold.Seconds()}
 	if err := raiseFileLimit(c.Sockets + fdHeadroom); err != nil {
 		return res, err
 	}
@@ -52,7 +53,9 @@ func RunIdle(ctx context.Context, c IdleConfig, progress io.Writer) (IdleResult,
 	if err != nil {
 		return res, err
 	}
-	say("creating %d capture sessions", c.Channels)
+	if c.Server == ServerHandoff {
+		say("creating %d capture sessions", c.Channels)
+	}
 	channels, err := createChannels(ctx, c.Target, tok, c.Channels)
 	if err != nil {
 		return res, err
@@ -107,12 +110,16 @@ func RunIdle(ctx context.Context, c IdleConfig, progress io.Writer) (IdleResult,
 // WriteText prints the result for a person, ending with one RESULT line.
 func (r IdleResult) WriteText(w io.Writer) {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
-	fmt.Fprintf(w, "idle: %d sockets on %d channels, opened in %.1fs, held %gs\n", r.Sockets, r.Channels, r.OpenTime, r.Hold)
+	fmt.Fprintf(w, "idle (%s): %d sockets on %d channels, opened in %.1fs, held %gs\n", r.Server, r.Sockets, r.Channels, r.OpenTime, r.Hold)
 	fmt.Fprintf(w, "  server RSS  %.1f MiB before, %.1f MiB after (peak %.1f, low %.1f during the hold)\n",
 		mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSPeak), mib(r.RSSLow))
-	fmt.Fprintf(w, "  per socket  %.0f bytes (%.1f KiB) on the server (goal < %d KiB); %.1f KiB in this generator\n",
-		r.BytesPerSocket, r.BytesPerSocket/1024, IdleTargetBytes>>10, r.GeneratorBytesPerSocket/1024)
+	goal := "" // handoff's own goal; it says nothing of another server
+	if r.Server == ServerHandoff {
+		goal = fmt.Sprintf(" (goal < %d KiB)", IdleTargetBytes>>10)
+	}
+	fmt.Fprintf(w, "  per socket  %.0f bytes (%.1f KiB) on the server%s; %.1f KiB in this generator\n",
+		r.BytesPerSocket, r.BytesPerSocket/1024, goal, r.GeneratorBytesPerSocket/1024)
 	fmt.Fprintf(w, "  dropped     %d %v\n", r.Dropped, r.DropCodes)
-	fmt.Fprintf(w, "RESULT idle sockets=%d bytes_per_socket=%.0f kib_per_socket=%.2f rss_before_mib=%.1f rss_after_mib=%.1f dropped=%d ok=%t\n",
-		r.Sockets, r.BytesPerSocket, r.BytesPerSocket/1024, mib(r.RSSBefore), mib(r.RSSAfter), r.Dropped, r.OK)
+	fmt.Fprintf(w, "RESULT idle server=%s sockets=%d bytes_per_socket=%.0f kib_per_socket=%.2f rss_before_mib=%.1f rss_after_mib=%.1f dropped=%d ok=%t\n",
+		r.Server, r.Sockets, r.BytesPerSocket, r.BytesPerSocket/1024, mib(r.RSSBefore), mib(r.RSSAfter), r.Dropped, r.OK)
 }

@@ -3,6 +3,7 @@ package fanout
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -84,13 +85,18 @@ func (p *pubStats) errorCounts() (total int, byKind map[string]int) {
 // http.ReadResponse, so any valid HTTP/1.1 reply is understood.
 type publisher struct {
 	host  string // Host header and dial address
-	auth  string // Authorization header value
+	auth  string // the credentials' header line, without CRLF
 	paths []string
 	batch int
 	pad   string
 	subs  []int // subscribers per channel
 	st    *pubStats
 	rc    *receiver
+	// centrifugo publishes through Centrifugo's HTTP API; chanJSON holds
+	// each channel's name as a JSON string, for the request body.
+	centrifugo bool
+	chanJSON   [][]byte
+	reply      []byte
 
 	conn net.Conn
 	br   *bufio.Reader
@@ -113,14 +119,27 @@ func newPublisher(id int, c FanoutConfig, channels []string, subs []int, st *pub
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
-	paths := make([]string, len(channels))
-	for i, ch := range channels {
-		paths[i] = u.EscapedPath() + "/channels/" + url.PathEscape(ch) + "/messages"
-	}
 	p := &publisher{
-		host: host, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.APIKey)),
-		paths: paths, batch: c.Batch, pad: strings.Repeat("x", max(c.Payload-60, 0)),
+		host: host, paths: make([]string, len(channels)), batch: c.Batch, pad: strings.Repeat("x", max(c.Payload-60, 0)),
 		subs: subs, st: st, rc: rc, id: id,
+	}
+	if c.Server == ServerCentrifugo {
+		p.centrifugo = true
+		p.auth = "X-API-Key: " + c.APIKey
+		path := u.EscapedPath() + centrifugoPublishPath
+		if c.Batch > 1 {
+			path = u.EscapedPath() + centrifugoBatchPath
+		}
+		p.chanJSON = make([][]byte, len(channels))
+		for i, ch := range channels {
+			p.paths[i] = path
+			p.chanJSON[i], _ = json.Marshal(ch)
+		}
+	} else {
+		p.auth = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(c.APIKey))
+		for i, ch := range channels {
+			p.paths[i] = u.EscapedPath() + "/channels/" + url.PathEscape(ch) + "/messages"
+		}
 	}
 	return p, p.connect()
 }
@@ -163,7 +182,8 @@ func (p *publisher) run(jobs <-chan job, giveUp *atomic.Int64) {
 		}
 		if err := p.publish(j); err != nil {
 			p.st.fail(err.Error(), p.batch)
-			if _, ok := err.(statusError); !ok {
+			_, refused := err.(centrifugoAPIError)
+			if _, ok := err.(statusError); !ok && !refused {
 				// The connection is in an unknown state: start afresh.
 				p.close()
 				p.conn = nil
@@ -190,7 +210,7 @@ func (p *publisher) publish(j job) error {
 	h = append(h, p.paths[j.channel]...)
 	h = append(h, " HTTP/1.1\r\nHost: "...)
 	h = append(h, p.host...)
-	h = append(h, "\r\nAuthorization: "...)
+	h = append(h, "\r\n"...)
 	h = append(h, p.auth...)
 	h = append(h, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 	h = strconv.AppendInt(h, int64(len(p.body)), 10)
@@ -207,7 +227,14 @@ func (p *publisher) publish(j job) error {
 	if err != nil {
 		return fmt.Errorf("network")
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	var apiErr error
+	if p.centrifugo {
+		// Centrifugo answers 200 with an error object when it refuses.
+		p.reply, err = readReply(p.reply[:0], resp.Body)
+		apiErr = centrifugoReplyError(p.reply)
+	} else {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("network")
@@ -218,8 +245,15 @@ func (p *publisher) publish(j job) error {
 		p.close()
 		p.conn = nil
 	}
-	if resp.StatusCode != http.StatusCreated {
+	want := http.StatusCreated
+	if p.centrifugo {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
 		return statusError(resp.StatusCode)
+	}
+	if apiErr != nil {
+		return apiErr
 	}
 	p.st.requests.Add(1)
 	p.st.messages.Add(uint64(p.batch))
@@ -239,36 +273,85 @@ func (p *publisher) publish(j job) error {
 // buildBody renders the request's messages. Each carries its scheduled
 // time t and the request's start time r, in UnixNano, which the receiving
 // sockets subtract from their arrival time; s makes every message unique.
+//
+// handoff takes {"name","data"} (an array of them for a batch); Centrifugo
+// takes {"channel","data"} on /api/publish, and a batch as
+// {"commands":[{"publish":{...}},...]} on /api/batch.
 func (p *publisher) buildBody(j job, startNs int64) {
 	b := p.body[:0]
-	if p.batch > 1 {
+	switch {
+	case p.centrifugo && p.batch > 1:
+		b = append(b, `{"commands":[`...)
+	case p.batch > 1:
 		b = append(b, '[')
 	}
 	for k := range p.batch {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		p.seq++
-		b = append(b, `{"name":"bench","data":{"t":`...)
-		b = strconv.AppendInt(b, j.sched, 10)
-		b = append(b, `,"r":`...)
-		b = strconv.AppendInt(b, startNs, 10)
-		b = append(b, `,"s":"`...)
-		b = strconv.AppendInt(b, int64(p.id), 10)
-		b = append(b, '.')
-		b = strconv.AppendUint(b, p.seq, 10)
-		b = append(b, '"')
-		if p.pad != "" {
-			b = append(b, `,"p":"`...)
-			b = append(b, p.pad...)
-			b = append(b, '"')
+		if p.centrifugo {
+			if p.batch > 1 {
+				b = append(b, `{"publish":`...)
+			}
+			b = append(b, `{"channel":`...)
+			b = append(b, p.chanJSON[j.channel]...)
+			b = append(b, `,"data":`...)
+		} else {
+			b = append(b, `{"name":"bench","data":`...)
 		}
-		b = append(b, "}}"...)
+		b = p.appendData(b, j.sched, startNs)
+		b = append(b, '}')
+		if p.centrifugo && p.batch > 1 {
+			b = append(b, '}')
+		}
 	}
-	if p.batch > 1 {
+	switch {
+	case p.centrifugo && p.batch > 1:
+		b = append(b, "]}"...)
+	case p.batch > 1:
 		b = append(b, ']')
 	}
 	p.body = b
+}
+
+// appendData appends one message's data object.
+func (p *publisher) appendData(b []byte, sched, startNs int64) []byte {
+	p.seq++
+	b = append(b, `{"t":`...)
+	b = strconv.AppendInt(b, sched, 10)
+	b = append(b, `,"r":`...)
+	b = strconv.AppendInt(b, startNs, 10)
+	b = append(b, `,"s":"`...)
+	b = strconv.AppendInt(b, int64(p.id), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, p.seq, 10)
+	b = append(b, '"')
+	if p.pad != "" {
+		b = append(b, `,"p":"`...)
+		b = append(b, p.pad...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// readReply reads a reply body into buf, up to centrifugoReplyLimit, and
+// discards the rest.
+func readReply(buf []byte, r io.Reader) ([]byte, error) {
+	lr := io.LimitReader(r, centrifugoReplyLimit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			_, err = io.Copy(io.Discard, r)
+			return buf, err
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // schedule feeds jobs at rate/batch requests per second from start until

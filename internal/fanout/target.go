@@ -54,6 +54,9 @@ func raiseFileLimit(need int) error {
 // token returns a desktop JWT: minted with the server's secret, or a dev
 // token from a --dev server.
 func token(ctx context.Context, t Target) (string, error) {
+	if t.Server == ServerCentrifugo {
+		return centrifugoToken(t.JWTSecret, "bench", time.Now().Add(tokenTTL))
+	}
 	if t.JWTSecret != "" {
 		v, err := auth.NewVerifier([]byte(t.JWTSecret))
 		if err != nil {
@@ -78,6 +81,11 @@ func token(ctx context.Context, t Target) (string, error) {
 // bench channel is a real session, with an encounter id unique to the run.
 func createChannels(ctx context.Context, t Target, tok string, n int) ([]string, error) {
 	run := randomHex(4)
+	if t.Server == ServerCentrifugo {
+		// Centrifugo's channels need no setup: its config lets any
+		// authenticated client subscribe in the bench's namespace.
+		return centrifugoChannels(t.Namespace, run, n), nil
+	}
 	channels := make([]string, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, sessionConcurrency)

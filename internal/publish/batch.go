@@ -164,7 +164,8 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 // decodeBatch reads and checks the request: every channel name and every
 // message, and the limits.
 func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checkedSpec, bool, error) {
-	if !jsonBody(r) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
 		return nil, false, errMsgpack
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
@@ -179,7 +180,13 @@ func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checked
 	}
 	var raw []batchSpec
 	single := false
-	body := bytes.TrimSpace(buf.Bytes())
+	body := buf.Bytes()
+	if mp {
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			return nil, false, badBatch("the body is not valid msgpack holding JSON-compatible batch specs")
+		}
+	}
+	body = bytes.TrimSpace(body)
 	switch {
 	case len(body) > 0 && body[0] == '{':
 		raw, single = make([]batchSpec, 1), true

@@ -113,10 +113,31 @@ func writeReply(w http.ResponseWriter, r *http.Request, status int, v any, links
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	if status < 300 && wantsMsgpack(r) {
+		if b, err := json.Marshal(v); err == nil {
+			if m, err := ablyproto.JSONToMsgpack(b); err == nil {
+				h.Set("Content-Type", msgpackType)
+				w.WriteHeader(status)
+				_, _ = w.Write(m)
+				return
+			}
+		}
+	}
+	h.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+const msgpackType = "application/x-msgpack"
+
+// wantsMsgpack reports whether a success reply should be msgpack: the
+// client accepts it and did not ask for a JSON envelope. ably-js on Node
+// (useBinaryProtocol, its default) decodes success bodies as msgpack
+// whatever their Content-Type; ably-go reads the Content-Type, so either
+// suits it. Errors stay JSON: both SDKs read them as JSON.
+func wantsMsgpack(r *http.Request) bool {
+	return r != nil && strings.Contains(r.Header.Get("Accept"), msgpackType) && !wantsEnvelope(r)
 }
 
 // wantsEnvelope reports whether the request asked for envelope=json. Most

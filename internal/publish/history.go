@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -152,22 +151,10 @@ func (q historyQuery) links(r *http.Request, next *hub.Cursor) []string {
 	return out
 }
 
-// historyMessage is a hub event as an Ably message. Its id is the one the
-// Ably bridge gives the same event ("handoff-" + serial), so an event has
-// one id wherever it is read. JSON objects and arrays travel as a string
-// with encoding "json", as Ably sends them; a JSON string is sent as is.
+// historyMessage is a hub event as an Ably message: ablyproto.EventMessage,
+// the one mapping that realtime delivery uses too.
 func historyMessage(ev hub.Event) ablyproto.Message {
-	m := ablyproto.Message{ID: "handoff-" + ev.ID, Name: ev.Type, Timestamp: ev.TS.UnixMilli(), Serial: ev.ID}
-	if len(ev.Data) == 0 {
-		return m
-	}
-	if ev.Data[0] == '"' {
-		m.Data = ev.Data
-		return m
-	}
-	s, _ := json.Marshal(string(ev.Data))
-	m.Data, m.Encoding = s, "json"
-	return m
+	return ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS)
 }
 
 // presence serves GET /channels/{channel}/presence and

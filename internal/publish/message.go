@@ -14,10 +14,10 @@ import (
 	"github.com/handoff-health/handoff/internal/session"
 )
 
-// errMsgpack refuses msgpack bodies, which both SDKs send unless told to
-// use JSON.
+// errMsgpack refuses bodies that are neither JSON nor msgpack (the two
+// formats the SDKs send; msgpack is ably-go's default).
 var errMsgpack = errorf(http.StatusUnsupportedMediaType, ablyproto.CodeBadRequest,
-	"msgpack is not supported yet: send JSON (ably-js useBinaryProtocol:false, ably-go WithUseBinaryProtocol(false))")
+	"the body must be JSON (application/json) or msgpack (application/x-msgpack)")
 
 // jsonBody reports whether the request body is JSON (or unlabelled).
 func jsonBody(r *http.Request) bool {
@@ -34,7 +34,8 @@ func jsonBody(r *http.Request) bool {
 // which the SDKs add) are ignored, as Ably ignores them; a known field of
 // the wrong type is still a 400.
 func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
-	if !jsonBody(r) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
 		return nil, errMsgpack
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
@@ -47,6 +48,11 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
 	case err != nil:
 		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	}
+	if mp {
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible messages")
+		}
 	}
 	body = bytes.TrimSpace(body)
 	var ms []ablyproto.Message

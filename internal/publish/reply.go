@@ -15,9 +15,10 @@ var replyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // writePublished answers a publish with 201 and ablyproto.PublishReply,
 // written by hand into a pooled buffer: the reply is on every publish, and
 // encoding/json's reflection was a tenth of the route's CPU. With
-// envelope=json it takes the general path.
+// envelope=json, or for a client that wants msgpack, it takes the general
+// path.
 func writePublished(w http.ResponseWriter, r *http.Request, channel string, serials []string) {
-	if wantsEnvelope(r) {
+	if wantsEnvelope(r) || wantsMsgpack(r) {
 		writeReply(w, r, http.StatusCreated, ablyproto.PublishReply{Channel: channel, MessageID: serials[0], Serials: serials}, nil)
 		return
 	}

@@ -5,64 +5,38 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/internal/auth"
 )
 
-// handoff's Ably tokens are self-verifying, so any node with the same API
-// keys checks them without a store:
-//
-//	hdf1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key secret, "handoff-token\n" + "hdf1." + claims))>
-//
-// The claims name the key, the issue and expiry times (ms) and the granted
-// capability. Changing a key's secret or removing the key revokes its
-// tokens; a key's capability is intersected again on every use, so
-// narrowing it narrows tokens already issued. There is no per-token
-// revocation.
-const tokenPrefix = "hdf1."
+// handoff's Ably tokens are self-verifying (auth.AblyTokens, shared with
+// the realtime socket); tokens adapts their errors to Ably's.
+type tokenClaims = auth.AblyTokenClaims
 
-type tokenClaims struct {
-	KeyName    string `json:"k"`
-	Issued     int64  `json:"i"`
-	Expires    int64  `json:"x"`
-	Capability string `json:"c"`
-	ClientID   string `json:"cid,omitempty"`
-}
-
-type verifiedToken struct {
-	tokenClaims
-	capability auth.Capability
-}
+// tokenPrefix starts every handoff token.
+const tokenPrefix = auth.AblyTokenPrefix
 
 type tokens struct {
 	keys *auth.APIKeys
 	now  func() time.Time
 }
 
-func (ts tokens) mac(keyName, signed string) ([]byte, auth.Capability, bool) {
-	if ts.keys == nil {
-		return nil, auth.Capability{}, false
-	}
-	return ts.keys.Sign(keyName, []byte("handoff-token\n"+signed))
-}
+func (ts tokens) shared() auth.AblyTokens { return auth.AblyTokens{Keys: ts.keys, Now: ts.now} }
 
 // issue returns a token for claims, signed with the key's secret.
 func (ts tokens) issue(c tokenClaims) (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", err
-	}
-	signed := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	mac, _, ok := ts.mac(c.KeyName, signed)
-	if !ok {
+	t, err := ts.shared().Issue(c)
+	if errors.Is(err, auth.ErrAblyTokenKey) {
 		return "", errInvalidKey
 	}
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac), nil
+	return t, err
 }
 
 // Token failures are 401 with code 40140, the one code on which ably-go
@@ -75,32 +49,24 @@ var (
 	errTokenExpired      = errorf(http.StatusUnauthorized, ablyproto.CodeTokenError, "token expired: request a new one")
 )
 
-// verify checks a token's signature and expiry and returns its claims with
-// its capability intersected with the key's current one. Errors are
-// 401 with 40140, so the SDKs request a new token and retry.
+// verifiedToken is a checked token: its claims, and its capability
+// intersected with the key's current one.
+type verifiedToken struct {
+	tokenClaims
+	capability auth.Capability
+}
+
+// verify checks a token's signature and expiry. Errors are 401 with
+// 40140, so the SDKs request a new token and retry.
 func (ts tokens) verify(token string) (verifiedToken, error) {
-	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, tokenPrefix), ".")
-	if !strings.HasPrefix(token, tokenPrefix) || !ok {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(signed)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	var c tokenClaims
-	if err1 != nil || err2 != nil || json.Unmarshal(payload, &c) != nil {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	want, keyCap, ok := ts.mac(c.KeyName, tokenPrefix+signed)
-	if !ok || !hmac.Equal(got, want) {
-		return verifiedToken{}, errTokenUnrecognised
-	}
-	if ts.now().UnixMilli() >= c.Expires {
+	t, err := ts.shared().Verify(token)
+	switch {
+	case errors.Is(err, auth.ErrAblyTokenExpired):
 		return verifiedToken{}, errTokenExpired
-	}
-	tc, err := auth.ParseCapability(c.Capability)
-	if err != nil {
+	case err != nil:
 		return verifiedToken{}, errTokenUnrecognised
 	}
-	return verifiedToken{tokenClaims: c, capability: tc.Intersect(keyCap)}, nil
+	return verifiedToken{tokenClaims: t.AblyTokenClaims, capability: t.Cap}, nil
 }
 
 // Token limits. Ably's defaults: a token lives 60 minutes unless asked
@@ -120,12 +86,13 @@ const (
 func (h *Handler) requestToken(w http.ResponseWriter, r *http.Request) {
 	keyName := r.PathValue("keyName")
 	var req ablyproto.TokenRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
-	dec.UseNumber()
-	if !jsonBody(r) {
-		writeError(w, r, errMsgpack)
+	body, err := tokenRequestBody(w, r)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, r, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the body must be a JSON TokenRequest"))
 		return
@@ -224,6 +191,30 @@ func (h *Handler) grant(req ablyproto.TokenRequest, keyCap auth.Capability) (abl
 	}
 	return ablyproto.TokenDetails{Token: token, KeyName: c.KeyName, Issued: c.Issued, Expires: c.Expires,
 		Capability: c.Capability, ClientID: c.ClientID}, nil
+}
+
+// tokenRequestBody reads a TokenRequest body as JSON text: ably-go sends it
+// as msgpack unless told to use JSON; its integers (ttl, timestamp) stay
+// integers, so the MAC text is unchanged.
+func tokenRequestBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
+		return nil, errMsgpack
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	if err == nil && mp {
+		body, err = ablyproto.MsgpackToJSON(body)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the body must be a JSON or msgpack TokenRequest")
+	}
+	return body, nil
+}
+
+// msgpackBody reports whether the request body is labelled msgpack.
+func msgpackBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-msgpack"
 }
 
 func absDuration(d time.Duration) time.Duration {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,6 +52,39 @@ func StartRedis(t testing.TB) *Redis {
 	return r
 }
 
+// StartRedisWith starts a fresh redis-server with extra flags, which
+// override the defaults (no persistence): e.g. "--appendonly", "yes" for a
+// server that keeps its data over a kill -9, or "--replicaof" for a
+// replica. It stops when the test ends.
+func StartRedisWith(t testing.TB, args ...string) *Redis {
+	t.Helper()
+	r := &Redis{t: t, Dir: t.TempDir(), Port: FreePort(t), args: args}
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
+	r.Start()
+	t.Cleanup(r.Kill)
+	return r
+}
+
+// Pause stops the server's process (SIGSTOP) without killing it: it
+// answers nothing, and a replica falls behind its primary, until Resume.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	r.mu.Lock()
+	cmd := r.cmd
+	r.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		r.t.Fatalf("%s is not running", r)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("signal %v to %s: %v", sig, r, err)
+	}
+}
+
 // Start launches the server (again) on the same port and waits for it.
 func (r *Redis) Start() {
 	r.t.Helper()
@@ -80,7 +114,8 @@ func (r *Redis) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("redis-server on %s did not answer PING within 30s (log in %s)", r.Addr, r.Dir)
+	logText, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+	r.t.Fatalf("redis-server on %s did not answer PING within 30s; its log:\n%s", r.Addr, logText)
 }
 
 // Kill stops the server abruptly (SIGKILL); its data is lost.

@@ -22,8 +22,10 @@ func StartRedisCluster(t testing.TB) *Redis {
 	t.Helper()
 	r := &Redis{t: t, Dir: t.TempDir(), Port: FreePort(t)}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
+	// The bus port defaults to port+10000, which may be taken or past
+	// 65535; a free one of its own avoids both.
 	r.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(r.Dir, "nodes.conf"),
-		"--cluster-announce-ip", "127.0.0.1"}
+		"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(FreePort(t))}
 	r.Start()
 	t.Cleanup(r.Kill)
 	admin := redis.NewClient(&redis.Options{Addr: r.Addr})

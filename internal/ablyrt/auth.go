@@ -1,0 +1,242 @@
+package ablyrt
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/internal/auth"
+)
+
+// identity is what a connection's credentials establish.
+type identity struct {
+	keyName  string
+	clientID string
+	cap      auth.Capability
+	expires  time.Time // zero for an API key
+}
+
+// credentials reads the connect request's credentials: key= or HTTP
+// Basic (an API key), or access_token= or a Bearer header (a handoff
+// token from requestToken). The clientId parameter names the client with
+// a key; with a token it must match the token's.
+func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
+	q := r.URL.Query()
+	key := q.Get("key")
+	if name, secret, ok := r.BasicAuth(); ok && key == "" {
+		key = name + ":" + secret
+	}
+	if key != "" {
+		name, secret, _ := strings.Cut(key, ":")
+		if c.s.keys == nil {
+			return identity{}, errBadKey
+		}
+		cp, ok := c.s.keys.Authenticate(name, secret)
+		if !ok {
+			return identity{}, errBadKey
+		}
+		return identity{keyName: name, clientID: q.Get("clientId"), cap: cp}, nil
+	}
+	token := q.Get("access_token")
+	if token == "" {
+		if scheme, v, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+			token = v
+			if raw, err := base64.StdEncoding.DecodeString(v); err == nil {
+				token = string(raw)
+			}
+		}
+	}
+	if token == "" {
+		return identity{}, errorInfo(401, ablyproto.CodeUnauthorized, "credentials are required: key=, access_token= or HTTP Basic")
+	}
+	id, e := c.verifyToken(token)
+	if e != nil {
+		return identity{}, e
+	}
+	if p := q.Get("clientId"); p != "" && id.clientID != "*" && p != id.clientID {
+		return identity{}, errorInfo(401, ablyproto.CodeClientIDMismatch, "the clientId parameter does not match the token's clientId")
+	}
+	if id.clientID == "*" {
+		id.clientID = q.Get("clientId")
+	}
+	return id, nil
+}
+
+var errBadKey = errorInfo(401, ablyproto.CodeInvalidCredentials, "invalid credentials: unknown API key or wrong secret")
+
+// verifyToken checks a handoff token. Errors are token errors (401,
+// 40140-40149), on which the SDKs renew their token and retry.
+func (c *conn) verifyToken(token string) (identity, *ablyproto.ErrorInfo) {
+	t, err := c.s.tokens.Verify(token)
+	switch {
+	case errors.Is(err, auth.ErrAblyTokenExpired):
+		return identity{}, errTokenExpired
+	case err != nil:
+		return identity{}, errorInfo(401, ablyproto.CodeTokenError, "token not recognised: request a new one")
+	}
+	return identity{keyName: t.KeyName, clientID: t.ClientID, cap: t.Cap, expires: t.ExpiresAt()}, nil
+}
+
+// connect authenticates, resumes or starts the connection, and sends
+// CONNECTED. It reports false after sending a fatal ERROR.
+func (c *conn) connect(r *http.Request) bool {
+	id, e := c.credentials(r)
+	if e != nil {
+		c.fatal(e)
+		return false
+	}
+	c.adopt(id)
+	q := r.URL.Query()
+	var resumeErr *ablyproto.ErrorInfo
+	key := q.Get("resume")
+	if key == "" {
+		key = q.Get("recover")
+	}
+	if key != "" {
+		if connID, ok := c.resumable(key); ok {
+			c.id = connID
+		} else {
+			resumeErr = errorInfo(400, ablyproto.CodeConnectionExpired, "Unable to recover connection (connection expired)")
+		}
+	}
+	if c.id == "" {
+		c.id = newID()
+	}
+	if old := c.s.claimID(c); old != nil {
+		// The client left that transport: stop it, and let its last
+		// publish settle so a resend is answered from the store.
+		old.end(nil, true)
+		_ = old.ws.CloseNow()
+		select {
+		case <-old.done:
+		case <-time.After(opTimeout):
+		}
+	}
+	ctx, cancel := opContext()
+	err := c.s.store.Keep(ctx, c.id, 2*c.s.cfg.ConnectionStateTTL)
+	cancel()
+	if err != nil {
+		c.fatal(errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
+		return false
+	}
+	c.sendConnected(resumeErr)
+	return true
+}
+
+// resumable checks a connectionKey: signed for this connection's API key,
+// and its connection still held by the store.
+func (c *conn) resumable(key string) (string, bool) {
+	connID, rest, ok := strings.Cut(key, "!")
+	nonce, sig, ok2 := strings.Cut(rest, "-")
+	if !ok || !ok2 || connID == "" || len(key) > 128 {
+		return "", false
+	}
+	want, ok := c.keyMAC(connID, nonce)
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || !hmac.Equal(got, want) {
+		return "", false
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	alive, err := c.s.store.Alive(ctx, connID)
+	return connID, err == nil && alive
+}
+
+// keyMAC signs a connection key with the connection's API key secret, so
+// any node with the same keys can check it and no other key can resume
+// the connection.
+func (c *conn) keyMAC(connID, nonce string) ([]byte, bool) {
+	if c.s.keys == nil {
+		return nil, false
+	}
+	mac, _, ok := c.s.keys.Sign(c.keyName, []byte("handoff-connection-key\n"+connID+"!"+nonce))
+	if !ok {
+		return nil, false
+	}
+	return mac[:16], true
+}
+
+// connectionKey returns a fresh key for this transport: it changes on
+// every CONNECTED, as the SDKs expect (RTN15e).
+func (c *conn) connectionKey() string {
+	nonce := newID()
+	mac, _ := c.keyMAC(c.id, nonce)
+	return c.id + "!" + nonce + "-" + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
+	key := c.connectionKey()
+	cfg := c.s.cfg
+	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionConnected, ConnectionID: c.id, ConnectionKey: key, Error: e,
+		ConnectionDetails: &ablyproto.ConnectionDetails{
+			ClientID: c.clientID, ConnectionKey: key, MaxMessageSize: cfg.MaxMessageSize, MaxFrameSize: cfg.MaxFrameBytes,
+			MaxInboundRate: maxInboundRate, ConnectionStateTTL: cfg.ConnectionStateTTL.Milliseconds(),
+			MaxIdleInterval: cfg.MaxIdleInterval.Milliseconds(), ServerID: cfg.ServerID,
+		}})
+}
+
+// adopt makes id the connection's credentials and arms the token's
+// expiry. Ahead of it the server sends AUTH (RTN22), on which ably-js
+// renews in band; at expiry a connection still on the old token is sent
+// DISCONNECTED 40142, on which both SDKs renew and resume. (ably-go 1.4.0
+// answers AUTH with an authorize on an already-cancelled context, so it
+// usually renews on the DISCONNECTED.)
+func (c *conn) adopt(id identity) {
+	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
+	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.expiry, c.authAsk = nil, nil
+	if id.expires.IsZero() {
+		return
+	}
+	left := id.expires.Sub(c.s.cfg.Now())
+	ahead := min(authAhead, left/4)
+	c.authAsk = time.AfterFunc(left-ahead, func() { c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAuth}) })
+	c.expiry = time.AfterFunc(left, func() { c.disconnect(errTokenExpired) })
+}
+
+// authAhead is how long before a token's expiry the server asks for a new
+// one (at most a quarter of the token's remaining life).
+const authAhead = 30 * time.Second
+
+// reauth handles the client's AUTH with a new token: the connection keeps
+// its id and gets a fresh CONNECTED (the SDKs' "update").
+func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
+	if pm.Auth == nil || pm.Auth.AccessToken == "" {
+		c.fatal(errorInfo(400, ablyproto.CodeBadRequest, "AUTH needs auth.accessToken"))
+		return
+	}
+	id, e := c.verifyToken(pm.Auth.AccessToken)
+	switch {
+	case e != nil:
+		c.fatal(e)
+		return
+	case id.keyName != c.keyName:
+		c.fatal(errorInfo(401, ablyproto.CodeInvalidCredentials, "the new token is for another API key"))
+		return
+	case id.clientID != "*" && id.clientID != c.clientID:
+		c.fatal(errorInfo(401, ablyproto.CodeClientIDMismatch, "the new token is for another clientId"))
+		return
+	}
+	if id.clientID == "*" {
+		id.clientID = c.clientID
+	}
+	c.adopt(id)
+	c.sendConnected(nil)
+}
+
+// newID returns 16 random hex characters.
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,178 @@
+package ablyrt
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/session"
+)
+
+// publish handles a client MESSAGE: each message becomes a hub event and
+// the ProtocolMessage is ACKed with their serials once they are stored,
+// or NACKed. A msgSerial already answered on this connection (a resend
+// after a resume) gets the same answer again and publishes nothing.
+// Publishing does not need an attach (RTL6c5): it is authorised on the
+// capability alone.
+func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
+	if pm.MsgSerial == nil {
+		c.fatal(errorInfo(400, ablyproto.CodeBadRequest, "MESSAGE needs a msgSerial"))
+		return
+	}
+	serial := *pm.MsgSerial
+	ctx, cancel := opContext()
+	defer cancel()
+	if o, ok, err := c.s.store.Outcome(ctx, c.id, serial); err != nil {
+		c.nack(serial, errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
+		return
+	} else if ok {
+		c.answer(serial, o)
+		return
+	}
+	o := c.publishAll(pm)
+	// Recorded before the answer, so a resend after a drop is answered
+	// the same way and never published twice. A failure to record is not
+	// fatal: only a resend could then publish twice.
+	_ = c.s.store.Record(ctx, c.id, serial, o, 2*c.s.cfg.ConnectionStateTTL)
+	c.answer(serial, o)
+}
+
+func (c *conn) answer(serial int64, o Outcome) {
+	if o.Error != nil {
+		c.nack(serial, o.Error)
+		return
+	}
+	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAck, MsgSerial: &serial, Count: 1,
+		Res: []ablyproto.PublishResult{{Serials: o.Serials}}})
+}
+
+func (c *conn) nack(serial int64, e *ablyproto.ErrorInfo) {
+	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionNack, MsgSerial: &serial, Count: 1, Error: e})
+}
+
+// publishAll checks every message, then publishes them in order.
+func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
+	name := pm.Channel
+	switch {
+	case !hub.ValidChannel(name):
+		return Outcome{Error: errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@")}
+	case !c.cap.Allows(name, auth.OpPublish):
+		return Outcome{Error: errorInfo(401, ablyproto.CodeCapability, "these credentials may not publish on this channel")}
+	case len(pm.Messages) == 0:
+		return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "MESSAGE holds no messages")}
+	}
+	pubs := make([]hub.Publication, len(pm.Messages))
+	for i, m := range pm.Messages {
+		p, e := c.publication(m)
+		if e != nil {
+			return Outcome{Error: e}
+		}
+		pubs[i] = p
+	}
+	cs := c.channels[name]
+	if cs != nil && !c.echo {
+		cs.mu.Lock()
+		cs.publishing++
+		cs.mu.Unlock()
+	}
+	var o Outcome
+	for _, p := range pubs {
+		ctx, cancel := opContext()
+		ev, err := c.s.hub.Publish(ctx, name, p)
+		cancel()
+		if err != nil {
+			o = Outcome{Serials: o.Serials, Error: publishError(err)}
+			break
+		}
+		o.Serials = append(o.Serials, ev.ID)
+	}
+	if cs != nil && !c.echo {
+		c.releaseHeld(cs, o.Serials)
+	}
+	return o
+}
+
+// releaseHeld ends an echo=false publish on cs: its serials are skipped
+// and the held deliveries sent in order.
+func (c *conn) releaseHeld(cs *channelState, serials []string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.publishing--
+	if cs.own == nil {
+		cs.own = make(map[string]struct{})
+	}
+	for _, s := range serials {
+		cs.own[s] = struct{}{}
+	}
+	if cs.publishing > 0 {
+		return
+	}
+	held := cs.held
+	cs.held = nil
+	for _, ev := range held {
+		if _, mine := cs.own[ev.ID]; mine {
+			delete(cs.own, ev.ID)
+			continue
+		}
+		if !c.sendEvent(ev) {
+			return
+		}
+	}
+}
+
+func publishError(err error) *ablyproto.ErrorInfo {
+	switch {
+	case errors.Is(err, hub.ErrTooLarge):
+		return errorInfo(400, ablyproto.CodeTooLarge, "message data exceeds the size limit")
+	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType):
+		return errorInfo(400, ablyproto.CodeBadRequest, "the message was refused: "+err.Error())
+	}
+	return errorInfo(503, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry")
+}
+
+// publication checks one message and returns what the hub stores: the
+// name as the event type, and the data as JSON (a string as a JSON
+// string, encoding "json" as the document it holds). Binary and encrypted
+// data are refused, never altered.
+func (c *conn) publication(m ablyproto.RealtimeMessage) (hub.Publication, *ablyproto.ErrorInfo) {
+	bad := func(msg string) (hub.Publication, *ablyproto.ErrorInfo) {
+		return hub.Publication{}, errorInfo(400, ablyproto.CodeBadRequest, msg)
+	}
+	switch {
+	case m.Name == "":
+		return bad("every message needs a name (the event type)")
+	case len(m.Name) > hub.MaxTypeLen:
+		return bad("name is too long")
+	case session.ServerEvent(m.Name):
+		return hub.Publication{}, errorInfo(403, ablyproto.CodeForbidden,
+			"names starting with "+strings.Join(session.ServerEventNamespaces, ", ")+" are published only by the server")
+	case m.Action != nil && *m.Action != 0:
+		return bad("only action 0 (message.create) can be published")
+	case m.Data.IsBinary():
+		return bad("binary data is not supported by handoff: send a string or JSON")
+	case m.ClientID != "" && c.clientID != "" && m.ClientID != c.clientID:
+		return hub.Publication{}, errorInfo(401, 40012, "the message's clientId is not the connection's")
+	}
+	var data json.RawMessage
+	if m.Data != nil && string(m.Data.JSON) != "null" {
+		data = m.Data.JSON
+	}
+	switch m.Encoding {
+	case "":
+	case "json":
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
+			return bad(`encoding "json" needs data to be a string holding a JSON document`)
+		}
+		data = json.RawMessage(s)
+	default:
+		return bad(`encoding must be empty or "json": binary and encrypted data are not supported by handoff`)
+	}
+	if len(data) > hub.MaxDataBytes {
+		return hub.Publication{}, errorInfo(400, ablyproto.CodeTooLarge, "message data exceeds the size limit")
+	}
+	return hub.Publication{Type: m.Name, Data: data}, nil
+}

@@ -1,0 +1,180 @@
+//go:build integration
+
+package ablyrt_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/ably/ably-go/ably"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/handoff-health/handoff/ablyproto"
+	"github.com/handoff-health/handoff/hub"
+	"github.com/handoff-health/handoff/internal/ablyrt"
+	"github.com/handoff-health/handoff/internal/testutil"
+)
+
+// redisNode is a node on a shared redis-server: the hub's Redis backend
+// and the Redis ConnStore, as `handoff serve` wires them with Redis.
+func redisNode(t *testing.T, r *testutil.Redis) *node {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() }) // registered first, so it runs after the hub stops
+	b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startNode(t, runHub(t, b), ablyrt.Config{Store: ablyrt.NewRedisStore(rc, "")})
+}
+
+// TestTwoNodesResume: ably-go on node A loses its transport and the
+// "load balancer" sends the reconnect to node B while REST publishes
+// continue on both: the resume succeeds on B (same connection id, the
+// key checked there), and every message arrives once, in order.
+func TestTwoNodesResume(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	a, b := redisNode(t, r), redisNode(t, r)
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			channel := "session:two-nodes-" + f.name
+			p := startProxy(t, a.http.Listener.Addr().String())
+			c := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
+			var got inbox
+			if _, err := c.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, c, ably.ConnectionStateConnected)
+			firstID := c.Connection.ID()
+			const total = 40
+			for i := range total {
+				if i == 10 {
+					p.retarget(b.http.Listener.Addr().String())
+					p.cut()
+				}
+				on := a
+				if i%2 == 1 {
+					on = b
+				}
+				if err := restJSON(t, on.port).Channels.Get(channel).Publish(ctx(t), "m", strconv.Itoa(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testutil.Eventually(t, "every message", func() bool { return got.len() >= total })
+			msgs := got.all()
+			testutil.Equal(t, "no duplicates", total, len(msgs))
+			for i, m := range msgs {
+				testutil.Equal(t, "message "+strconv.Itoa(i), any(strconv.Itoa(i)), m.Data)
+			}
+			waitState(t, c, ably.ConnectionStateConnected)
+			testutil.Equal(t, "resumed on node B with the same id", firstID, c.Connection.ID())
+			// The publish path works on B too.
+			if err := c.Channels.Get(channel).Publish(ctx(t), "from-b", "x"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestTwoNodesResend: a publish ACKed on node A and resent with the same
+// msgSerial after a resume on node B is ACKed again there with the same
+// serials and published once.
+func TestTwoNodesResend(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	a, b := redisNode(t, r), redisNode(t, r)
+	for _, f := range wireFormats {
+		channel := "session:two-resend-" + f.String()
+		w := dial(t, a, f, url.Values{"key": {testKey}})
+		c := w.expect(ablyproto.ActionConnected)
+		pub := &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: channel, MsgSerial: serialPtr(0),
+			Messages: []ablyproto.RealtimeMessage{{Name: "n", Data: &ablyproto.Data{JSON: json.RawMessage(`{"k":1}`)}}}}
+		w.write(pub)
+		ack := w.expect(ablyproto.ActionAck)
+		_ = w.ws.CloseNow()
+
+		w2 := dial(t, b, f, url.Values{"key": {testKey}, "resume": {c.ConnectionDetails.ConnectionKey}})
+		c2 := w2.expect(ablyproto.ActionConnected)
+		testutil.Equal(t, "same connection on node B", c.ConnectionID, c2.ConnectionID)
+		if c2.Error != nil {
+			t.Fatalf("%s: resume on B: %+v", f, c2.Error)
+		}
+		w2.write(pub)
+		testutil.Equal(t, "same ACK on node B", ack.Res, w2.expect(ablyproto.ActionAck).Res)
+		evs, _, err := b.hub.History(context.Background(), channel, hub.Cursor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Equal(t, "published once", 1, len(evs))
+
+		// CLOSE forgets the connection everywhere: no resume after it.
+		w2.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionClose})
+		w2.expect(ablyproto.ActionClosed)
+		w3 := dial(t, a, f, url.Values{"key": {testKey}, "resume": {c2.ConnectionDetails.ConnectionKey}})
+		if pm := w3.expect(ablyproto.ActionConnected); pm.ConnectionID == c.ConnectionID || pm.Error == nil || pm.Error.Code != 80008 {
+			t.Fatalf("%s: resume after CLOSE: id %q error %+v", f, pm.ConnectionID, pm.Error)
+		}
+	}
+}
+
+// TestResyncIsUnsolicitedAttached: when Redis loses its data (an empty
+// restart), live delivery cannot be repaired from history; the native
+// protocol's resync reaches Ably clients as an unsolicited ATTACHED
+// without RESUMED, with error 90003 and the new channelSerial, before any
+// message of the new history, and delivery goes on from there.
+func TestResyncIsUnsolicitedAttached(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	n := redisNode(t, r)
+	channel := "session:resync"
+	var ws []*wire
+	for _, f := range wireFormats {
+		w := dial(t, n, f, url.Values{"key": {testKey}})
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: channel})
+		w.expect(ablyproto.ActionAttached)
+		ws = append(ws, w)
+	}
+	if _, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		w.expect(ablyproto.ActionMessage)
+	}
+	r.Kill()
+	r.Start()
+	var after []hub.Event
+	testutil.Eventually(t, "publishes succeed after the restart", func() bool {
+		ev, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		if err == nil {
+			after = append(after, ev)
+		}
+		return err == nil
+	})
+	for range 3 {
+		ev, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = append(after, ev)
+	}
+	for _, w := range ws {
+		at := w.expect(ablyproto.ActionAttached) // fails on a MESSAGE first
+		if at.HasFlag(ablyproto.FlagResumed) || at.Error == nil || at.Error.Code != 90003 {
+			t.Fatalf("%s: resync ATTACHED flags %d error %+v", w.format, at.Flags, at.Error)
+		}
+		pos, err := hub.ParseCursor(at.ChannelSerial)
+		if err != nil {
+			t.Fatalf("%s: resync channelSerial %q: %v", w.format, at.ChannelSerial, err)
+		}
+		for _, ev := range after {
+			if ev.Cursor.Epoch == pos.Epoch && ev.Cursor.Offset > pos.Offset || pos.IsZero() {
+				testutil.Equal(t, "after the resync", ev.ID, w.expect(ablyproto.ActionMessage).ChannelSerial)
+			}
+		}
+	}
+}

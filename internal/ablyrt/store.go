@@ -1,0 +1,136 @@
+package ablyrt
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/handoff-health/handoff/ablyproto"
+)
+
+// Outcome is how a client ProtocolMessage was answered: the serials of
+// its messages (ACK) or an error (NACK).
+type Outcome struct {
+	Serials []string             `json:"s,omitempty"`
+	Error   *ablyproto.ErrorInfo `json:"e,omitempty"`
+}
+
+// ConnStore keeps what resuming a connection needs, for any node that
+// shares it: which connections are resumable, and the outcome of each
+// msgSerial they published, so a resend after a resume is answered again
+// and never published twice.
+type ConnStore interface {
+	// Keep makes connID resumable for ttl from now (creating or refreshing it).
+	Keep(ctx context.Context, connID string, ttl time.Duration) error
+	// Alive reports whether connID is resumable.
+	Alive(ctx context.Context, connID string) (bool, error)
+	// Outcome returns the recorded answer to msgSerial on connID.
+	Outcome(ctx context.Context, connID string, msgSerial int64) (Outcome, bool, error)
+	// Record remembers the answer to msgSerial on connID for ttl.
+	Record(ctx context.Context, connID string, msgSerial int64, o Outcome, ttl time.Duration) error
+	// Forget drops connID: the client closed it.
+	Forget(ctx context.Context, connID string) error
+}
+
+// maxOutcomes bounds the outcomes kept per connection: the SDKs resend at
+// most what was in flight, far fewer.
+const maxOutcomes = 1000
+
+// MemoryStore is a ConnStore for one node.
+type MemoryStore struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	conns map[string]*memConn
+	swept time.Time
+}
+
+type memConn struct {
+	expires  time.Time
+	outcomes map[int64]Outcome
+	order    []int64
+}
+
+// NewMemoryStore returns an empty store on clock now (nil: time.Now).
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{now: now, conns: make(map[string]*memConn)}
+}
+
+func (m *MemoryStore) get(connID string, create bool) *memConn {
+	now := m.now()
+	if now.Sub(m.swept) > time.Minute {
+		m.swept = now
+		for id, c := range m.conns {
+			if now.After(c.expires) {
+				delete(m.conns, id)
+			}
+		}
+	}
+	c := m.conns[connID]
+	if c != nil && now.After(c.expires) {
+		delete(m.conns, connID)
+		c = nil
+	}
+	if c == nil && create {
+		c = &memConn{outcomes: make(map[int64]Outcome)}
+		m.conns[connID] = c
+	}
+	return c
+}
+
+// Keep implements ConnStore.
+func (m *MemoryStore) Keep(_ context.Context, connID string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.get(connID, true).expires = m.now().Add(ttl)
+	return nil
+}
+
+// Alive implements ConnStore.
+func (m *MemoryStore) Alive(_ context.Context, connID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.get(connID, false) != nil, nil
+}
+
+// Outcome implements ConnStore.
+func (m *MemoryStore) Outcome(_ context.Context, connID string, msgSerial int64) (Outcome, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.get(connID, false)
+	if c == nil {
+		return Outcome{}, false, nil
+	}
+	o, ok := c.outcomes[msgSerial]
+	return o, ok, nil
+}
+
+// Record implements ConnStore.
+func (m *MemoryStore) Record(_ context.Context, connID string, msgSerial int64, o Outcome, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.get(connID, true)
+	if exp := m.now().Add(ttl); exp.After(c.expires) {
+		c.expires = exp
+	}
+	if _, ok := c.outcomes[msgSerial]; !ok {
+		c.order = append(c.order, msgSerial)
+	}
+	c.outcomes[msgSerial] = o
+	for len(c.order) > maxOutcomes {
+		delete(c.outcomes, c.order[0])
+		c.order = c.order[1:]
+	}
+	return nil
+}
+
+// Forget implements ConnStore.
+func (m *MemoryStore) Forget(_ context.Context, connID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.conns, connID)
+	return nil
+}

@@ -1,0 +1,296 @@
+//go:build integration
+
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ably/ably-go/ably"
+	"github.com/google/uuid"
+
+	"github.com/handoff-health/handoff/internal/testutil"
+)
+
+// cutProxy is a TCP proxy in front of a node whose open connections the
+// test can cut, as a lost Wi-Fi link would: the client sees its socket
+// drop and must resume.
+type cutProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+// cut closes every connection open through the proxy.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// runAblyJSControlled runs a scenario script that asks the test to act
+// ({"control":name} lines, answered on its stdin once the action is done)
+// and returns its {"result":…}.
+func runAblyJSControlled(t *testing.T, port int, script, version, format, channel string, actions map[string]func(), out any) {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("testdata", "ablyjs", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testutil.Node(t), abs)
+	cmd.Env = append(os.Environ(),
+		"ABLY_JS="+testutil.AblyJS(t, version), "HANDOFF_PORT="+fmt.Sprint(port), "ABLY_KEY="+ablyJSKey,
+		"CHANNEL="+channel, "FORMAT="+format)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &testutil.LogBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var result json.RawMessage
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var line struct {
+			Control string          `json:"control"`
+			Result  json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Errorf("ably-js printed %q", sc.Text())
+			continue
+		}
+		if line.Result != nil {
+			result = line.Result
+			continue
+		}
+		act, ok := actions[line.Control]
+		if !ok {
+			t.Errorf("ably-js asked for an unknown action %q", line.Control)
+		} else {
+			act()
+		}
+		if _, err := io.WriteString(stdin, "done\n"); err != nil {
+			t.Errorf("answering %s: %v", line.Control, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ably-js %s %s: %v\nstderr:\n%s", version, script, err, stderr.String())
+	}
+	if result == nil {
+		t.Fatalf("ably-js %s %s printed no result (stderr %s)", version, script, stderr.String())
+	}
+	if err := json.Unmarshal(result, out); err != nil {
+		t.Fatalf("result %s: %v", result, err)
+	}
+}
+
+type realtimeResult struct {
+	Connect struct {
+		ID     string `json:"id"`
+		HasKey bool   `json:"hasKey"`
+		Error  *jsErr `json:"error"`
+	} `json:"connect"`
+	Attach struct {
+		State string `json:"state"`
+		Error *jsErr `json:"error"`
+	} `json:"attach"`
+	Publish  struct{ Error *jsErr } `json:"publish"`
+	HubEvent struct{ Error *jsErr } `json:"hubEvent"`
+	Rest     struct{ Error *jsErr } `json:"rest"`
+	Drop     struct {
+		SameConnection bool     `json:"sameConnection"`
+		States         []string `json:"states"`
+		Error          *jsErr   `json:"error"`
+	} `json:"drop"`
+	Ping struct {
+		MS    *float64 `json:"ms"`
+		Error *jsErr   `json:"error"`
+	} `json:"ping"`
+	History struct {
+		Names []string `json:"names"`
+		Error *jsErr   `json:"error"`
+	} `json:"history"`
+	Token struct {
+		Calls int      `json:"calls"`
+		Seen  []string `json:"seen"`
+		Error *jsErr   `json:"error"`
+	} `json:"token"`
+	BadKey struct {
+		State  string `json:"state"`
+		Reason *jsErr `json:"reason"`
+		Error  *jsErr `json:"error"`
+	} `json:"badKey"`
+	Close struct {
+		State string `json:"state"`
+		Error *jsErr `json:"error"`
+	} `json:"close"`
+	Received []struct {
+		jsMsg
+		ConnectionID string `json:"connectionId"`
+	} `json:"received"`
+}
+
+// TestAblyJSRealtime: each released ably-js version (protocol v3 to v6),
+// unmodified, in Node, over JSON and msgpack, uses a node's Ably realtime
+// protocol: connect with a key, attach and subscribe, publish with ACK,
+// a photo added through the capture API arriving as an Ably message, REST
+// publishes seen live, a transport cut while REST publishes continue
+// (every message once, in order, on the same connection), ping, history
+// untilAttach, token expiry and renewal, a refused key and close.
+func TestAblyJSRealtime(t *testing.T) {
+	t.Parallel()
+	cfg := devConfig(t)
+	cfg.APIKeys = ablyJSKey
+	n := startNode(t, cfg)
+	jwt := n.devToken()
+	rest := n.ablyREST(t, ablyJSKey)
+	for _, version := range testutil.AblyJSVersions {
+		for _, format := range []string{"json", "msgpack"} {
+			t.Run(version+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				s := n.createSession(jwt, "enc-ablyjs-rt-"+version+"-"+format)
+				mobile := n.claim(s.Token)
+				proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+				var got realtimeResult
+				runAblyJSControlled(t, proxy.port(), "realtime.mjs", version, format, s.Channel, map[string]func(){
+					"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 7)) },
+					"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+				}, &got)
+				checkRealtime(t, got)
+			})
+		}
+	}
+}
+
+func checkRealtime(t *testing.T, got realtimeResult) {
+	t.Helper()
+	for name, e := range map[string]*jsErr{
+		"connect": got.Connect.Error, "attach": got.Attach.Error, "publish": got.Publish.Error,
+		"hubEvent": got.HubEvent.Error, "rest": got.Rest.Error, "drop": got.Drop.Error, "ping": got.Ping.Error,
+		"history": got.History.Error, "token": got.Token.Error, "badKey": got.BadKey.Error, "close": got.Close.Error,
+	} {
+		if e != nil {
+			t.Errorf("%s: %+v", name, *e)
+		}
+	}
+	if got.Connect.ID == "" || !got.Connect.HasKey {
+		t.Errorf("connected without an id or a connection key: %+v", got.Connect)
+	}
+	testutil.Check(t, "channel state after subscribe", "attached", got.Attach.State)
+
+	// Everything the first connection received, in order, each once.
+	want := []string{"rt-1", "rt-2", "rt-3", "image.added", "rest-1", "gap-1", "gap-2", "gap-3", "gap-4", "gap-5", "token-1", "token-2"}
+	var names []string
+	ids := map[string]bool{}
+	for _, m := range got.Received {
+		if slices.Contains(want, m.Name) {
+			names = append(names, m.Name)
+		}
+		if ids[m.ID] {
+			t.Errorf("message %s (%s) received twice", m.ID, m.Name)
+		}
+		ids[m.ID] = true
+		if m.ID == "" || m.Timestamp == 0 {
+			t.Errorf("message %s without id or timestamp: %+v", m.Name, m)
+		}
+		if (m.Name == "rt-1" || m.Name == "rt-2") && m.ConnectionID != got.Connect.ID {
+			t.Errorf("%s connectionId %q, want the publisher's %q", m.Name, m.ConnectionID, got.Connect.ID)
+		}
+		if m.Name == "rt-1" && !jsonEqual(m.Data, `{"n":1}`) {
+			t.Errorf("rt-1 data %s, want the object", m.Data)
+		}
+	}
+	testutil.Check(t, "messages received by the first connection", want, names)
+	if !got.Drop.SameConnection {
+		t.Errorf("after the cut the connection was not resumed (states %v)", got.Drop.States)
+	}
+	if !slices.Contains(got.Drop.States, "disconnected") && !slices.Contains(got.Drop.States, "connecting") {
+		t.Errorf("the cut went unnoticed: states %v", got.Drop.States)
+	}
+	if got.Ping.MS == nil {
+		t.Error("ping returned no round trip time")
+	}
+	// untilAttach: what the channel held at its attach serial, oldest
+	// first. ably-js 2.28 keeps the first attach's serial (the phone's claim
+	// only); 2.12 to 2.19 take the serial of the re-attach after the cut.
+	// Either way it is the channel's history up to a point, in order.
+	all := append([]string{"mobile.connected"}, want...)
+	if h := got.History.Names; len(h) == 0 || len(h) > len(all) || !slices.Equal(h, all[:len(h)]) {
+		t.Errorf("history untilAttach forwards %v, want a prefix of %v from the claim on", h, all)
+	}
+	if got.Token.Calls < 2 || !slices.Contains(got.Token.Seen, "token-2") {
+		t.Errorf("token renewal: authCallback called %d times, seen %v", got.Token.Calls, got.Token.Seen)
+	}
+	if r := got.BadKey.Reason; got.BadKey.State != "failed" || r == nil || r.Code != 40101 {
+		t.Errorf("wrong secret: state %s, reason %+v; want failed with 40101", got.BadKey.State, r)
+	}
+	testutil.Check(t, "state after close", "closed", got.Close.State)
+}
+
+// publishGap publishes gap-1..gap-5 through REST, straight to the node,
+// while a client's transport is cut.
+func publishGap(t *testing.T, rest *ably.REST, channel string) {
+	t.Helper()
+	for i := 1; i <= 5; i++ {
+		if err := rest.Channels.Get(channel).Publish(context.Background(), fmt.Sprintf("gap-%d", i), fmt.Sprintf("published while cut, %d", i)); err != nil {
+			t.Errorf("REST publish gap-%d: %v", i, err)
+		}
+	}
+}
