@@ -78,6 +78,12 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	specs, single, err := h.decodeBatch(w, r)
+	for i := 0; err == nil && i < len(specs); i++ {
+		if err = c.origins(specs[i].msgs, specs[i].pubs); err != nil {
+			e := asAbly(err)
+			err = &ablyError{Status: e.Status, Code: e.Code, Message: "spec " + strconv.Itoa(i) + ": " + e.Message}
+		}
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
