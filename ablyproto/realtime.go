@@ -60,6 +60,7 @@ const (
 const (
 	CodeTokenRevoked         = 40141
 	CodeClientIDMismatch     = 40102
+	CodeInvalidClientID      = 40012 // a message's clientId contradicts its credentials'
 	CodeChannelInvalid       = 40010
 	CodeConnectionExpired    = 80008 // resume failed: a new connection
 	CodeDisconnected         = 80003

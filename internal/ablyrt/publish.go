@@ -179,7 +179,7 @@ func (c *conn) publication(m ablyproto.RealtimeMessage) (hub.Publication, *ablyp
 	case m.ClientID == "*":
 		return bad(`"*" is not a clientId a message can have`)
 	case m.ClientID != "" && c.clientID != "" && m.ClientID != c.clientID:
-		return hub.Publication{}, errorInfo(401, 40012, "the message's clientId is not the connection's")
+		return hub.Publication{}, errorInfo(400, ablyproto.CodeInvalidClientID, "the message's clientId is not the connection's")
 	}
 	var data json.RawMessage
 	if m.Data != nil && string(m.Data.JSON) != "null" {

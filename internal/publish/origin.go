@@ -19,10 +19,6 @@ type identity struct {
 	clientID string
 }
 
-// codeMessageClientID is Ably's "mismatched clientId": a message names a
-// clientId other than its credentials'.
-const codeMessageClientID = 40012
-
 // basicClientID reads X-Ably-ClientId, base64 of the clientId that ably-go
 // and ably-js send with basic auth when the client has one.
 func basicClientID(r *http.Request) (string, error) {
@@ -66,7 +62,7 @@ func (id identity) origin(m ablyproto.Message) (hub.Origin, *ablyError) {
 		return hub.Origin{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, `"*" is not a clientId a message can have`)
 	case id.clientID == "" || id.clientID == "*":
 	case client != "" && client != id.clientID:
-		return hub.Origin{}, errorf(http.StatusBadRequest, codeMessageClientID, "the message's clientId is not the credentials' clientId")
+		return hub.Origin{}, errorf(http.StatusBadRequest, ablyproto.CodeInvalidClientID, "the message's clientId is not the credentials' clientId")
 	default:
 		client = id.clientID
 	}
