@@ -5,10 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,9 +84,19 @@ func (s *Server) wire(ctx context.Context) error {
 	s.mux.Handle("GET /realtime", rt)
 	s.shutdown = append(s.shutdown, rt.Shutdown)
 
-	keys, err := auth.ParseAPIKeys(s.cfg.APIKeys, s.cfg.APIKeyCapabilities)
+	keys, err := s.apiKeys()
 	if err != nil {
-		return fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
+		return err
+	}
+	if s.cfg.WidgetKey != "" && s.cfg.AblyKey == "" {
+		// The widget talks to handoff's own Ably socket: its channel is
+		// the hub's session channel.
+		key, _ := s.cfg.APIKeySecret(s.cfg.WidgetKey)
+		if err := s.mountWidgetTokens(key, verifier, sessions, func(_ context.Context, id string) (string, error) {
+			return "session:" + id, nil
+		}); err != nil {
+			return fmt.Errorf("--widget-key (%s): %w", config.EnvName("widget-key"), err)
+		}
 	}
 	publish.New(s.hub, keys, publish.Config{}, s.log).Register(s.mux)
 
@@ -220,8 +232,19 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions session.Store) error
 		return err
 	}
 	s.background = append(s.background, bridge.Run)
+	return s.mountWidgetTokens(s.cfg.AblyKey, verifier, sessions, bridge.AblyChannel)
+}
+
+// mountWidgetTokens serves POST /api/medtech/session/ably-token: a
+// TokenRequest signed with key for the Ably channel of a session that
+// session.Lookup finds for the desktop's facility. With --ably-key the key
+// is Ably's, and handoff accepts it too, so the same TokenRequest works
+// whether the widget talks to Ably or to handoff; with --widget-key it is
+// one of handoff's own API keys and the channel is the hub's.
+func (s *Server) mountWidgetTokens(key string, verifier *auth.Verifier, sessions session.Store,
+	channelOf func(ctx context.Context, sessionID string) (string, error)) error {
 	lookup := session.NewLookup(sessions, time.Now)
-	tokens, err := ablybridge.TokenHandler(s.cfg.AblyKey, verifier, func(ctx context.Context, c auth.Claims, id string) (string, error) {
+	tokens, err := ablybridge.TokenHandler(key, verifier, func(ctx context.Context, c auth.Claims, id string) (string, error) {
 		// Another practice's session is answered as unknown, not forbidden.
 		_, err := lookup.Session(ctx, c.Facility, id)
 		switch {
@@ -230,13 +253,48 @@ func (s *Server) wireAbly(verifier *auth.Verifier, sessions session.Store) error
 		case err != nil:
 			return "", err
 		}
-		return bridge.AblyChannel(ctx, id)
+		return channelOf(ctx, id)
 	}, 0)
 	if err != nil {
 		return err
 	}
 	s.mux.Handle("POST /api/medtech/session/ably-token", tokens)
 	return nil
+}
+
+// apiKeys are the keys of handoff's Ably REST and realtime endpoints:
+// --api-keys, and the Ably key (--ably-key) when there is one, limited to
+// subscribe and history: it signs the desktop widget's TokenRequests, and
+// handoff honours them when the widget talks to handoff instead of Ably.
+func (s *Server) apiKeys() (*auth.APIKeys, error) {
+	list, caps := s.cfg.APIKeys, s.cfg.APIKeyCapabilities
+	name, _, ok := strings.Cut(s.cfg.AblyKey, ":")
+	if !ok {
+		keys, err := auth.ParseAPIKeys(list, caps)
+		if err != nil {
+			return nil, fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
+		}
+		return keys, nil
+	}
+	if _, err := auth.ParseAPIKeys(list, caps); err != nil {
+		return nil, fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
+	}
+	byKey := map[string]json.RawMessage{}
+	if strings.TrimSpace(caps) != "" {
+		if err := json.Unmarshal([]byte(caps), &byKey); err != nil {
+			return nil, fmt.Errorf("--api-key-capabilities (%s): %w", config.EnvName("api-key-capabilities"), err)
+		}
+	}
+	byKey[name] = json.RawMessage(`{"*":["subscribe","history"]}`)
+	merged, err := json.Marshal(byKey)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.ParseAPIKeys(strings.TrimSuffix(list+","+s.cfg.AblyKey, ","), string(merged))
+	if err != nil {
+		return nil, fmt.Errorf("--ably-key (%s), accepted by handoff's own Ably endpoints: %w", config.EnvName("ably-key"), err)
+	}
+	return keys, nil
 }
 
 // wireCommit files images into ALEX: the real API when a base URL is

@@ -75,8 +75,12 @@ func (ts AblyTokens) Issue(c AblyTokenClaims) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(mac), nil
 }
 
-// Verify checks a token's signature and expiry.
+// Verify checks a token's signature and expiry: one of handoff's own
+// tokens, or an Ably JWT signed with one of the keys (ablyjwt.go).
 func (ts AblyTokens) Verify(token string) (AblyToken, error) {
+	if !strings.HasPrefix(token, AblyTokenPrefix) && looksLikeJWT(token) {
+		return ts.verifyJWT(token)
+	}
 	signed, sig, ok := strings.Cut(strings.TrimPrefix(token, AblyTokenPrefix), ".")
 	if !strings.HasPrefix(token, AblyTokenPrefix) || !ok {
 		return AblyToken{}, ErrAblyTokenUnrecognised

@@ -81,6 +81,10 @@ type Config struct {
 	HostOrigins string
 
 	AblyKey             string
+	// WidgetKey names the --api-keys key that signs the desktop widget's
+	// Ably TokenRequests (POST /api/medtech/session/ably-token) when the
+	// widget talks to handoff's own Ably socket and there is no Ably key.
+	WidgetKey string
 	AblyChannelTemplate string
 	AblyEventNames      string
 
@@ -202,6 +206,8 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 
 	sec(&c.AblyKey, "ably-key", "Ably API key; set to mirror every event to Ably")
 	s(&c.AblyChannelTemplate, "ably-channel-template", ablybridge.DefaultChannelTemplate, "Ably channel name; {sessionId} and {encounterId} are replaced")
+	s(&c.WidgetKey, "widget-key", "",
+		"name of the --api-keys key that signs the desktop widget's Ably TokenRequests when the widget uses handoff's own Ably socket (not with --ably-key)")
 	s(&c.AblyEventNames, "ably-event-names", "", "event-name map for Ably, e.g. image.added=image-uploaded,image.removed=image-deleted")
 
 	d(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long graceful shutdown waits for requests to finish")
@@ -488,6 +494,19 @@ func (c *Config) validateCredentials() []error {
 	if err := ablybridge.CheckChannelTemplate(c.AblyChannelTemplate); err != nil {
 		bad("--ably-channel-template (%s): %v", EnvName("ably-channel-template"), err)
 	}
+	if c.WidgetKey != "" {
+		switch {
+		case c.AblyKey != "":
+			bad("--widget-key (%s) is for a widget that uses handoff without Ably; with --ably-key (%s) the widget's tokens are signed with the Ably key, which handoff accepts too",
+				EnvName("widget-key"), EnvName("ably-key"))
+		case !c.HasAPIKey(c.WidgetKey):
+			bad("--widget-key (%s) must name one of the keys in --api-keys (%s)", EnvName("widget-key"), EnvName("api-keys"))
+		}
+	}
+	if name, _, ok := strings.Cut(c.AblyKey, ":"); ok && c.HasAPIKey(name) {
+		bad("--ably-key (%s) has the name of a key in --api-keys (%s): handoff accepts the Ably key too, so the names must differ",
+			EnvName("ably-key"), EnvName("api-keys"))
+	}
 	if !c.Dev {
 		if c.DevAllowLAN {
 			bad("--dev-allow-lan (%s) is only for --dev", EnvName("dev-allow-lan"))
@@ -513,6 +532,24 @@ func (c *Config) validateCredentials() []error {
 			c.Addr, EnvName("addr"), EnvName("dev-allow-lan"))
 	}
 	return errs
+}
+
+// HasAPIKey reports whether --api-keys has a key named name.
+func (c *Config) HasAPIKey(name string) bool {
+	_, ok := c.APIKeySecret(name)
+	return ok
+}
+
+// APIKeySecret returns the full "name:secret" of the --api-keys key named
+// name.
+func (c *Config) APIKeySecret(name string) (string, bool) {
+	for _, item := range strings.Split(c.APIKeys, ",") {
+		item = strings.TrimSpace(item)
+		if n, _, ok := strings.Cut(item, ":"); ok && n == name {
+			return item, true
+		}
+	}
+	return "", false
 }
 
 // loopback reports whether a listen address is reachable only from this

@@ -352,6 +352,18 @@ func TestValidate(t *testing.T) {
 		absent []string // substrings the error must not have
 	}{
 		{"production", func(*config.Config) {}, nil, nil},
+		{"widget key", func(c *config.Config) {
+			c.APIKeys, c.WidgetKey = "app.widget:widget-secret-0123456789", "app.widget"
+		}, nil, nil},
+		{"widget key not among the API keys", func(c *config.Config) {
+			c.APIKeys, c.WidgetKey = "app.widget:widget-secret-0123456789", "app.ghost"
+		}, []string{"HANDOFF_WIDGET_KEY", "HANDOFF_API_KEYS"}, []string{"widget-secret"}},
+		{"widget key beside an Ably key", func(c *config.Config) {
+			c.APIKeys, c.WidgetKey, c.AblyKey = "app.widget:widget-secret-0123456789", "app.widget", "x.y:ably-secret-0123456789"
+		}, []string{"HANDOFF_WIDGET_KEY", "HANDOFF_ABLY_KEY"}, []string{"ably-secret", "widget-secret"}},
+		{"Ably key named like an API key", func(c *config.Config) {
+			c.APIKeys, c.AblyKey = "x.y:api-secret-0123456789", "x.y:ably-secret-0123456789"
+		}, []string{"HANDOFF_ABLY_KEY", "HANDOFF_API_KEYS"}, []string{"ably-secret", "api-secret"}},
 		{"dev without secret", func(c *config.Config) { c.Dev, c.JWTSecret = true, "" }, nil, nil},
 		{"missing JWT secret", func(c *config.Config) { c.JWTSecret = "" }, []string{"--jwt-secret", "HANDOFF_JWT_SECRET", "--dev"}, nil},
 		{"short JWT secret", func(c *config.Config) { c.JWTSecret = "short-secret" }, []string{"HANDOFF_JWT_SECRET", "32 bytes"}, []string{"short-secret"}},
