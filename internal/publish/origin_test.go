@@ -2,11 +2,14 @@ package publish
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ably/ably-go/ably"
 
@@ -31,6 +34,14 @@ func TestPublishOrigin(t *testing.T) {
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	desk9, wildcard := token("desk-9"), token("*")
+	// An Ably JWT, as an integrator's auth server signs it with the key.
+	jwtHead, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "HS256", "kid": keyName})
+	jwtClaims, _ := json.Marshal(map[string]any{"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+		"x-ably-capability": `{"*":["*"]}`, "x-ably-clientId": "desk-jwt"})
+	signed := base64.RawURLEncoding.EncodeToString(jwtHead) + "." + base64.RawURLEncoding.EncodeToString(jwtClaims)
+	mac := hmac.New(sha256.New, []byte(keySecret))
+	mac.Write([]byte(signed))
+	jwt := "Bearer " + signed + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 	type reply struct {
 		Status, Code int
 		Origin       hub.Origin
@@ -47,6 +58,8 @@ func TestPublishOrigin(t *testing.T) {
 		{"X-Ably-ClientId not base64", "", "%%%", `{"name":"x"}`, reply{400, 40000, hub.Origin{}}},
 		{"token with a clientId", desk9, "", `{"name":"x","id":"t:1"}`, reply{201, 0, hub.Origin{MsgID: "t:1", ClientID: "desk-9"}}},
 		{"token with a clientId, contradicted", desk9, "", `{"name":"x","clientId":"other"}`, reply{400, 40012, hub.Origin{}}},
+		{"Ably JWT with a clientId", jwt, "", `{"name":"x","id":"j:0"}`, reply{201, 0, hub.Origin{MsgID: "j:0", ClientID: "desk-jwt"}}},
+		{"Ably JWT with a clientId, contradicted", jwt, "", `{"name":"x","clientId":"other"}`, reply{400, 40012, hub.Origin{}}},
 		{"wildcard token", wildcard, "", `{"name":"x","clientId":"anyone"}`, reply{201, 0, hub.Origin{ClientID: "anyone"}}},
 		{"a REST connectionId is ignored", "", "", `{"name":"x","connectionId":"c0nn"}`, reply{201, 0, hub.Origin{}}},
 		{"the wildcard as a message's clientId", wildcard, "", `{"name":"x","clientId":"*"}`, reply{400, 40000, hub.Origin{}}},
