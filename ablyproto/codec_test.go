@@ -67,7 +67,7 @@ func TestProtocolMessageMsgpack(t *testing.T) {
 	testutil.Equal(t, "map data", `{"k":[1,"x"]}`, string(pm.Messages[2].Data.JSON))
 
 	out := &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "c", ChannelSerial: "e-2",
-		Messages: []ablyproto.RealtimeMessage{ablyproto.EventMessage("e-2", "image.added", json.RawMessage(`{"a":1}`), time.UnixMilli(5)).Realtime()}}
+		Messages: []ablyproto.RealtimeMessage{ablyproto.EventMessage("e-2", "image.added", json.RawMessage(`{"a":1}`), time.UnixMilli(5), ablyproto.Origin{}).Realtime()}}
 	b, err := ablyproto.Encode(ablyproto.FormatMsgpack, out)
 	if err != nil {
 		t.Fatal(err)

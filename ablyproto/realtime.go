@@ -60,6 +60,7 @@ const (
 const (
 	CodeTokenRevoked         = 40141
 	CodeClientIDMismatch     = 40102
+	CodeInvalidClientID      = 40012 // a message's clientId contradicts its credentials'
 	CodeChannelInvalid       = 40010
 	CodeConnectionExpired    = 80008 // resume failed: a new connection
 	CodeDisconnected         = 80003
@@ -175,14 +176,29 @@ func (d *Data) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Origin is who published a stored event and under which id, when an
+// Ably client did (hub.Origin, whose fields it mirrors so that
+// ablyproto.Origin(ev.Origin) converts one to the other).
+type Origin struct {
+	MsgID        string
+	ClientID     string
+	ConnectionID string
+}
+
 // EventMessage is a hub event as an Ably message: the one mapping used by
 // REST history, realtime replay and live delivery, so an event has the
-// same id, serial, timestamp and data wherever it is read. The id is the
-// one the Ably bridge gives the event ("handoff-" + serial). A JSON object
-// or array (anything but a string) travels as a string with encoding
-// "json", as Ably sends it; a JSON string is sent as is.
-func EventMessage(serial, name string, data json.RawMessage, ts time.Time) Message {
-	m := Message{ID: "handoff-" + serial, Name: name, Timestamp: ts.UnixMilli(), Serial: serial}
+// same id, serial, timestamp, clientId, connectionId and data wherever it
+// is read. The id is the one its publisher gave it (an Ably client's
+// message id), else the one the Ably bridge gives a hub-originated event
+// ("handoff-" + serial). A JSON object or array (anything but a string)
+// travels as a string with encoding "json", as Ably sends it; a JSON
+// string is sent as is.
+func EventMessage(serial, name string, data json.RawMessage, ts time.Time, from Origin) Message {
+	m := Message{ID: from.MsgID, Name: name, Timestamp: ts.UnixMilli(), Serial: serial,
+		ClientID: from.ClientID, ConnectionID: from.ConnectionID}
+	if m.ID == "" {
+		m.ID = "handoff-" + serial
+	}
 	if len(data) == 0 {
 		return m
 	}

@@ -113,10 +113,13 @@ func TestEventsAndUnsubscribe(t *testing.T) {
 	if _, err := s.hub.Publish(context.Background(), "session:a", hub.Publication{Type: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	ev2, _ := s.hub.Publish(context.Background(), "session:b", hub.Publication{Type: "y"})
+	// An event an Ably client published says who did.
+	origin := hub.Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
+	ev2, _ := s.hub.Publish(context.Background(), "session:b", hub.Publication{Type: "y", Origin: origin})
 	got := testutil.Next(t, c, client.KindEvent)
-	testutil.Equal(t, "first event after unsubscribe", struct{ Channel, ID string }{"session:b", ev2.ID},
-		struct{ Channel, ID string }{got.Channel, got.ID})
+	type seen struct{ Channel, ID, MsgID, ClientID, ConnectionID string }
+	testutil.Equal(t, "first event after unsubscribe", seen{"session:b", ev2.ID, origin.MsgID, origin.ClientID, origin.ConnectionID},
+		seen{got.Channel, got.ID, got.MsgID, got.ClientID, got.ConnectionID})
 
 	// Cancelling Run closes the socket and the Events channel.
 	cancel()

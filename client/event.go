@@ -55,5 +55,9 @@ type Event struct {
 	Type string          // KindEvent: the event type, e.g. "image.added"
 	Data json.RawMessage // KindEvent
 	TS   time.Time       // KindEvent
-	Err  error           // KindError, KindDisconnected
+	// MsgID, ClientID and ConnectionID (KindEvent) say who published the
+	// event when an Ably client did: its message id, clientId and
+	// connectionId. Empty for events the server publishes.
+	MsgID, ClientID, ConnectionID string
+	Err                           error // KindError, KindDisconnected
 }

@@ -121,7 +121,9 @@ func (c *Client) handle(ctx context.Context, f protocol.ServerFrame) error {
 		if f.Event == nil || !c.advance(f.Event.Channel, f.Event.ID) {
 			return nil
 		}
-		ev = Event{Kind: KindEvent, Channel: f.Event.Channel, ID: f.Event.ID, Type: f.Event.Type, Data: f.Event.Data, TS: f.Event.TS}
+		e := f.Event
+		ev = Event{Kind: KindEvent, Channel: e.Channel, ID: e.ID, Type: e.Type, Data: e.Data, TS: e.TS,
+			MsgID: e.MsgID, ClientID: e.ClientID, ConnectionID: e.ConnectionID}
 	case protocol.FrameSubscribed, protocol.FrameResync:
 		if !c.advance(f.Channel, f.Cursor) {
 			return nil

@@ -31,7 +31,9 @@ func (unavailable) Unavailable() bool { return true }
 // appends the event to the bounded history (trimming the oldest beyond the
 // size limit and refreshing the TTL) and announces it to subscribed nodes
 // as one atomic step, so offsets within an epoch are dense (1, 2, 3, …) and
-// history and live delivery agree. Events of one channel reach the Handler
+// history and live delivery agree. The event is stored whole, its Origin
+// included: Publish's result, live delivery and History return the same
+// ID, Type, Data, TS and Origin. Events of one channel reach the Handler
 // in offset order; events of different channels have no relative order.
 //
 // Unavailability: when the backend cannot be reached, Publish, History and

@@ -123,7 +123,7 @@ func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event
 	}
 	c.top++
 	cur := Cursor{Epoch: c.epoch, Offset: c.top}
-	ev := Event{ID: cur.String(), Channel: name, Type: p.Type, Data: p.Data, TS: now.UTC(), Cursor: cur}
+	ev := Event{ID: cur.String(), Channel: name, Type: p.Type, Data: p.Data, TS: now.UTC(), Origin: p.Origin, Cursor: cur}
 	c.ring.push(ev, m.cfg.HistorySize)
 	c.expires = now.Add(m.cfg.HistoryTTL)
 	if m.subs[name] {

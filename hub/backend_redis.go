@@ -285,36 +285,6 @@ func parseTop(epoch, top any) (Cursor, error) {
 	return Cursor{Epoch: e, Offset: off}, nil
 }
 
-// decodeEvent parses an event as publish.lua encodes it. ID, Type and
-// Channel share the input's memory; only Data is copied, because
-// receivers may hold on to it as a byte slice.
-func decodeEvent(channel, s string) (Event, error) {
-	ev, data, err := parseEvent(channel, s)
-	if err == nil && data != "" {
-		ev.Data = []byte(data)
-	}
-	return ev, err
-}
-
-// parseEvent splits "<cursor> <unix µs> <len(type)> <type><data>" without
-// allocating, returning the event without Data, and the data text.
-func parseEvent(channel, s string) (Event, string, error) {
-	id, rest, ok1 := strings.Cut(s, " ")
-	ts, rest, ok2 := strings.Cut(rest, " ")
-	n, rest, ok3 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !ok3 {
-		return Event{}, "", errMalformedEvent
-	}
-	cur, err := ParseCursor(id)
-	us, err2 := strconv.ParseInt(ts, 10, 64)
-	tlen, err3 := strconv.Atoi(n)
-	if err != nil || cur.Epoch == "" || err2 != nil || err3 != nil || tlen < 0 || tlen > len(rest) {
-		return Event{}, "", errMalformedEvent
-	}
-	ev := Event{ID: id, Channel: channel, Type: rest[:tlen], TS: time.UnixMicro(us).UTC(), Cursor: cur}
-	return ev, rest[tlen:], nil
-}
-
 // Ping implements Backend: Redis can take a publish, not merely answer. A
 // PING is not enough: a Cluster master answers it while the cluster is
 // down (cluster_state:fail, every publish refused with CLUSTERDOWN), and a

@@ -4,6 +4,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -43,16 +44,25 @@ func TestRedisBatchesConcurrentPublishes(t *testing.T) {
 	}()
 	testutil.Eventually(t, "the first batch is held in flight", func() bool { return proxy.held.Load() == 1 })
 
+	// Every other queued publish has an origin, so one batch mixes both.
 	const n = 10
+	origin := func(i int) Origin {
+		if i%2 == 0 {
+			return Origin{}
+		}
+		return Origin{MsgID: fmt.Sprintf("b:%d", i), ClientID: fmt.Sprintf("client %d", i), ConnectionID: "conn" + strconv.Itoa(i)}
+	}
 	type result struct {
+		i   int
 		ev  Event
 		err error
 	}
 	results := make(chan result, n)
 	for i := range n {
 		go func() {
-			ev, err := r.Publish(ctx, "b-"+strconv.Itoa(i%3), Publication{Type: "t", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))})
-			results <- result{ev, err}
+			p := Publication{Type: "t", Data: []byte(fmt.Sprintf(`{"i":%d}`, i)), Origin: origin(i)}
+			ev, err := r.Publish(ctx, "b-"+strconv.Itoa(i%3), p)
+			results <- result{i, ev, err}
 		}()
 	}
 	gaveUp, cancel := context.WithCancel(ctx)
@@ -78,6 +88,7 @@ func TestRedisBatchesConcurrentPublishes(t *testing.T) {
 	for range n {
 		res := <-results
 		noErr(t, "a queued publish", res.err)
+		testutil.Equal(t, fmt.Sprintf("origin of queued publish %d", res.i), origin(res.i), res.ev.Origin)
 		stored[res.ev.Channel]++
 	}
 	testutil.Equal(t, "events per channel", map[string]int{"b-0": 4, "b-1": 3, "b-2": 3}, stored)
@@ -85,6 +96,11 @@ func TestRedisBatchesConcurrentPublishes(t *testing.T) {
 		hist, _, err := r.History(ctx, ch, Cursor{})
 		noErr(t, "History", err)
 		offsets(t, hist, 1, uint64(count))
+		for _, ev := range hist {
+			var d struct{ I int }
+			noErr(t, "event data", json.Unmarshal(ev.Data, &d))
+			testutil.Equal(t, fmt.Sprintf("origin of %s in history", ev.Data), origin(d.I), ev.Origin)
+		}
 	}
 	hist, _, err := r.History(ctx, "abandoned", Cursor{})
 	noErr(t, "History of the abandoned publish's channel", err)

@@ -25,6 +25,18 @@ func BenchmarkRedisPublish(b *testing.B) {
 			}
 		}
 	})
+	// An Ably publish: the same event with an origin, stored as a second
+	// stream field.
+	b.Run("serial-origin", func(b *testing.B) {
+		p := p
+		p.Origin = Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := backend.Publish(ctx, "session:bench", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// GOMAXPROCS publishers on 16 channels, then 64 publishers (as many
 	// concurrent HTTP publishes) on 16 and on 1,000 channels.
 	for _, c := range []struct {
@@ -66,10 +78,15 @@ func BenchmarkRedisPublishDeliver(b *testing.B) {
 // receive loop; Data is its only allocation.
 func BenchmarkRedisDecodeEvent(b *testing.B) {
 	payload := "abcdefghijklm-42 1764121234567890 11 image.added" + string(benchData)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := decodeEvent("session:bench", payload); err != nil {
-			b.Fatal(err)
-		}
+	origin := encodeOrigin(Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"})
+	for name, payload := range map[string]string{"plain": payload, "origin": origin + payload} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeEvent("session:bench", payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

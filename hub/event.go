@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one published message as stored in a channel's history and as
@@ -15,6 +16,10 @@ type Event struct {
 	Type    string          `json:"type"`
 	Data    json.RawMessage `json:"data,omitempty"`
 	TS      time.Time       `json:"ts"`
+	// Origin is stored with the event and comes back identically live, on
+	// replay and from History; its fields are left out of JSON when empty,
+	// so events without one encode as they always did.
+	Origin
 
 	// Cursor is ID parsed; kept beside it so the hot path never re-parses.
 	Cursor Cursor `json:"-"`
@@ -24,6 +29,24 @@ type Event struct {
 type Publication struct {
 	Type string
 	Data json.RawMessage
+	// Origin is optional: the zero Origin is a hub-originated event (the
+	// capture API's), which transports name by its cursor.
+	Origin
+}
+
+// Origin is who published an event and under which id, as a publisher
+// outside the hub named them: an Ably client's message id, clientId and
+// connectionId. The hub stores it with the event and returns it as given;
+// it neither checks nor interprets it beyond the limits in limits.go.
+type Origin struct {
+	// MsgID is the publisher's message id, e.g. an Ably REST idempotent id
+	// "<base>:<index>" or a realtime id "<connectionId>:<msgSerial>:<index>".
+	MsgID string `json:"msgId,omitempty"`
+	// ClientID is the publisher's client identity, if it has one.
+	ClientID string `json:"clientId,omitempty"`
+	// ConnectionID is the realtime connection it was published on; empty
+	// for REST publishes.
+	ConnectionID string `json:"connectionId,omitempty"`
 }
 
 // Errors returned by Hub.Publish and Hub.Subscribe for bad input.
@@ -31,6 +54,7 @@ var (
 	ErrBadChannel = errors.New("hub: invalid channel name")
 	ErrBadType    = errors.New("hub: invalid event type")
 	ErrTooLarge   = errors.New("hub: event data too large")
+	ErrBadOrigin  = errors.New("hub: invalid event origin")
 )
 
 // ValidChannel reports whether name is an acceptable channel name: 1 to
@@ -66,5 +90,46 @@ func (p Publication) validate(channel string) error {
 	if len(p.Data) > 0 && !json.Valid(p.Data) {
 		return fmt.Errorf("hub: event data is not valid JSON")
 	}
+	return ValidateOrigin(p.Origin)
+}
+
+// ValidateOrigin checks an origin as Publish will, for callers that must
+// refuse a whole batch before publishing any of it (a function, not a
+// method: Origin is embedded, and p.Validate() would read as checking all
+// of p). Each field at most
+// MaxOriginIDLen bytes; ids printable ASCII without spaces, like the ids
+// Ably and its SDKs generate; a clientId any UTF-8 text without control
+// characters, as Ably allows any string. Either way nothing in it can
+// break a log line. Errors wrap ErrBadOrigin.
+func ValidateOrigin(o Origin) error {
+	for _, f := range []struct{ name, v string }{{"msgId", o.MsgID}, {"connectionId", o.ConnectionID}} {
+		if len(f.v) > MaxOriginIDLen || !printableASCII(f.v) {
+			return fmt.Errorf("%w: %s must be at most %d printable ASCII characters without spaces", ErrBadOrigin, f.name, MaxOriginIDLen)
+		}
+	}
+	if len(o.ClientID) > MaxOriginIDLen || !textWithoutControls(o.ClientID) {
+		return fmt.Errorf("%w: clientId must be at most %d bytes of UTF-8 text without control characters", ErrBadOrigin, MaxOriginIDLen)
+	}
 	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func textWithoutControls(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r >= 0x7f && r < 0xa0 {
+			return false
+		}
+	}
+	return true
 }

@@ -8,7 +8,8 @@
 --         offsets are exact integers)
 --
 -- Returns {} when the channel has no history, {epoch, top, 0} when the
--- cursor cannot be replayed from, and {epoch, top, 1, event...} otherwise.
+-- cursor cannot be replayed from, and {epoch, top, 1, event...} otherwise,
+-- each event encoded as publish.lua returns it.
 -- The rules are Memory.History's.
 
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'top')
@@ -33,8 +34,19 @@ if since + 1 < oldest then
   return {epoch, top, 0}
 end
 
+-- Each event as publish.lua returned it: the origin (field "o", absent in
+-- entries without one and in those older versions wrote), then the event
+-- (field "e").
 local out = {epoch, top, 1}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], ARGV[3], '+')) do
-  out[#out + 1] = entry[2][2]
+  local f, e, o = entry[2], '', ''
+  for j = 1, #f, 2 do
+    if f[j] == 'e' then
+      e = f[j + 1]
+    elseif f[j] == 'o' then
+      o = f[j + 1]
+    end
+  end
+  out[#out + 1] = o .. e
 end
 return out

@@ -28,6 +28,12 @@ const (
 	// URLs, never image bytes, so 64 KiB is generous; it also bounds what a
 	// slow consumer's queue can pin in memory.
 	MaxDataBytes = 64 << 10
+
+	// MaxOriginIDLen bounds each field of an event's Origin. Ably's own ids
+	// are short (a REST id "<12 base64>:<index>", a connectionId of about
+	// ten characters); 256 leaves room for an integrator's own message ids
+	// and clientIds without letting them rival the event's data.
+	MaxOriginIDLen = 256
 )
 
 // Limits of live delivery and repair.

@@ -10,14 +10,18 @@
 -- KEYS[2i]   history stream of event i
 -- ARGV[1] history size (exact MAXLEN)
 -- ARGV[2] history TTL in milliseconds
--- then four per event i, from ARGV[4i-1]:
+-- then five per event i, from ARGV[5i-2]:
 --   epoch to use if the channel has none (fresh random, from Go),
---   PubSub channel, event type, event data (JSON, may be empty)
+--   PubSub channel, event type, event data (JSON, may be empty),
+--   origin (encoded by Go, see encodeOrigin; empty for none)
 --
--- Returns one encoded event per input event, in order:
+-- Returns one encoded event per input event, in order: the origin, then
 -- "<epoch>-<offset> <unix µs> <len(type)> <type><data>".
--- The stream entry and the PubSub message carry the same text, so one
--- decoder serves replay and live delivery.
+-- The stream entry keeps the event in field "e" and a non-empty origin in
+-- field "o", so entries without an origin look as they always did (and
+-- as entries of older versions do); history.lua joins them back into
+-- what the PubSub message carries, so one decoder serves replay and live
+-- delivery.
 
 -- The dataset's generation. A Redis that lost or rolled back writes has
 -- either restarted (run_id changes on every start, and a start may load an
@@ -41,7 +45,7 @@ local ts = now[1] .. string.format('%06d', tonumber(now[2]))
 local size, ttl = ARGV[1], ARGV[2]
 local out = {}
 for i = 1, #KEYS / 2 do
-  local meta, stream, a = KEYS[2 * i - 1], KEYS[2 * i], 4 * i - 1
+  local meta, stream, a = KEYS[2 * i - 1], KEYS[2 * i], 5 * i - 2
   local m = redis.call('HMGET', meta, 'epoch', 'gen')
   local epoch = m[1]
   if not epoch or m[2] ~= gen then
@@ -56,8 +60,14 @@ for i = 1, #KEYS / 2 do
   local top = redis.call('HINCRBY', meta, 'top', 1)
   local typ = ARGV[a + 2]
   local ev = epoch .. '-' .. top .. ' ' .. ts .. ' ' .. #typ .. ' ' .. typ .. ARGV[a + 3]
+  local origin = ARGV[a + 4]
   -- Stream id "0-<offset>" makes "events after offset n" a plain XRANGE.
-  redis.call('XADD', stream, 'MAXLEN', size, '0-' .. top, 'e', ev)
+  if origin == '' then
+    redis.call('XADD', stream, 'MAXLEN', size, '0-' .. top, 'e', ev)
+  else
+    redis.call('XADD', stream, 'MAXLEN', size, '0-' .. top, 'e', ev, 'o', origin)
+    ev = origin .. ev
+  end
   redis.call('PEXPIRE', meta, ttl)
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PUBLISH', ARGV[a + 1], ev)

@@ -159,8 +159,8 @@ func (h *Hub) republishPass(ctx context.Context) bool {
 
 // republishOne makes sure k's event is in channel's history. An event never
 // tried is simply published. One whose earlier attempt may have stored it
-// is done if history holds an event of its type with identical data stamped
-// since that attempt (less storedSkew); else it is published.
+// is done if history holds an event of its type, origin and identical data
+// stamped since that attempt (less storedSkew); else it is published.
 func (h *Hub) republishOne(ctx context.Context, channel string, k *kept) error {
 	if !k.tried.IsZero() {
 		evs, _, err := h.backend.History(ctx, channel, Cursor{})
@@ -169,7 +169,7 @@ func (h *Hub) republishOne(ctx context.Context, channel string, k *kept) error {
 		}
 		since := k.tried.Add(-storedSkew)
 		for _, ev := range evs {
-			if !ev.TS.Before(since) && ev.Type == k.p.Type && sameJSON(ev.Data, k.p.Data) {
+			if !ev.TS.Before(since) && ev.Type == k.p.Type && ev.Origin == k.p.Origin && sameJSON(ev.Data, k.p.Data) {
 				return nil
 			}
 		}

@@ -258,4 +258,10 @@ type Event struct {
 	Type    string          `json:"type"` // e.g. "image.added"
 	Data    json.RawMessage `json:"data,omitempty"`
 	TS      time.Time       `json:"ts"`
+	// MsgID, ClientID and ConnectionID say who published the event when it
+	// came from an Ably client (its message id, clientId and connectionId);
+	// absent for events the server itself publishes.
+	MsgID        string `json:"msgId,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	ConnectionID string `json:"connectionId,omitempty"`
 }

@@ -119,7 +119,11 @@ func (n namer) name(ctx context.Context, sessionID string) (string, error) {
 // the copy. Each event is published alone: Ably only accepts
 // client-supplied ids of the form "<base>:<index>" in multi-message
 // publishes, which would tie an event's id to the batch it happened to
-// be sent in.
+// be sent in. Events an Ably client published on handoff are named the
+// same way, not by their publisher's id (hub.Origin.MsgID): the bridge
+// mirrors every event handoff accepted, and two events sharing a client's
+// id (a REST retry that reached another node, two clients choosing the
+// same id) would reach Ably as one.
 func messageID(ev hub.Event) string { return "handoff-" + ev.Cursor.String() }
 
 // ParseEventNames parses HANDOFF_ABLY_EVENT_NAMES, "a=b,c=d": hub event

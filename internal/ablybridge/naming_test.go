@@ -106,6 +106,10 @@ func TestMessageIDNamesTheCursor(t *testing.T) {
 		t.Fatalf("the id does not parse as a cursor: %v", err)
 	}
 	testutil.Check(t, "cursor from the message id", ev.Cursor, c)
+	// An event an Ably client published on handoff is mirrored under the
+	// same kind of id: its own id need not be unique per event.
+	ev.Origin = hub.Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
+	testutil.Check(t, "message id of an Ably client's event", "handoff-abc123-42", messageID(ev))
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

@@ -113,7 +113,8 @@ func TestAblyGoPubSub(t *testing.T) {
 			testutil.Equal(t, "names", []string{"note", "obj", "image.added", "rest"},
 				[]string{msgs[0].Name, msgs[1].Name, msgs[2].Name, msgs[3].Name})
 			testutil.Equal(t, "serial", *res.Serial, msgs[0].Serial)
-			testutil.Equal(t, "id", "handoff-"+*res.Serial, msgs[0].ID)
+			testutil.Equal(t, "id (Ably's realtime rule)", c.Connection.ID()+":0:0", msgs[0].ID)
+			testutil.Equal(t, "hub event id", "handoff-"+msgs[2].Serial, msgs[2].ID)
 			testutil.Equal(t, "string data", any("hello"), msgs[0].Data)
 			// JSON objects travel as a string with encoding "json", as Ably
 			// sends them. (ably-go 1.4.0 decodes received data only when

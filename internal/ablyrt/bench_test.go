@@ -16,7 +16,7 @@ func BenchmarkEncodeMessage(b *testing.B) {
 		b.Run(f.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m := ablyproto.EventMessage("k3j5x0a2b9qzm-42", "image.added", data, time.UnixMilli(1753000000123)).Realtime()
+				m := ablyproto.EventMessage("k3j5x0a2b9qzm-42", "image.added", data, time.UnixMilli(1753000000123), ablyproto.Origin{}).Realtime()
 				if _, err := ablyproto.Encode(f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "session:7c1e",
 					ChannelSerial: "k3j5x0a2b9qzm-42", Messages: []ablyproto.RealtimeMessage{m}}); err != nil {
 					b.Fatal(err)

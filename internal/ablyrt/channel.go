@@ -200,7 +200,7 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 
 // sendEvent queues one hub event as a MESSAGE.
 func (c *conn) sendEvent(ev hub.Event) bool {
-	m := ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS).Realtime()
+	m := ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS, ablyproto.Origin(ev.Origin)).Realtime()
 	return c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: c.ablyChannel(ev.Channel), ChannelSerial: ev.ID,
 		Messages: []ablyproto.RealtimeMessage{m}})
 }

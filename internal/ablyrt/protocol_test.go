@@ -3,6 +3,7 @@ package ablyrt_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -375,6 +376,28 @@ func TestRefusals(t *testing.T) {
 		testutil.Equal(t, "clientId mismatch", 40102, tw.expect(ablyproto.ActionError).Error.Code)
 		ok := dial(t, n, f, url.Values{"access_token": {tok}})
 		testutil.Equal(t, "token clientId", "desk-1", ok.expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
+
+		// A message may repeat its connection's clientId, not contradict
+		// it (40012, status 400); "*" is no message's clientId; an id
+		// out of bounds is refused; nothing refused is published.
+		for i, m := range []struct {
+			msg  ablyproto.RealtimeMessage
+			code int
+		}{
+			{ablyproto.RealtimeMessage{Name: "n", ClientID: "desk-2"}, ablyproto.CodeInvalidClientID},
+			{ablyproto.RealtimeMessage{Name: "n", ClientID: "*"}, ablyproto.CodeBadRequest},
+			{ablyproto.RealtimeMessage{Name: "n", ID: "has a space"}, ablyproto.CodeBadRequest},
+		} {
+			ok.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "refused-" + f.String(), MsgSerial: serialPtr(int64(i)),
+				Messages: []ablyproto.RealtimeMessage{{Name: "fine"}, m.msg}})
+			nack := ok.expect(ablyproto.ActionNack)
+			testutil.Equal(t, fmt.Sprintf("message %d refused", i), [2]int{m.code, 400}, [2]int{nack.Error.Code, nack.Error.StatusCode})
+		}
+		evs, _, err := n.hub.History(context.Background(), "refused-"+f.String(), hub.Cursor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Equal(t, "events published by refused messages", 0, len(evs))
 	}
 }
 

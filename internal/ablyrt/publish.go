@@ -3,6 +3,7 @@ package ablyrt
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/handoff-health/handoff/ablyproto"
@@ -70,6 +71,10 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		if e != nil {
 			return Outcome{Error: e}
 		}
+		p.Origin = c.origin(m, *pm.MsgSerial, i)
+		if err := hub.ValidateOrigin(p.Origin); err != nil {
+			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "the message's id or clientId was refused: "+err.Error())}
+		}
 		pubs[i] = p
 	}
 	cs := c.channels[name]
@@ -93,6 +98,24 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		c.releaseHeld(cs, o.Serials)
 	}
 	return o
+}
+
+// origin is who publishes m and under which id, stored with its event so
+// every reader sees them: the message's own id, or Ably's realtime rule
+// "<connectionId>:<msgSerial>:<index>" (RTP2b2), which a resend after a
+// resume repeats; the connection's clientId, or the message's on a
+// connection without one (publication has refused a contradiction); and
+// this connection's id.
+func (c *conn) origin(m ablyproto.RealtimeMessage, msgSerial int64, i int) hub.Origin {
+	id := m.ID
+	if id == "" {
+		id = c.id + ":" + strconv.FormatInt(msgSerial, 10) + ":" + strconv.Itoa(i)
+	}
+	client := c.clientID
+	if client == "" {
+		client = m.ClientID
+	}
+	return hub.Origin{MsgID: id, ClientID: client, ConnectionID: c.id}
 }
 
 // releaseHeld ends an echo=false publish on cs: its serials are skipped
@@ -127,7 +150,7 @@ func publishError(err error) *ablyproto.ErrorInfo {
 	switch {
 	case errors.Is(err, hub.ErrTooLarge):
 		return errorInfo(400, ablyproto.CodeTooLarge, "message data exceeds the size limit")
-	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType):
+	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType), errors.Is(err, hub.ErrBadOrigin):
 		return errorInfo(400, ablyproto.CodeBadRequest, "the message was refused: "+err.Error())
 	}
 	return errorInfo(503, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry")
@@ -153,8 +176,10 @@ func (c *conn) publication(m ablyproto.RealtimeMessage) (hub.Publication, *ablyp
 		return bad("only action 0 (message.create) can be published")
 	case m.Data.IsBinary():
 		return bad("binary data is not supported by handoff: send a string or JSON")
+	case m.ClientID == "*":
+		return bad(`"*" is not a clientId a message can have`)
 	case m.ClientID != "" && c.clientID != "" && m.ClientID != c.clientID:
-		return hub.Publication{}, errorInfo(401, 40012, "the message's clientId is not the connection's")
+		return hub.Publication{}, errorInfo(400, ablyproto.CodeInvalidClientID, "the message's clientId is not the connection's")
 	}
 	var data json.RawMessage
 	if m.Data != nil && string(m.Data.JSON) != "null" {

@@ -110,6 +110,22 @@ func TestTwoNodesResend(t *testing.T) {
 			t.Fatal(err)
 		}
 		testutil.Equal(t, "published once", 1, len(evs))
+		// Its id follows Ably's realtime rule, and the next publish,
+		// handled by node B, continues the connection's msgSerials.
+		w2.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: channel, MsgSerial: serialPtr(1),
+			Messages: []ablyproto.RealtimeMessage{{Name: "n", Data: &ablyproto.Data{JSON: json.RawMessage(`"b"`)}}}})
+		w2.expect(ablyproto.ActionAck)
+		evs, _, err = a.hub.History(context.Background(), channel, hub.Cursor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var origins []hub.Origin
+		for _, ev := range evs {
+			origins = append(origins, ev.Origin)
+		}
+		id := c.ConnectionID
+		testutil.Equal(t, "origins stored through both nodes, read on node A",
+			[]hub.Origin{{MsgID: id + ":0:0", ConnectionID: id}, {MsgID: id + ":1:0", ConnectionID: id}}, origins)
 
 		// CLOSE forgets the connection everywhere: no resume after it.
 		w2.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionClose})

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"github.com/handoff-health/handoff/internal/auth"
 )
 
 // Verifying a token (token.go) costs two base64 decodes, a JSON decode,
@@ -35,9 +33,8 @@ import (
 const maxCachedTokens = 4096
 
 type cachedToken struct {
-	keyName    string
-	capability auth.Capability
-	expires    int64 // ms
+	id      identity
+	expires int64 // ms
 }
 
 type tokenCache struct {
@@ -46,18 +43,23 @@ type tokenCache struct {
 }
 
 // authenticate is credentials with verified tokens remembered.
-func (h *Handler) authenticate(r *http.Request) (keyName string, c auth.Capability, err error) {
+func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	authz := r.Header.Get("Authorization")
 	scheme, value, _ := strings.Cut(authz, " ")
 	if !strings.EqualFold(scheme, "Bearer") || value == "" {
-		return h.credentials(r)
+		keyName, c, err := h.credentials(r)
+		if err != nil {
+			return identity{}, err
+		}
+		client, err := basicClientID(r)
+		return identity{Capability: c, keyName: keyName, clientID: client}, err
 	}
 	now := h.cfg.Now().UnixMilli()
 	h.tokenCache.mu.RLock()
 	ct, ok := h.tokenCache.m[value]
 	h.tokenCache.mu.RUnlock()
 	if ok && now < ct.expires {
-		return ct.keyName, ct.capability, nil
+		return ct.id, nil
 	}
 	// As credentials reads a Bearer value: base64 of the token, or the
 	// token itself.
@@ -72,13 +74,14 @@ func (h *Handler) authenticate(r *http.Request) (keyName string, c auth.Capabili
 			delete(h.tokenCache.m, value)
 			h.tokenCache.mu.Unlock()
 		}
-		return "", auth.Capability{}, err
+		return identity{}, err
 	}
+	id := identity{Capability: t.capability, keyName: t.KeyName, clientID: t.ClientID}
 	h.tokenCache.mu.Lock()
 	if h.tokenCache.m == nil || len(h.tokenCache.m) >= maxCachedTokens {
 		h.tokenCache.m = make(map[string]cachedToken)
 	}
-	h.tokenCache.m[value] = cachedToken{keyName: t.KeyName, capability: t.capability, expires: t.Expires}
+	h.tokenCache.m[value] = cachedToken{id: id, expires: t.Expires}
 	h.tokenCache.mu.Unlock()
-	return t.KeyName, t.capability, nil
+	return id, nil
 }

@@ -72,12 +72,18 @@ type checkedSpec struct {
 // channel's messages are published in order; channels are published
 // concurrently.
 func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
-	keyName, c, err := h.authenticate(r)
+	c, err := h.authenticate(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	specs, single, err := h.decodeBatch(w, r)
+	for i := 0; err == nil && i < len(specs); i++ {
+		if err = c.origins(specs[i].msgs, specs[i].pubs); err != nil {
+			e := asAbly(err)
+			err = &ablyError{Status: e.Status, Code: e.Code, Message: "spec " + strconv.Itoa(i) + ": " + e.Message}
+		}
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -116,7 +122,7 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			}
 			serials := make([]string, 0, len(s.msgs))
 			for i, m := range s.msgs {
-				serial, err := h.publishOne(r, h.hubChannel(keyName, ch), m, s.pubs[i])
+				serial, err := h.publishOne(r, h.hubChannel(c.keyName, ch), m, s.pubs[i])
 				if err != nil {
 					failed = h.publishError(err)
 					break

@@ -33,7 +33,7 @@ type historyQuery struct {
 // retained events through the hub and pages over them with relative Link
 // headers; the cursor is the serial of the next page's first message.
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
-	channel, ok := h.authorize(w, r, auth.OpHistory)
+	channel, _, ok := h.authorize(w, r, auth.OpHistory)
 	if !ok {
 		return
 	}
@@ -154,13 +154,13 @@ func (q historyQuery) links(r *http.Request, next *hub.Cursor) []string {
 // historyMessage is a hub event as an Ably message: ablyproto.EventMessage,
 // the one mapping that realtime delivery uses too.
 func historyMessage(ev hub.Event) ablyproto.Message {
-	return ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS)
+	return ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS, ablyproto.Origin(ev.Origin))
 }
 
 // presence serves GET /channels/{channel}/presence and
 // /presence/history: an empty list until handoff has presence.
 func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.authorize(w, r, auth.OpPresence, auth.OpSubscribe); !ok {
+	if _, _, ok := h.authorize(w, r, auth.OpPresence, auth.OpSubscribe); !ok {
 		return
 	}
 	writeReply(w, r, http.StatusOK, []ablyproto.Message{}, nil)
@@ -171,25 +171,25 @@ func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
 //
 // The channel returned is the hub channel: the path's Ably channel name
 // behind its app's prefix when Config.ChannelPrefix is set (scope.go).
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...string) (channel string, ok bool) {
-	keyName, c, err := h.authenticate(r)
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...string) (channel string, id identity, ok bool) {
+	id, err := h.authenticate(r)
 	if err != nil {
 		writeError(w, r, err)
-		return "", false
+		return "", id, false
 	}
 	channel = r.PathValue("channel")
 	if !hub.ValidChannel(channel) {
 		writeError(w, r, errBadChannel)
-		return "", false
+		return "", id, false
 	}
 	for _, op := range ops {
-		if c.Allows(channel, op) {
-			return h.hubChannel(keyName, channel), true
+		if id.Allows(channel, op) {
+			return h.hubChannel(id.keyName, channel), id, true
 		}
 	}
 	// Ably answers a missing capability with 40160 and status 401.
 	writeError(w, r, errorf(http.StatusUnauthorized, ablyproto.CodeCapability, "these credentials may not %s on this channel", ops[0]))
-	return "", false
+	return "", id, false
 }
 
 var errBadChannel = errorf(http.StatusBadRequest, ablyproto.CodeBadRequest,

@@ -84,11 +84,14 @@ func (h *Handler) time(w http.ResponseWriter, r *http.Request) {
 
 // ServeHTTP serves Route: the publish.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	channel, ok := h.authorize(w, r, auth.OpPublish)
+	channel, id, ok := h.authorize(w, r, auth.OpPublish)
 	if !ok {
 		return
 	}
 	msgs, pubs, err := h.decode(w, r)
+	if err == nil {
+		err = id.origins(msgs, pubs)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -148,7 +151,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // publishError is the Ably error for a failed hub publish.
 func (h *Handler) publishError(err error) *ablyError {
 	switch {
-	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType):
+	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType), errors.Is(err, hub.ErrBadOrigin):
 		return errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message was refused: %v", err)
 	case errors.Is(err, hub.ErrTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)

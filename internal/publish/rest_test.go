@@ -126,17 +126,23 @@ func TestAblyGoHistory(t *testing.T) {
 	r := newRig(t, Config{})
 	ch := r.ably(t, keyName+":"+keySecret).Channels.Get("session:h")
 	ctx := context.Background()
-	var serials []string
+	var serials, ids []string
 	for i := range 25 {
 		var data any = fmt.Sprintf("s%d", i)
 		if i%2 == 1 {
 			data = map[string]any{"i": float64(i)}
 		}
-		res, err := ch.PublishMultipleWithResult(ctx, []*ably.Message{{Name: "n" + fmt.Sprint(i), Data: data}})
+		msg := &ably.Message{Name: "n" + fmt.Sprint(i), Data: data}
+		res, err := ch.PublishMultipleWithResult(ctx, []*ably.Message{msg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		serials = append(serials, *res[0].Serial)
+		// ably-go gave the message its idempotent id "<base>:0" in place.
+		if !strings.HasSuffix(msg.ID, ":0") {
+			t.Fatalf("ably-go sent message %d with id %q, not an idempotent id", i, msg.ID)
+		}
+		ids = append(ids, msg.ID)
 	}
 	for _, dir := range []ably.Direction{ably.Forwards, ably.Backwards} {
 		pages, err := ch.History(ably.HistoryWithLimit(10), ably.HistoryWithDirection(dir)).Pages(ctx)
@@ -175,7 +181,7 @@ func TestAblyGoHistory(t *testing.T) {
 			testutil.Equal(t, what+" name", fmt.Sprint("n", i), m.Name)
 			testutil.Equal(t, what+" data", data, decoded(t, m))
 			testutil.Equal(t, what+" serial", serials[i], m.Serial)
-			testutil.Equal(t, what+" id", "handoff-"+serials[i], m.ID)
+			testutil.Equal(t, what+" id (the one ably-go published it with)", ids[i], m.ID)
 			if m.Timestamp == 0 {
 				t.Errorf("%s: no timestamp", what)
 			}

@@ -72,24 +72,32 @@ func TestFrameCacheReissuedPosition(t *testing.T) {
 // TestEventFrameIsProtocol: the hot path encodes event frames from the
 // hub.Event, not from protocol.ServerFrame; this keeps the two shapes
 // equal, field for field, so clients decoding protocol.ServerFrame miss
-// nothing the server sends.
+// nothing the server sends, with and without an origin. An event without
+// one encodes as before origins existed.
 func TestEventFrameIsProtocol(t *testing.T) {
 	t.Parallel()
-	ev := hub.Event{ID: "abc-7", Channel: "session:a", Type: "image.added", Data: json.RawMessage(`{"k":[1,2]}`), TS: time.Unix(1700000000, 123456789).UTC()}
-	b, err := newFrameCache().event(ev)
-	if err != nil {
-		t.Fatal(err)
+	plain := hub.Event{ID: "abc-7", Channel: "session:a", Type: "image.added", Data: json.RawMessage(`{"k":[1,2]}`), TS: time.Unix(1700000000, 123456789).UTC()}
+	withOrigin := plain
+	withOrigin.Origin = hub.Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
+	for name, ev := range map[string]hub.Event{"plain": plain, "with origin": withOrigin} {
+		b, err := newFrameCache().event(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		var f frame
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("%s event frame %s is not a protocol.ServerFrame: %v", name, b, err)
+		}
+		testutil.Equal(t, name+" decoded event frame", eventFrameOf(ev), f)
+		again, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Equal(t, name+" event frame re-encoded from protocol.ServerFrame", string(b), string(again))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var f frame
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("event frame %s is not a protocol.ServerFrame: %v", b, err)
-	}
-	testutil.Equal(t, "decoded event frame", eventFrameOf(ev), f)
-	again, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Equal(t, "event frame re-encoded from protocol.ServerFrame", string(b), string(again))
+	b, _ := newFrameCache().event(plain)
+	testutil.Equal(t, "frame of an event without origin",
+		`{"type":"event","event":{"id":"abc-7","channel":"session:a","type":"image.added","data":{"k":[1,2]},"ts":"2023-11-14T22:13:20.123456789Z"}}`, string(b))
 }

@@ -209,6 +209,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func eventFrameOf(ev hub.Event) frame {
 	return frame{Type: protocol.FrameEvent, Event: &protocol.Event{
 		ID: ev.ID, Channel: ev.Channel, Type: ev.Type, Data: ev.Data, TS: ev.TS,
+		MsgID: ev.MsgID, ClientID: ev.ClientID, ConnectionID: ev.ConnectionID,
 	}}
 }
 
