@@ -84,11 +84,11 @@ type Config struct {
 
 	HostOrigins string
 
-	AblyKey             string
+	AblyKey string
 	// WidgetKey names the --api-keys key that signs the desktop widget's
 	// Ably TokenRequests (POST /api/medtech/session/ably-token) when the
 	// widget talks to handoff's own Ably socket and there is no Ably key.
-	WidgetKey string
+	WidgetKey           string
 	AblyChannelTemplate string
 	AblyEventNames      string
 
