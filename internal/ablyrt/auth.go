@@ -99,9 +99,12 @@ func (c *conn) connect(r *http.Request) bool {
 		key = q.Get("recover")
 	}
 	if key != "" {
-		if connID, ok := c.resumable(key); ok {
+		switch connID, code := c.resumable(key); code {
+		case 0:
 			c.id = connID
-		} else {
+		case ablyproto.CodeInvalidConnectionKey:
+			resumeErr = errorInfo(400, code, "Unable to recover connection (invalid connection key)")
+		default:
 			resumeErr = errorInfo(400, ablyproto.CodeConnectionExpired, "Unable to recover connection (connection expired)")
 		}
 	}
@@ -131,22 +134,28 @@ func (c *conn) connect(r *http.Request) bool {
 
 // resumable checks a connectionKey: signed for this connection's API key,
 // and its connection still held by the store.
-func (c *conn) resumable(key string) (string, bool) {
+func (c *conn) resumable(key string) (connID string, code int) {
 	connID, rest, ok := strings.Cut(key, "!")
 	nonce, sig, ok2 := strings.Cut(rest, "-")
-	if !ok || !ok2 || connID == "" || len(key) > 128 {
-		return "", false
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Not a key this server could have issued at all: Ably's 80018.
+	if !ok || !ok2 || connID == "" || len(key) > 128 || err != nil || len(got) != connKeyMACLen {
+		return "", ablyproto.CodeInvalidConnectionKey
 	}
 	want, ok := c.keyMAC(connID, nonce)
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if !ok || err != nil || !hmac.Equal(got, want) {
-		return "", false
+	if !ok || !hmac.Equal(got, want) {
+		return "", ablyproto.CodeConnectionExpired
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	alive, err := c.s.store.Alive(ctx, connID)
-	return connID, err == nil && alive
+	if alive, err := c.s.store.Alive(ctx, connID); err != nil || !alive {
+		return "", ablyproto.CodeConnectionExpired
+	}
+	return connID, 0
 }
+
+// connKeyMACLen is the length of a connection key's signature.
+const connKeyMACLen = 16
 
 // keyMAC signs a connection key with the connection's API key secret, so
 // any node with the same keys can check it and no other key can resume
@@ -159,7 +168,7 @@ func (c *conn) keyMAC(connID, nonce string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return mac[:16], true
+	return mac[:connKeyMACLen], true
 }
 
 // connectionKey returns a fresh key for this transport: it changes on

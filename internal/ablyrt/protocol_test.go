@@ -146,6 +146,11 @@ func TestConnected(t *testing.T) {
 		if pm3.ConnectionID == pm.ConnectionID || pm3.Error == nil || pm3.Error.Code != 80008 {
 			t.Fatalf("%s: forged resume: id %q error %+v", f, pm3.ConnectionID, pm3.Error)
 		}
+		// Something that is no connection key at all is Ably's 80018.
+		w5 := dial(t, n, f, keyQuery("recover", "_____!ably___test_fake-key____"))
+		if pm5 := w5.expect(ablyproto.ActionConnected); pm5.Error == nil || pm5.Error.Code != 80018 {
+			t.Fatalf("%s: malformed recover key: error %+v, want 80018", f, pm5.Error)
+		}
 		// Another API key cannot resume this connection.
 		w4 := dial(t, n, f, url.Values{"key": {subKey}, "resume": {pm2.ConnectionDetails.ConnectionKey}})
 		if pm4 := w4.expect(ablyproto.ActionConnected); pm4.ConnectionID == pm.ConnectionID {

@@ -104,3 +104,32 @@ func TestAblyJWT(t *testing.T) {
 		t.Errorf("after exp: err %v, want expired", err)
 	}
 }
+
+// TestAblyTokensAreDistinct: two tokens with the same claims, issued in the
+// same millisecond, differ (ably-go's TestAuth_RequestToken expects it of
+// Ably), and both verify.
+func TestAblyTokensAreDistinct(t *testing.T) {
+	keys, err := auth.ParseAPIKeys("app.k:token-secret-0123456789", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := testutil.NewClock()
+	ts := auth.AblyTokens{Keys: keys, Now: clock.Now}
+	c := auth.AblyTokenClaims{KeyName: "app.k", Issued: clock.Now().UnixMilli(), Expires: clock.Now().Add(time.Hour).UnixMilli(), Capability: `{"*":["*"]}`}
+	a, err := ts.Issue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ts.Issue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Fatal("two tokens with the same claims are identical")
+	}
+	for _, tok := range []string{a, b} {
+		if _, err := ts.Verify(tok); err != nil {
+			t.Errorf("verify: %v", err)
+		}
+	}
+}

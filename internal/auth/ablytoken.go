@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,9 @@ type AblyTokenClaims struct {
 	Expires    int64  `json:"x"`
 	Capability string `json:"c"`
 	ClientID   string `json:"cid,omitempty"`
+	// Nonce makes every token distinct, as Ably's are: two requests in
+	// the same millisecond with the same claims get two tokens.
+	Nonce string `json:"n,omitempty"`
 }
 
 // AblyToken is a verified token: its claims and its capability, already
@@ -63,6 +67,13 @@ func (ts AblyTokens) mac(keyName, signed string) ([]byte, Capability, bool) {
 
 // Issue returns a token for c, signed with its key's secret.
 func (ts AblyTokens) Issue(c AblyTokenClaims) (string, error) {
+	if c.Nonce == "" {
+		n := make([]byte, 9)
+		if _, err := rand.Read(n); err != nil {
+			return "", err
+		}
+		c.Nonce = base64.RawURLEncoding.EncodeToString(n)
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return "", err
