@@ -25,7 +25,7 @@ import (
 // FanoutResult is what a fanout run measured.
 type FanoutResult struct {
 	Scenario   string  `json:"scenario"` // "fanout"
-	Server     string  `json:"server"`   // handoff or centrifugo
+	Server     string  `json:"server"`   // handoff, ably-json, ably-msgpack or centrifugo
 	Target     string  `json:"target"`
 	Sockets    int     `json:"sockets"`
 	Channels   int     `json:"channels"`
@@ -97,7 +97,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-	res := FanoutResult{Scenario: "fanout", Server: c.Server, Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
+	res := FanoutResult{Scenario: "fanout", Server: c.Target.label(), Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
 		Batch: c.Batch, Publishers: c.Publishers, Warmup: c.Warmup.Seconds(), Duration: c.Duration.Seconds(), ServerRSS: -1}
 	if err := raiseFileLimit(c.Sockets + c.Publishers + fdHeadroom); err != nil {
 		return res, err
@@ -106,7 +106,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 	if err != nil {
 		return res, err
 	}
-	if c.Server == ServerHandoff {
+	if c.Server != ServerCentrifugo {
 		say("creating %d capture sessions (one channel each)", c.Channels)
 	}
 	channels, err := createChannels(ctx, c.Target, tok, c.Channels)
