@@ -15,6 +15,8 @@
 #   PUBLISHERS [32]  WARMUP [3s]  DURATION [20s]
 #   IDLE [1] also run `bench idle` (SOCKETS sockets, HOLD) per transport and run
 #   HOLD [5s]  OUT [unset] directory to keep every run's text and server log
+#   HANDOFF_BIN [unset] a prebuilt handoff binary to measure (e.g. an older
+#     commit's) instead of building this tree
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,8 +118,12 @@ run_bench() { # label args...
 	echo "$label $line loadavg=${load%% *} exit=$status" >>"$WORK/results.txt"
 }
 
-log "building handoff"
-go build -o "$BIN" ./cmd/handoff
+if [[ -n ${HANDOFF_BIN:-} ]]; then
+	cp "$HANDOFF_BIN" "$BIN"
+else
+	log "building handoff"
+	go build -o "$BIN" ./cmd/handoff
+fi
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
 : >"$WORK/results.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

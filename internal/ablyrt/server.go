@@ -127,6 +127,7 @@ type Server struct {
 	cfg    Config
 	store  ConnStore
 	log    zerolog.Logger
+	frames *frameCache
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -144,7 +145,7 @@ func New(h *hub.Hub, keys *auth.APIKeys, cfg Config, log zerolog.Logger) *Server
 	if st == nil {
 		st = NewMemoryStore(cfg.Now)
 	}
-	return &Server{hub: h, keys: keys, tokens: auth.AblyTokens{Keys: keys, Now: cfg.Now}, cfg: cfg, store: st, log: log,
+	return &Server{hub: h, keys: keys, tokens: auth.AblyTokens{Keys: keys, Now: cfg.Now}, cfg: cfg, store: st, log: log, frames: newFrameCache(),
 		conns: make(map[*conn]struct{}), byID: make(map[string]*conn)}
 }
 
