@@ -274,7 +274,7 @@ func (r FanoutResult) WriteText(w io.Writer) {
 	if r.ServerRSS >= 0 {
 		fmt.Fprintf(w, "  server RSS  %.1f MiB at the end\n", float64(r.ServerRSS)/(1<<20))
 	}
-	fmt.Fprintf(w, "RESULT fanout server=%s sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f others_cores=%.2f bg_cores=%.2f rss_mib=%.1f ok=%t\n",
+	fmt.Fprintf(w, "RESULT fanout server=%s sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.3f aux_cores=%.3f gen_cores=%.3f others_cores=%.3f bg_cores=%.2f rss_mib=%.1f ok=%t\n",
 		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishes.PerSecond, d.PerSecond, r.Latency.P50, r.Latency.P90,
 		r.Latency.P99, r.Latency.P999, r.Latency.Max, r.FromRequest.P99, d.Lost, r.Publishes.Errors+in.Dropped,
 		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Others, r.BackgroundCores, float64(r.ServerRSS)/(1<<20), r.OK)
