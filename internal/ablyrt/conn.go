@@ -68,7 +68,9 @@ func (c *conn) serve(r *http.Request) {
 		c.drain()
 		return
 	}
-	if !c.connect(r) {
+	var connected bool
+	onShortStack(func() { connected = c.connect(r) })
+	if !connected {
 		c.drain()
 		return
 	}
