@@ -170,3 +170,52 @@ func TestParseAblyFlags(t *testing.T) {
 		t.Fatalf("idle --server ably without a key: want an --api-key error, got %v", err)
 	}
 }
+
+// TestAblyMessageFastAgreesWithDecode: the fast path reads exactly what
+// a full ablyproto decode reads from the frames handoff sends, and
+// declines (leaving it to the decode) every other shape.
+func TestAblyMessageFastAgreesWithDecode(t *testing.T) {
+	for _, f := range []ablyproto.Format{ablyproto.FormatJSON, ablyproto.FormatMsgpack} {
+		t.Run(f.String(), func(t *testing.T) {
+			pad := strings.Repeat("x", 300) // a str8/str16 header in msgpack
+			for _, data := range []string{
+				`{"t":1753000000123456789,"r":1753000000123499999,"s":"3.1234"}`,
+				`{"t":4000000000,"r":4500000000,"s":"0.2","p":"` + pad + `"}`,
+			} {
+				b := messageFrame(t, f, "k3j5x0a2b9qzm-42", data)
+				off, sched, start, ok := ablyMessageFast(f, b)
+				if !ok {
+					t.Fatalf("fast path declined %q", b)
+				}
+				pm, err := ablyproto.Decode(f, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o2, s2, r2, ok2 := parseAblyMessage(&pm.Messages[0])
+				if !ok2 || off != o2 || sched != s2 || start != r2 || off != 42 {
+					t.Fatalf("fast %d %d %d, decode %d %d %d %t", off, sched, start, o2, s2, r2, ok2)
+				}
+			}
+			two := frame(t, f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "c", Messages: []ablyproto.RealtimeMessage{
+				ablyproto.EventMessage("e-1", "bench", json.RawMessage(`{"t":1,"r":2}`), time.UnixMilli(1)).Realtime(),
+				ablyproto.EventMessage("e-2", "bench", json.RawMessage(`{"t":3,"r":4}`), time.UnixMilli(1)).Realtime(),
+			}})
+			for name, b := range map[string][]byte{
+				"two messages":  two,
+				"plain string":  messageFrame(t, f, "e-1", `"{\"t\":1,\"r\":2}"`),
+				"heartbeat":     frame(t, f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat}),
+				"attached":      frame(t, f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionAttached, Channel: "c", ChannelSerial: "e-1"}),
+				"garbage":       []byte{0xc1},
+				"not the bench": messageFrame(t, f, "e-1", `{"other":true}`),
+			} {
+				if _, _, _, ok := ablyMessageFast(f, b); ok {
+					t.Errorf("%s: the fast path accepted %q", name, b)
+				}
+			}
+			// Two messages still count twice through the full decode.
+			rc := newReceiver()
+			(&socket{rc: rc, ably: true, format: f}).ablyFrame(10, two)
+			testutil.Equal(t, "deliveries of a two-message frame", uint64(2), rc.received.Load())
+		})
+	}
+}
