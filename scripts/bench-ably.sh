@@ -17,6 +17,8 @@
 #   HOLD [5s]  OUT [unset] directory to keep every run's text and server log
 #   HANDOFF_BIN [unset] a prebuilt handoff binary to measure (e.g. an older
 #     commit's) instead of building this tree
+#   BENCH_BIN [unset] a prebuilt handoff binary to run the load generator
+#     (`handoff bench`) from; default: the one under test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,7 @@ LIMIT=300 # seconds one bench process may take, at most
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/handoff-bench-ably.XXXXXX")
 BIN="$WORK/handoff"
+GEN="$WORK/handoff-bench"
 SERVER_PID=""
 # Throwaway credentials, valid only for these servers.
 JWT_SECRET="bench-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
@@ -110,7 +113,7 @@ run_bench() { # label args...
 	local shown="$*"
 	shown=${shown//$JWT_SECRET/<jwt-secret>}
 	log "run $label (loadavg $load): handoff bench ${shown//$API_KEY/<api-key>}"
-	timeout --signal=TERM --kill-after=15 "$LIMIT" "$BIN" bench "$@" --pid "$SERVER_PID" \
+	timeout --signal=TERM --kill-after=15 "$LIMIT" "$GEN" bench "$@" --pid "$SERVER_PID" \
 		>"$WORK/$label.txt" 2>"$WORK/$label.err" || status=$?
 	cat "$WORK/$label.txt"
 	local line
@@ -124,6 +127,7 @@ else
 	log "building handoff"
 	go build -o "$BIN" ./cmd/handoff
 fi
+cp "${BENCH_BIN:-$BIN}" "$GEN"
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
 : >"$WORK/results.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
