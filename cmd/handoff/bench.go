@@ -22,6 +22,9 @@ import (
 //
 // --server centrifugo points either at a Centrifugo v6 instead of handoff
 // (internal/fanout/centrifugo.go), for scripts/bench-vs-centrifugo.sh.
+// --server ably --format json|msgpack subscribes through handoff's Ably
+// socket at / instead of /realtime (internal/fanout/ably.go), on the same
+// channels and publishes.
 //
 // HANDOFF_BENCH_CPUPROFILE=<file> writes the generator's own CPU profile.
 // It exits 0 on a clean run, 1 when anything was lost, refused or dropped

@@ -198,11 +198,16 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 	}
 }
 
-// sendEvent queues one hub event as a MESSAGE.
+// sendEvent queues one hub event as a MESSAGE, encoded once per format
+// for all the subscribers (frameCache).
 func (c *conn) sendEvent(ev hub.Event) bool {
-	m := ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS, ablyproto.Origin(ev.Origin)).Realtime()
-	return c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: c.ablyChannel(ev.Channel), ChannelSerial: ev.ID,
-		Messages: []ablyproto.RealtimeMessage{m}})
+	b, err := c.s.frames.message(c.format, ev, c.ablyChannel(ev.Channel))
+	if err != nil {
+		c.s.log.Error().Str("route", "/").Str("conn", c.id).Msg("ably: frame cannot be encoded; disconnecting")
+		c.disconnect(errorInfo(500, ablyproto.CodeInternal, "internal error"))
+		return false
+	}
+	return c.enqueue(b)
 }
 
 // detach answers DETACH with DETACHED.

@@ -35,16 +35,18 @@ type conn struct {
 	closed   bool // reader: the client sent CLOSE; forget the state
 	started  time.Time
 
-	q         outQueue
-	lastSend  atomic.Int64 // unix ms of the last frame queued
-	heartbeat *time.Ticker
-	stopBeat  chan struct{}
+	q        outQueue
+	lastSend atomic.Int64 // unix ms of the last frame queued
+	// beatTimer is the armed heartbeat (beat); lastKeep is when the
+	// connection's state was last kept fresh in the store (beat only).
+	beatTimer atomic.Pointer[time.Timer]
+	lastKeep  atomic.Int64 // unix ns
 	endOnce   sync.Once
 	ending    atomic.Bool
 }
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
-	c := &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), stopBeat: make(chan struct{}), started: time.Now()}
+	c := &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), started: time.Now()}
 	c.echo = r.URL.Query().Get("echo") != "false"
 	return c
 }
@@ -67,19 +69,37 @@ func (c *conn) serve(r *http.Request) {
 		c.drain()
 		return
 	}
-	if !c.connect(r) {
+	var connected bool
+	onShortStack(func() { connected = c.connect(r) })
+	if !connected {
 		c.drain()
 		return
 	}
-	go c.beat()
+	c.lastKeep.Store(time.Now().UnixNano())
+	c.scheduleBeat()
 	for {
 		typ, b, err := c.ws.Read(context.Background())
 		if err != nil {
 			return
 		}
 		_ = typ // each SDK frames by the format it asked for
-		c.handle(b)
+		onShortStack(func() { c.handle(b) })
 	}
+}
+
+// onShortStack runs f on a short-lived goroutine and waits for it. The
+// reader goroutine lives as long as its socket, and a goroutine's stack
+// keeps the size of its deepest call: running the deep work (decoding,
+// hub and store calls, encoding) elsewhere keeps an idle socket's stack
+// at what a blocked read needs. Client frames are rare next to
+// deliveries, so the extra goroutine per frame costs little.
+func onShortStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // handle runs one client frame.
@@ -164,6 +184,9 @@ type outQueue struct {
 	writing    bool
 	closed     bool // no more frames are accepted
 	closeAfter bool // close the socket once the queue is written
+	// dropped counts the times the queued frames were dropped; the writer
+	// stops writing a batch it took before the count changed.
+	dropped atomic.Uint32
 }
 
 func (c *conn) enqueue(b []byte) bool {
@@ -205,6 +228,7 @@ func (c *conn) end(final *ablyproto.ProtocolMessage, dropQueued bool) {
 		q.closed, q.closeAfter = true, true
 		if dropQueued {
 			q.frames, q.bytes = nil, 0
+			q.dropped.Add(1)
 		}
 		if b != nil {
 			q.frames = append(q.frames, b)
@@ -218,16 +242,21 @@ func (c *conn) end(final *ablyproto.ProtocolMessage, dropQueued bool) {
 	})
 }
 
+// writeLoop writes queued frames in order until the queue is empty, then
+// exits (an idle socket holds no writer and no queue buffer). Frames are
+// taken in batches, so the lock is held once per batch, not per frame.
 func (c *conn) writeLoop() {
 	q := &c.q
 	typ := websocket.MessageText
 	if c.format == ablyproto.FormatMsgpack {
 		typ = websocket.MessageBinary
 	}
+	var batch [][]byte
 	for {
 		q.mu.Lock()
 		if len(q.frames) == 0 {
 			q.writing = false
+			q.frames = nil
 			closeNow := q.closeAfter
 			q.mu.Unlock()
 			if closeNow {
@@ -235,14 +264,14 @@ func (c *conn) writeLoop() {
 			}
 			return
 		}
-		b := q.frames[0]
-		q.frames[0] = nil
-		q.frames = q.frames[1:]
-		q.bytes -= len(b)
+		batch, q.frames = q.frames, batch[:0]
+		for _, b := range batch {
+			q.bytes -= len(b)
+		}
+		gen := q.dropped.Load()
 		q.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-		err := c.ws.Write(ctx, typ, b)
-		cancel()
+		err := c.writeBatch(typ, batch, gen)
+		clear(batch)
 		if err != nil {
 			q.mu.Lock()
 			q.closed, q.frames, q.writing = true, nil, false
@@ -254,40 +283,62 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// writeBatch writes frames in order until one fails, or until the queued
+// frames are dropped (generation gen is over). One timer per batch bounds
+// each frame's write: a context with a deadline per frame costs garbage
+// per delivered frame (the context and coder/websocket's own timer).
+// Firing kills the socket, so the write fails.
+func (c *conn) writeBatch(typ websocket.MessageType, batch [][]byte, gen uint32) error {
+	timer := time.AfterFunc(c.s.cfg.WriteTimeout, func() { _ = c.ws.CloseNow() })
+	defer timer.Stop()
+	for _, b := range batch {
+		if c.q.dropped.Load() != gen {
+			return nil
+		}
+		timer.Reset(c.s.cfg.WriteTimeout)
+		if err := c.ws.Write(context.Background(), typ, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // beat sends a HEARTBEAT whenever nothing was sent for half of
 // maxIdleInterval (ably-go needs protocol frames: WebSocket pings do not
 // reset its read deadline), pings the socket to find dead peers, and keeps
-// the connection's resumable state fresh in the store.
+// the connection's resumable state fresh in the store. It runs on its
+// timer's goroutine, which exists only while it runs, and arms the next
+// beat: an idle socket holds no heartbeat goroutine.
 func (c *conn) beat() {
+	if c.ending.Load() {
+		return
+	}
 	every := c.s.cfg.MaxIdleInterval / 2
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastKeep := time.Now()
-	for {
-		select {
-		case <-c.stopBeat:
-			return
-		case <-t.C:
-		}
-		if c.ending.Load() {
-			return
-		}
-		if time.Since(time.UnixMilli(c.lastSend.Load())) >= every {
-			c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat})
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.MaxIdleInterval)
-		err := c.ws.Ping(ctx)
+	if time.Since(time.UnixMilli(c.lastSend.Load())) >= every {
+		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.MaxIdleInterval)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		_ = c.ws.CloseNow()
+		return
+	}
+	if time.Since(time.Unix(0, c.lastKeep.Load())) > c.s.cfg.ConnectionStateTTL/4 {
+		c.lastKeep.Store(time.Now().UnixNano())
+		ctx, cancel := opContext()
+		_ = c.s.store.Keep(ctx, c.id, 2*c.s.cfg.ConnectionStateTTL)
 		cancel()
-		if err != nil {
-			_ = c.ws.CloseNow()
-			return
-		}
-		if time.Since(lastKeep) > c.s.cfg.ConnectionStateTTL/4 {
-			lastKeep = time.Now()
-			ctx, cancel := opContext()
-			_ = c.s.store.Keep(ctx, c.id, 2*c.s.cfg.ConnectionStateTTL)
-			cancel()
-		}
+	}
+	c.scheduleBeat()
+}
+
+// scheduleBeat arms the next beat. A fresh timer per beat (rather than
+// Reset) keeps the handoff race-free; finish stops whichever is current,
+// and a beat that fires after the end does nothing.
+func (c *conn) scheduleBeat() {
+	if !c.ending.Load() {
+		c.beatTimer.Store(time.AfterFunc(c.s.cfg.MaxIdleInterval/2, c.beat))
 	}
 }
 
@@ -305,7 +356,9 @@ func (c *conn) drain() {
 // ConnectionStateTTL unless the client CLOSEd it.
 func (c *conn) finish() {
 	c.end(nil, false)
-	close(c.stopBeat)
+	if t := c.beatTimer.Load(); t != nil {
+		t.Stop()
+	}
 	_ = c.ws.CloseNow()
 	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
 		if t != nil {

@@ -131,6 +131,7 @@ type Server struct {
 	cfg    Config
 	store  ConnStore
 	log    zerolog.Logger
+	frames *frameCache
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -148,7 +149,7 @@ func New(h *hub.Hub, keys *auth.APIKeys, cfg Config, log zerolog.Logger) *Server
 	if st == nil {
 		st = NewMemoryStore(cfg.Now)
 	}
-	return &Server{hub: h, keys: keys, tokens: auth.AblyTokens{Keys: keys, Now: cfg.Now}, cfg: cfg, store: st, log: log,
+	return &Server{hub: h, keys: keys, tokens: auth.AblyTokens{Keys: keys, Now: cfg.Now}, cfg: cfg, store: st, log: log, frames: newFrameCache(),
 		conns: make(map[*conn]struct{}), byID: make(map[string]*conn)}
 }
 
@@ -187,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the socket never takes ambient credentials: a connection is
 	// authorised only by the key or token in its own query or header,
 	// never by a cookie, so a hostile page gains nothing it did not bring.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered.
 	}

@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"internal/blob":          {"internal/httpx"},
 	"internal/alex":          {"internal/backoff", "internal/blob"},
 	"internal/testutil":      {"client"},
-	"internal/fanout":        {"protocol", "internal/auth"},
+	"internal/fanout":        {"protocol", "ablyproto", "internal/auth"},
 
 	// Features over the hub.
 	"internal/realtime":   {"hub", "protocol", "internal/auth", "internal/httpx"},

@@ -20,6 +20,10 @@ const (
 	// sockets on /connection/websocket with its JSON client protocol,
 	// publishes to its HTTP API, POST /api/publish (centrifugo.go).
 	ServerCentrifugo = "centrifugo"
+	// ServerAbly is handoff's Ably realtime socket at "/" (ably.go):
+	// sockets connect with the API key and attach with Ably's protocol in
+	// --format json or msgpack; publishes are the handoff target's.
+	ServerAbly = "ably"
 )
 
 // Target says where the server under test is and how to get in.
@@ -29,12 +33,15 @@ type Target struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:8080.
 	URL string
 	// APIKey is, for handoff, a "keyName:secret" of the server's
-	// --api-keys; for Centrifugo, its http_api.key. Only fanout needs it.
+	// --api-keys; for Centrifugo, its http_api.key. fanout publishes with
+	// it; the Ably target's sockets also connect with it (key=).
 	APIKey string
 	// JWTSecret is handoff's --jwt-secret, or Centrifugo's
 	// client.token.hmac_secret_key; the bench mints its own connection
 	// token with it. Empty with Dev asks handoff's POST /api/dev/token.
 	JWTSecret string
+	// Format is the Ably target's wire format, json or msgpack.
+	Format string
 	// Namespace is the Centrifugo channel namespace the bench's channels
 	// are in ("" for none); the server's config decides what it keeps.
 	Namespace string
@@ -100,7 +107,8 @@ const (
 )
 
 func registerTarget(fs *flag.FlagSet, t *Target) {
-	fs.StringVar(&t.Server, "server", ServerHandoff, "the server under test: handoff or centrifugo (v6, JSON client protocol)")
+	fs.StringVar(&t.Server, "server", ServerHandoff, "the server under test: handoff, ably (handoff's Ably socket at /) or centrifugo (v6, JSON client protocol)")
+	fs.StringVar(&t.Format, "format", "json", "ably only: the sockets' wire format, json or msgpack")
 	fs.StringVar(&t.URL, "target", "http://127.0.0.1:8080", "base URL of the running server")
 	fs.StringVar(&t.JWTSecret, "jwt-secret", "", "the server's --jwt-secret (centrifugo: client.token.hmac_secret_key), to mint a connection token [HANDOFF_JWT_SECRET]")
 	fs.StringVar(&t.Namespace, "namespace", "bench", "centrifugo only: the channel namespace of the bench's channels (\"\" for none)")
@@ -151,6 +159,7 @@ func ParseIdle(args []string, out io.Writer) (IdleConfig, error) {
 	fs.SetOutput(out)
 	var c IdleConfig
 	registerTarget(fs, &c.Target)
+	fs.StringVar(&c.APIKey, "api-key", "", "ably only: the API key keyName:secret the sockets connect with [HANDOFF_BENCH_API_KEY]")
 	fs.IntVar(&c.Sockets, "sockets", 10000, "idle WebSocket clients to open")
 	fs.IntVar(&c.Channels, "channels", 100, "channels (capture sessions) they subscribe to, round-robin")
 	fs.DurationVar(&c.Hold, "hold", 20*time.Second, "how long the sockets stay open before the RSS is read")
@@ -165,6 +174,9 @@ func ParseIdle(args []string, out io.Writer) (IdleConfig, error) {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.Target = fromEnv(c.Target)
+	if c.APIKey == "" && c.Server == ServerAbly {
+		c.APIKey = os.Getenv("HANDOFF_BENCH_API_KEY")
+	}
 	return c, c.validate()
 }
 
@@ -182,8 +194,12 @@ func (t Target) validate() error {
 		return fmt.Errorf("--target %q: want a base URL like http://127.0.0.1:8080", t.URL)
 	}
 	switch {
-	case t.Server != ServerHandoff && t.Server != ServerCentrifugo:
-		return fmt.Errorf("--server %q: want %s or %s", t.Server, ServerHandoff, ServerCentrifugo)
+	case t.Server != ServerHandoff && t.Server != ServerCentrifugo && t.Server != ServerAbly:
+		return fmt.Errorf("--server %q: want %s, %s or %s", t.Server, ServerHandoff, ServerAbly, ServerCentrifugo)
+	case t.Format != "json" && t.Format != "msgpack":
+		return fmt.Errorf("--format %q: want json or msgpack", t.Format)
+	case t.Server == ServerAbly && !validKey(t.APIKey):
+		return errors.New("--api-key keyName:secret is required (one of the server's --api-keys): the Ably sockets connect with it")
 	case t.Server == ServerCentrifugo && t.Dev:
 		return errors.New("--dev is for handoff; centrifugo needs --jwt-secret (its client.token.hmac_secret_key)")
 	case t.Server == ServerCentrifugo && !validNamespace(t.Namespace):
@@ -210,7 +226,7 @@ func (c FanoutConfig) validate() error {
 	switch {
 	case c.Server == ServerCentrifugo && (c.APIKey == "" || strings.ContainsAny(c.APIKey, "\r\n")):
 		return errors.New("--api-key is required: Centrifugo's http_api.key")
-	case c.Server == ServerHandoff && (!ok || name == "" || secret == ""):
+	case c.Server != ServerCentrifugo && (!ok || name == "" || secret == ""):
 		return errors.New("--api-key keyName:secret is required (one of the server's --api-keys)")
 	case c.Sockets < 1 || c.Sockets > maxSockets:
 		return fmt.Errorf("--sockets must be 1-%d", maxSockets)
@@ -249,6 +265,20 @@ func (c IdleConfig) validate() error {
 		return fmt.Errorf("--hold must be 0-%v", maxDuration)
 	}
 	return nil
+}
+
+// label names the server in results: the Ably target with its format.
+func (t Target) label() string {
+	if t.Server == ServerAbly {
+		return t.Server + "-" + t.Format
+	}
+	return t.Server
+}
+
+// validKey reports a keyName:secret API key.
+func validKey(k string) bool {
+	name, secret, ok := strings.Cut(k, ":")
+	return ok && name != "" && secret != ""
 }
 
 // validNamespace keeps the bench's Centrifugo channel names plain.

@@ -19,7 +19,7 @@ func TestParseFanoutDefaultsAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := FanoutConfig{
-		Target: Target{Server: ServerHandoff, Namespace: "bench", URL: "http://127.0.0.1:9999", APIKey: "bench:0123456789abcdef", JWTSecret: testSecret,
+		Target: Target{Server: ServerHandoff, Format: "json", Namespace: "bench", URL: "http://127.0.0.1:9999", APIKey: "bench:0123456789abcdef", JWTSecret: testSecret,
 			SourceIPs: 4, DialConcurrency: 64, JSON: true},
 		Sockets: 1000, Channels: 1000, Rate: 30000, Batch: 1, Publishers: 32,
 		Warmup: 3 * time.Second, Duration: 5 * time.Second, Drain: 5 * time.Second,

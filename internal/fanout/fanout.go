@@ -25,7 +25,7 @@ import (
 // FanoutResult is what a fanout run measured.
 type FanoutResult struct {
 	Scenario   string  `json:"scenario"` // "fanout"
-	Server     string  `json:"server"`   // handoff or centrifugo
+	Server     string  `json:"server"`   // handoff, ably-json, ably-msgpack or centrifugo
 	Target     string  `json:"target"`
 	Sockets    int     `json:"sockets"`
 	Channels   int     `json:"channels"`
@@ -97,7 +97,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-	res := FanoutResult{Scenario: "fanout", Server: c.Server, Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
+	res := FanoutResult{Scenario: "fanout", Server: c.Target.label(), Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
 		Batch: c.Batch, Publishers: c.Publishers, Warmup: c.Warmup.Seconds(), Duration: c.Duration.Seconds(), ServerRSS: -1}
 	if err := raiseFileLimit(c.Sockets + c.Publishers + fdHeadroom); err != nil {
 		return res, err
@@ -106,7 +106,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 	if err != nil {
 		return res, err
 	}
-	if c.Server == ServerHandoff {
+	if c.Server != ServerCentrifugo {
 		say("creating %d capture sessions (one channel each)", c.Channels)
 	}
 	channels, err := createChannels(ctx, c.Target, tok, c.Channels)
@@ -274,10 +274,10 @@ func (r FanoutResult) WriteText(w io.Writer) {
 	if r.ServerRSS >= 0 {
 		fmt.Fprintf(w, "  server RSS  %.1f MiB at the end\n", float64(r.ServerRSS)/(1<<20))
 	}
-	fmt.Fprintf(w, "RESULT fanout server=%s sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.2f aux_cores=%.2f gen_cores=%.2f others_cores=%.2f bg_cores=%.2f ok=%t\n",
+	fmt.Fprintf(w, "RESULT fanout server=%s sockets=%d channels=%d rate=%d batch=%d msgs_per_s=%.0f deliveries_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p99_9_ms=%.3f max_ms=%.3f req_p99_ms=%.3f lost=%d errors=%d server_cores=%.3f aux_cores=%.3f gen_cores=%.3f others_cores=%.3f bg_cores=%.2f rss_mib=%.1f ok=%t\n",
 		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishes.PerSecond, d.PerSecond, r.Latency.P50, r.Latency.P90,
 		r.Latency.P99, r.Latency.P999, r.Latency.Max, r.FromRequest.P99, d.Lost, r.Publishes.Errors+in.Dropped,
-		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Others, r.BackgroundCores, r.OK)
+		r.CPU.Server, r.CPU.Aux, r.CPU.Generator, r.CPU.Others, r.BackgroundCores, float64(r.ServerRSS)/(1<<20), r.OK)
 }
 
 func writeCPU(w io.Writer, u CPUUsage, background float64) {

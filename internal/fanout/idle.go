@@ -11,7 +11,7 @@ import (
 // IdleResult is what an idle run measured.
 type IdleResult struct {
 	Scenario string  `json:"scenario"` // "idle"
-	Server   string  `json:"server"`   // handoff or centrifugo
+	Server   string  `json:"server"`   // handoff, ably-json, ably-msgpack or centrifugo
 	Target   string  `json:"target"`
 	Sockets  int     `json:"sockets"`
 	Channels int     `json:"channels"`
@@ -45,7 +45,7 @@ func RunIdle(ctx context.Context, c IdleConfig, progress io.Writer) (IdleResult,
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-	res := IdleResult{Scenario: "idle", Server: c.Server, Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Hold: c.Hold.Seconds()}
+	res := IdleResult{Scenario: "idle", Server: c.Target.label(), Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Hold: c.Hold.Seconds()}
 	if err := raiseFileLimit(c.Sockets + fdHeadroom); err != nil {
 		return res, err
 	}
@@ -53,7 +53,7 @@ func RunIdle(ctx context.Context, c IdleConfig, progress io.Writer) (IdleResult,
 	if err != nil {
 		return res, err
 	}
-	if c.Server == ServerHandoff {
+	if c.Server != ServerCentrifugo {
 		say("creating %d capture sessions", c.Channels)
 	}
 	channels, err := createChannels(ctx, c.Target, tok, c.Channels)

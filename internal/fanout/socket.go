@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/handoff-health/handoff/ablyproto"
 	"github.com/handoff-health/handoff/protocol"
 )
 
@@ -85,6 +86,9 @@ type socket struct {
 	lastOffset uint64
 	// centrifugo: the socket speaks Centrifugo's JSON client protocol.
 	centrifugo bool
+	// ably: the socket speaks Ably's realtime protocol in format.
+	ably   bool
+	format ablyproto.Format
 }
 
 // openSocket dials, authenticates with a bearer header, subscribes to
@@ -188,6 +192,10 @@ func (s *socket) run() {
 		now := time.Now().UnixNano()
 		if s.centrifugo {
 			s.centrifugoFrame(now, b)
+			continue
+		}
+		if s.ably {
+			s.ablyFrame(now, b)
 			continue
 		}
 		if !bytes.HasPrefix(b, eventPrefix) {
@@ -342,6 +350,10 @@ func openSockets(ctx context.Context, t Target, tok string, channels []string, n
 		path = centrifugoPath
 	}
 	wsURL := "ws" + strings.TrimPrefix(t.URL, "http") + path
+	format, _ := ablyproto.ParseFormat(t.Format)
+	if t.Server == ServerAbly {
+		wsURL = ablySocketURL(t.URL, t.APIKey, format)
+	}
 	clients := dialClients(t.URL, t.SourceIPs)
 	socks := make([]*socket, n)
 	var failed atomic.Int64
@@ -357,11 +369,16 @@ func openSockets(ctx context.Context, t Target, tok string, channels []string, n
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			open := openSocket
-			if t.Server == ServerCentrifugo {
-				open = openCentrifugoSocket
+			var s *socket
+			var err error
+			switch t.Server {
+			case ServerCentrifugo:
+				s, err = openCentrifugoSocket(ctx, wsURL, tok, channels[i%len(channels)], clients[i%len(clients)], rc)
+			case ServerAbly:
+				s, err = openAblySocket(ctx, wsURL, format, channels[i%len(channels)], clients[i%len(clients)], rc)
+			default:
+				s, err = openSocket(ctx, wsURL, tok, channels[i%len(channels)], clients[i%len(clients)], rc)
 			}
-			s, err := open(ctx, wsURL, tok, channels[i%len(channels)], clients[i%len(clients)], rc)
 			if err != nil {
 				failed.Add(1)
 				once.Do(func() { firstErr = err })

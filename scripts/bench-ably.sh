@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# bench-ably.sh — the same fan-out load through handoff's three subscriber
+# transports, one fresh memory-backend server per run: the native socket
+# (/realtime), the Ably socket at / in JSON, and in msgpack (issue 11,
+# item 7). Publishes are the same HTTP POST /channels/{ch}/messages in
+# every run, so only the subscriber transport differs. The transports
+# alternate, RUNS times, so slow drift on a shared machine hits all three.
+#
+#   scripts/bench-ably.sh                                  # case B, twice each
+#   SOCKETS=1000 CHANNELS=100 RATE=1000 RUNS=1 scripts/bench-ably.sh
+#
+# Environment (defaults in brackets):
+#   RUNS [2]  TRANSPORTS [native ably-json ably-msgpack]
+#   SOCKETS [2000]  CHANNELS [200]  RATE [2000] msgs/s (× SOCKETS/CHANNELS deliveries each)
+#   PUBLISHERS [32]  WARMUP [3s]  DURATION [20s]
+#   IDLE [1] also run `bench idle` (SOCKETS sockets, HOLD) per transport and run
+#   HOLD [5s]  OUT [unset] directory to keep every run's text and server log
+#   HANDOFF_BIN [unset] a prebuilt handoff binary to measure (e.g. an older
+#     commit's) instead of building this tree
+#   BENCH_BIN [unset] a prebuilt handoff binary to run the load generator
+#     (`handoff bench`) from; default: the one under test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-2}
+TRANSPORTS=${TRANSPORTS:-native ably-json ably-msgpack}
+SOCKETS=${SOCKETS:-2000}
+CHANNELS=${CHANNELS:-200}
+RATE=${RATE:-2000}
+PUBLISHERS=${PUBLISHERS:-32}
+WARMUP=${WARMUP:-3s}
+DURATION=${DURATION:-20s}
+IDLE=${IDLE:-1}
+HOLD=${HOLD:-5s}
+LIMIT=300 # seconds one bench process may take, at most
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/handoff-bench-ably.XXXXXX")
+BIN="$WORK/handoff"
+GEN="$WORK/handoff-bench"
+SERVER_PID=""
+# Throwaway credentials, valid only for these servers.
+JWT_SECRET="bench-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+API_KEY="bench:$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+stop_server() {
+	local i
+	[[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null || { SERVER_PID=""; return 0; }
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	for i in $(seq 1 200); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=""
+}
+
+cleanup() {
+	stop_server
+	if [[ -n ${OUT:-} ]]; then
+		mkdir -p "$OUT"
+		cp "$WORK"/*.txt "$WORK"/*.log "$OUT"/ 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	log "no free port found"
+	exit 1
+}
+
+start_server() { # label: a fresh memory node on a free port; sets PORT
+	local label=$1 i
+	PORT=$(free_port)
+	"$BIN" serve --addr "127.0.0.1:$PORT" --log-level warn --log-format json \
+		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY" \
+		--shutdown-timeout 5s --max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000 \
+		--max-open-sessions-per-facility 10000 >"$WORK/server-$label.log" 2>&1 &
+	SERVER_PID=$!
+	for i in $(seq 1 150); do
+		curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "handoff serve did not become ready:"; cat "$WORK/server-$label.log" >&2; exit 1
+}
+
+transport_flags() { # transport -> the bench's --server/--format flags
+	case $1 in
+	native) echo "--server handoff" ;;
+	ably-json) echo "--server ably --format json" ;;
+	ably-msgpack) echo "--server ably --format msgpack" ;;
+	*) log "unknown transport $1"; exit 2 ;;
+	esac
+}
+
+run_bench() { # label args...
+	local label=$1; shift
+	local status=0 load
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	local shown="$*"
+	shown=${shown//$JWT_SECRET/<jwt-secret>}
+	log "run $label (loadavg $load): handoff bench ${shown//$API_KEY/<api-key>}"
+	timeout --signal=TERM --kill-after=15 "$LIMIT" "$GEN" bench "$@" --pid "$SERVER_PID" \
+		>"$WORK/$label.txt" 2>"$WORK/$label.err" || status=$?
+	cat "$WORK/$label.txt"
+	local line
+	line=$(grep '^RESULT ' "$WORK/$label.txt" || echo "RESULT failed")
+	echo "$label $line loadavg=${load%% *} exit=$status" >>"$WORK/results.txt"
+}
+
+if [[ -n ${HANDOFF_BIN:-} ]]; then
+	cp "$HANDOFF_BIN" "$BIN"
+else
+	log "building handoff"
+	go build -o "$BIN" ./cmd/handoff
+fi
+cp "${BENCH_BIN:-$BIN}" "$GEN"
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
+: >"$WORK/results.txt"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+for run in $(seq 1 "$RUNS"); do
+	for tr in $TRANSPORTS; do
+		# shellcheck disable=SC2046
+		flags=($(transport_flags "$tr"))
+		label="$tr-run$run"
+		start_server "$label"
+		run_bench "$label" fanout "${flags[@]}" --target "http://127.0.0.1:$PORT" --jwt-secret "$JWT_SECRET" \
+			--api-key "$API_KEY" --sockets "$SOCKETS" --channels "$CHANNELS" --rate "$RATE" \
+			--publishers "$PUBLISHERS" --warmup "$WARMUP" --duration "$DURATION"
+		stop_server
+		if [[ $IDLE == 1 ]]; then
+			start_server "$label-idle"
+			run_bench "$label-idle" idle "${flags[@]}" --target "http://127.0.0.1:$PORT" --jwt-secret "$JWT_SECRET" \
+				--api-key "$API_KEY" --sockets "$SOCKETS" --channels "$CHANNELS" --hold "$HOLD"
+			stop_server
+		fi
+	done
+done
+
+# One row per run. CPU-s per 100k deliveries is the server's cores over
+# the measured window ÷ deliveries/s × 100,000; RSS/socket (fanout) is the
+# server's whole RSS at the end of the run ÷ sockets; idle KiB/socket is
+# the RSS growth per idle subscribed socket (`bench idle`).
+echo
+echo "== results ($(nproc) cores, load generator on the same machine, memory backend) =="
+awk '
+function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "-" }
+BEGIN { f = "%-24s %6s %8s %9s %8s %8s %8s %10s %9s %8s %5s %5s %4s\n"
+	printf f, "run", "load", "msgs/s", "deliv/s", "p50 ms", "p99 ms", "srv cores", "CPU-s/100k", "KiB/sock", "gen", "lost", "errs", "ok" }
+$3 == "idle" { printf f, $1, field("loadavg"), "-", "-", "-", "-", "-", "-", field("kib_per_socket") " idle", "-", "-", field("dropped"), field("ok"); next }
+$3 == "fanout" { d = field("deliveries_per_s"); c = field("server_cores")
+	cpu = (d > 0 && c >= 0) ? sprintf("%.2f", c / d * 100000) : "-"
+	rss = field("rss_mib"); kib = (rss > 0) ? sprintf("%.1f", rss * 1024 / field("sockets")) : "-"
+	printf f, $1, field("loadavg"), field("msgs_per_s"), d, field("p50_ms"), field("p99_ms"), c, cpu, kib, field("gen_cores"), field("lost"), field("errors"), field("ok"); next }
+{ print "  " $0 }
+' "$WORK/results.txt"
