@@ -102,7 +102,16 @@ func startCluster() error {
 		return err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
+	// The cluster bus gets a free port of its own: Redis's default,
+	// port+10000, may be taken or past 65535.
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		return err
+	}
+	bus := bl.Addr().(*net.TCPAddr).Port
 	l.Close()
+	bl.Close()
 	if cluster.dir, err = os.MkdirTemp("", "handoff-cluster-"); err != nil {
 		return err
 	}
@@ -110,7 +119,7 @@ func startCluster() error {
 	cluster.cmd = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--dir", cluster.dir, "--save", "", "--appendonly", "no", "--loglevel", "warning",
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(cluster.dir, "nodes.conf"),
-		"--cluster-announce-ip", "127.0.0.1")
+		"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(bus))
 	if err := cluster.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server in cluster mode: %w", err)
 	}
