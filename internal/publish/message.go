@@ -108,20 +108,9 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 	case m.Action != nil && *m.Action != 0:
 		return bad("only action 0 (message.create) can be published; updates and deletes are not supported")
 	}
-	data := m.Data
-	if string(data) == "null" {
-		data = nil
-	}
-	switch m.Encoding {
-	case "":
-	case "json":
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
-			return bad(`encoding "json" needs data to be a string holding a JSON document`)
-		}
-		data = json.RawMessage(s)
-	default:
-		return bad(`encoding must be empty or "json"; binary and encrypted data are not supported`)
+	data, err := ablyproto.StoredData(m.Data, m.Encoding)
+	if err != nil {
+		return bad("%s", err.Error())
 	}
 	if len(data) > hub.MaxDataBytes {
 		return hub.Publication{}, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)
