@@ -57,6 +57,11 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 	bearer := func(r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+base64.StdEncoding.EncodeToString([]byte(token)))
 	}
+	// ably-go's default (binary protocol) asks for a msgpack reply.
+	basicMsgpack := func(r *http.Request) {
+		basic(r)
+		r.Header.Set("Accept", "application/x-msgpack")
+	}
 	var ids atomic.Int64
 	requests := func(channels int, authz func(*http.Request)) []*http.Request {
 		reqs := make([]*http.Request, channels)
@@ -98,6 +103,7 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 		{"serial-key", 0, 1, basic, false},
 		{"serial-token", 0, 1, bearer, false},
 		{"serial-key-id", 0, 1, basic, true},
+		{"serial-key-msgpack-reply", 0, 1, basicMsgpack, false},
 		{"64pub-1000ch-key", 64, 1000, basic, false},
 	} {
 		b.Run(c.name, func(b *testing.B) {
