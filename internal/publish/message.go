@@ -34,27 +34,12 @@ func jsonBody(r *http.Request) bool {
 // which the SDKs add) are ignored, as Ably ignores them; a known field of
 // the wrong type is still a 400.
 func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
-	mp := msgpackBody(r)
-	if !jsonBody(r) && !mp {
-		return nil, errMsgpack
-	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
-	body := buf.Bytes()
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
-		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
-	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	body, err := readJSONBody(w, r, maxBody, buf)
+	if err != nil {
+		return nil, err
 	}
-	if mp {
-		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible messages")
-		}
-	}
-	body = bytes.TrimSpace(body)
 	var ms []ablyproto.Message
 	switch {
 	case len(body) > 0 && body[0] == '{':
@@ -73,6 +58,31 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
 	}
 	return ms, nil
+}
+
+// readJSONBody reads a publish body of at most maxBody bytes into buf,
+// JSON or msgpack (converted to the JSON of the same value), and returns
+// its JSON text, trimmed, which may be in buf (a pooled buffer: the text
+// must not be kept once buf is put back).
+func readJSONBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, error) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
+		return nil, errMsgpack
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	body := buf.Bytes()
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	case mp:
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible values")
+		}
+	}
+	return bytes.TrimSpace(body), nil
 }
 
 // bodyPool holds request body buffers. A body is only read while it is
