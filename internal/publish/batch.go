@@ -255,10 +255,3 @@ func oneOrMany[T any](raw json.RawMessage, out *[]T) error {
 	*out = make([]T, 1)
 	return json.Unmarshal(raw, &(*out)[0])
 }
-
-// errorInfo is err as the error object of a batch result.
-func errorInfo(err error) *ablyproto.ErrorInfo {
-	e := asAbly(err)
-	return &ablyproto.ErrorInfo{Message: e.Message, Code: e.Code, StatusCode: e.Status,
-		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code)}
-}
