@@ -2,6 +2,7 @@ package ablyproto
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -221,9 +222,32 @@ func (m Message) Realtime() RealtimeMessage {
 	return r
 }
 
-// EncodingSupported reports whether handoff can store data with this
-// encoding unaltered: none, or "json". Binary ("base64", msgpack bin),
-// cipher and utf-8 chains are refused, never altered.
-func EncodingSupported(enc string) bool {
-	return enc == "" || enc == "json"
+// The errors of StoredData; their text is fit to show the publisher.
+var (
+	ErrJSONEncoding        = errors.New(`encoding "json" needs data to be a string holding a JSON document`)
+	ErrUnsupportedEncoding = errors.New(`encoding must be empty or "json": binary and encrypted data are not supported by handoff`)
+)
+
+// StoredData is the JSON that handoff stores for a published message's
+// data and encoding, the one rule of the REST and realtime publishes: no
+// data or JSON null is nil; data without an encoding is stored as is;
+// with encoding "json" the data must be a string holding a JSON document,
+// and that document is stored. Any other encoding (base64, a cipher, a
+// chain) is refused with ErrUnsupportedEncoding: data is stored unaltered
+// or not at all.
+func StoredData(data json.RawMessage, encoding string) (json.RawMessage, error) {
+	if string(data) == "null" {
+		data = nil
+	}
+	switch encoding {
+	case "":
+		return data, nil
+	case "json":
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
+			return nil, ErrJSONEncoding
+		}
+		return json.RawMessage(s), nil
+	}
+	return nil, ErrUnsupportedEncoding
 }

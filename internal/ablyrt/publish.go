@@ -181,20 +181,13 @@ func (c *conn) publication(m ablyproto.RealtimeMessage) (hub.Publication, *ablyp
 	case m.ClientID != "" && c.clientID != "" && m.ClientID != c.clientID:
 		return hub.Publication{}, errorInfo(400, ablyproto.CodeInvalidClientID, "the message's clientId is not the connection's")
 	}
-	var data json.RawMessage
-	if m.Data != nil && string(m.Data.JSON) != "null" {
-		data = m.Data.JSON
+	var raw json.RawMessage
+	if m.Data != nil {
+		raw = m.Data.JSON
 	}
-	switch m.Encoding {
-	case "":
-	case "json":
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
-			return bad(`encoding "json" needs data to be a string holding a JSON document`)
-		}
-		data = json.RawMessage(s)
-	default:
-		return bad(`encoding must be empty or "json": binary and encrypted data are not supported by handoff`)
+	data, err := ablyproto.StoredData(raw, m.Encoding)
+	if err != nil {
+		return bad(err.Error())
 	}
 	if len(data) > hub.MaxDataBytes {
 		return hub.Publication{}, errorInfo(400, ablyproto.CodeTooLarge, "message data exceeds the size limit")

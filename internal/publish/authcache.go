@@ -42,7 +42,11 @@ type tokenCache struct {
 	m  map[string]cachedToken
 }
 
-// authenticate is credentials with verified tokens remembered.
+// authenticate authenticates an Ably REST request: HTTP Basic with an API
+// key (credentials), or "Bearer base64(token)" with a token from
+// requestToken (both SDKs base64-encode the token; a raw one is accepted
+// too), verified tokens remembered. It returns what the request may do and
+// who the client is.
 func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	authz := r.Header.Get("Authorization")
 	scheme, value, _ := strings.Cut(authz, " ")
@@ -61,8 +65,7 @@ func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	if ok && now < ct.expires {
 		return ct.id, nil
 	}
-	// As credentials reads a Bearer value: base64 of the token, or the
-	// token itself.
+	// base64 of the token, or the token itself.
 	token := value
 	if raw, err := base64.StdEncoding.DecodeString(value); err == nil {
 		token = string(raw)

@@ -170,29 +170,14 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 // decodeBatch reads and checks the request: every channel name and every
 // message, and the limits.
 func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checkedSpec, bool, error) {
-	mp := msgpackBody(r)
-	if !jsonBody(r) && !mp {
-		return nil, false, errMsgpack
-	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
-		return nil, false, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", h.cfg.MaxBodyBytes)
-	case err != nil:
-		return nil, false, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	body, err := readJSONBody(w, r, h.cfg.MaxBodyBytes, buf)
+	if err != nil {
+		return nil, false, err
 	}
 	var raw []batchSpec
 	single := false
-	body := buf.Bytes()
-	if mp {
-		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
-			return nil, false, badBatch("the body is not valid msgpack holding JSON-compatible batch specs")
-		}
-	}
-	body = bytes.TrimSpace(body)
 	switch {
 	case len(body) > 0 && body[0] == '{':
 		raw, single = make([]batchSpec, 1), true
@@ -269,11 +254,4 @@ func oneOrMany[T any](raw json.RawMessage, out *[]T) error {
 	}
 	*out = make([]T, 1)
 	return json.Unmarshal(raw, &(*out)[0])
-}
-
-// errorInfo is err as the error object of a batch result.
-func errorInfo(err error) *ablyproto.ErrorInfo {
-	e := asAbly(err)
-	return &ablyproto.ErrorInfo{Message: e.Message, Code: e.Code, StatusCode: e.Status,
-		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code)}
 }

@@ -118,6 +118,7 @@ func TestBatchPublishRefusals(t *testing.T) {
 		{"a message without a name", `[` + valid + `,{"channels":["ok"],"messages":[{"name":"a"},{"data":1}]}]`, 400, ablyproto.CodeBadRequest},
 		{"a name of the wrong type", `[` + valid + `,{"channels":["ok"],"messages":[{"name":5}]}]`, 400, ablyproto.CodeBadRequest},
 		{"a server event name", `[` + valid + `,{"channels":["ok"],"messages":{"name":"image.added"}}]`, 403, ablyproto.CodeForbidden},
+		{"a message id with a space", `[` + valid + `,{"channels":["ok"],"messages":{"id":"a b:0","name":"a"}}]`, 400, ablyproto.CodeBadRequest},
 		{"binary data", `[` + valid + `,{"channels":["ok"],"messages":{"name":"a","encoding":"base64","data":"AA=="}}]`, 400, ablyproto.CodeBadRequest},
 		{"too many messages in a spec", `[` + valid + `,{"channels":["ok"],"messages":[{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"}]}]`, 413, ablyproto.CodeTooLarge},
 		{"too many channels", `[` + valid + `,{"channels":[` + strings.Join(tooMany, ",") + `],"messages":{"name":"a"}}]`, 413, ablyproto.CodeTooLarge},
@@ -140,6 +141,14 @@ func TestBatchPublishRefusals(t *testing.T) {
 	resp, err := http.DefaultClient.Do(req)
 	noErr(t, err)
 	testutil.Check(t, "truncated msgpack: status", http.StatusBadRequest, resp.StatusCode)
+	resp.Body.Close()
+
+	req, _ = http.NewRequest(http.MethodPost, r.url+"/messages", strings.NewReader(valid))
+	req.Header.Set("Content-Type", "text/plain")
+	req.SetBasicAuth(keyName, keySecret)
+	resp, err = http.DefaultClient.Do(req)
+	noErr(t, err)
+	testutil.Check(t, "a body neither JSON nor msgpack: status", http.StatusUnsupportedMediaType, resp.StatusCode)
 	resp.Body.Close()
 
 	for _, ch := range []string{"session:ok", "ok", "c0"} {

@@ -70,11 +70,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", challenge(r))
 	}
-	body := ablyproto.ErrorBody{Error: ablyproto.ErrorInfo{
-		Message: e.Message, Code: e.Code, StatusCode: e.Status,
-		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code),
-	}}
-	writeReply(w, r, e.Status, body, nil)
+	writeReply(w, r, e.Status, ablyproto.ErrorBody{Error: *errorInfo(e)}, nil)
+}
+
+// errorInfo is err as Ably's error object: an error reply's body, or the
+// error of one channel's batch result.
+func errorInfo(err error) *ablyproto.ErrorInfo {
+	e := asAbly(err)
+	return &ablyproto.ErrorInfo{Message: e.Message, Code: e.Code, StatusCode: e.Status,
+		HRef: "https://help.ably.io/error/" + strconv.Itoa(e.Code)}
 }
 
 // challenge is a 401's WWW-Authenticate. A Basic challenge makes a browser

@@ -34,27 +34,12 @@ func jsonBody(r *http.Request) bool {
 // which the SDKs add) are ignored, as Ably ignores them; a known field of
 // the wrong type is still a 400.
 func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
-	mp := msgpackBody(r)
-	if !jsonBody(r) && !mp {
-		return nil, errMsgpack
-	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
-	body := buf.Bytes()
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
-		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
-	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	body, err := readJSONBody(w, r, maxBody, buf)
+	if err != nil {
+		return nil, err
 	}
-	if mp {
-		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible messages")
-		}
-	}
-	body = bytes.TrimSpace(body)
 	var ms []ablyproto.Message
 	switch {
 	case len(body) > 0 && body[0] == '{':
@@ -73,6 +58,31 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
 	}
 	return ms, nil
+}
+
+// readJSONBody reads a publish body of at most maxBody bytes into buf,
+// JSON or msgpack (converted to the JSON of the same value), and returns
+// its JSON text, trimmed, which may be in buf (a pooled buffer: the text
+// must not be kept once buf is put back).
+func readJSONBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, error) {
+	mp := msgpackBody(r)
+	if !jsonBody(r) && !mp {
+		return nil, errMsgpack
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	body := buf.Bytes()
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
+	case mp:
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible values")
+		}
+	}
+	return bytes.TrimSpace(body), nil
 }
 
 // bodyPool holds request body buffers. A body is only read while it is
@@ -108,20 +118,9 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 	case m.Action != nil && *m.Action != 0:
 		return bad("only action 0 (message.create) can be published; updates and deletes are not supported")
 	}
-	data := m.Data
-	if string(data) == "null" {
-		data = nil
-	}
-	switch m.Encoding {
-	case "":
-	case "json":
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil || !json.Valid([]byte(s)) {
-			return bad(`encoding "json" needs data to be a string holding a JSON document`)
-		}
-		data = json.RawMessage(s)
-	default:
-		return bad(`encoding must be empty or "json"; binary and encrypted data are not supported`)
+	data, err := ablyproto.StoredData(m.Data, m.Encoding)
+	if err != nil {
+		return bad("%s", err.Error())
 	}
 	if len(data) > hub.MaxDataBytes {
 		return hub.Publication{}, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)

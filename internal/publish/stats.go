@@ -6,7 +6,7 @@ import "net/http"
 // statistics (its metrics are on /metrics); an authenticated SDK call
 // such as ably-go's Stats() gets a well-formed empty page instead of a 404.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := h.credentials(r); err != nil {
+	if _, err := h.authenticate(r); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/ably/ably-go/ably"
+
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
@@ -24,4 +26,24 @@ func TestAblyGoStatsEmpty(t *testing.T) {
 	_, err = r.ably(t, keyName+":wrong-secret-wrong-secret").Stats().Pages(ctx)
 	_, status := ablyErr(t, err)
 	testutil.Equal(t, "a wrong secret", http.StatusUnauthorized, status)
+
+	// A token authenticates as on every other route; no credentials and a
+	// forged token are refused.
+	tokened := r.ablyWith(t, ably.WithKey(keyName+":"+keySecret), ably.WithUseTokenAuth(true))
+	if _, err := tokened.Stats().Pages(ctx); err != nil {
+		t.Fatalf("stats with a token: %v", err)
+	}
+	td, err := tokened.Auth.RequestToken(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.getBearer(t, "/stats", td.Token)
+	resp.Body.Close()
+	testutil.Equal(t, "stats with a Bearer token", http.StatusOK, resp.StatusCode)
+	resp = r.getBearer(t, "/stats", td.Token+"x")
+	resp.Body.Close()
+	testutil.Equal(t, "stats with a forged token", http.StatusUnauthorized, resp.StatusCode)
+	resp = r.get(t, "/stats", "", "")
+	resp.Body.Close()
+	testutil.Equal(t, "stats without credentials", http.StatusUnauthorized, resp.StatusCode)
 }

@@ -211,10 +211,19 @@ func tokenRequestBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// msgpackBody reports whether the request body is labelled msgpack.
+// msgpackBody reports whether the request body is labelled msgpack. The
+// labels the SDKs send are recognised without parsing, as in jsonBody:
+// this runs on every publish.
 func msgpackBody(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err == nil && mt == "application/x-msgpack"
+	switch ct := r.Header.Get("Content-Type"); ct {
+	case msgpackType:
+		return true
+	case "", "application/json":
+		return false
+	default:
+		mt, _, err := mime.ParseMediaType(ct)
+		return err == nil && mt == msgpackType
+	}
 }
 
 func absDuration(d time.Duration) time.Duration {
