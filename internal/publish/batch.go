@@ -124,7 +124,7 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			for i, m := range s.msgs {
 				serial, err := h.publishOne(r, h.hubChannel(c.keyName, ch), m, s.pubs[i])
 				if err != nil {
-					failed = h.publishError(err)
+					failed = h.publishError(r, err)
 					break
 				}
 				serials = append(serials, serial)

@@ -145,11 +145,13 @@ func (h *Handler) publishOne(r *http.Request, channel string, m ablyproto.Messag
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	writeError(w, r, h.publishError(err))
+	writeError(w, r, h.publishError(r, err))
 }
 
-// publishError is the Ably error for a failed hub publish.
-func (h *Handler) publishError(err error) *ablyError {
+// publishError is the Ably error for a failed hub publish on r's route
+// (the single or the batch publish); an unexpected failure is logged with
+// the route's template, never its path.
+func (h *Handler) publishError(r *http.Request, err error) *ablyError {
 	switch {
 	case errors.Is(err, hub.ErrBadChannel), errors.Is(err, hub.ErrBadType), errors.Is(err, hub.ErrBadOrigin):
 		return errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message was refused: %v", err)
@@ -158,7 +160,7 @@ func (h *Handler) publishError(err error) *ablyError {
 	case errors.Is(err, context.Canceled):
 		return errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the request was canceled")
 	default:
-		h.log.Warn().Str("route", Route).Err(err).Msg("publish failed")
+		h.log.Warn().Str("route", r.Pattern).Err(err).Msg("publish failed")
 		return errorf(http.StatusServiceUnavailable, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry with the same message ids")
 	}
 }

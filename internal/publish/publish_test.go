@@ -40,6 +40,7 @@ type rig struct {
 	backend *hub.Memory
 	url     string
 	port    int
+	log     *testutil.LogBuffer
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -53,7 +54,8 @@ func newRig(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	New(h, keys, cfg, zerolog.Nop()).Register(mux)
+	logs := &testutil.LogBuffer{}
+	New(h, keys, cfg, zerolog.New(logs)).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
@@ -62,7 +64,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	})
 	u, _ := url.Parse(srv.URL)
 	port, _ := strconv.Atoi(u.Port())
-	return &rig{hub: h, backend: b, url: srv.URL, port: port}
+	return &rig{hub: h, backend: b, url: srv.URL, port: port, log: logs}
 }
 
 // ably returns a real ably-go REST client pointed at the rig.
@@ -287,6 +289,16 @@ func TestBackendDownIs503(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	// The batch route's failure is answered per channel, and each route's
+	// log line names its own route template.
+	resp = r.post(t, "/messages", `{"channels":["b"],"messages":{"name":"x"}}`, keyName, keySecret)
+	resp.Body.Close()
+	logs := r.log.String()
+	for _, route := range []string{`"route":"POST /channels/{channel}/messages"`, `"route":"POST /messages"`} {
+		if !strings.Contains(logs, route) {
+			t.Errorf("no publish-failed line with %s in:\n%s", route, logs)
+		}
 	}
 }
 
