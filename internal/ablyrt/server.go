@@ -188,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the socket never takes ambient credentials: a connection is
 	// authorised only by the key or token in its own query or header,
 	// never by a cookie, so a hostile page gains nothing it did not bring.
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(httpx.SmallBuffers{ResponseWriter: w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered.
 	}
