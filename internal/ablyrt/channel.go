@@ -65,7 +65,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	chanErr := func(e *ablyproto.ErrorInfo) {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: e})
 	}
-	if !hub.ValidChannel(name) {
+	if !c.validChannel(name) {
 		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@"))
 		return
 	}

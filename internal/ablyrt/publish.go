@@ -58,7 +58,7 @@ func (c *conn) nack(serial int64, e *ablyproto.ErrorInfo) {
 func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 	name := pm.Channel
 	switch {
-	case !hub.ValidChannel(name):
+	case !c.validChannel(name):
 		return Outcome{Error: errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@")}
 	case !c.cap.Allows(name, auth.OpPublish):
 		return Outcome{Error: errorInfo(401, ablyproto.CodeCapability, "these credentials may not publish on this channel")}
