@@ -35,8 +35,7 @@ type conn struct {
 	closed   bool // reader: the client sent CLOSE; forget the state
 	started  time.Time
 
-	q        outQueue
-	lastSend atomic.Int64 // unix ms of the last frame queued
+	q outQueue
 	// beatTimer is the armed heartbeat (beat); lastKeep is when the
 	// connection's state was last kept fresh in the store (beat only).
 	beatTimer atomic.Pointer[time.Timer]
@@ -184,6 +183,10 @@ type outQueue struct {
 	writing    bool
 	closed     bool // no more frames are accepted
 	closeAfter bool // close the socket once the queue is written
+	// sent says a frame was queued since the last beat looked: a flag set
+	// under the lock enqueue holds anyway, where a timestamp would cost a
+	// clock read per delivered frame.
+	sent bool
 	// dropped counts the times the queued frames were dropped; the writer
 	// stops writing a batch it took before the count changed.
 	dropped atomic.Uint32
@@ -203,10 +206,10 @@ func (c *conn) enqueue(b []byte) bool {
 	}
 	q.frames = append(q.frames, b)
 	q.bytes += len(b)
+	q.sent = true
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
-	c.lastSend.Store(time.Now().UnixMilli())
 	if start {
 		go c.writeLoop()
 	}
@@ -303,19 +306,30 @@ func (c *conn) writeBatch(typ websocket.MessageType, batch [][]byte, gen uint32)
 	return nil
 }
 
-// beat sends a HEARTBEAT whenever nothing was sent for half of
-// maxIdleInterval (ably-go needs protocol frames: WebSocket pings do not
-// reset its read deadline), pings the socket to find dead peers, and keeps
-// the connection's resumable state fresh in the store. It runs on its
-// timer's goroutine, which exists only while it runs, and arms the next
-// beat: an idle socket holds no heartbeat goroutine.
+// takeSent reports whether a frame was queued since the last call.
+func (q *outQueue) takeSent() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	sent := q.sent
+	q.sent = false
+	return sent
+}
+
+// beat sends a HEARTBEAT whenever nothing was sent since the last beat,
+// half of maxIdleInterval ago (ably-go needs protocol frames: WebSocket
+// pings do not reset its read deadline), pings the socket to find dead
+// peers, and keeps the connection's resumable state fresh in the store.
+// It runs on its timer's goroutine, which exists only while it runs, and
+// arms the next beat: an idle socket holds no heartbeat goroutine.
 func (c *conn) beat() {
 	if c.ending.Load() {
 		return
 	}
-	every := c.s.cfg.MaxIdleInterval / 2
-	if time.Since(time.UnixMilli(c.lastSend.Load())) >= every {
+	if !c.q.takeSent() {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat})
+		// The HEARTBEAT is not traffic: an idle connection gets one every
+		// beat. (A frame queued meanwhile is missed: one spare HEARTBEAT.)
+		c.q.takeSent()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.MaxIdleInterval)
 	err := c.ws.Ping(ctx)
