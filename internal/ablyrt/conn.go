@@ -33,7 +33,12 @@ type conn struct {
 	authAsk  *time.Timer     // reader: sends AUTH ahead of expiry
 	channels map[string]*channelState
 	closed   bool // reader: the client sent CLOSE; forget the state
-	started  time.Time
+	// mayResend (reader) is set on a transport that resumed its
+	// connection, until a msgSerial the store has no answer for: only
+	// until then can a MESSAGE be a resend of one answered earlier. A new
+	// connection's id is fresh, so the store holds nothing for it.
+	mayResend bool
+	started   time.Time
 
 	q outQueue
 	// beatTimer is the armed heartbeat (beat); lastKeep is when the
