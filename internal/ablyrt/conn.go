@@ -182,8 +182,13 @@ func (c *conn) send(pm *ablyproto.ProtocolMessage) bool {
 // outQueue holds encoded frames for the writer; at most one writer runs,
 // only while frames wait.
 type outQueue struct {
-	mu         sync.Mutex
-	frames     [][]byte
+	mu     sync.Mutex
+	frames [][]byte
+	// pending and bytes count the frames queued or being written: what
+	// Config.SendQueueMessages/Bytes bound. A batch the writer has taken
+	// counts until it is written, so a writer stuck on a slow client
+	// holds no more than the bounds allow.
+	pending    int
 	bytes      int
 	writing    bool
 	closed     bool // no more frames are accepted
@@ -204,12 +209,13 @@ func (c *conn) enqueue(b []byte) bool {
 		q.mu.Unlock()
 		return true // the connection is ending; the client resumes
 	}
-	if len(q.frames)+1 > c.s.cfg.SendQueueMessages || q.bytes+len(b) > c.s.cfg.SendQueueBytes {
+	if q.pending+1 > c.s.cfg.SendQueueMessages || q.bytes+len(b) > c.s.cfg.SendQueueBytes {
 		q.mu.Unlock()
 		c.disconnect(errSlowConsumer)
 		return false
 	}
 	q.frames = append(q.frames, b)
+	q.pending++
 	q.bytes += len(b)
 	q.sent = true
 	start := !q.writing
@@ -235,11 +241,17 @@ func (c *conn) end(final *ablyproto.ProtocolMessage, dropQueued bool) {
 		q.mu.Lock()
 		q.closed, q.closeAfter = true, true
 		if dropQueued {
-			q.frames, q.bytes = nil, 0
+			for _, f := range q.frames {
+				q.bytes -= len(f)
+			}
+			q.pending -= len(q.frames)
+			q.frames = nil
 			q.dropped.Add(1)
 		}
 		if b != nil {
 			q.frames = append(q.frames, b)
+			q.pending++
+			q.bytes += len(b)
 		}
 		start := !q.writing
 		q.writing = true
@@ -261,33 +273,55 @@ func (c *conn) writeLoop() {
 	}
 	var batch [][]byte
 	for {
-		q.mu.Lock()
-		if len(q.frames) == 0 {
-			q.writing = false
-			q.frames = nil
-			closeNow := q.closeAfter
-			q.mu.Unlock()
+		var gen uint32
+		var ok, closeNow bool
+		batch, gen, ok, closeNow = q.next(batch)
+		if !ok {
 			if closeNow {
 				_ = c.ws.Close(websocket.StatusNormalClosure, "")
 			}
 			return
 		}
-		batch, q.frames = q.frames, batch[:0]
-		for _, b := range batch {
-			q.bytes -= len(b)
-		}
-		gen := q.dropped.Load()
-		q.mu.Unlock()
 		err := c.writeBatch(typ, batch, gen)
+		q.written(batch, err != nil)
 		clear(batch)
 		if err != nil {
-			q.mu.Lock()
-			q.closed, q.frames, q.writing = true, nil, false
-			q.mu.Unlock()
 			c.ending.Store(true)
 			_ = c.ws.CloseNow()
 			return
 		}
+	}
+}
+
+// next hands the writer every queued frame, in batch's array (reused),
+// and the generation they belong to. When none wait it reports !ok, and
+// the writer exits: the queue keeps no buffer, and closeNow says the
+// socket is to be closed.
+func (q *outQueue) next(batch [][]byte) (_ [][]byte, gen uint32, ok, closeNow bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		q.writing = false
+		q.frames = nil
+		return batch, 0, false, q.closeAfter
+	}
+	batch, q.frames = q.frames, batch[:0]
+	return batch, q.dropped.Load(), true, false
+}
+
+// written releases a batch the writer is done with (written, dropped or
+// failed); after a failure the queue takes nothing more.
+func (q *outQueue) written(batch [][]byte, failed bool) {
+	size := 0
+	for _, b := range batch {
+		size += len(b)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending -= len(batch)
+	q.bytes -= size
+	if failed {
+		q.closed, q.frames, q.writing = true, nil, false
 	}
 }
 

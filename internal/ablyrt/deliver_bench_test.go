@@ -30,6 +30,6 @@ func BenchmarkDeliver(b *testing.B) {
 		if !sink(d) {
 			b.Fatal("delivery refused")
 		}
-		c.q.frames, c.q.bytes = c.q.frames[:0], 0
+		c.q.frames, c.q.pending, c.q.bytes = c.q.frames[:0], 0, 0
 	}
 }

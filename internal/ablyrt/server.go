@@ -50,9 +50,9 @@ type Config struct {
 	// MaxFrameBytes bounds one inbound frame. Default 512 KiB.
 	MaxFrameBytes int64
 	// SendQueueMessages and SendQueueBytes bound the frames waiting for one
-	// socket; overflowing either disconnects the client (slow consumer),
-	// which then resumes. Defaults 2048 frames (a whole default history
-	// replay fits) and 16 MiB.
+	// socket, queued or being written; overflowing either disconnects the
+	// client (slow consumer), which then resumes. Defaults 2048 frames (a
+	// whole default history replay fits) and 16 MiB.
 	SendQueueMessages int
 	SendQueueBytes    int
 	// MaxChannels bounds the attached channels of one connection (90010).
