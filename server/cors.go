@@ -46,8 +46,9 @@ func ablyCORS() middleware {
 const ablyRequestHeaders = "Authorization, Content-Type, Accept, X-Ably-Version, Ably-Agent, X-Ably-ClientId, X-Ably-Lib"
 
 // isAblyRESTPath reports whether path is one of the Ably REST routes that
-// internal/publish serves.
+// internal/publish serves (its Register): a route added there must be
+// added here too, or browser ably-js cannot call it cross-origin.
 func isAblyRESTPath(path string) bool {
-	return path == "/time" || path == "/messages" ||
+	return path == "/time" || path == "/stats" || path == "/messages" ||
 		strings.HasPrefix(path, "/channels/") || strings.HasPrefix(path, "/keys/")
 }

@@ -62,6 +62,21 @@ func TestAblyCORS(t *testing.T) {
 	testutil.Check(t, "time status", http.StatusOK, r.status)
 	testutil.Check(t, "time origin", origin, r.header.Get("Access-Control-Allow-Origin"))
 
+	// Every Ably REST route publish.Register mounts answers a preflight
+	// (ably-js's rest.stats() and batch publish included).
+	for _, rt := range []struct{ method, path string }{
+		{"POST", "/channels/session%3Aabc/messages"}, {"GET", "/channels/session%3Aabc/history"},
+		{"GET", "/channels/session%3Aabc/presence"}, {"POST", "/messages"}, {"GET", "/time"},
+		{"GET", "/stats"}, {"POST", "/keys/bench/requestToken"},
+	} {
+		req, _ = http.NewRequest("OPTIONS", n.url+rt.path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", rt.method)
+		r = send(t, req)
+		testutil.Check(t, rt.path+" preflight status", http.StatusNoContent, r.status)
+		testutil.Check(t, rt.path+" preflight origin", origin, r.header.Get("Access-Control-Allow-Origin"))
+	}
+
 	for _, path := range []string{"/api/medtech/session/tokens", "/desktop", "/healthz"} {
 		req, _ = http.NewRequest("OPTIONS", n.url+path, nil)
 		req.Header.Set("Origin", origin)

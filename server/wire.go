@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -267,36 +266,29 @@ func (s *Server) mountWidgetTokens(key string, verifier *auth.Verifier, sessions
 // --api-keys, and the Ably key (--ably-key) when there is one, limited to
 // subscribe and history: it signs the desktop widget's TokenRequests, and
 // handoff honours them when the widget talks to handoff instead of Ably.
+// (Config validation keeps its name apart from the --api-keys names.)
 func (s *Server) apiKeys() (*auth.APIKeys, error) {
-	list, caps := s.cfg.APIKeys, s.cfg.APIKeyCapabilities
-	name, _, ok := strings.Cut(s.cfg.AblyKey, ":")
-	if !ok {
-		keys, err := auth.ParseAPIKeys(list, caps)
-		if err != nil {
-			return nil, fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
-		}
-		return keys, nil
-	}
-	if _, err := auth.ParseAPIKeys(list, caps); err != nil {
+	keys, err := auth.ParseAPIKeys(s.cfg.APIKeys, s.cfg.APIKeyCapabilities)
+	if err != nil {
 		return nil, fmt.Errorf("--api-keys (%s): %w", config.EnvName("api-keys"), err)
 	}
-	byKey := map[string]json.RawMessage{}
-	if strings.TrimSpace(caps) != "" {
-		if err := json.Unmarshal([]byte(caps), &byKey); err != nil {
-			return nil, fmt.Errorf("--api-key-capabilities (%s): %w", config.EnvName("api-key-capabilities"), err)
+	if name, secret, ok := strings.Cut(s.cfg.AblyKey, ":"); ok {
+		if err := keys.Add(name, secret, ablyKeyCapability); err != nil {
+			return nil, fmt.Errorf("--ably-key (%s), accepted by handoff's own Ably endpoints: %w", config.EnvName("ably-key"), err)
 		}
-	}
-	byKey[name] = json.RawMessage(`{"*":["subscribe","history"]}`)
-	merged, err := json.Marshal(byKey)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := auth.ParseAPIKeys(strings.TrimSuffix(list+","+s.cfg.AblyKey, ","), string(merged))
-	if err != nil {
-		return nil, fmt.Errorf("--ably-key (%s), accepted by handoff's own Ably endpoints: %w", config.EnvName("ably-key"), err)
 	}
 	return keys, nil
 }
+
+// ablyKeyCapability is what the Ably key may do on handoff's own Ably
+// endpoints, whatever it may do on Ably: read, never publish.
+var ablyKeyCapability = func() auth.Capability {
+	c, err := auth.ParseCapability(`{"*":["subscribe","history"]}`)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // wireCommit files images into ALEX: the real API when a base URL is
 // configured, otherwise the outbox of FHIR files under the data directory.

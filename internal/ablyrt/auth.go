@@ -101,7 +101,7 @@ func (c *conn) connect(r *http.Request) bool {
 	if key != "" {
 		switch connID, code := c.resumable(key); code {
 		case 0:
-			c.id = connID
+			c.id, c.mayResend = connID, true
 		case ablyproto.CodeInvalidConnectionKey:
 			resumeErr = errorInfo(400, code, "Unable to recover connection (invalid connection key)")
 		default:

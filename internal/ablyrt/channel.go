@@ -19,9 +19,12 @@ type channelState struct {
 	flags int64             // granted modes
 
 	mu sync.Mutex
-	// last is the serial of the last event delivered: a re-attach without
-	// a channelSerial continues from it.
-	last *hub.Cursor
+	// last is the serial of the last event delivered (when haveLast): a
+	// re-attach without a channelSerial continues from it. A value, not a
+	// pointer: the sink sets it on every delivery, and a pointer to the
+	// delivered event's cursor moved the whole event to the heap each time.
+	last     hub.Cursor
+	haveLast bool
 	// With echo=false the connection's own publishes are held back: while
 	// a publish is in flight (publishing), deliveries wait in held, and
 	// own lists the serials it produced until they are seen and skipped.
@@ -65,7 +68,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	chanErr := func(e *ablyproto.ErrorInfo) {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: e})
 	}
-	if !hub.ValidChannel(name) {
+	if !c.validChannel(name) {
 		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@"))
 		return
 	}
@@ -101,7 +104,10 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		}
 	} else if old != nil {
 		old.mu.Lock()
-		since, sinceGiven = old.last, old.last != nil
+		if old.haveLast {
+			last := old.last
+			since, sinceGiven = &last, true
+		}
 		old.mu.Unlock()
 	}
 	var params map[string]string
@@ -114,7 +120,10 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 			}
 		}
 	}
-	cs := &channelState{name: name, flags: flags, last: since}
+	cs := &channelState{name: name, flags: flags}
+	if since != nil {
+		cs.last, cs.haveLast = *since, true
+	}
 	if flags&ablyproto.FlagSubscribe == 0 {
 		c.channels[name] = cs
 		c.sendAttached(cs, pm.ChannelSerial, false, nil, params)
@@ -164,8 +173,7 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 				e = errChannelLost
 			}
 			cs.mu.Lock()
-			top := d.Position
-			cs.last = &top
+			cs.last, cs.haveLast = d.Position, true
 			cs.mu.Unlock()
 			return c.sendAttached(cs, d.Position.String(), false, e, params)
 		case hub.KindResync:
@@ -173,15 +181,14 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 			// equivalent of the native resync is an unsolicited ATTACHED
 			// without RESUMED.
 			cs.mu.Lock()
-			pos := d.Position
-			cs.last = &pos
+			cs.last, cs.haveLast = d.Position, true
 			cs.mu.Unlock()
 			return c.sendAttached(cs, d.Position.String(), false, errChannelLost, nil)
 		case hub.KindEvent:
 			cs.mu.Lock()
 			defer cs.mu.Unlock()
 			ev := d.Event
-			cs.last = &ev.Cursor
+			cs.last, cs.haveLast = ev.Cursor, true
 			if !c.echo {
 				if _, mine := cs.own[ev.ID]; mine {
 					delete(cs.own, ev.ID)

@@ -33,10 +33,14 @@ type conn struct {
 	authAsk  *time.Timer     // reader: sends AUTH ahead of expiry
 	channels map[string]*channelState
 	closed   bool // reader: the client sent CLOSE; forget the state
-	started  time.Time
+	// mayResend (reader) is set on a transport that resumed its
+	// connection, until a msgSerial the store has no answer for: only
+	// until then can a MESSAGE be a resend of one answered earlier. A new
+	// connection's id is fresh, so the store holds nothing for it.
+	mayResend bool
+	started   time.Time
 
-	q        outQueue
-	lastSend atomic.Int64 // unix ms of the last frame queued
+	q outQueue
 	// beatTimer is the armed heartbeat (beat); lastKeep is when the
 	// connection's state was last kept fresh in the store (beat only).
 	beatTimer atomic.Pointer[time.Timer]
@@ -178,12 +182,21 @@ func (c *conn) send(pm *ablyproto.ProtocolMessage) bool {
 // outQueue holds encoded frames for the writer; at most one writer runs,
 // only while frames wait.
 type outQueue struct {
-	mu         sync.Mutex
-	frames     [][]byte
+	mu     sync.Mutex
+	frames [][]byte
+	// pending and bytes count the frames queued or being written: what
+	// Config.SendQueueMessages/Bytes bound. A batch the writer has taken
+	// counts until it is written, so a writer stuck on a slow client
+	// holds no more than the bounds allow.
+	pending    int
 	bytes      int
 	writing    bool
 	closed     bool // no more frames are accepted
 	closeAfter bool // close the socket once the queue is written
+	// sent says a frame was queued since the last beat looked: a flag set
+	// under the lock enqueue holds anyway, where a timestamp would cost a
+	// clock read per delivered frame.
+	sent bool
 	// dropped counts the times the queued frames were dropped; the writer
 	// stops writing a batch it took before the count changed.
 	dropped atomic.Uint32
@@ -196,17 +209,18 @@ func (c *conn) enqueue(b []byte) bool {
 		q.mu.Unlock()
 		return true // the connection is ending; the client resumes
 	}
-	if len(q.frames)+1 > c.s.cfg.SendQueueMessages || q.bytes+len(b) > c.s.cfg.SendQueueBytes {
+	if q.pending+1 > c.s.cfg.SendQueueMessages || q.bytes+len(b) > c.s.cfg.SendQueueBytes {
 		q.mu.Unlock()
 		c.disconnect(errSlowConsumer)
 		return false
 	}
 	q.frames = append(q.frames, b)
+	q.pending++
 	q.bytes += len(b)
+	q.sent = true
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
-	c.lastSend.Store(time.Now().UnixMilli())
 	if start {
 		go c.writeLoop()
 	}
@@ -227,11 +241,17 @@ func (c *conn) end(final *ablyproto.ProtocolMessage, dropQueued bool) {
 		q.mu.Lock()
 		q.closed, q.closeAfter = true, true
 		if dropQueued {
-			q.frames, q.bytes = nil, 0
+			for _, f := range q.frames {
+				q.bytes -= len(f)
+			}
+			q.pending -= len(q.frames)
+			q.frames = nil
 			q.dropped.Add(1)
 		}
 		if b != nil {
 			q.frames = append(q.frames, b)
+			q.pending++
+			q.bytes += len(b)
 		}
 		start := !q.writing
 		q.writing = true
@@ -253,33 +273,55 @@ func (c *conn) writeLoop() {
 	}
 	var batch [][]byte
 	for {
-		q.mu.Lock()
-		if len(q.frames) == 0 {
-			q.writing = false
-			q.frames = nil
-			closeNow := q.closeAfter
-			q.mu.Unlock()
+		var gen uint32
+		var ok, closeNow bool
+		batch, gen, ok, closeNow = q.next(batch)
+		if !ok {
 			if closeNow {
 				_ = c.ws.Close(websocket.StatusNormalClosure, "")
 			}
 			return
 		}
-		batch, q.frames = q.frames, batch[:0]
-		for _, b := range batch {
-			q.bytes -= len(b)
-		}
-		gen := q.dropped.Load()
-		q.mu.Unlock()
 		err := c.writeBatch(typ, batch, gen)
+		q.written(batch, err != nil)
 		clear(batch)
 		if err != nil {
-			q.mu.Lock()
-			q.closed, q.frames, q.writing = true, nil, false
-			q.mu.Unlock()
 			c.ending.Store(true)
 			_ = c.ws.CloseNow()
 			return
 		}
+	}
+}
+
+// next hands the writer every queued frame, in batch's array (reused),
+// and the generation they belong to. When none wait it reports !ok, and
+// the writer exits: the queue keeps no buffer, and closeNow says the
+// socket is to be closed.
+func (q *outQueue) next(batch [][]byte) (_ [][]byte, gen uint32, ok, closeNow bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		q.writing = false
+		q.frames = nil
+		return batch, 0, false, q.closeAfter
+	}
+	batch, q.frames = q.frames, batch[:0]
+	return batch, q.dropped.Load(), true, false
+}
+
+// written releases a batch the writer is done with (written, dropped or
+// failed); after a failure the queue takes nothing more.
+func (q *outQueue) written(batch [][]byte, failed bool) {
+	size := 0
+	for _, b := range batch {
+		size += len(b)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending -= len(batch)
+	q.bytes -= size
+	if failed {
+		q.closed, q.frames, q.writing = true, nil, false
 	}
 }
 
@@ -303,19 +345,30 @@ func (c *conn) writeBatch(typ websocket.MessageType, batch [][]byte, gen uint32)
 	return nil
 }
 
-// beat sends a HEARTBEAT whenever nothing was sent for half of
-// maxIdleInterval (ably-go needs protocol frames: WebSocket pings do not
-// reset its read deadline), pings the socket to find dead peers, and keeps
-// the connection's resumable state fresh in the store. It runs on its
-// timer's goroutine, which exists only while it runs, and arms the next
-// beat: an idle socket holds no heartbeat goroutine.
+// takeSent reports whether a frame was queued since the last call.
+func (q *outQueue) takeSent() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	sent := q.sent
+	q.sent = false
+	return sent
+}
+
+// beat sends a HEARTBEAT whenever nothing was sent since the last beat,
+// half of maxIdleInterval ago (ably-go needs protocol frames: WebSocket
+// pings do not reset its read deadline), pings the socket to find dead
+// peers, and keeps the connection's resumable state fresh in the store.
+// It runs on its timer's goroutine, which exists only while it runs, and
+// arms the next beat: an idle socket holds no heartbeat goroutine.
 func (c *conn) beat() {
 	if c.ending.Load() {
 		return
 	}
-	every := c.s.cfg.MaxIdleInterval / 2
-	if time.Since(time.UnixMilli(c.lastSend.Load())) >= every {
+	if !c.q.takeSent() {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat})
+		// The HEARTBEAT is not traffic: an idle connection gets one every
+		// beat. (A frame queued meanwhile is missed: one spare HEARTBEAT.)
+		c.q.takeSent()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.MaxIdleInterval)
 	err := c.ws.Ping(ctx)

@@ -15,7 +15,9 @@ import (
 // publish handles a client MESSAGE: each message becomes a hub event and
 // the ProtocolMessage is ACKed with their serials once they are stored,
 // or NACKed. A msgSerial already answered on this connection (a resend
-// after a resume) gets the same answer again and publishes nothing.
+// after a resume) gets the same answer again and publishes nothing; only
+// a resumed transport asks the store (mayResend), so a publish on any
+// other costs no store lookup.
 // Publishing does not need an attach (RTL6c5): it is authorised on the
 // capability alone.
 func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
@@ -26,12 +28,18 @@ func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
 	serial := *pm.MsgSerial
 	ctx, cancel := opContext()
 	defer cancel()
-	if o, ok, err := c.s.store.Outcome(ctx, c.id, serial); err != nil {
-		c.nack(serial, errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
-		return
-	} else if ok {
-		c.answer(serial, o)
-		return
+	if c.mayResend {
+		if o, ok, err := c.s.store.Outcome(ctx, c.id, serial); err != nil {
+			c.nack(serial, errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
+			return
+		} else if ok {
+			c.answer(serial, o)
+			return
+		}
+		// The SDKs resend what was in flight first, in msgSerial order,
+		// and the old transport answered in that order too: from the
+		// first serial never answered on, every serial is new.
+		c.mayResend = false
 	}
 	o := c.publishAll(pm)
 	// Recorded before the answer, so a resend after a drop is answered
@@ -58,7 +66,7 @@ func (c *conn) nack(serial int64, e *ablyproto.ErrorInfo) {
 func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 	name := pm.Channel
 	switch {
-	case !hub.ValidChannel(name):
+	case !c.validChannel(name):
 		return Outcome{Error: errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@")}
 	case !c.cap.Allows(name, auth.OpPublish):
 		return Outcome{Error: errorInfo(401, ablyproto.CodeCapability, "these credentials may not publish on this channel")}

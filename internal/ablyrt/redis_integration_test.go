@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ably/ably-go/ably"
@@ -193,4 +194,69 @@ func TestResyncIsUnsolicitedAttached(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStoreAskedOnlyAfterResume: the msgSerial dedupe asks the store only
+// where a MESSAGE can be a resend: on a transport that resumed its
+// connection, up to the first serial the store has no answer for. A new
+// connection's publishes cost no lookup; a resend after a resume is still
+// answered from the store and published once. Lookups are counted by the
+// real redis-server (HGET in INFO commandstats); the hub is in memory, so
+// every HGET is the store's.
+func TestStoreAskedOnlyAfterResume(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	n := startNode(t, startHub(t), ablyrt.Config{Store: ablyrt.NewRedisStore(rc, "")})
+	lookups := func() int {
+		info, err := rc.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_hget:calls="); ok {
+				calls, _, _ := strings.Cut(rest, ",")
+				c, err := strconv.Atoi(calls)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+		}
+		return 0
+	}
+	const channel = "session:lookups"
+	pub := func(w *wire, serial int64) *ablyproto.ProtocolMessage {
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: channel, MsgSerial: serialPtr(serial),
+			Messages: []ablyproto.RealtimeMessage{{Name: "n", Data: &ablyproto.Data{JSON: json.RawMessage(strconv.FormatInt(serial, 10))}}}})
+		ack := w.expect(ablyproto.ActionAck)
+		testutil.Equal(t, "acked serial", serial, *ack.MsgSerial)
+		return ack
+	}
+
+	w := dial(t, n, ablyproto.FormatJSON, keyQuery())
+	c := w.expect(ablyproto.ActionConnected)
+	var acks []*ablyproto.ProtocolMessage
+	for i := range int64(3) {
+		acks = append(acks, pub(w, i))
+	}
+	testutil.Equal(t, "store lookups for a new connection's publishes", 0, lookups())
+	_ = w.ws.CloseNow()
+
+	w2 := dial(t, n, ablyproto.FormatJSON, keyQuery("resume", c.ConnectionDetails.ConnectionKey))
+	testutil.Equal(t, "same connection", c.ConnectionID, w2.expect(ablyproto.ActionConnected).ConnectionID)
+	testutil.Equal(t, "resend answered from the store", acks[2].Res, pub(w2, 2).Res)
+	testutil.Equal(t, "lookups after the resend", 1, lookups())
+	pub(w2, 3)
+	testutil.Equal(t, "lookups after the first new serial", 2, lookups())
+	pub(w2, 4)
+	pub(w2, 5)
+	testutil.Equal(t, "lookups after more new serials", 2, lookups())
+
+	evs, _, err := n.hub.History(context.Background(), channel, hub.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "events published (the resend once)", 6, len(evs))
 }

@@ -1,6 +1,10 @@
 package ablyrt
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/handoff-health/handoff/hub"
+)
 
 // Apps made by the test-app provisioner (internal/provision) are isolated
 // by a hub-channel prefix: the Ably channel "x" of app A is the hub channel
@@ -22,3 +26,11 @@ func (c *conn) hubChannel(name string) string { return c.prefix + name }
 
 // ablyChannel is the Ably channel name of a hub channel.
 func (c *conn) ablyChannel(hubName string) string { return strings.TrimPrefix(hubName, c.prefix) }
+
+// validChannel reports whether the Ably channel name is valid, and so is
+// the hub channel it maps to: behind a prefix a name near the length
+// limit would otherwise reach the hub and fail there, and the empty name
+// would be the app's bare prefix.
+func (c *conn) validChannel(name string) bool {
+	return hub.ValidChannel(name) && (c.prefix == "" || hub.ValidChannel(c.hubChannel(name)))
+}

@@ -50,9 +50,9 @@ type Config struct {
 	// MaxFrameBytes bounds one inbound frame. Default 512 KiB.
 	MaxFrameBytes int64
 	// SendQueueMessages and SendQueueBytes bound the frames waiting for one
-	// socket; overflowing either disconnects the client (slow consumer),
-	// which then resumes. Defaults 2048 frames (a whole default history
-	// replay fits) and 16 MiB.
+	// socket, queued or being written; overflowing either disconnects the
+	// client (slow consumer), which then resumes. Defaults 2048 frames (a
+	// whole default history replay fits) and 16 MiB.
 	SendQueueMessages int
 	SendQueueBytes    int
 	// MaxChannels bounds the attached channels of one connection (90010).
@@ -188,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the socket never takes ambient credentials: a connection is
 	// authorised only by the key or token in its own query or header,
 	// never by a cookie, so a hostile page gains nothing it did not bring.
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(httpx.SmallBuffers{ResponseWriter: w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered.
 	}

@@ -1,6 +1,7 @@
 // Package httpx holds the JSON conventions every handoff endpoint shares:
 // the error shape {"error":{"code","message"}}, strict request decoding
-// (unknown fields 400, oversize 413) and response writing.
+// (unknown fields 400, oversize 413) and response writing; and, for the
+// two WebSocket endpoints, the small-buffer hijack (hijack.go).
 package httpx
 
 import (

@@ -91,7 +91,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = r.URL.Query().Get(protocol.TokenParam)
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
+	ws, err := websocket.Accept(httpx.SmallBuffers{ResponseWriter: w}, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
 		release()
 		s.handlers.Done()
