@@ -151,6 +151,16 @@ func (b *inbox) all() []*ably.Message {
 
 func (b *inbox) len() int { return len(b.all()) }
 
+// subscribe attaches ch and collects every message it receives.
+func subscribe(t testing.TB, ch *ably.RealtimeChannel) *inbox {
+	t.Helper()
+	got := &inbox{}
+	if _, err := ch.SubscribeAll(ctx(t), got.add); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // proxy is a TCP proxy whose connections the test can cut, to drop a
 // client's transport without the client's knowledge.
 type proxy struct {

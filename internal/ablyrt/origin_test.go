@@ -63,10 +63,7 @@ func TestAblyGoRealtimeOrigin(t *testing.T) {
 			addr := n.http.Listener.Addr().String()
 			p := startProxy(t, addr)
 			sub := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := sub.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, sub.Channels.Get(channel))
 			waitState(t, sub, ably.ConnectionStateConnected)
 			subID := sub.Connection.ID()
 			pch := pub.Channels.Get(channel)
@@ -117,10 +114,7 @@ func TestAblyGoRESTOrigin(t *testing.T) {
 			t.Parallel()
 			channel := "session:rest-origin-" + f.name
 			sub := realtime(t, n.port, f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := sub.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, sub.Channels.Get(channel))
 			rest, err := ably.NewREST(options(n.port, f.binary, ably.WithKey(testKey), ably.WithClientID("desk-7"),
 				ably.WithIdempotentRESTPublishing(true))...)
 			if err != nil {

@@ -44,10 +44,7 @@ func TestTwoNodesResume(t *testing.T) {
 			channel := "session:two-nodes-" + f.name
 			p := startProxy(t, a.http.Listener.Addr().String())
 			c := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := c.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, c.Channels.Get(channel))
 			waitState(t, c, ably.ConnectionStateConnected)
 			firstID := c.Connection.ID()
 			const total = 40
