@@ -62,6 +62,7 @@ func TestParseCentrifugoPub(t *testing.T) {
 		{"spaces", `{"push": {"channel": "c", "pub": {"data": {"t": 5, "r": 6}, "offset": 3}}}`, 3, 5, 6, true},
 		{"no bench data", `{"push":{"channel":"c","pub":{"data":{"x":1}}}}`, 0, 0, 0, false},
 		{"not JSON", `{"push":{"channel":"c","pub":{"data":{"t":1`, 0, 0, 0, false},
+		{"an offset that is not a number", `{"push":{"channel":"c","pub":{"data":{"t":100,"r":150},"offset":"x"}}}`, 0, 0, 0, false},
 	}
 	for _, tc := range cases {
 		off, sched, st, ok := parseCentrifugoPub([]byte(tc.line))

@@ -317,16 +317,25 @@ func parseEventFast(b []byte) (off uint64, sched, start int64, ok bool) {
 	if d < 0 {
 		return
 	}
-	rest = rest[d+len(dataKey):]
-	t, n := parseUint(rest)
-	if n == 0 || !bytes.HasPrefix(rest[n:], startKey) {
+	if sched, start, ok = parseTimes(rest[d+len(dataKey):]); !ok {
 		return
 	}
-	r, m := parseUint(rest[n+len(startKey):])
+	return off, sched, start, true
+}
+
+// parseTimes reads what follows the bench data's `{"t":` in the order the
+// publisher writes it, `<t>,"r":<r>`: the scheduled and request start
+// times.
+func parseTimes(b []byte) (sched, start int64, ok bool) {
+	t, n := parseUint(b)
+	if n == 0 || !bytes.HasPrefix(b[n:], startKey) {
+		return 0, 0, false
+	}
+	r, m := parseUint(b[n+len(startKey):])
 	if m == 0 {
-		return
+		return 0, 0, false
 	}
-	return off, int64(t), int64(r), true
+	return int64(t), int64(r), true
 }
 
 // parseUint reads leading decimal digits; n is how many.
