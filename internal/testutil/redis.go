@@ -45,11 +45,7 @@ func redisBinary(t testing.TB) string {
 // StartRedis starts a fresh redis-server and stops it when the test ends.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	r := &Redis{t: t, Dir: t.TempDir(), Port: FreePort(t)}
-	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
-	r.Start()
-	t.Cleanup(r.Kill)
-	return r
+	return StartRedisWith(t)
 }
 
 // StartRedisWith starts a fresh redis-server with extra flags, which
