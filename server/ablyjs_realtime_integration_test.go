@@ -3,19 +3,13 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ably/ably-go/ably"
 	"github.com/google/uuid"
@@ -76,71 +70,6 @@ func (p *cutProxy) cut() {
 	p.conns = nil
 }
 
-// runAblyJSControlled runs a scenario script that asks the test to act
-// ({"control":name} lines, answered on its stdin once the action is done)
-// and returns its {"result":…}.
-func runAblyJSControlled(t *testing.T, port int, script, version, format, channel string, actions map[string]func(), out any) {
-	t.Helper()
-	abs, err := filepath.Abs(filepath.Join("testdata", "ablyjs", script))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testutil.Node(t), abs)
-	cmd.Env = append(os.Environ(),
-		"ABLY_JS="+testutil.AblyJS(t, version), "HANDOFF_PORT="+fmt.Sprint(port), "ABLY_KEY="+ablyJSKey,
-		"CHANNEL="+channel, "FORMAT="+format)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &testutil.LogBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var result json.RawMessage
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var line struct {
-			Control string          `json:"control"`
-			Result  json.RawMessage `json:"result"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Errorf("ably-js printed %q", sc.Text())
-			continue
-		}
-		if line.Result != nil {
-			result = line.Result
-			continue
-		}
-		act, ok := actions[line.Control]
-		if !ok {
-			t.Errorf("ably-js asked for an unknown action %q", line.Control)
-		} else {
-			act()
-		}
-		if _, err := io.WriteString(stdin, "done\n"); err != nil {
-			t.Errorf("answering %s: %v", line.Control, err)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("ably-js %s %s: %v\nstderr:\n%s", version, script, err, stderr.String())
-	}
-	if result == nil {
-		t.Fatalf("ably-js %s %s printed no result (stderr %s)", version, script, stderr.String())
-	}
-	if err := json.Unmarshal(result, out); err != nil {
-		t.Fatalf("result %s: %v", result, err)
-	}
-}
-
 type realtimeResult struct {
 	Connect struct {
 		ID     string `json:"id"`
@@ -196,10 +125,7 @@ type realtimeResult struct {
 // untilAttach, token expiry and renewal, a refused key and close.
 func TestAblyJSRealtime(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig(t)
-	cfg.APIKeys = ablyJSKey
-	n := startNode(t, cfg)
-	jwt := n.devToken()
+	n, jwt := startAblyJSNode(t)
 	rest := n.ablyREST(t, ablyJSKey)
 	for _, version := range testutil.AblyJSVersions {
 		for _, format := range []string{"json", "msgpack"} {
@@ -209,7 +135,7 @@ func TestAblyJSRealtime(t *testing.T) {
 				mobile := n.claim(s.Token)
 				proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
 				var got realtimeResult
-				runAblyJSControlled(t, proxy.port(), "realtime.mjs", version, format, s.Channel, map[string]func(){
+				runAblyJS(t, proxy.port(), "realtime", version, format, s.Channel, map[string]func(){
 					"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 7)) },
 					"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
 				}, &got)
