@@ -97,9 +97,10 @@ type realtimeResult struct {
 		Error *jsErr   `json:"error"`
 	} `json:"history"`
 	Token struct {
-		Calls int      `json:"calls"`
-		Seen  []string `json:"seen"`
-		Error *jsErr   `json:"error"`
+		Calls          int      `json:"calls"`
+		SameConnection bool     `json:"sameConnection"`
+		Seen           []string `json:"seen"`
+		Error          *jsErr   `json:"error"`
 	} `json:"token"`
 	BadKey struct {
 		State  string `json:"state"`
@@ -110,6 +111,9 @@ type realtimeResult struct {
 		State string `json:"state"`
 		Error *jsErr `json:"error"`
 	} `json:"close"`
+	// Failed is set by the browser page when the scenarios threw
+	// outside a step.
+	Failed   string `json:"failed"`
 	Received []struct {
 		jsMsg
 		ConnectionID string `json:"connectionId"`
@@ -147,6 +151,9 @@ func TestAblyJSRealtime(t *testing.T) {
 
 func checkRealtime(t *testing.T, got realtimeResult) {
 	t.Helper()
+	if got.Failed != "" {
+		t.Fatalf("the scenarios stopped: %s", got.Failed)
+	}
 	for name, e := range map[string]*jsErr{
 		"connect": got.Connect.Error, "attach": got.Attach.Error, "publish": got.Publish.Error,
 		"hubEvent": got.HubEvent.Error, "rest": got.Rest.Error, "drop": got.Drop.Error, "ping": got.Ping.Error,
@@ -203,6 +210,9 @@ func checkRealtime(t *testing.T, got realtimeResult) {
 	}
 	if got.Token.Calls < 2 || !slices.Contains(got.Token.Seen, "token-2") {
 		t.Errorf("token renewal: authCallback called %d times, seen %v", got.Token.Calls, got.Token.Seen)
+	}
+	if !got.Token.SameConnection {
+		t.Error("token renewal: the connection was replaced, not kept")
 	}
 	if r := got.BadKey.Reason; got.BadKey.State != "failed" || r == nil || r.Code != 40101 {
 		t.Errorf("wrong secret: state %s, reason %+v; want failed with 40101", got.BadKey.State, r)
