@@ -47,8 +47,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CENTRIFUGO_VERSION=v6.9.1
-CENTRIFUGO_DIR=${CENTRIFUGO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/handoff-bench/centrifugo-$CENTRIFUGO_VERSION}
+# shellcheck source=scripts/lib/centrifugo.sh
+. scripts/lib/centrifugo.sh
 BACKENDS=${BACKENDS:-memory redis}
 SERVERS=${SERVERS:-centrifugo handoff}
 CASES=${CASES:-A B C}
@@ -95,20 +95,6 @@ fi
 bench_init handoff-vs-cf
 CF_BIN="$CENTRIFUGO_DIR/centrifugo"
 CF_API_KEY="cf$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-
-# install_centrifugo installs the pinned Centrifugo with go install, only
-# when it is missing. A go-installed binary reports version 0.0.0, so a
-# stamp file beside it records which version it is.
-install_centrifugo() {
-	local stamp="$CENTRIFUGO_DIR/.version"
-	if [[ -x $CF_BIN && $(cat "$stamp" 2>/dev/null) == "$CENTRIFUGO_VERSION" ]]; then
-		return
-	fi
-	log "installing Centrifugo $CENTRIFUGO_VERSION into $CENTRIFUGO_DIR (go install; about 5-10 minutes of compiling on 2 cores)"
-	mkdir -p "$CENTRIFUGO_DIR"
-	GOBIN="$CENTRIFUGO_DIR" GOFLAGS=-buildvcs=false go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
-	echo "$CENTRIFUGO_VERSION" >"$stamp"
-}
 
 # centrifugo_config backend: the config of one Centrifugo run, on stdout.
 # Loopback only, usage stats off, an HTTP API key, HS256 connection tokens,
