@@ -362,3 +362,24 @@ func TestRunFanoutAgainstACentrifugo(t *testing.T) {
 		t.Fatalf("a refused key gave %+v", res.Publishes)
 	}
 }
+
+// TestReadReply: a reply is read whole into the reused buffer, one past
+// centrifugoReplyLimit is cut there, and the rest of the body is drained
+// (so the connection can carry the next request).
+func TestReadReply(t *testing.T) {
+	t.Parallel()
+	buf := make([]byte, 0, 4)
+	got, err := readReply(buf, strings.NewReader(`{"result":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "short reply", `{"result":{}}`, string(got))
+
+	long := strings.NewReader(strings.Repeat("x", centrifugoReplyLimit+100))
+	got, err = readReply(got[:0], long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "long reply cut at the limit", centrifugoReplyLimit, len(got))
+	testutil.Equal(t, "the rest drained", 0, long.Len())
+}

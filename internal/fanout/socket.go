@@ -158,19 +158,28 @@ func (s *socket) read(ctx context.Context) ([]byte, error) {
 	if s.buf == nil {
 		s.buf = make([]byte, 0, 512)
 	}
-	b := s.buf[:0]
+	b, err := readInto(s.buf[:0], r)
+	if err != nil {
+		return nil, err
+	}
+	s.buf = b
+	return b, nil
+}
+
+// readInto appends everything r holds to buf, growing it only when full,
+// so a reused buffer makes reading allocation-free.
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			s.buf = b
-			return b, nil
+			return buf, nil
 		}
 		if err != nil {
-			return nil, err
+			return buf, err
 		}
 	}
 }
