@@ -52,7 +52,7 @@ func startSentinel(t *testing.T, master *testutil.Redis) string {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { sc.Close() })
-	waitFor(t, "the sentinel knows the master and its replica", readyBound, func() bool {
+	testutil.EventuallyWithin(t, "the sentinel knows the master and its replica", readyBound, func() bool {
 		replicas, err := sc.Replicas(context.Background(), sentinelMaster).Result()
 		return err == nil && len(replicas) > 0
 	})
