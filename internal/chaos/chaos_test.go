@@ -244,7 +244,7 @@ func runLoad(ctx context.Context, d *deployment) *loadCounts {
 		Duration: loadDuration, EventTimeout: settleBound, RequestTimeout: 10 * time.Second,
 	})
 	if err != nil {
-		return &loadCounts{Errors: 1}
+		return &loadCounts{Errors: 1, Err: err.Error()}
 	}
 	return &loadCounts{Expected: rep.EventsExpected, Received: rep.EventsReceived, Lost: rep.Lost,
 		Duplicated: rep.Duplicated, Errors: rep.Errors, Resyncs: rep.Resyncs}
@@ -272,6 +272,7 @@ func verdict(sc scenario, rw *row) string {
 		check(sc.wipes && code == "not_found", "a channel refused "+code)
 	}
 	if l := rw.Load; l != nil {
+		check(l.Err == "", "the load test did not run: "+l.Err)
 		check(l.Lost == 0, fmt.Sprintf("load test lost %d", l.Lost))
 		check(l.Duplicated == 0, fmt.Sprintf("load test duplicated %d", l.Duplicated))
 		check(l.Expected > 0, "load test completed nothing")
