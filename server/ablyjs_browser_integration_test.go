@@ -127,14 +127,14 @@ func TestAblyJSBrowserRealtime(t *testing.T) {
 
 	s := n.createSession(jwt, "enc-ablyjs-browser-rt")
 	mobile := n.claim(s.Token)
-	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+	proxy := testutil.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
 	actions := map[string]func(){
 		"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 9)) },
-		"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+		"cut":   func() { proxy.Cut(); publishGap(t, rest, s.Channel) },
 	}
 
 	tab := openAblyPage(t, browser, version)
-	opts, _ := json.Marshal(map[string]any{"port": proxy.port(), "key": ablyJSKey, "channel": s.Channel, "binary": false})
+	opts, _ := json.Marshal(map[string]any{"port": proxy.Port(), "key": ablyJSKey, "channel": s.Channel, "binary": false})
 	if _, err := chromedp.Run(tab, chromedp.Evaluate[any](fmt.Sprintf("void window.runRealtime(%s)", opts))); err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,7 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/ably/ably-go/ably"
@@ -16,59 +13,6 @@ import (
 
 	"github.com/handoff-health/handoff/internal/testutil"
 )
-
-// cutProxy is a TCP proxy in front of a node whose open connections the
-// test can cut, as a lost Wi-Fi link would: the client sees its socket
-// drop and must resume.
-type cutProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{l: l, target: target}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-// cut closes every connection open through the proxy.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 type realtimeResult struct {
 	Connect struct {
@@ -137,11 +81,11 @@ func TestAblyJSRealtime(t *testing.T) {
 				t.Parallel()
 				s := n.createSession(jwt, "enc-ablyjs-rt-"+version+"-"+format)
 				mobile := n.claim(s.Token)
-				proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+				proxy := testutil.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
 				var got realtimeResult
-				runAblyJS(t, proxy.port(), "realtime", version, format, s.Channel, map[string]func(){
+				runAblyJS(t, proxy.Port(), "realtime", version, format, s.Channel, map[string]func(){
 					"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 7)) },
-					"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+					"cut":   func() { proxy.Cut(); publishGap(t, rest, s.Channel) },
 				}, &got)
 				checkRealtime(t, got)
 			})

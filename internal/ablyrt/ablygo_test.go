@@ -219,8 +219,8 @@ func TestAblyGoDroppedTransport(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			channel := "session:drop-" + f.name
-			p := startProxy(t, n.http.Listener.Addr().String())
-			c := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
+			p := testutil.StartProxy(t, n.http.Listener.Addr().String())
+			c := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
 			got := subscribe(t, c.Channels.Get(channel))
 			waitState(t, c, ably.ConnectionStateConnected)
 			firstID := c.Connection.ID()
@@ -228,7 +228,7 @@ func TestAblyGoDroppedTransport(t *testing.T) {
 			const total = 60
 			for i := range total {
 				if i%15 == 5 {
-					p.cut()
+					p.Cut()
 				}
 				if err := rest.Publish(ctx(t), "m", strconv.Itoa(i)); err != nil {
 					t.Fatal(err)

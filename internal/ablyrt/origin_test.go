@@ -61,8 +61,8 @@ func TestAblyGoRealtimeOrigin(t *testing.T) {
 			}))
 			waitState(t, pub, ably.ConnectionStateConnected)
 			addr := n.http.Listener.Addr().String()
-			p := startProxy(t, addr)
-			sub := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
+			p := testutil.StartProxy(t, addr)
+			sub := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
 			got := subscribe(t, sub.Channels.Get(channel))
 			waitState(t, sub, ably.ConnectionStateConnected)
 			subID := sub.Connection.ID()
@@ -80,13 +80,13 @@ func TestAblyGoRealtimeOrigin(t *testing.T) {
 			// The subscriber's transport drops and cannot come back (nothing
 			// listens on port 1) until the third message is stored: it gets
 			// that one by replay, when the resumed connection re-attaches.
-			p.retarget("127.0.0.1:1")
-			p.cut()
+			p.Retarget("127.0.0.1:1")
+			p.Cut()
 			testutil.Eventually(t, "the subscriber is disconnected", func() bool {
 				return sub.Connection.State() != ably.ConnectionStateConnected
 			})
 			publish("replayed-2")
-			p.retarget(addr)
+			p.Retarget(addr)
 			testutil.Eventually(t, "the replayed message", func() bool { return got.len() >= 3 })
 			waitState(t, sub, ably.ConnectionStateConnected)
 			testutil.Equal(t, "the subscriber resumed its connection", subID, sub.Connection.ID())
