@@ -34,68 +34,10 @@ IDLE=${IDLE:-1}
 HOLD=${HOLD:-5s}
 LIMIT=300 # seconds one bench process may take, at most
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/handoff-bench-ably.XXXXXX")
-BIN="$WORK/handoff"
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
+bench_init handoff-bench-ably
 GEN="$WORK/handoff-bench"
-SERVER_PID=""
-# Throwaway credentials, valid only for these servers.
-JWT_SECRET="bench-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
-API_KEY="bench:$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-stop_server() {
-	local i
-	[[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null || { SERVER_PID=""; return 0; }
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for i in $(seq 1 200); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=""
-}
-
-cleanup() {
-	stop_server
-	if [[ -n ${OUT:-} ]]; then
-		mkdir -p "$OUT"
-		cp "$WORK"/*.txt "$WORK"/*.log "$OUT"/ 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	log "no free port found"
-	exit 1
-}
-
-start_server() { # label: a fresh memory node on a free port; sets PORT
-	local label=$1 i
-	PORT=$(free_port)
-	"$BIN" serve --addr "127.0.0.1:$PORT" --log-level warn --log-format json \
-		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY" \
-		--shutdown-timeout 5s --max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000 \
-		--max-open-sessions-per-facility 10000 >"$WORK/server-$label.log" 2>&1 &
-	SERVER_PID=$!
-	for i in $(seq 1 150); do
-		curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "handoff serve did not become ready:"; cat "$WORK/server-$label.log" >&2; exit 1
-}
 
 transport_flags() { # transport -> the bench's --server/--format flags
 	case $1 in
@@ -110,9 +52,7 @@ run_bench() { # label args...
 	local label=$1; shift
 	local status=0 load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
-	local shown="$*"
-	shown=${shown//$JWT_SECRET/<jwt-secret>}
-	log "run $label (loadavg $load): handoff bench ${shown//$API_KEY/<api-key>}"
+	log "run $label (loadavg $load): handoff bench $(redacted "$@")"
 	timeout --signal=TERM --kill-after=15 "$LIMIT" "$GEN" bench "$@" --pid "$SERVER_PID" \
 		>"$WORK/$label.txt" 2>"$WORK/$label.err" || status=$?
 	cat "$WORK/$label.txt"
@@ -128,22 +68,22 @@ else
 	go build -o "$BIN" ./cmd/handoff
 fi
 cp "${BENCH_BIN:-$BIN}" "$GEN"
-log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
-: >"$WORK/results.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log_machine
+: >"$WORK/results.txt"
 
 for run in $(seq 1 "$RUNS"); do
 	for tr in $TRANSPORTS; do
 		# shellcheck disable=SC2046
 		flags=($(transport_flags "$tr"))
 		label="$tr-run$run"
-		start_server "$label"
+		start_handoff memory "$label"
 		run_bench "$label" fanout "${flags[@]}" --target "http://127.0.0.1:$PORT" --jwt-secret "$JWT_SECRET" \
 			--api-key "$API_KEY" --sockets "$SOCKETS" --channels "$CHANNELS" --rate "$RATE" \
 			--publishers "$PUBLISHERS" --warmup "$WARMUP" --duration "$DURATION"
 		stop_server
 		if [[ $IDLE == 1 ]]; then
-			start_server "$label-idle"
+			start_handoff memory "$label-idle"
 			run_bench "$label-idle" idle "${flags[@]}" --target "http://127.0.0.1:$PORT" --jwt-secret "$JWT_SECRET" \
 				--api-key "$API_KEY" --sockets "$SOCKETS" --channels "$CHANNELS" --hold "$HOLD"
 			stop_server

@@ -38,140 +38,9 @@ QUIET_WAIT=${QUIET_WAIT:-60}
 # A bench run may take this long beyond its warmup+duration (setup, drain).
 RUN_SLACK=180
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/handoff-bench.XXXXXX")
-BIN="$WORK/handoff"
-SERVER_PID=""
-REDIS_PID=""
-REDIS_PORT=""
-# Throwaway credentials, valid only for these servers.
-JWT_SECRET="bench-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
-API_KEY="bench:$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-stop_pid() { # pid name: TERM, wait up to 20 s, then KILL
-	local pid=$1 name=$2 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "$name ($pid) did not stop in 20s; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-stop_server() { stop_pid "$SERVER_PID" "handoff serve"; SERVER_PID=""; }
-stop_redis() { stop_pid "$REDIS_PID" "redis-server"; REDIS_PID=""; }
-
-cleanup() {
-	stop_server
-	stop_redis
-	if [[ -n ${OUT:-} ]]; then
-		mkdir -p "$OUT"
-		cp "$WORK"/*.json "$WORK"/*.txt "$WORK"/*.log "$OUT"/ 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port picks a port below the ephemeral range (32768+), so the
-# bench's own client sockets can never be handed it, and checks that
-# nothing listens there.
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	log "no free port found"
-	exit 1
-}
-
-start_redis() {
-	local dir="$WORK/redis" i
-	command -v redis-server >/dev/null || { log "redis-server not found (apt-get install -y redis-server)"; exit 1; }
-	rm -rf "$dir" && mkdir -p "$dir"
-	REDIS_PORT=$(free_port)
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-		--protected-mode no --daemonize no --loglevel warning --maxclients 1000 >"$WORK/redis.log" 2>&1 &
-	REDIS_PID=$!
-	for i in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && return
-		sleep 0.1
-	done
-	log "redis-server did not start"; cat "$WORK/redis.log" >&2; exit 1
-}
-
-publish_wired() { # a request without credentials: 401 when the route exists
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/channels/probe/messages" || true)
-	[[ $code == 401 ]]
-}
-
-# start_server backend label: a fresh node on a free port; sets PORT.
-start_server() {
-	local backend=$1 label=$2 i
-	PORT=$(free_port)
-	local args=(serve --addr "127.0.0.1:$PORT" --log-level warn --log-format json
-		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY"
-		--shutdown-timeout 5s
-		# every bench socket comes from 127.0.0.1: lift the per-address caps
-		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000
-		# case 2 opens one capture session per channel (1,000); the default cap is 200
-		--max-open-sessions-per-facility 10000)
-	if [[ $backend == redis ]]; then
-		start_redis
-		args+=(--redis-addrs "127.0.0.1:$REDIS_PORT" --redis-prefix "bench$RANDOM")
-	fi
-	"$BIN" "${args[@]}" >"$WORK/server-$label.log" 2>&1 &
-	SERVER_PID=$!
-	for i in $(seq 1 150); do
-		if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
-			publish_wired && return
-			log "handoff serve does not answer POST /channels/{channel}/messages"; exit 1
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "handoff serve did not become ready:"; cat "$WORK/server-$label.log" >&2; exit 1
-}
-
-# busy_cores prints the machine's CPU use over one second, in hundredths
-# of a core (from /proc/stat; every process, not just ours).
-busy_cores() {
-	local u n s i w q sq st b1 t1
-	read -r _ u n s i w q sq st _ </proc/stat
-	b1=$((u + n + s + q + sq + st)) t1=$((u + n + s + i + w + q + sq + st))
-	sleep 1
-	read -r _ u n s i w q sq st _ </proc/stat
-	echo $(((u + n + s + q + sq + st - b1) * 100 * $(nproc) / (u + n + s + i + w + q + sq + st - t1)))
-}
-
-# quiet_wait waits (at most QUIET_WAIT seconds) for the machine to be
-# nearly idle, so other people's work disturbs a run less. It never fails.
-quiet_wait() {
-	local max waited=0 busy
-	max=$(awk -v q="$QUIET_MAX" 'BEGIN { printf "%d", q * 100 }')
-	while ((waited < QUIET_WAIT)); do
-		busy=$(busy_cores)
-		((busy <= max)) && return 0
-		waited=$((waited + 1))
-	done
-	log "the machine is still busy ($busy/100 cores of other work) after ${QUIET_WAIT}s; running anyway (noisy)"
-}
-
-seconds() { # "20s" -> 20 (whole seconds; the bench takes Go durations)
-	local d=$1
-	case $d in *ms) echo 1 ;; *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac
-}
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
+bench_init handoff-bench
 
 # run_bench label args...: one bench process, bounded in time; its text
 # goes to the terminal and $WORK/label.txt, its RESULT line to results.
@@ -179,9 +48,7 @@ run_bench() {
 	local label=$1 limit=$2; shift 2
 	local status=0
 	quiet_wait
-	local shown="$*"
-	shown=${shown//$JWT_SECRET/<jwt-secret>}
-	log "run $label: handoff bench ${shown//$API_KEY/<api-key>}"
+	log "run $label: handoff bench $(redacted "$@")"
 	local aux=()
 	[[ -n $REDIS_PID && $1 == fanout ]] && aux=(--aux-pid "$REDIS_PID")
 	timeout --signal=TERM --kill-after=15 "$limit" "$BIN" bench "$@" --pid "$SERVER_PID" "${aux[@]}" \
@@ -197,14 +64,14 @@ target() { echo "http://127.0.0.1:$PORT"; }
 
 log "building handoff"
 go build -o "$BIN" ./cmd/handoff
-log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
+log_machine
 : >"$WORK/results.txt"
 
 for backend in $BACKENDS; do
 	for run in $(seq 1 "$RUNS"); do
 		for scenario in $SCENARIOS; do
 			label="$backend-$scenario-run$run"
-			start_server "$backend" "$label"
+			start_handoff "$backend" "$label"
 			common=(--target "$(target)" --jwt-secret "$JWT_SECRET")
 			case $scenario in
 			case1)

@@ -47,8 +47,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CENTRIFUGO_VERSION=v6.9.1
-CENTRIFUGO_DIR=${CENTRIFUGO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/handoff-bench/centrifugo-$CENTRIFUGO_VERSION}
+# shellcheck source=scripts/lib/centrifugo.sh
+. scripts/lib/centrifugo.sh
 BACKENDS=${BACKENDS:-memory redis}
 SERVERS=${SERVERS:-centrifugo handoff}
 CASES=${CASES:-A B C}
@@ -76,7 +76,8 @@ QUIET_WAIT=${QUIET_WAIT:-30}
 # A bench run may take this long beyond its warmup+duration (setup, drain).
 RUN_SLACK=180
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
 
 for b in $BACKENDS; do [[ $b == memory || $b == redis ]] || { log "BACKENDS: unknown backend $b"; exit 2; }; done
 for s in $SERVERS; do [[ $s == centrifugo || $s == handoff ]] || { log "SERVERS: unknown server $s"; exit 2; }; done
@@ -91,122 +92,9 @@ if (($(ulimit -n) < need)); then
 	exit 1
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/handoff-vs-cf.XXXXXX")
-BIN="$WORK/handoff"
+bench_init handoff-vs-cf
 CF_BIN="$CENTRIFUGO_DIR/centrifugo"
-SERVER_PID=""
-REDIS_PID=""
-REDIS_PORT=""
-PORT=""
-# Throwaway credentials, valid only for these servers.
-JWT_SECRET="bench-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
-API_KEY="bench:$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 CF_API_KEY="cf$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-
-stop_pid() { # pid name: TERM, wait up to 20 s, then KILL
-	local pid=$1 name=$2 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "$name ($pid) did not stop in 20s; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-stop_server() { stop_pid "$SERVER_PID" "server"; SERVER_PID=""; }
-stop_redis() { stop_pid "$REDIS_PID" "redis-server"; REDIS_PID=""; }
-
-cleanup() {
-	stop_server
-	stop_redis
-	if [[ -n ${OUT:-} ]]; then
-		mkdir -p "$OUT"
-		cp "$WORK"/*.txt "$WORK"/*.err "$WORK"/*.log "$WORK"/*.json "$WORK"/*.md "$OUT"/ 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# install_centrifugo installs the pinned Centrifugo with go install, only
-# when it is missing. A go-installed binary reports version 0.0.0, so a
-# stamp file beside it records which version it is.
-install_centrifugo() {
-	local stamp="$CENTRIFUGO_DIR/.version"
-	if [[ -x $CF_BIN && $(cat "$stamp" 2>/dev/null) == "$CENTRIFUGO_VERSION" ]]; then
-		return
-	fi
-	log "installing Centrifugo $CENTRIFUGO_VERSION into $CENTRIFUGO_DIR (go install; about 5-10 minutes of compiling on 2 cores)"
-	mkdir -p "$CENTRIFUGO_DIR"
-	GOBIN="$CENTRIFUGO_DIR" GOFLAGS=-buildvcs=false go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
-	echo "$CENTRIFUGO_VERSION" >"$stamp"
-}
-
-# free_port picks a port below the ephemeral range (32768+), so the
-# bench's own client sockets can never be handed it, and checks that
-# nothing listens there.
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	log "no free port found"
-	exit 1
-}
-
-start_redis() { # label
-	local dir="$WORK/redis-$1" i
-	command -v redis-server >/dev/null || { log "redis-server not found: make deps installs it"; exit 1; }
-	rm -rf "$dir" && mkdir -p "$dir"
-	REDIS_PORT=$(free_port)
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-		--protected-mode no --daemonize no --loglevel warning --maxclients 1000 >"$WORK/redis-$1.log" 2>&1 &
-	REDIS_PID=$!
-	for i in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && return
-		sleep 0.1
-	done
-	log "redis-server did not start"; cat "$WORK/redis-$1.log" >&2; exit 1
-}
-
-# start_handoff backend label: a fresh handoff on a free port; sets PORT.
-start_handoff() {
-	local backend=$1 label=$2 i code
-	PORT=$(free_port)
-	local args=(serve --addr "127.0.0.1:$PORT" --log-level warn --log-format json
-		--data-dir "$WORK/data-$label" --jwt-secret "$JWT_SECRET" --api-keys "$API_KEY"
-		--shutdown-timeout 5s
-		# every bench socket comes from 127.0.0.1: lift the per-address caps
-		--max-conns-per-addr 0 --max-unauth-sockets-per-addr 100000
-		# one capture session per bench channel, all of one facility
-		--max-open-sessions-per-facility 10000)
-	if [[ $backend == redis ]]; then
-		start_redis "$label"
-		args+=(--redis-addrs "127.0.0.1:$REDIS_PORT" --redis-prefix "bench$RANDOM")
-	fi
-	"$BIN" "${args[@]}" >"$WORK/server-$label.log" 2>&1 &
-	SERVER_PID=$!
-	for i in $(seq 1 150); do
-		if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
-			# a publish without credentials: 401 when the route exists
-			code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/channels/probe/messages" || true)
-			[[ $code == 401 ]] && return
-			log "handoff serve does not answer POST /channels/{channel}/messages ($code)"; exit 1
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "handoff serve did not become ready:"; cat "$WORK/server-$label.log" >&2; exit 1
-}
 
 # centrifugo_config backend: the config of one Centrifugo run, on stdout.
 # Loopback only, usage stats off, an HTTP API key, HS256 connection tokens,
@@ -249,35 +137,6 @@ start_centrifugo() {
 		sleep 0.1
 	done
 	log "centrifugo did not become ready:"; cat "$WORK/server-$label.log" >&2; exit 1
-}
-
-# busy_cores prints the machine's CPU use over one second, in hundredths
-# of a core (from /proc/stat; every process, not just ours).
-busy_cores() {
-	local u n s i w q sq st b1 t1
-	read -r _ u n s i w q sq st _ </proc/stat
-	b1=$((u + n + s + q + sq + st)) t1=$((u + n + s + i + w + q + sq + st))
-	sleep 1
-	read -r _ u n s i w q sq st _ </proc/stat
-	echo $(((u + n + s + q + sq + st - b1) * 100 * $(nproc) / (u + n + s + i + w + q + sq + st - t1 + 1)))
-}
-
-# quiet_wait waits (at most QUIET_WAIT seconds) for the machine to be
-# nearly idle, so other work disturbs a run less. It never fails.
-quiet_wait() {
-	local max waited=0 busy=0
-	max=$(awk -v q="$QUIET_MAX" 'BEGIN { printf "%d", q * 100 }')
-	while ((waited < QUIET_WAIT)); do
-		busy=$(busy_cores)
-		((busy <= max)) && return 0
-		waited=$((waited + 1))
-	done
-	((QUIET_WAIT == 0)) || log "the machine is still busy ($busy/100 cores of other work) after ${QUIET_WAIT}s; running anyway (noisy)"
-}
-
-seconds() { # "20s" -> 20 (whole seconds, rounded up; the bench takes Go durations)
-	local d=$1
-	case $d in *ms) echo 1 ;; *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" | awk '{ printf "%d", $1 + 0.999 }' ;; *) echo "$d" ;; esac
 }
 
 # run_bench key limit scenario args...: one bench process against the
@@ -331,7 +190,7 @@ c_passed() {
 install_centrifugo
 log "building handoff"
 go build -o "$BIN" ./cmd/handoff
-log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), open files $(ulimit -n)"
+log_machine
 : >"$WORK/results.txt"
 fanout_limit=$(($(seconds "$WARMUP") + $(seconds "$DURATION") + RUN_SLACK))
 

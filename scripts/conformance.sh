@@ -164,6 +164,10 @@ for line in open(work + "/results"):
     n, c, r = line.split()
     res[(n, c)] = "PASS" if r == "FLAKY" else r
     if r == "FLAKY": flaky.append((n, c))
+if not res:
+    # An empty run passes nothing: the test list or the runner broke
+    # (or CONF_RUN matched no test).
+    raise SystemExit("conformance: no test ran (%d tests listed from ably-go)" % len(areas))
 count = collections.defaultdict(lambda: [0, 0, 0])  # pass, known fail, total
 new, stale = [], []
 for (n, c), r in sorted(res.items()):

@@ -57,13 +57,7 @@ if [ "$(cat "$ablyjs_dir/.lock-sha256" 2>/dev/null)" != "$lock_sum" ] || ! [ -d 
 fi
 
 # Centrifugo, for the side-by-side benchmark and internal/fanout's
-# integration test. A go-installed binary reports version 0.0.0, so a stamp
-# file beside it records which one it is.
-centrifugo_version="v6.9.1"
-centrifugo_dir="${CENTRIFUGO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/handoff-bench/centrifugo-$centrifugo_version}"
-if ! [ -x "$centrifugo_dir/centrifugo" ] || [ "$(cat "$centrifugo_dir/.version" 2>/dev/null)" != "$centrifugo_version" ]; then
-  echo "installing Centrifugo ${centrifugo_version} into ${centrifugo_dir} with go install (several minutes of compiling)"
-  mkdir -p "$centrifugo_dir"
-  GOBIN="$centrifugo_dir" GOFLAGS=-buildvcs=false go install "github.com/centrifugal/centrifugo/v6@${centrifugo_version}"
-  echo "$centrifugo_version" > "$centrifugo_dir/.version"
-fi
+# integration test.
+# shellcheck source=scripts/lib/centrifugo.sh
+. "$here/lib/centrifugo.sh"
+install_centrifugo

@@ -3,6 +3,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,14 +39,13 @@ func ablyPage(t *testing.T, version string) string {
 		w.Header().Set("Content-Type", "text/javascript")
 		http.ServeFile(w, r, build)
 	})
-	mux.HandleFunc("GET /rest-scenarios.mjs", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		http.ServeFile(w, r, filepath.Join(scenarios, "rest-scenarios.mjs"))
-	})
-	mux.HandleFunc("GET /realtime-scenarios.mjs", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		http.ServeFile(w, r, filepath.Join(scenarios, "realtime-scenarios.mjs"))
-	})
+	// The scenarios and the module they import (steps.mjs).
+	for _, f := range []string{"rest-scenarios.mjs", "realtime-scenarios.mjs", "steps.mjs"} {
+		mux.HandleFunc("GET /"+f, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript")
+			http.ServeFile(w, r, filepath.Join(scenarios, f))
+		})
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, `<!doctype html><title>PMS</title><script src="/ably.js"></script>
@@ -64,6 +64,23 @@ window.ready = true;
 	return page.URL
 }
 
+// openAblyPage opens ablyPage in a new tab of browser and waits until
+// ably-js and the scenarios have loaded.
+func openAblyPage(t *testing.T, browser context.Context, version string) context.Context {
+	t.Helper()
+	pageURL := ablyPage(t, version)
+	tab, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if _, err := chromedp.Run(tab, chromedp.Navigate(pageURL)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(tab, chromedp.Poll[bool]("window.ready === true && typeof Ably === 'object'",
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the page did not load ably-js %s: %v", version, err)
+	}
+	return tab
+}
+
 // TestAblyJSBrowserREST: ably-js's browser build, unmodified, in Chromium
 // on another origin: the same REST scenarios as in Node, through CORS with
 // credentials, envelope=json history pages (the browser build asks for
@@ -71,13 +88,9 @@ window.ready = true;
 // read the error at all).
 func TestAblyJSBrowserREST(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig(t)
-	cfg.APIKeys = ablyJSKey
-	n := startNode(t, cfg)
-	jwt := n.devToken()
+	n, jwt := startAblyJSNode(t)
 	browser := testutil.NewBrowser(t)
 	version := testutil.AblyJSVersions[len(testutil.AblyJSVersions)-1]
-	pageURL := ablyPage(t, version)
 
 	s := n.createSession(jwt, "enc-ablyjs-browser")
 	desktop := n.realtime(t, jwt)
@@ -86,15 +99,7 @@ func TestAblyJSBrowserREST(t *testing.T) {
 	}
 	testutil.Next(t, desktop, client.KindSubscribed)
 
-	tab, cancel := chromedp.NewContext(browser)
-	defer cancel()
-	if _, err := chromedp.Run(tab, chromedp.Navigate(pageURL)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(tab, chromedp.Poll[bool]("window.ready === true && typeof Ably === 'object'",
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-		t.Fatalf("the page did not load ably-js %s: %v", version, err)
-	}
+	tab := openAblyPage(t, browser, version)
 	opts, _ := json.Marshal(map[string]any{"port": n.port, "key": ablyJSKey, "channel": s.Channel, "binary": false})
 	before := time.Now()
 	out, err := chromedp.Run(tab, chromedp.Evaluate[string](
@@ -115,33 +120,21 @@ func TestAblyJSBrowserREST(t *testing.T) {
 // asks for protocol heartbeats (heartbeats=true) and JSON.
 func TestAblyJSBrowserRealtime(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig(t)
-	cfg.APIKeys = ablyJSKey
-	n := startNode(t, cfg)
-	jwt := n.devToken()
+	n, jwt := startAblyJSNode(t)
 	rest := n.ablyREST(t, ablyJSKey)
 	browser := testutil.NewBrowser(t)
 	version := testutil.AblyJSVersions[len(testutil.AblyJSVersions)-1]
-	pageURL := ablyPage(t, version)
 
 	s := n.createSession(jwt, "enc-ablyjs-browser-rt")
 	mobile := n.claim(s.Token)
-	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+	proxy := testutil.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
 	actions := map[string]func(){
 		"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 9)) },
-		"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+		"cut":   func() { proxy.Cut(); publishGap(t, rest, s.Channel) },
 	}
 
-	tab, cancel := chromedp.NewContext(browser)
-	defer cancel()
-	if _, err := chromedp.Run(tab, chromedp.Navigate(pageURL)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(tab, chromedp.Poll[bool]("window.ready === true && typeof Ably === 'object'",
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-		t.Fatalf("the page did not load ably-js %s: %v", version, err)
-	}
-	opts, _ := json.Marshal(map[string]any{"port": proxy.port(), "key": ablyJSKey, "channel": s.Channel, "binary": false})
+	tab := openAblyPage(t, browser, version)
+	opts, _ := json.Marshal(map[string]any{"port": proxy.Port(), "key": ablyJSKey, "channel": s.Channel, "binary": false})
 	if _, err := chromedp.Run(tab, chromedp.Evaluate[any](fmt.Sprintf("void window.runRealtime(%s)", opts))); err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,11 @@
 package server_test
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,29 +22,71 @@ import (
 // that shape and forbids "." in the secret.
 const ablyJSKey = "handoff.ablyjs:ablyjs-secret-0123456789"
 
-// runAblyJS runs one of testdata/ablyjs's scenario scripts with a released
-// ably-js version against n and decodes the JSON object it prints.
-func runAblyJS(t *testing.T, n *node, script, version, format, channel string, out any) {
+// runAblyJS runs one of testdata/ablyjs's scenarios (scenario "rest":
+// rest-scenarios.mjs, "realtime": realtime-scenarios.mjs) through run.mjs
+// with a released ably-js version against port, and decodes its
+// {"result":…} line into out. A scenario may ask the test to act
+// ({"control":name} lines, answered on its stdin once actions[name] has
+// run).
+func runAblyJS(t *testing.T, port int, scenario, version, format, channel string, actions map[string]func(), out any) {
 	t.Helper()
-	nodeBin := testutil.Node(t)
-	pkg := testutil.AblyJS(t, version)
-	abs, err := filepath.Abs(filepath.Join("testdata", "ablyjs", script))
+	abs, err := filepath.Abs(filepath.Join("testdata", "ablyjs", "run.mjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, abs)
-	cmd.Env = append(os.Environ(),
-		"ABLY_JS="+pkg, "HANDOFF_PORT="+fmt.Sprint(n.port), "ABLY_KEY="+ablyJSKey,
+	cmd := exec.CommandContext(ctx, testutil.Node(t), abs)
+	cmd.Env = append(os.Environ(), "SCENARIO="+scenario,
+		"ABLY_JS="+testutil.AblyJS(t, version), "HANDOFF_PORT="+fmt.Sprint(port), "ABLY_KEY="+ablyJSKey,
 		"CHANNEL="+channel, "FORMAT="+format)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ably-js %s %s: %v\nstderr:\n%s\nstdout:\n%s", version, script, err, stderr.String(), stdout.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		t.Fatalf("ably-js %s %s printed %q: %v (stderr %s)", version, script, stdout.String(), err, stderr.String())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &testutil.LogBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var result json.RawMessage
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var line struct {
+			Control string          `json:"control"`
+			Result  json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Errorf("ably-js printed %q", sc.Text())
+			continue
+		}
+		if line.Result != nil {
+			result = line.Result
+			continue
+		}
+		act, ok := actions[line.Control]
+		if !ok {
+			t.Errorf("ably-js asked for an unknown action %q", line.Control)
+		} else {
+			act()
+		}
+		if _, err := io.WriteString(stdin, "done\n"); err != nil {
+			t.Errorf("answering %s: %v", line.Control, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ably-js %s %s: %v\nstderr:\n%s", version, scenario, err, stderr.String())
+	}
+	if result == nil {
+		t.Fatalf("ably-js %s %s printed no result (stderr %s)", version, scenario, stderr.String())
+	}
+	if err := json.Unmarshal(result, out); err != nil {
+		t.Fatalf("result %s: %v", result, err)
 	}
 }
 
@@ -61,6 +104,16 @@ type jsMsg struct {
 	Timestamp int64           `json:"timestamp"`
 }
 
+// startAblyJSNode starts a dev node whose publish API takes ablyJSKey,
+// and returns it with a desktop token.
+func startAblyJSNode(t *testing.T) (*node, string) {
+	t.Helper()
+	cfg := devConfig(t)
+	cfg.APIKeys = ablyJSKey
+	n := startNode(t, cfg)
+	return n, n.devToken()
+}
+
 // TestAblyJSREST: each released ably-js version, unmodified, in Node, uses
 // a node's Ably REST API: time, publish (what the desktop receives),
 // history both ways with pagination, a token with a narrower capability,
@@ -68,10 +121,7 @@ type jsMsg struct {
 // code (not NaN).
 func TestAblyJSREST(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig(t)
-	cfg.APIKeys = ablyJSKey
-	n := startNode(t, cfg)
-	jwt := n.devToken()
+	n, jwt := startAblyJSNode(t)
 	for _, version := range testutil.AblyJSVersions {
 		for _, format := range []string{"json", "msgpack"} {
 			t.Run(version+"/"+format, func(t *testing.T) {
@@ -84,7 +134,7 @@ func TestAblyJSREST(t *testing.T) {
 
 				var got restResult
 				before := time.Now()
-				runAblyJS(t, n, "rest.mjs", version, format, s.Channel, &got)
+				runAblyJS(t, n.port, "rest", version, format, s.Channel, nil, &got)
 				checkREST(t, desktop, s.Channel, before, got)
 			})
 		}

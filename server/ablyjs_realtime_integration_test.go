@@ -3,143 +3,16 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ably/ably-go/ably"
 	"github.com/google/uuid"
 
 	"github.com/handoff-health/handoff/internal/testutil"
 )
-
-// cutProxy is a TCP proxy in front of a node whose open connections the
-// test can cut, as a lost Wi-Fi link would: the client sees its socket
-// drop and must resume.
-type cutProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{l: l, target: target}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-// cut closes every connection open through the proxy.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// runAblyJSControlled runs a scenario script that asks the test to act
-// ({"control":name} lines, answered on its stdin once the action is done)
-// and returns its {"result":…}.
-func runAblyJSControlled(t *testing.T, port int, script, version, format, channel string, actions map[string]func(), out any) {
-	t.Helper()
-	abs, err := filepath.Abs(filepath.Join("testdata", "ablyjs", script))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testutil.Node(t), abs)
-	cmd.Env = append(os.Environ(),
-		"ABLY_JS="+testutil.AblyJS(t, version), "HANDOFF_PORT="+fmt.Sprint(port), "ABLY_KEY="+ablyJSKey,
-		"CHANNEL="+channel, "FORMAT="+format)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &testutil.LogBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var result json.RawMessage
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var line struct {
-			Control string          `json:"control"`
-			Result  json.RawMessage `json:"result"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Errorf("ably-js printed %q", sc.Text())
-			continue
-		}
-		if line.Result != nil {
-			result = line.Result
-			continue
-		}
-		act, ok := actions[line.Control]
-		if !ok {
-			t.Errorf("ably-js asked for an unknown action %q", line.Control)
-		} else {
-			act()
-		}
-		if _, err := io.WriteString(stdin, "done\n"); err != nil {
-			t.Errorf("answering %s: %v", line.Control, err)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("ably-js %s %s: %v\nstderr:\n%s", version, script, err, stderr.String())
-	}
-	if result == nil {
-		t.Fatalf("ably-js %s %s printed no result (stderr %s)", version, script, stderr.String())
-	}
-	if err := json.Unmarshal(result, out); err != nil {
-		t.Fatalf("result %s: %v", result, err)
-	}
-}
 
 type realtimeResult struct {
 	Connect struct {
@@ -168,9 +41,10 @@ type realtimeResult struct {
 		Error *jsErr   `json:"error"`
 	} `json:"history"`
 	Token struct {
-		Calls int      `json:"calls"`
-		Seen  []string `json:"seen"`
-		Error *jsErr   `json:"error"`
+		Calls          int      `json:"calls"`
+		SameConnection bool     `json:"sameConnection"`
+		Seen           []string `json:"seen"`
+		Error          *jsErr   `json:"error"`
 	} `json:"token"`
 	BadKey struct {
 		State  string `json:"state"`
@@ -181,6 +55,9 @@ type realtimeResult struct {
 		State string `json:"state"`
 		Error *jsErr `json:"error"`
 	} `json:"close"`
+	// Failed is set by the browser page when the scenarios threw
+	// outside a step.
+	Failed   string `json:"failed"`
 	Received []struct {
 		jsMsg
 		ConnectionID string `json:"connectionId"`
@@ -196,10 +73,7 @@ type realtimeResult struct {
 // untilAttach, token expiry and renewal, a refused key and close.
 func TestAblyJSRealtime(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig(t)
-	cfg.APIKeys = ablyJSKey
-	n := startNode(t, cfg)
-	jwt := n.devToken()
+	n, jwt := startAblyJSNode(t)
 	rest := n.ablyREST(t, ablyJSKey)
 	for _, version := range testutil.AblyJSVersions {
 		for _, format := range []string{"json", "msgpack"} {
@@ -207,11 +81,11 @@ func TestAblyJSRealtime(t *testing.T) {
 				t.Parallel()
 				s := n.createSession(jwt, "enc-ablyjs-rt-"+version+"-"+format)
 				mobile := n.claim(s.Token)
-				proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
+				proxy := testutil.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", n.port))
 				var got realtimeResult
-				runAblyJSControlled(t, proxy.port(), "realtime.mjs", version, format, s.Channel, map[string]func(){
+				runAblyJS(t, proxy.Port(), "realtime", version, format, s.Channel, map[string]func(){
 					"photo": func() { n.addImage(mobile, uuid.NewString(), testutil.JPEG(t, 7)) },
-					"cut":   func() { proxy.cut(); publishGap(t, rest, s.Channel) },
+					"cut":   func() { proxy.Cut(); publishGap(t, rest, s.Channel) },
 				}, &got)
 				checkRealtime(t, got)
 			})
@@ -221,6 +95,9 @@ func TestAblyJSRealtime(t *testing.T) {
 
 func checkRealtime(t *testing.T, got realtimeResult) {
 	t.Helper()
+	if got.Failed != "" {
+		t.Fatalf("the scenarios stopped: %s", got.Failed)
+	}
 	for name, e := range map[string]*jsErr{
 		"connect": got.Connect.Error, "attach": got.Attach.Error, "publish": got.Publish.Error,
 		"hubEvent": got.HubEvent.Error, "rest": got.Rest.Error, "drop": got.Drop.Error, "ping": got.Ping.Error,
@@ -277,6 +154,9 @@ func checkRealtime(t *testing.T, got realtimeResult) {
 	}
 	if got.Token.Calls < 2 || !slices.Contains(got.Token.Seen, "token-2") {
 		t.Errorf("token renewal: authCallback called %d times, seen %v", got.Token.Calls, got.Token.Seen)
+	}
+	if !got.Token.SameConnection {
+		t.Error("token renewal: the connection was replaced, not kept")
 	}
 	if r := got.BadKey.Reason; got.BadKey.State != "failed" || r == nil || r.Code != 40101 {
 		t.Errorf("wrong secret: state %s, reason %+v; want failed with 40101", got.BadKey.State, r)

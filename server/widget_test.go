@@ -75,7 +75,10 @@ func TestWidgetTokensOnHandoff(t *testing.T) {
 		}
 		return false
 	})
-	if calls < 1 {
+	mu.Lock()
+	asked := calls
+	mu.Unlock()
+	if asked < 1 {
 		t.Error("the SDK never asked the endpoint for a TokenRequest")
 	}
 	if err := ch.Publish(ctx, "note", "x"); err == nil {

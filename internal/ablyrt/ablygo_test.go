@@ -86,10 +86,7 @@ func TestAblyGoPubSub(t *testing.T) {
 			channel := "session:pubsub-" + f.name
 			c := realtime(t, n.port, f.binary, ably.WithKey(testKey))
 			ch := c.Channels.Get(channel)
-			var got inbox
-			if _, err := ch.SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, ch)
 			res, err := ch.PublishWithResult(ctx(t), "note", "hello")
 			if err != nil {
 				t.Fatal(err)
@@ -158,11 +155,8 @@ func TestAblyGoEchoAndCapability(t *testing.T) {
 			t.Parallel()
 			channel := "pub:echo-" + f.name
 			quiet := realtime(t, n.port, f.binary, ably.WithKey(testKey), ably.WithEchoMessages(false))
-			var got inbox
 			qch := quiet.Channels.Get(channel)
-			if _, err := qch.SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, qch)
 			for i := range 3 {
 				if err := qch.Publish(ctx(t), "mine", strconv.Itoa(i)); err != nil {
 					t.Fatal(err)
@@ -225,19 +219,16 @@ func TestAblyGoDroppedTransport(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			channel := "session:drop-" + f.name
-			p := startProxy(t, n.http.Listener.Addr().String())
-			c := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := c.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			p := testutil.StartProxy(t, n.http.Listener.Addr().String())
+			c := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
+			got := subscribe(t, c.Channels.Get(channel))
 			waitState(t, c, ably.ConnectionStateConnected)
 			firstID := c.Connection.ID()
 			rest := restJSON(t, n.port).Channels.Get(channel)
 			const total = 60
 			for i := range total {
 				if i%15 == 5 {
-					p.cut()
+					p.Cut()
 				}
 				if err := rest.Publish(ctx(t), "m", strconv.Itoa(i)); err != nil {
 					t.Fatal(err)
@@ -290,10 +281,7 @@ func TestAblyGoTokenExpiry(t *testing.T) {
 				}
 				reasons = append(reasons, code)
 			})
-			var got inbox
-			if _, err := c.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, c.Channels.Get(channel))
 			firstID := c.Connection.ID()
 			testutil.Eventually(t, "past the first token's expiry, renewed and connected", func() bool {
 				return time.Now().UnixMilli() > firstExpiry.Load()+200 && calls.Load() >= 2 &&
@@ -368,10 +356,7 @@ func TestAblyGoHistoryUntilAttach(t *testing.T) {
 			}
 			c := realtime(t, n.port, f.binary, ably.WithKey(testKey))
 			ch := c.Channels.Get(channel)
-			var live inbox
-			if _, err := ch.SubscribeAll(ctx(t), live.add); err != nil {
-				t.Fatal(err)
-			}
+			live := subscribe(t, ch)
 			for i := range 2 {
 				if err := rest.Publish(ctx(t), "after", strconv.Itoa(i)); err != nil {
 					t.Fatal(err)

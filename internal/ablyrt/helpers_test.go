@@ -2,7 +2,6 @@ package ablyrt_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -151,73 +150,12 @@ func (b *inbox) all() []*ably.Message {
 
 func (b *inbox) len() int { return len(b.all()) }
 
-// proxy is a TCP proxy whose connections the test can cut, to drop a
-// client's transport without the client's knowledge.
-type proxy struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	target string
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func startProxy(t testing.TB, target string) *proxy {
+// subscribe attaches ch and collects every message it receives.
+func subscribe(t testing.TB, ch *ably.RealtimeChannel) *inbox {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	got := &inbox{}
+	if _, err := ch.SubscribeAll(ctx(t), got.add); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		target := p.target
-		p.mu.Unlock()
-		out, err := net.Dial("tcp", target)
-		if err != nil {
-			_ = in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); _, _ = io.Copy(out, in); _ = out.Close() }()
-		go func() { defer p.wg.Done(); _, _ = io.Copy(in, out); _ = in.Close() }()
-	}
-}
-
-// retarget sends new connections to target (a load balancer moving the
-// client to another node).
-func (p *proxy) retarget(target string) {
-	p.mu.Lock()
-	p.target = target
-	p.mu.Unlock()
-}
-
-// cut closes every proxied connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
+	return got
 }

@@ -61,12 +61,9 @@ func TestAblyGoRealtimeOrigin(t *testing.T) {
 			}))
 			waitState(t, pub, ably.ConnectionStateConnected)
 			addr := n.http.Listener.Addr().String()
-			p := startProxy(t, addr)
-			sub := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := sub.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			p := testutil.StartProxy(t, addr)
+			sub := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
+			got := subscribe(t, sub.Channels.Get(channel))
 			waitState(t, sub, ably.ConnectionStateConnected)
 			subID := sub.Connection.ID()
 			pch := pub.Channels.Get(channel)
@@ -83,13 +80,13 @@ func TestAblyGoRealtimeOrigin(t *testing.T) {
 			// The subscriber's transport drops and cannot come back (nothing
 			// listens on port 1) until the third message is stored: it gets
 			// that one by replay, when the resumed connection re-attaches.
-			p.retarget("127.0.0.1:1")
-			p.cut()
+			p.Retarget("127.0.0.1:1")
+			p.Cut()
 			testutil.Eventually(t, "the subscriber is disconnected", func() bool {
 				return sub.Connection.State() != ably.ConnectionStateConnected
 			})
 			publish("replayed-2")
-			p.retarget(addr)
+			p.Retarget(addr)
 			testutil.Eventually(t, "the replayed message", func() bool { return got.len() >= 3 })
 			waitState(t, sub, ably.ConnectionStateConnected)
 			testutil.Equal(t, "the subscriber resumed its connection", subID, sub.Connection.ID())
@@ -117,10 +114,7 @@ func TestAblyGoRESTOrigin(t *testing.T) {
 			t.Parallel()
 			channel := "session:rest-origin-" + f.name
 			sub := realtime(t, n.port, f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := sub.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			got := subscribe(t, sub.Channels.Get(channel))
 			rest, err := ably.NewREST(options(n.port, f.binary, ably.WithKey(testKey), ably.WithClientID("desk-7"),
 				ably.WithIdempotentRESTPublishing(true))...)
 			if err != nil {

@@ -215,6 +215,7 @@ func TestHeartbeats(t *testing.T) {
 			if err != nil || hb.Action != ablyproto.ActionHeartbeat {
 				t.Fatalf("%s: idle frame %+v %v", f, hb, err)
 			}
+			testutil.Equal(t, "idle heartbeat id", "", hb.ID)
 		}
 	}
 }

@@ -43,19 +43,16 @@ func TestTwoNodesResume(t *testing.T) {
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			channel := "session:two-nodes-" + f.name
-			p := startProxy(t, a.http.Listener.Addr().String())
-			c := realtime(t, p.port(), f.binary, ably.WithKey(testKey))
-			var got inbox
-			if _, err := c.Channels.Get(channel).SubscribeAll(ctx(t), got.add); err != nil {
-				t.Fatal(err)
-			}
+			p := testutil.StartProxy(t, a.http.Listener.Addr().String())
+			c := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
+			got := subscribe(t, c.Channels.Get(channel))
 			waitState(t, c, ably.ConnectionStateConnected)
 			firstID := c.Connection.ID()
 			const total = 40
 			for i := range total {
 				if i == 10 {
-					p.retarget(b.http.Listener.Addr().String())
-					p.cut()
+					p.Retarget(b.http.Listener.Addr().String())
+					p.Cut()
 				}
 				on := a
 				if i%2 == 1 {

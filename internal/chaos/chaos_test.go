@@ -104,10 +104,10 @@ var scenarios = []scenario{
 			// so that killing the master loses nothing; they publish again
 			// (and get 503s) while Sentinel fails over.
 			p.hold(t)
-			waitFor(t, "the replica has every write", settleBound, func() bool { return replicaCaughtUp(e.redis, e.replica) })
+			testutil.EventuallyWithin(t, "the replica has every write", settleBound, func() bool { return replicaCaughtUp(e.redis, e.replica) })
 			e.redis.Kill()
 			p.release()
-			waitFor(t, "the sentinel promotes the replica", settleBound, func() bool {
+			testutil.EventuallyWithin(t, "the sentinel promotes the replica", settleBound, func() bool {
 				return sentinelMasterAddr(e.sentinel) == e.replica.Addr
 			})
 		},
@@ -120,7 +120,7 @@ var scenarios = []scenario{
 			p.waitAccepted(t, "events the replica does not get", during)
 			e.redis.Kill()
 			e.replica.Resume()
-			waitFor(t, "the sentinel promotes the replica", settleBound, func() bool {
+			testutil.EventuallyWithin(t, "the sentinel promotes the replica", settleBound, func() bool {
 				return sentinelMasterAddr(e.sentinel) == e.replica.Addr
 			})
 		},
@@ -144,8 +144,8 @@ var scenarios = []scenario{
 				}
 			}
 			e.cluster.Masters[victim].Kill()
-			waitFor(t, "the dead master's replica takes over", settleBound, e.cluster.Replicas[victim].IsMaster)
-			waitFor(t, "the cluster is ok again", settleBound, e.cluster.Masters[(victim+1)%3].ClusterOK)
+			testutil.EventuallyWithin(t, "the dead master's replica takes over", settleBound, e.cluster.Replicas[victim].IsMaster)
+			testutil.EventuallyWithin(t, "the cluster is ok again", settleBound, e.cluster.Masters[(victim+1)%3].ClusterOK)
 		},
 	},
 }
@@ -155,7 +155,7 @@ var scenarios = []scenario{
 func sentinelSetup(t *testing.T) *env {
 	m := testutil.StartRedis(t)
 	r := testutil.StartRedisWith(t, "--replicaof", "127.0.0.1", fmt.Sprint(m.Port))
-	waitFor(t, "the replica is in sync", readyBound, r.InSync)
+	testutil.EventuallyWithin(t, "the replica is in sync", readyBound, r.InSync)
 	s := startSentinel(t, m)
 	return &env{redis: m, replica: r, sentinel: s, d: newDeployment(t, s, sentinelMaster)}
 }
@@ -244,7 +244,7 @@ func runLoad(ctx context.Context, d *deployment) *loadCounts {
 		Duration: loadDuration, EventTimeout: settleBound, RequestTimeout: 10 * time.Second,
 	})
 	if err != nil {
-		return &loadCounts{Errors: 1}
+		return &loadCounts{Errors: 1, Err: err.Error()}
 	}
 	return &loadCounts{Expected: rep.EventsExpected, Received: rep.EventsReceived, Lost: rep.Lost,
 		Duplicated: rep.Duplicated, Errors: rep.Errors, Resyncs: rep.Resyncs}
@@ -272,6 +272,7 @@ func verdict(sc scenario, rw *row) string {
 		check(sc.wipes && code == "not_found", "a channel refused "+code)
 	}
 	if l := rw.Load; l != nil {
+		check(l.Err == "", "the load test did not run: "+l.Err)
 		check(l.Lost == 0, fmt.Sprintf("load test lost %d", l.Lost))
 		check(l.Duplicated == 0, fmt.Sprintf("load test duplicated %d", l.Duplicated))
 		check(l.Expected > 0, "load test completed nothing")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/client"
+	"github.com/handoff-health/handoff/internal/testutil"
 )
 
 // Probe settings, each bounded so a scenario stays short on a 2-core CI
@@ -108,7 +109,7 @@ func newProbe(t *testing.T, d *deployment) *probe {
 		p.wg.Add(2)
 		go func() { defer p.wg.Done(); _ = c.Run(ctx) }()
 		go func() { defer p.wg.Done(); ch.receive(c.Events()) }()
-		waitFor(t, ch.name+"'s subscriber is subscribed", settleBound, func() bool {
+		testutil.EventuallyWithin(t, ch.name+"'s subscriber is subscribed", settleBound, func() bool {
 			ch.mu.Lock()
 			defer ch.mu.Unlock()
 			return ch.subscribed
@@ -196,7 +197,7 @@ func (p *probe) start() {
 func (p *probe) hold(t *testing.T) {
 	t.Helper()
 	p.held.Store(true)
-	waitFor(t, "no publish is under way", settleBound, func() bool { return p.inflight.Load() == 0 })
+	testutil.EventuallyWithin(t, "no publish is under way", settleBound, func() bool { return p.inflight.Load() == 0 })
 }
 
 // release lets the publishers go on.
@@ -265,7 +266,7 @@ func (p *probe) attempts() int {
 func (p *probe) waitAccepted(t *testing.T, what string, n int) {
 	t.Helper()
 	base := p.accepted()
-	waitFor(t, what, settleBound, func() bool { return p.accepted() >= base+n })
+	testutil.EventuallyWithin(t, what, settleBound, func() bool { return p.accepted() >= base+n })
 }
 
 // stop ends the publishers, then flushes: on every channel an end marker
@@ -278,7 +279,7 @@ func (p *probe) stop(t *testing.T) {
 	p.pubs.Wait()
 	for _, ch := range p.chans {
 		var accepted time.Time
-		waitFor(t, "the end marker is accepted on "+ch.name, settleBound, func() bool {
+		testutil.EventuallyWithin(t, "the end marker is accepted on "+ch.name, settleBound, func() bool {
 			cursor, _ := p.publish(ch.name, probeMarker, 1)
 			accepted = time.Now()
 			if cursor == "" {
@@ -286,7 +287,7 @@ func (p *probe) stop(t *testing.T) {
 			}
 			return cursor != ""
 		})
-		waitFor(t, "the end marker reaches "+ch.name, settleBound, func() bool {
+		testutil.EventuallyWithin(t, "the end marker reaches "+ch.name, settleBound, func() bool {
 			ch.mu.Lock()
 			defer ch.mu.Unlock()
 			return ch.marker >= 1 || len(ch.signals) > 0 && !ch.signals[len(ch.signals)-1].Before(accepted)
@@ -297,19 +298,6 @@ func (p *probe) stop(t *testing.T) {
 func (p *probe) close() {
 	p.cancel()
 	p.wg.Wait()
-}
-
-// waitFor polls cond until it holds, failing the test after bound. It is
-// a failure bound on a loaded machine, never a speed assertion.
-func waitFor(t *testing.T, what string, bound time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", bound, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // createSession creates a capture session through the balancer and
@@ -340,5 +328,5 @@ func (d *deployment) createSession(encounter string) string {
 func (p *probe) waitAttempts(t *testing.T, what string, n int) {
 	t.Helper()
 	base := p.attempts()
-	waitFor(t, what, settleBound, func() bool { return p.attempts() >= base+n })
+	testutil.EventuallyWithin(t, what, settleBound, func() bool { return p.attempts() >= base+n })
 }

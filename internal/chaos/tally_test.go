@@ -133,6 +133,7 @@ func (p *probe) tally() counts {
 // loadCounts is the load test's summary in a scenario that ran it.
 type loadCounts struct {
 	Expected, Received, Lost, Duplicated, Errors, Resyncs int
+	Err                                                   string // why the run could not start
 }
 
 // row is one line of the results table.

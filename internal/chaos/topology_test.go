@@ -41,11 +41,7 @@ func startSentinel(t *testing.T, master *testutil.Redis) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: `make test` installs it (apt-get install -y redis-server); tests never skip for a missing dependency")
-	}
-	cmd := exec.Command(bin, path, "--sentinel")
+	cmd := exec.Command(testutil.RedisBinary(t), path, "--sentinel")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server --sentinel: %v", err)
@@ -56,7 +52,7 @@ func startSentinel(t *testing.T, master *testutil.Redis) string {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { sc.Close() })
-	waitFor(t, "the sentinel knows the master and its replica", readyBound, func() bool {
+	testutil.EventuallyWithin(t, "the sentinel knows the master and its replica", readyBound, func() bool {
 		replicas, err := sc.Replicas(context.Background(), sentinelMaster).Result()
 		return err == nil && len(replicas) > 0
 	})

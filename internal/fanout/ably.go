@@ -182,12 +182,8 @@ var benchDataPrefix = []byte(`{"t":`)
 // the publisher writes it, falling back to encoding/json.
 func parseBenchData(b []byte) (sched, start int64, ok bool) {
 	if bytes.HasPrefix(b, benchDataPrefix) {
-		rest := b[len(benchDataPrefix):]
-		t, n := parseUint(rest)
-		if n > 0 && t > 0 && bytes.HasPrefix(rest[n:], startKey) {
-			if r, m := parseUint(rest[n+len(startKey):]); m > 0 {
-				return int64(t), int64(r), true
-			}
+		if t, r, ok := parseTimes(b[len(benchDataPrefix):]); ok && t > 0 {
+			return t, r, true
 		}
 	}
 	var d struct {

@@ -158,7 +158,6 @@ func (s *socket) pong() {
 var (
 	cfPushPrefix = []byte(`{"push":`)
 	cfPubKey     = []byte(`"pub":`)
-	cfDataKey    = []byte(`"data":{"t":`)
 	cfOffsetKey  = []byte(`"offset":`)
 	cfDisconnect = []byte(`"disconnect":`)
 	cfUnsub      = []byte(`"unsubscribe":`)
@@ -218,17 +217,11 @@ func parseCentrifugoPub(line []byte) (off uint64, sched, start int64, ok bool) {
 }
 
 func parseCentrifugoPubFast(line []byte) (off uint64, sched, start int64, ok bool) {
-	i := bytes.Index(line, cfDataKey)
+	i := bytes.Index(line, dataKey)
 	if i < 0 {
 		return
 	}
-	rest := line[i+len(cfDataKey):]
-	t, n := parseUint(rest)
-	if n == 0 || !bytes.HasPrefix(rest[n:], startKey) {
-		return
-	}
-	r, m := parseUint(rest[n+len(startKey):])
-	if m == 0 {
+	if sched, start, ok = parseTimes(line[i+len(dataKey):]); !ok {
 		return
 	}
 	// The bench's data holds no "offset" key, so the last one is the
@@ -236,11 +229,11 @@ func parseCentrifugoPubFast(line []byte) (off uint64, sched, start int64, ok boo
 	if k := bytes.LastIndex(line, cfOffsetKey); k >= 0 {
 		o, n := parseUint(line[k+len(cfOffsetKey):])
 		if n == 0 {
-			return
+			return 0, 0, 0, false
 		}
 		off = o
 	}
-	return off, int64(t), int64(r), true
+	return off, sched, start, true
 }
 
 // centrifugoAPIError is a 200 reply whose body holds an error: the

@@ -16,9 +16,8 @@ import (
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
-// centrifugoVersion is the Centrifugo the side-by-side runs compare with;
-// scripts/install-test-deps.sh and scripts/bench-vs-centrifugo.sh install
-// it into the same directory.
+// centrifugoVersion is the Centrifugo the side-by-side runs compare with,
+// as scripts/lib/centrifugo.sh pins and installs it (make deps).
 const centrifugoVersion = "v6.9.1"
 
 // centrifugoBinary finds the pinned Centrifugo: $HANDOFF_CENTRIFUGO, or

@@ -62,6 +62,7 @@ func TestParseCentrifugoPub(t *testing.T) {
 		{"spaces", `{"push": {"channel": "c", "pub": {"data": {"t": 5, "r": 6}, "offset": 3}}}`, 3, 5, 6, true},
 		{"no bench data", `{"push":{"channel":"c","pub":{"data":{"x":1}}}}`, 0, 0, 0, false},
 		{"not JSON", `{"push":{"channel":"c","pub":{"data":{"t":1`, 0, 0, 0, false},
+		{"an offset that is not a number", `{"push":{"channel":"c","pub":{"data":{"t":100,"r":150},"offset":"x"}}}`, 0, 0, 0, false},
 	}
 	for _, tc := range cases {
 		off, sched, st, ok := parseCentrifugoPub([]byte(tc.line))
@@ -360,4 +361,25 @@ func TestRunFanoutAgainstACentrifugo(t *testing.T) {
 	if res.OK || res.Publishes.ErrorKinds["status 401"] == 0 {
 		t.Fatalf("a refused key gave %+v", res.Publishes)
 	}
+}
+
+// TestReadReply: a reply is read whole into the reused buffer, one past
+// centrifugoReplyLimit is cut there, and the rest of the body is drained
+// (so the connection can carry the next request).
+func TestReadReply(t *testing.T) {
+	t.Parallel()
+	buf := make([]byte, 0, 4)
+	got, err := readReply(buf, strings.NewReader(`{"result":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "short reply", `{"result":{}}`, string(got))
+
+	long := strings.NewReader(strings.Repeat("x", centrifugoReplyLimit+100))
+	got, err = readReply(got[:0], long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "long reply cut at the limit", centrifugoReplyLimit, len(got))
+	testutil.Equal(t, "the rest drained", 0, long.Len())
 }

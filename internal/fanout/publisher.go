@@ -337,21 +337,12 @@ func (p *publisher) appendData(b []byte, sched, startNs int64) []byte {
 // readReply reads a reply body into buf, up to centrifugoReplyLimit, and
 // discards the rest.
 func readReply(buf []byte, r io.Reader) ([]byte, error) {
-	lr := io.LimitReader(r, centrifugoReplyLimit)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			_, err = io.Copy(io.Discard, r)
-			return buf, err
-		}
-		if err != nil {
-			return buf, err
-		}
+	buf, err := readInto(buf, io.LimitReader(r, centrifugoReplyLimit))
+	if err != nil {
+		return buf, err
 	}
+	_, err = io.Copy(io.Discard, r)
+	return buf, err
 }
 
 // schedule feeds jobs at rate/batch requests per second from start until

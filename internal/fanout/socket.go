@@ -158,19 +158,28 @@ func (s *socket) read(ctx context.Context) ([]byte, error) {
 	if s.buf == nil {
 		s.buf = make([]byte, 0, 512)
 	}
-	b := s.buf[:0]
+	b, err := readInto(s.buf[:0], r)
+	if err != nil {
+		return nil, err
+	}
+	s.buf = b
+	return b, nil
+}
+
+// readInto appends everything r holds to buf, growing it only when full,
+// so a reused buffer makes reading allocation-free.
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			s.buf = b
-			return b, nil
+			return buf, nil
 		}
 		if err != nil {
-			return nil, err
+			return buf, err
 		}
 	}
 }
@@ -317,16 +326,25 @@ func parseEventFast(b []byte) (off uint64, sched, start int64, ok bool) {
 	if d < 0 {
 		return
 	}
-	rest = rest[d+len(dataKey):]
-	t, n := parseUint(rest)
-	if n == 0 || !bytes.HasPrefix(rest[n:], startKey) {
+	if sched, start, ok = parseTimes(rest[d+len(dataKey):]); !ok {
 		return
 	}
-	r, m := parseUint(rest[n+len(startKey):])
+	return off, sched, start, true
+}
+
+// parseTimes reads what follows the bench data's `{"t":` in the order the
+// publisher writes it, `<t>,"r":<r>`: the scheduled and request start
+// times.
+func parseTimes(b []byte) (sched, start int64, ok bool) {
+	t, n := parseUint(b)
+	if n == 0 || !bytes.HasPrefix(b[n:], startKey) {
+		return 0, 0, false
+	}
+	r, m := parseUint(b[n+len(startKey):])
 	if m == 0 {
-		return
+		return 0, 0, false
 	}
-	return off, int64(t), int64(r), true
+	return int64(t), int64(r), true
 }
 
 // parseUint reads leading decimal digits; n is how many.

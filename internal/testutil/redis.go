@@ -29,8 +29,9 @@ type Redis struct {
 	cmd  *exec.Cmd
 }
 
-// redisBinary finds redis-server or fails the test with how to install it.
-func redisBinary(t testing.TB) string {
+// RedisBinary finds redis-server or fails the test with how to install it
+// (also for tests that run it in another mode, e.g. a Sentinel).
+func RedisBinary(t testing.TB) string {
 	t.Helper()
 	for _, p := range []string{"redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
 		if path, err := exec.LookPath(p); err == nil {
@@ -45,11 +46,7 @@ func redisBinary(t testing.TB) string {
 // StartRedis starts a fresh redis-server and stops it when the test ends.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	r := &Redis{t: t, Dir: t.TempDir(), Port: FreePort(t)}
-	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
-	r.Start()
-	t.Cleanup(r.Kill)
-	return r
+	return StartRedisWith(t)
 }
 
 // StartRedisWith starts a fresh redis-server with extra flags, which
@@ -88,7 +85,7 @@ func (r *Redis) signal(sig syscall.Signal) {
 // Start launches the server (again) on the same port and waits for it.
 func (r *Redis) Start() {
 	r.t.Helper()
-	bin := redisBinary(r.t)
+	bin := RedisBinary(r.t)
 	args := append([]string{
 		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--dir", r.Dir, "--save", "", "--appendonly", "no",

@@ -1,12 +1,9 @@
 // Realtime scenarios for a released ably-js package against a handoff node,
-// shared by Node (realtime.mjs) and Chromium. `control(name)` asks the Go
+// shared by Node (run.mjs) and Chromium. `control(name)` asks the Go
 // test to do something the SDK cannot (add a photo through the capture API,
 // cut the transport) and resolves when it is done. Each step records its
 // error instead of stopping the run; the Go test asserts on the result.
-
-function errInfo(e) {
-  return { code: e && e.code, statusCode: e && e.statusCode, message: String(e && e.message) };
-}
+import { errInfo, stepper } from './steps.mjs';
 
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -27,14 +24,7 @@ function view(m) {
 export async function runRealtime(Ably, { port, key, channel, binary, logLevel = 0, control, debug = () => {} }) {
   const base = { endpoint: '127.0.0.1', port, tls: false, useBinaryProtocol: binary, logLevel, transports: ['web_socket'] };
   const out = {};
-  async function step(name, fn) {
-    debug(`step ${name}`);
-    try {
-      out[name] = await fn();
-    } catch (e) {
-      out[name] = { error: errInfo(e) };
-    }
-  }
+  const step = stepper(out, debug);
 
   const rt = new Ably.Realtime({ ...base, key });
   const states = [];

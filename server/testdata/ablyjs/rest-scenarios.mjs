@@ -1,12 +1,9 @@
 // REST scenarios for a released ably-js package against a handoff node,
-// shared by Node (rest.mjs) and Chromium (server/ablyjs_browser_integration_test.go).
+// shared by Node (run.mjs) and Chromium (server/ablyjs_browser_integration_test.go).
 // Each step records its error instead of stopping the run, so one failure
 // does not hide the others; the Go tests assert on the object returned and
 // on what the node's desktop socket received.
-
-function errInfo(e) {
-  return { code: e && e.code, statusCode: e && e.statusCode, message: String(e && e.message) };
-}
+import { errInfo, stepper } from './steps.mjs';
 
 async function collect(page) {
   const items = [];
@@ -19,14 +16,7 @@ async function collect(page) {
 export async function runREST(Ably, { port, key, channel, binary, logLevel = 0, debug = () => {} }) {
   const base = { endpoint: '127.0.0.1', port, tls: false, useBinaryProtocol: binary, logLevel };
   const out = {};
-  async function step(name, fn) {
-    debug(`step ${name}`);
-    try {
-      out[name] = await fn();
-    } catch (e) {
-      out[name] = { error: errInfo(e) };
-    }
-  }
+  const step = stepper(out, debug);
   const rest = new Ably.Rest({ ...base, key });
   const ch = rest.channels.get(channel);
 

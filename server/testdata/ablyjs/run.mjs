@@ -1,14 +1,18 @@
-// Runs realtime-scenarios.mjs with one released ably-js package in Node
-// (server/ablyjs_integration_test.go). control(name) prints
-// {"control":name} and waits for the Go test's line on stdin; the result
-// is the last line printed.
+// Runs one of the shared scenarios with one released ably-js package in
+// Node (server/ablyjs_integration_test.go): SCENARIO=rest runs
+// rest-scenarios.mjs, SCENARIO=realtime realtime-scenarios.mjs.
+// control(name) prints {"control":name} and waits for the Go test's line
+// on stdin; the result is the last line printed, {"result":…}.
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
+import { runREST } from './rest-scenarios.mjs';
 import { runRealtime } from './realtime-scenarios.mjs';
 
+const run = { rest: runREST, realtime: runRealtime }[process.env.SCENARIO];
+if (!run) throw new Error(`SCENARIO must be rest or realtime, not ${process.env.SCENARIO}`);
 const require = createRequire(import.meta.url);
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const out = await runRealtime(require(process.env.ABLY_JS), {
+const out = await run(require(process.env.ABLY_JS), {
   port: Number(process.env.HANDOFF_PORT),
   key: process.env.ABLY_KEY,
   channel: process.env.CHANNEL,
@@ -20,4 +24,5 @@ const out = await runRealtime(require(process.env.ABLY_JS), {
     await lines.next();
   },
 });
+// ably-js keeps HTTP connections alive, which would keep Node running.
 process.stdout.write(JSON.stringify({ result: out }) + '\n', () => process.exit(0));
