@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,7 +242,38 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 		id.clientID = c.clientID
 	}
 	c.adopt(id)
+	failed := c.narrowChannels()
 	c.sendConnected(nil)
+	for _, name := range failed {
+		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: errCapabilityNarrowed})
+	}
+}
+
+var errCapabilityNarrowed = errorInfo(401, ablyproto.CodeCapability, "the new token's capability no longer allows this channel")
+
+// narrowChannels stops every attached channel the capability just adopted
+// no longer allows (RTC8a1): one whose granted modes are all gone, or one
+// that loses subscribe, since delivering to it would exceed the
+// capability and quietly stopping would leave an attached channel that
+// never receives. Their subscriptions end here, before the CONNECTED that
+// completes the AUTH, so nothing the new capability forbids is delivered
+// after it; the caller then fails each with a channel ERROR 40160, as Ably
+// does (the SDKs move the channel to FAILED). A channel that keeps its
+// modes stays attached and keeps delivering; one that only loses publish
+// stays attached too, and its publishes are NACKed on the capability.
+func (c *conn) narrowChannels() []string {
+	var failed []string
+	for name, cs := range c.channels {
+		kept := modes(c.cap, name, cs.flags)
+		if kept != 0 && (kept&ablyproto.FlagSubscribe != 0 || cs.flags&ablyproto.FlagSubscribe == 0) {
+			continue
+		}
+		cs.stop()
+		delete(c.channels, name)
+		failed = append(failed, name)
+	}
+	slices.Sort(failed)
+	return failed
 }
 
 // newID returns 16 random hex characters.
