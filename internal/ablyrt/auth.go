@@ -228,8 +228,14 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 	}
 	id, e := c.verifyToken(pm.Auth.AccessToken)
 	switch {
+	case e == errTokenExpired:
+		c.fatal(e) // a token error: the SDK renews once more and reconnects
+		return
 	case e != nil:
-		c.fatal(e)
+		// A failed in-band AUTH fails the connection (RTC8a2). A token
+		// error (401, 40140-40149) would instead make the SDKs renew and
+		// send the same bad token source again, so it is 40101.
+		c.fatal(errorInfo(401, ablyproto.CodeInvalidCredentials, "invalid credentials: the new token is not one this server issued"))
 		return
 	case id.keyName != c.keyName:
 		c.fatal(errorInfo(401, ablyproto.CodeInvalidCredentials, "the new token is for another API key"))

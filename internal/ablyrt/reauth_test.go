@@ -94,8 +94,9 @@ func TestAblyGoReauthNarrows(t *testing.T) {
 // TestReauthFrames: frame by frame, a narrowing AUTH answers CONNECTED
 // (same connectionId) and then a channel ERROR 40160 for each channel the
 // capability no longer allows, a channel that only loses publish stays
-// attached, and an AUTH with a token for another clientId fails the
-// connection with 40102.
+// attached, an AUTH with a token for another clientId fails the
+// connection with 40102, and one with a token the server never issued
+// with 40101.
 func TestReauthFrames(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, startHub(t), ablyrt.Config{})
@@ -139,5 +140,15 @@ func TestReauthFrames(t *testing.T) {
 		e = w.expect(ablyproto.ActionError)
 		testutil.Equal(t, "connection-level", "", e.Channel)
 		testutil.Equal(t, "clientId mismatch", 40102, e.Error.Code)
+
+		// A token the server never issued fails the connection with a
+		// code outside the token-error range, so the SDK does not renew
+		// and retry it (RTC8a2: the connection goes FAILED).
+		w = dial(t, n, f, url.Values{"access_token": {token("", `{"*":["*"]}`)}})
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAuth, Auth: &ablyproto.AuthDetails{AccessToken: "made:up"}})
+		e = w.expect(ablyproto.ActionError)
+		testutil.Equal(t, "bad token code", 40101, e.Error.Code)
+		testutil.Equal(t, "bad token status", 401, e.Error.StatusCode)
 	}
 }
