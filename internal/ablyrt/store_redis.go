@@ -2,6 +2,7 @@ package ablyrt
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -15,11 +16,13 @@ import (
 // its msgSerial dedupe. Per connection it keeps two keys with the
 // connection id as their Cluster hash tag:
 //
-//	<prefix>:ablyconn:{connId}      "1" while the connection is resumable (TTL)
-//	<prefix>:ablyconn:{connId}:out  hash msgSerial → JSON Outcome (TTL)
+//	<prefix>:ablyconn:{connId}         "1" while the connection is resumable (TTL)
+//	<prefix>:ablyconn:{connId}:out     hash msgSerial → JSON Outcome (TTL)
+//	<prefix>:ablyconn:{connId}:outidx  sorted set of the hash's msgSerials (TTL)
 //
-// The SDKs number msgSerials upwards, so recording serial n drops n-1000:
-// a connection keeps at most the last 1000 outcomes.
+// A connection keeps the outcomes of its highest maxOutcomes serials
+// (record.lua): the SDKs resend only the latest, still unacknowledged
+// ones, and the bound holds whatever order a client numbers in.
 type RedisStore struct {
 	client redis.UniversalClient
 	prefix string
@@ -34,17 +37,24 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{client: client, prefix: prefix}
 }
 
-func (s *RedisStore) keys(connID string) (alive, out string) {
+func (s *RedisStore) keys(connID string) (alive, out, index string) {
 	base := s.prefix + ":ablyconn:{" + connID + "}"
-	return base, base + ":out"
+	return base, base + ":out", base + ":outidx"
 }
+
+var (
+	//go:embed record.lua
+	recordLua    string
+	recordScript = redis.NewScript(recordLua)
+)
 
 // Keep implements ConnStore.
 func (s *RedisStore) Keep(ctx context.Context, connID string, ttl time.Duration) error {
-	alive, out := s.keys(connID)
+	alive, out, index := s.keys(connID)
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, alive, "1", ttl)
 		p.PExpire(ctx, out, ttl)
+		p.PExpire(ctx, index, ttl)
 		return nil
 	})
 	return err
@@ -52,14 +62,14 @@ func (s *RedisStore) Keep(ctx context.Context, connID string, ttl time.Duration)
 
 // Alive implements ConnStore.
 func (s *RedisStore) Alive(ctx context.Context, connID string) (bool, error) {
-	alive, _ := s.keys(connID)
+	alive, _, _ := s.keys(connID)
 	n, err := s.client.Exists(ctx, alive).Result()
 	return n == 1, err
 }
 
 // Outcome implements ConnStore.
 func (s *RedisStore) Outcome(ctx context.Context, connID string, msgSerial int64) (Outcome, bool, error) {
-	_, out := s.keys(connID)
+	_, out, _ := s.keys(connID)
 	b, err := s.client.HGet(ctx, out, strconv.FormatInt(msgSerial, 10)).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -76,23 +86,17 @@ func (s *RedisStore) Outcome(ctx context.Context, connID string, msgSerial int64
 
 // Record implements ConnStore.
 func (s *RedisStore) Record(ctx context.Context, connID string, msgSerial int64, o Outcome, ttl time.Duration) error {
-	alive, out := s.keys(connID)
+	alive, out, index := s.keys(connID)
 	b, err := json.Marshal(o)
 	if err != nil {
 		return err
 	}
-	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, out, strconv.FormatInt(msgSerial, 10), b)
-		p.HDel(ctx, out, strconv.FormatInt(msgSerial-maxOutcomes, 10))
-		p.PExpire(ctx, out, ttl)
-		p.PExpire(ctx, alive, ttl)
-		return nil
-	})
-	return err
+	return recordScript.Run(ctx, s.client, []string{out, index, alive},
+		strconv.FormatInt(msgSerial, 10), b, ttl.Milliseconds(), maxOutcomes).Err()
 }
 
 // Forget implements ConnStore.
 func (s *RedisStore) Forget(ctx context.Context, connID string) error {
-	alive, out := s.keys(connID)
-	return s.client.Del(ctx, alive, out).Err()
+	alive, out, index := s.keys(connID)
+	return s.client.Del(ctx, alive, out, index).Err()
 }
