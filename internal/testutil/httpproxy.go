@@ -38,9 +38,15 @@ type HTTPFault struct {
 // port.
 func StartHTTPProxy(t testing.TB, target string) *HTTPProxy {
 	t.Helper()
+	// Its own transport, so its idle connections to target end with it.
+	tr := &http.Transport{}
 	p := &HTTPProxy{rp: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})}
+	p.rp.Transport = tr
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.srv.Close)
+	t.Cleanup(func() {
+		p.srv.Close()
+		tr.CloseIdleConnections()
+	})
 	return p
 }
 
