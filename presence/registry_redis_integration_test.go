@@ -188,3 +188,32 @@ func TestRedisConfigRefusesBadPrefix(t *testing.T) {
 		t.Errorf("no client: %v", err)
 	}
 }
+
+// TestRedisEventsMissedWhileReconnectingAreDelivered: PubSub drops what is
+// published while a node's connection is down; the node reads it from
+// history when it is back, in order, once.
+func TestRedisEventsMissedWhileReconnectingAreDelivered(t *testing.T) {
+	t.Parallel()
+	srv := testutil.StartRedis(t)
+	proxy := testutil.StartProxy(t, srv.Addr)
+	viaProxy := newRedisClient(t, "127.0.0.1:"+strconv.Itoa(proxy.Port()))
+	a := newTestRedis(t, RedisConfig{Client: viaProxy})
+	b := newTestRedis(t, RedisConfig{Client: newRedisClient(t, srv.Addr)})
+	rec := subscribe(t, a, "room")
+	apply(t, b, change(Enter, "room", "c1", "bob", "c1:0:0", `0`))
+	rec.wait(t, 1)
+
+	proxy.Retarget("127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))) // nothing listens there
+	proxy.Cut()
+	for i := 1; i <= 5; i++ {
+		apply(t, b, change(Update, "room", "c1", "bob", "c1:"+strconv.Itoa(i)+":0", strconv.Itoa(i)))
+	}
+	proxy.Retarget(srv.Addr)
+	apply(t, b, change(Leave, "room", "c1", "bob", "c1:6:0", ""))
+
+	want := who(history(t, b, "room", HistoryQuery{Forwards: true}))
+	testutil.Equal(t, "events on the node that reconnected", want, who(rec.wait(t, len(want))))
+	// Nothing more comes: a later event is the next one delivered.
+	apply(t, b, change(Enter, "room", "c2", "alice", "c2:0:0", ""))
+	testutil.Equal(t, "the next event", "2 alice@c2 ", who(rec.wait(t, len(want)+1)[len(want):])[0])
+}
