@@ -24,6 +24,17 @@
 //
 // Synthesized LEAVEs carry an ID that does not start with the member's
 // connectionId (spec RTP2b1): clients then order them by Timestamp.
+//
+// Implementations: registry_memory.go (one node) and registry_redis.go
+// (every node on one Redis); docs/presence.md has the lifetimes and keys.
+//
+// # Locks
+//
+// Memory.mu guards the memory registry's state; Apply queues its event on
+// the fanout while holding it, so queue order is apply order: Memory.mu →
+// fanout.mu. fanout.mu (local subscribers and their queues) and serials.mu
+// (the Redis registry's delivery positions) are leaves. No lock is held
+// while a subscriber's fn runs or while Redis is called.
 package presence
 
 import (

@@ -77,6 +77,11 @@ func (c *RedisConfig) defaults() error {
 	c.HistoryTTL = cmpOr(c.HistoryTTL, DefaultHistoryTTL)
 	c.MaxDataBytes = cmpOr(c.MaxDataBytes, MaxDataBytes)
 	c.LostTTL = cmpOr(c.LostTTL, DefaultLostTTL)
+	if c.SweepInterval >= c.NodeTimeout {
+		// The lease is renewed every SweepInterval: it would lapse between
+		// renewals, and live nodes would be swept as dead.
+		return fmt.Errorf("presence: SweepInterval %v must be shorter than NodeTimeout %v", c.SweepInterval, c.NodeTimeout)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

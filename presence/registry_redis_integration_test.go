@@ -45,7 +45,8 @@ func openRedis(t testing.TB, c redis.UniversalClient) *testRegistry {
 	clock := testutil.NewClock()
 	var open func() *testRegistry
 	open = func() *testRegistry {
-		r := newTestRedis(t, RedisConfig{Client: c, Prefix: "t", Grace: testGrace, SweepInterval: time.Hour, Now: clock.Now})
+		r := newTestRedis(t, RedisConfig{Client: c, Prefix: "t", Grace: testGrace, Now: clock.Now,
+			SweepInterval: time.Hour, NodeTimeout: 2 * time.Hour})
 		return &testRegistry{Registry: r, clock: clock, peer: open, sweep: func() {
 			if err := r.sweep(context.Background()); err != nil {
 				t.Fatalf("sweep: %v", err)
@@ -176,7 +177,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 }
 
-func TestRedisConfigRefusesBadPrefix(t *testing.T) {
+func TestRedisConfigRefusesBadSettings(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
 	for _, p := range []string{"a{b", "a}b", "a*"} {
@@ -186,6 +187,9 @@ func TestRedisConfigRefusesBadPrefix(t *testing.T) {
 	}
 	if _, err := NewRedis(RedisConfig{}); err == nil || errors.Is(err, ErrBadChange) {
 		t.Errorf("no client: %v", err)
+	}
+	if _, err := NewRedis(RedisConfig{Client: c, NodeTimeout: time.Second, SweepInterval: time.Second}); err == nil {
+		t.Error("a sweep interval as long as the node timeout was accepted")
 	}
 }
 
