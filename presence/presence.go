@@ -132,7 +132,10 @@ type Registry interface {
 	CloseConnection(ctx context.Context, connectionID string) error
 	// DetachConnection says the connection's transport dropped without CLOSE: its
 	// members leave (synthesized) after Grace unless Claim is called for it
-	// first, on any node.
+	// first, on any node. A node's Detach leaves alone members that another
+	// node claimed meanwhile (the old transport noticed the drop late); on
+	// one node, the transport calls it only while the dropped transport
+	// still owns the connection.
 	DetachConnection(ctx context.Context, connectionID string) error
 	// Claim says the connection is live on this node (new, or resumed here,
 	// possibly from another node). lost is true when the connection had

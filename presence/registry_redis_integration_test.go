@@ -221,3 +221,30 @@ func TestRedisEventsMissedWhileReconnectingAreDelivered(t *testing.T) {
 	apply(t, b, change(Enter, "room", "c2", "alice", "c2:0:0", ""))
 	testutil.Equal(t, "the next event", "2 alice@c2 ", who(rec.wait(t, len(want)+1)[len(want):])[0])
 }
+
+// TestRedisLateDetachLeavesResumedConnection: the connection resumed on
+// node b while node a had not yet noticed its old transport was dead; a's
+// late Detach must not start a Grace that would remove live members.
+func TestRedisLateDetachLeavesResumedConnection(t *testing.T) {
+	t.Parallel()
+	a := openRedis(t, newRedisClient(t, testutil.StartRedis(t).Addr))
+	b := a.peer()
+	ctx := context.Background()
+	apply(t, a, change(Enter, "r", "c1", "bob", "c1:0:0", ""))
+	if lost, err := b.Claim(ctx, "c1"); err != nil || lost {
+		t.Fatalf("claim: lost=%v err=%v", lost, err)
+	}
+	if err := a.DetachConnection(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * testGrace)
+	a.sweep()
+	testutil.Equal(t, "members", []string{"bob@c1 "}, memberNames(members(t, b, "r")))
+	// b's own Detach does start the Grace.
+	if err := b.DetachConnection(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * testGrace)
+	a.sweep()
+	testutil.Equal(t, "members after b's detach and Grace", []string{}, memberNames(members(t, b, "r")))
+}
