@@ -248,3 +248,22 @@ func TestRedisLateDetachLeavesResumedConnection(t *testing.T) {
 	a.sweep()
 	testutil.Equal(t, "members after b's detach and Grace", []string{}, memberNames(members(t, b, "r")))
 }
+
+// TestRedisForgottenDeadNodeIsSwept: Redis came back from a snapshot that
+// lacks a node's lease but has its members; the sweeper grants the node a
+// lease, which a dead node never renews, so its members still go.
+func TestRedisForgottenDeadNodeIsSwept(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testutil.StartRedis(t).Addr)
+	cfg := RedisConfig{Client: c, NodeTimeout: 600 * time.Millisecond, SweepInterval: 100 * time.Millisecond}
+	ghost, b := newTestRedis(t, cfg), newTestRedis(t, cfg)
+	apply(t, ghost, change(Enter, "g", "c1", "gus", "c1:0:0", ""))
+	apply(t, b, change(Enter, "g", "c2", "bob", "c2:0:0", ""))
+	ghost.Stop()
+	if err := c.HDel(context.Background(), ghost.nodesKey(), ghost.NodeID()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the forgotten node's member leaves", func() bool { return len(members(t, b, "g")) == 1 })
+	testutil.Equal(t, "members", []string{"bob@c2 "}, memberNames(members(t, b, "g")))
+	testutil.Equal(t, "one synthesized LEAVE", []string{"3 gus@c1 "}, who(history(t, b, "g", HistoryQuery{Forwards: true})[2:]))
+}
