@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	"internal/fanout":        {"protocol", "ablyproto", "internal/auth"},
 
 	// Features over the hub.
-	"internal/realtime":   {"hub", "protocol", "internal/auth", "internal/httpx"},
+	"internal/realtime":   {"hub", "protocol", "presence", "internal/auth", "internal/httpx"},
 	"internal/publish":    {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/ablyrt":     {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
