@@ -16,6 +16,8 @@
 //	client: upgrade GET /realtime with "Authorization: Bearer <jwt>", or
 //	        ?access_token=<jwt>, or neither and then a first frame
 //	        {"type":"auth","token":"<jwt>"} within the server's auth timeout
+//	        (a server may also take a phone's mobile token in place of the
+//	        JWT: such a socket may only use presence on its own session)
 //	server: {"type":"connected","connectionId":…,"heartbeat":<ms>,"expiresAt":…}
 //	        or a close with CloseUnauthorized / CloseTokenExpired. A bad
 //	        token is never an HTTP status: browsers cannot read the status
