@@ -161,7 +161,7 @@ func TestEnterUpdateLeave(t *testing.T) {
 			Channel: "room", ClientID: "bob", ConnectionID: "c1", ID: "c1:0:0",
 			Data: json.RawMessage(`"hi"`), Timestamp: r.clock.Now(),
 		}}, ev, cmpTime)
-		apply(t, r, change(Enter, "room", "c2", "alice", "c2:0:0", `{"a":1}`))
+		apply(t, r, change(Enter, "room", "c2", "alice", "c2:0:0", `{"a": 1}`)) // stored compacted
 		apply(t, r, change(Update, "room", "c1", "bob", "c1:1:0", `"busy"`))
 		testutil.Equal(t, "members, by clientId", []string{`alice@c2 {"a":1}`, `bob@c1 "busy"`}, memberNames(members(t, r, "room")))
 
@@ -202,6 +202,17 @@ func TestEnterOfPresentMemberUpdatesIt(t *testing.T) {
 		ms := members(t, r, "room")
 		testutil.Equal(t, "members", []string{`bob@c1 "b"`, `bob@c2 "c"`}, memberNames(ms))
 		testutil.Equal(t, "a member's id is its last change's", "c1:1:0", ms[0].ID)
+	})
+}
+
+func TestEmptyChannelListsAsEmpty(t *testing.T) {
+	forEach(t, func(t *testing.T, r *testRegistry) {
+		ms := members(t, r, "nobody")
+		evs := history(t, r, "nobody", HistoryQuery{})
+		// REST presence answers these as JSON: [] and never null.
+		if ms == nil || evs == nil || len(ms) != 0 || len(evs) != 0 {
+			t.Fatalf("members %#v, history %#v: want both empty and non-nil", ms, evs)
+		}
 	})
 }
 
