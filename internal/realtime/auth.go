@@ -136,7 +136,39 @@ func (c *conn) authenticatePhone(token string) bool {
 	c.phone = &g
 	c.claims = auth.Claims{Expires: g.Expires}
 	c.armExpiry()
+	c.armRecheck(token)
 	return true
+}
+
+// armRecheck checks the phone's token again every PhoneRecheck while the
+// socket is open, and closes it with 4001 once the token names no live
+// phone (revoked, or its session gone): its presence then ends at once.
+// An outage proves nothing; the next round asks again. The timer's
+// goroutine touches nothing of the reader's.
+func (c *conn) armRecheck(token string) {
+	var check func()
+	check = func() {
+		if c.closing.Load() {
+			return
+		}
+		ctx, cancel := opContext()
+		_, err := c.s.cfg.Phone(ctx, token)
+		cancel()
+		if err != nil && !httpx.IsUnavailable(err) {
+			c.closeWith(CloseUnauthorized, "the phone is no longer connected to the session")
+			return
+		}
+		c.recheckTimer().Reset(c.s.cfg.PhoneRecheck)
+	}
+	c.recheckMu.Lock()
+	c.recheck = time.AfterFunc(c.s.cfg.PhoneRecheck, check)
+	c.recheckMu.Unlock()
+}
+
+func (c *conn) recheckTimer() *time.Timer {
+	c.recheckMu.Lock()
+	defer c.recheckMu.Unlock()
+	return c.recheck
 }
 
 // reauthPhone renews a phone socket's grant with its mobile token. A

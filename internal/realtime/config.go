@@ -31,6 +31,11 @@ type Config struct {
 	// ErrPhoneUnknown closes it with 4001, an outage (httpx.IsUnavailable)
 	// with 1011, which clients retry. Nil: only JWTs are accepted.
 	Phone func(ctx context.Context, token string) (PhoneGrant, error)
+	// PhoneRecheck is how often an open phone socket's token is checked
+	// again, so a phone revoked while connected ("wrong patient") leaves
+	// presence: the socket closes with 4001. Zero means
+	// DefaultPhoneRecheck.
+	PhoneRecheck time.Duration
 
 	// Presence is the registry of who is present on channels (the presence
 	// frames). Nil: presence ops and subscribe's presence option are
@@ -117,6 +122,7 @@ func (cfg Config) withDefaults() Config {
 	setDur(&cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDur(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDur(&cfg.AuthTimeout, DefaultAuthTimeout)
+	setDur(&cfg.PhoneRecheck, DefaultPhoneRecheck)
 	setInt(&cfg.SendQueueMessages, DefaultSendQueueMessages)
 	setInt(&cfg.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&cfg.MaxChannels, DefaultMaxChannels)

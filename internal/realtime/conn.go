@@ -43,6 +43,10 @@ type conn struct {
 	presenceSerial           int         // reader
 	badFrames                int         // reader
 	expiry                   *time.Timer // reader
+	// recheck re-verifies a phone socket's token (auth.go); its own
+	// callback resets it, so it is read under recheckMu.
+	recheckMu sync.Mutex
+	recheck   *time.Timer
 	// unauthenticated releases the socket's place in its address's count
 	// of unauthenticated sockets (unauth.go), once its token is checked.
 	unauthenticated func() // reader
@@ -228,6 +232,9 @@ func (c *conn) finish() {
 	}
 	if c.expiry != nil {
 		c.expiry.Stop()
+	}
+	if t := c.recheckTimer(); t != nil {
+		t.Stop()
 	}
 	for _, sub := range c.subs {
 		sub.Unsubscribe()

@@ -119,14 +119,15 @@ func (c *conn) leavePresence() {
 // closedForGood says whether the socket ended with a close handshake that
 // means "not coming back as it was": the peer sent a close frame (the
 // client closed, or its page went away), or this side refused the client
-// (4003 another principal, 4400 bad frames, 1009 too big). Everything else
-// is a drop the client resumes from.
+// (4001 a phone revoked while connected, 4003 another principal, 4400 bad
+// frames, 1009 too big). Everything else is a drop the client resumes
+// from.
 func (c *conn) closedForGood() bool {
 	if c.peerSentClose.Load() {
 		return true
 	}
 	switch code := c.closeCode.Load(); code {
-	case int32(CloseForbidden), int32(CloseBadRequest), int32(CloseTooBig):
+	case int32(CloseUnauthorized), int32(CloseForbidden), int32(CloseBadRequest), int32(CloseTooBig):
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,4 +263,36 @@ func TestPresenceDisabled(t *testing.T) {
 		testutil.Equal(t, "refusal", frame{Type: protocol.FrameError, Channel: "session:a", Code: protocol.CodeForbidden},
 			frame{Type: f.Type, Channel: f.Channel, Code: f.Code})
 	}
+}
+
+// TestPresencePhoneRevokedWhileConnected: a phone revoked while its
+// socket is open ("wrong patient" said elsewhere, or its session gone) is
+// closed with 4001 at the next check, and its member leaves at once,
+// although the grace is an hour.
+func TestPresencePhoneRevokedWhileConnected(t *testing.T) {
+	t.Parallel()
+	var revoked atomic.Bool
+	grants := func(ctx context.Context, tok string) (PhoneGrant, error) {
+		if revoked.Load() {
+			return PhoneGrant{}, ErrPhoneUnknown
+		}
+		return phoneGrants(ctx, tok)
+	}
+	reg := presence.NewMemory(presence.MemoryConfig{Grace: time.Hour})
+	t.Cleanup(reg.Stop)
+	v := newVerifier(t)
+	n := startNode(t, memoryHub(t), v, Config{Presence: reg, Phone: grants, PhoneRecheck: 50 * time.Millisecond})
+	desk := connect(t, n.url, issue(t, v, "fac1", "gp1", time.Hour))
+	desk.watch("session:a")
+	phone := connect(t, n.url, phoneTokenA)
+	phone.send(map[string]any{"type": "presence", "channel": "session:a", "action": "enter"})
+	if f := phone.next(); f.Type != protocol.FrameAck {
+		t.Fatalf("reply to enter: %+v", f)
+	}
+	if f := desk.next(); f.Action != protocol.PresenceEnter {
+		t.Fatalf("desktop saw %+v, want the enter", f)
+	}
+	revoked.Store(true)
+	phone.expectClose(CloseUnauthorized)
+	testutil.Equal(t, "leave of the revoked phone", protocol.PresenceLeave, desk.next().Action)
 }
