@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -266,4 +267,33 @@ func TestRedisForgottenDeadNodeIsSwept(t *testing.T) {
 	testutil.Eventually(t, "the forgotten node's member leaves", func() bool { return len(members(t, b, "g")) == 1 })
 	testutil.Equal(t, "members", []string{"bob@c2 "}, memberNames(members(t, b, "g")))
 	testutil.Equal(t, "one synthesized LEAVE", []string{"3 gus@c1 "}, who(history(t, b, "g", HistoryQuery{Forwards: true})[2:]))
+}
+
+// TestRedisNodesSeeOneOrder: writers on two nodes at once; subscribers on
+// both see the channel's events in the one order history has.
+func TestRedisNodesSeeOneOrder(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testutil.StartRedis(t).Addr)
+	a, b := newTestRedis(t, RedisConfig{Client: c}), newTestRedis(t, RedisConfig{Client: c})
+	recA, recB := subscribe(t, a, "busy"), subscribe(t, b, "busy")
+	const each = 24 // 96 events: all within the kept history
+	var wg sync.WaitGroup
+	for i, r := range []*Redis{a, b, a, b} {
+		wg.Go(func() {
+			conn := "c" + strconv.Itoa(i)
+			for n := range each {
+				act := Enter
+				if n%2 == 1 {
+					act = Leave
+				}
+				apply(t, r, change(act, "busy", conn, "bob", conn+":"+strconv.Itoa(n)+":0", strconv.Itoa(n)))
+			}
+		})
+	}
+	wg.Wait()
+	want := who(history(t, a, "busy", HistoryQuery{Forwards: true, Limit: 4 * each}))
+	testutil.Equal(t, "events kept", 4*each, len(want))
+	testutil.Equal(t, "order on a", want, who(recA.wait(t, 4*each)))
+	testutil.Equal(t, "order on b", want, who(recB.wait(t, 4*each)))
+	testutil.Equal(t, "members", []string{}, memberNames(members(t, b, "busy")))
 }
