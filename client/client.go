@@ -13,6 +13,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ type Client struct {
 
 	mu   sync.Mutex
 	subs map[string]*subState
+	// present is the data of each channel this client is present on; every
+	// new socket (a new connectionId) enters them again.
+	present map[string]json.RawMessage
 	// sock is the connected socket, or nil between connections.
 	sock *socket
 }
@@ -39,6 +43,9 @@ type subState struct {
 	// cursor is the position after the last delivered event (or where the
 	// server said the stream continues); "" means live-only.
 	cursor string
+	// presence: the channel's members and presence changes are delivered
+	// too (Members on KindSubscribed, then KindPresence).
+	presence bool
 }
 
 // New returns a client; call Subscribe for the channels and Run to connect.
@@ -47,7 +54,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("realtime client: URL and Token are required")
 	}
 	cfg = cfg.withDefaults()
-	return &Client{cfg: cfg, events: make(chan Event, cfg.EventBuffer), subs: make(map[string]*subState)}, nil
+	return &Client{cfg: cfg, events: make(chan Event, cfg.EventBuffer), subs: make(map[string]*subState),
+		present: make(map[string]json.RawMessage)}, nil
 }
 
 // Events returns the channel the client delivers on. It is closed when
@@ -62,19 +70,55 @@ var ErrAlreadySubscribed = errors.New("realtime client: already subscribed")
 // only. It takes effect on the current socket, if any, and on every
 // reconnect.
 func (c *Client) Subscribe(channel, since string) error {
+	return c.subscribe(channel, &subState{cursor: since})
+}
+
+// SubscribeWithPresence is Subscribe that also follows the channel's
+// presence: every KindSubscribed carries the channel's Members, and each
+// change after it arrives as a KindPresence.
+func (c *Client) SubscribeWithPresence(channel, since string) error {
+	return c.subscribe(channel, &subState{cursor: since, presence: true})
+}
+
+func (c *Client) subscribe(channel string, st *subState) error {
 	c.mu.Lock()
 	if c.subs[channel] != nil {
 		c.mu.Unlock()
 		return ErrAlreadySubscribed
 	}
-	c.subs[channel] = &subState{cursor: since}
+	c.subs[channel] = st
 	sock := c.sock
 	c.mu.Unlock()
 	if sock != nil {
 		// A failed write kills the socket; the reconnect resubscribes.
-		_ = sock.subscribe(channel, since)
+		_ = sock.subscribe(channel, *st)
 	}
 	return nil
+}
+
+// EnterPresence makes this client a member of channel's presence with data
+// (any JSON value, or nil), now and on every reconnect, until
+// LeavePresence. A refusal arrives as a KindError for the channel.
+func (c *Client) EnterPresence(channel string, data json.RawMessage) {
+	c.mu.Lock()
+	c.present[channel] = data
+	sock := c.sock
+	c.mu.Unlock()
+	if sock != nil {
+		_ = sock.presence(channel, protocol.PresenceEnter, data)
+	}
+}
+
+// LeavePresence ends this client's membership of channel.
+func (c *Client) LeavePresence(channel string) {
+	c.mu.Lock()
+	_, had := c.present[channel]
+	delete(c.present, channel)
+	sock := c.sock
+	c.mu.Unlock()
+	if had && sock != nil {
+		_ = sock.presence(channel, protocol.PresenceLeave, nil)
+	}
 }
 
 // Unsubscribe drops channel; nothing more is delivered for it.

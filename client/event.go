@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/handoff-health/handoff/protocol"
 )
 
 // Kind says what an Event carries.
@@ -25,6 +27,10 @@ const (
 	// KindDisconnected says why (see the Err* close-code errors).
 	KindConnected
 	KindDisconnected
+	// KindPresence is one presence change on a channel subscribed with
+	// presence: Type is the action ("enter", "update", "leave"), ClientID,
+	// ConnectionID, Data and TS the member as the change left it.
+	KindPresence
 )
 
 func (k Kind) String() string {
@@ -41,6 +47,8 @@ func (k Kind) String() string {
 		return "connected"
 	case KindDisconnected:
 		return "disconnected"
+	case KindPresence:
+		return "presence"
 	}
 	return "unknown"
 }
@@ -59,5 +67,9 @@ type Event struct {
 	// event when an Ably client did: its message id, clientId and
 	// connectionId. Empty for events the server publishes.
 	MsgID, ClientID, ConnectionID string
-	Err                           error // KindError, KindDisconnected
+	// Members are the channel's presence members when it was subscribed
+	// with presence: on KindSubscribed, and on a KindResync that answers
+	// a subscribe; nil otherwise.
+	Members []protocol.PresenceMember
+	Err     error // KindError, KindDisconnected
 }

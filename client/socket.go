@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -90,15 +91,22 @@ func (c *Client) connect(ctx context.Context) (connected bool, err error) {
 func (c *Client) attach(ctx context.Context, s *socket) {
 	c.mu.Lock()
 	c.sock = s
-	resume := make(map[string]string, len(c.subs))
+	resume := make(map[string]subState, len(c.subs))
 	for ch, st := range c.subs {
-		resume[ch] = st.cursor
+		resume[ch] = *st
 	}
+	present := maps.Clone(c.present)
 	c.mu.Unlock()
 	c.emit(ctx, Event{Kind: KindConnected})
-	for ch, since := range resume {
-		if s.subscribe(ch, since) != nil {
+	for ch, st := range resume {
+		if s.subscribe(ch, st) != nil {
 			return // the socket is gone; the read loop reports why
+		}
+	}
+	// A new socket is a new connectionId: enter again.
+	for ch, data := range present {
+		if s.presence(ch, protocol.PresenceEnter, data) != nil {
+			return
 		}
 	}
 }
@@ -128,10 +136,17 @@ func (c *Client) handle(ctx context.Context, f protocol.ServerFrame) error {
 		if !c.advance(f.Channel, f.Cursor) {
 			return nil
 		}
-		ev = Event{Kind: KindSubscribed, Channel: f.Channel, ID: f.Cursor}
+		ev = Event{Kind: KindSubscribed, Channel: f.Channel, ID: f.Cursor, Members: f.Presence}
 		if f.Type == protocol.FrameResync || f.Recovered != nil && !*f.Recovered {
 			ev.Kind = KindResync
 		}
+	case protocol.FramePresence:
+		if f.Member == nil || !c.subscribed(f.Channel) {
+			return nil
+		}
+		m := f.Member
+		ev = Event{Kind: KindPresence, Channel: f.Channel, Type: string(f.Action), Data: m.Data, TS: m.TS,
+			ClientID: m.ClientID, ConnectionID: m.ConnectionID}
 	case protocol.FrameError:
 		se := &ServerError{Code: string(f.Code), Message: f.Message}
 		switch {
@@ -152,6 +167,13 @@ func (c *Client) handle(ctx context.Context, f protocol.ServerFrame) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// subscribed reports whether channel is still subscribed.
+func (c *Client) subscribed(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[channel] != nil
 }
 
 // advance moves channel's cursor to pos; false means the channel is no
@@ -191,8 +213,12 @@ func (s *socket) read() (protocol.ServerFrame, error) {
 
 func (s *socket) seen() { s.lastSeen.Store(time.Now().UnixNano()) }
 
-func (s *socket) subscribe(channel, since string) error {
-	return s.send(protocol.ClientFrame{Type: protocol.OpSubscribe, Channel: channel, Since: since})
+func (s *socket) subscribe(channel string, st subState) error {
+	return s.send(protocol.ClientFrame{Type: protocol.OpSubscribe, Channel: channel, Since: st.cursor, Presence: st.presence})
+}
+
+func (s *socket) presence(channel string, action protocol.PresenceAction, data json.RawMessage) error {
+	return s.send(protocol.ClientFrame{Type: protocol.OpPresence, Channel: channel, Action: action, Data: data})
 }
 
 func (s *socket) send(f protocol.ClientFrame) error {

@@ -15,7 +15,8 @@ const realtimeJS = "../webui/static/realtime.js"
 
 // jsTables maps a Go constant type to the name of the table realtime.js
 // keeps it in.
-var jsTables = map[string]string{"Op": "Op", "FrameType": "Frame", "CloseCode": "Close", "ErrorCode": "ErrorCode"}
+var jsTables = map[string]string{"Op": "Op", "FrameType": "Frame", "CloseCode": "Close", "ErrorCode": "ErrorCode",
+	"PresenceAction": "PresenceAction"}
 
 var (
 	jsTable = regexp.MustCompile(`(?s)export const (\w+) = Object\.freeze\(\{(.*?)\}\);`)
@@ -66,6 +67,7 @@ func TestBrowserClientNamesWireConstants(t *testing.T) {
 	for what, re := range map[string]*regexp.Regexp{
 		"a frame type in a case label": regexp.MustCompile(`case\s+'[^']*'\s*:`),
 		"an op in a frame":             regexp.MustCompile(`type:\s*'`),
+		"a presence action":            regexp.MustCompile(`action(:|\s*[!=]==?)\s*'`),
 		"an error code compared":       regexp.MustCompile(`code\s*[!=]==?\s*'`),
 		"a close code as a number":     regexp.MustCompile(`code\s*[!=]==?\s*\d|\.close\(\s*\d`),
 	} {

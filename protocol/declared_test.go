@@ -28,6 +28,7 @@ func kinds() []kind {
 		{"FrameType", "Frame", strs(protocol.FrameTypes())},
 		{"CloseCode", "Close", ints(protocol.CloseCodes())},
 		{"ErrorCode", "Code", strs(protocol.ErrorCodes())},
+		{"PresenceAction", "Presence", strs(protocol.PresenceActions())},
 	}
 }
 
@@ -72,7 +73,8 @@ func declared(t *testing.T) map[string]map[string]string {
 	return out
 }
 
-// TestListsHoldEveryConstant: Ops, FrameTypes, CloseCodes and ErrorCodes
+// TestListsHoldEveryConstant: Ops, FrameTypes, CloseCodes, ErrorCodes and
+// PresenceActions
 // (which the server uses for metrics labels and the tests below use as the
 // truth) list every constant declared of their type, once.
 func TestListsHoldEveryConstant(t *testing.T) {

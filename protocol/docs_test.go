@@ -22,6 +22,7 @@ func TestDocsTablesMatchProtocol(t *testing.T) {
 		{"FrameType", "### Server → client"},
 		{"CloseCode", "## 4. Close codes"},
 		{"ErrorCode", "### Error codes"},
+		{"PresenceAction", "### Presence actions"},
 	} {
 		got := firstColumn(t, doc, tc.heading)
 		testutil.Check(t, protocolMD+" table under "+tc.heading, sorted(values(decl[tc.goType])), sorted(got))

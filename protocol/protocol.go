@@ -16,6 +16,8 @@
 //	client: upgrade GET /realtime with "Authorization: Bearer <jwt>", or
 //	        ?access_token=<jwt>, or neither and then a first frame
 //	        {"type":"auth","token":"<jwt>"} within the server's auth timeout
+//	        (a server may also take a phone's mobile token in place of the
+//	        JWT: such a socket may only use presence on its own session)
 //	server: {"type":"connected","connectionId":…,"heartbeat":<ms>,"expiresAt":…}
 //	        or a close with CloseUnauthorized / CloseTokenExpired. A bad
 //	        token is never an HTTP status: browsers cannot read the status
@@ -33,6 +35,20 @@
 //	        (a fresh token before the current one expires)
 //	server: {"type":"error","ref":…,"channel":…,"code":…,"message":…} when one
 //	        operation is refused; the socket stays open
+//
+// Presence (who is on a channel now, e.g. the phone on its session):
+//
+//	client: {"type":"presence","id":2,"channel":…,"action":"enter","data":{…}}
+//	server: {"type":"ack","ref":2,"channel":…}
+//	client: {"type":"subscribe",…,"presence":true}
+//	server: {"type":"subscribed",…,"presence":[{"clientId","connectionId","data","ts"}…]}
+//	        then {"type":"presence","channel":…,"action":"enter"|"update"|"leave",
+//	        "member":{…}} for every change
+//
+// A member is (clientId, connectionId). It leaves when its client sends
+// leave or closes the socket with a close frame; a socket that drops keeps
+// its members for the server's presence grace, then they leave. A client
+// that reconnects gets a new connectionId and enters again.
 //
 // Every client frame may carry an "id" (a JSON string or number of at most
 // MaxRefLen bytes); the reply to it echoes the id as "ref".
@@ -99,10 +115,33 @@ const (
 	OpUnsubscribe Op = "unsubscribe"
 	// OpPing asks for a FramePong: a keepalive browsers can send.
 	OpPing Op = "ping"
+	// OpPresence enters, updates or leaves the channel's presence as the
+	// socket's own member; answered with FrameAck.
+	OpPresence Op = "presence"
 )
 
 // Ops returns every client operation.
-func Ops() []Op { return []Op{OpAuth, OpSubscribe, OpUnsubscribe, OpPing} }
+func Ops() []Op { return []Op{OpAuth, OpSubscribe, OpUnsubscribe, OpPing, OpPresence} }
+
+// PresenceAction is what an OpPresence asks for, and what a FramePresence
+// reports.
+type PresenceAction string
+
+// Presence actions.
+const (
+	// PresenceEnter makes the socket a member of the channel (again: an
+	// enter of a present member changes its data, like an update).
+	PresenceEnter PresenceAction = "enter"
+	// PresenceUpdate changes the member's data.
+	PresenceUpdate PresenceAction = "update"
+	// PresenceLeave removes the member.
+	PresenceLeave PresenceAction = "leave"
+)
+
+// PresenceActions returns every presence action.
+func PresenceActions() []PresenceAction {
+	return []PresenceAction{PresenceEnter, PresenceUpdate, PresenceLeave}
+}
 
 // FrameType is the type of a server→client frame.
 type FrameType string
@@ -129,12 +168,18 @@ const (
 	FrameError FrameType = "error"
 	// FramePong answers OpPing.
 	FramePong FrameType = "pong"
+	// FrameAck answers an op that has no reply of its own (OpPresence):
+	// it was done.
+	FrameAck FrameType = "ack"
+	// FramePresence reports one presence change on a channel subscribed
+	// with Presence.
+	FramePresence FrameType = "presence"
 )
 
 // FrameTypes returns every server frame type.
 func FrameTypes() []FrameType {
 	return []FrameType{FrameConnected, FrameAuthenticated, FrameSubscribed, FrameUnsubscribed,
-		FrameEvent, FrameResync, FrameError, FramePong}
+		FrameEvent, FrameResync, FrameError, FramePong, FrameAck, FramePresence}
 }
 
 // CloseCode is a WebSocket close status the server uses; the package
@@ -225,7 +270,19 @@ type ClientFrame struct {
 	// Since is OpSubscribe's cursor: resume after it, "0" for all retained
 	// history, "" for live events only.
 	Since string `json:"since,omitempty"`
+	// Presence asks OpSubscribe for the channel's members (in the
+	// subscribed frame) and its presence changes (FramePresence).
+	Presence bool `json:"presence,omitempty"`
+	// Action is OpPresence's action.
+	Action PresenceAction `json:"action,omitempty"`
+	// Data is OpPresence's member data: any JSON value (at most
+	// MaxPresenceDataBytes); absent on leave keeps nothing.
+	Data json.RawMessage `json:"data,omitempty"`
 }
+
+// MaxPresenceDataBytes bounds a member's data: presence says who is here,
+// with a few words of context ({"device":"phone"}), not a payload.
+const MaxPresenceDataBytes = 1024
 
 // ServerFrame is every server→client frame; each type fills the fields it
 // needs (docs/protocol.md shows each). Field order is wire order.
@@ -247,6 +304,28 @@ type ServerFrame struct {
 	// Event is FrameEvent's payload, under its own key because the event's
 	// "type" would collide with the frame's.
 	Event *Event `json:"event,omitempty"`
+	// Presence is FrameSubscribed's list of the channel's members when the
+	// subscribe asked for presence (an empty list when nobody is present;
+	// absent when it did not ask).
+	Presence []PresenceMember `json:"presence,omitzero"`
+	// Action and Member are FramePresence's change: the member as the
+	// change left it.
+	Action PresenceAction  `json:"action,omitempty"`
+	Member *PresenceMember `json:"member,omitempty"`
+}
+
+// PresenceMember is one member of a channel's presence.
+type PresenceMember struct {
+	// ClientID says who: "desktop:<provider id>" for a desktop's JWT,
+	// "phone:<12 hex>" for a phone (stable for one phone's claim, and
+	// derived from nothing about the patient).
+	ClientID string `json:"clientId"`
+	// ConnectionID is the socket's connectionId (the connected frame's):
+	// a client that reconnects is a new member.
+	ConnectionID string          `json:"connectionId"`
+	Data         json.RawMessage `json:"data,omitempty"`
+	// TS is when the member last changed.
+	TS time.Time `json:"ts"`
 }
 
 // Event is one published event as FrameEvent carries it: the hub event.

@@ -124,12 +124,12 @@ func (s *Server) newBackend() (hub.Backend, error) {
 // shutdown and before the Redis client closes.
 func (s *Server) newPresence() error {
 	if s.redis == nil {
-		m := presence.NewMemory(presence.MemoryConfig{})
+		m := presence.NewMemory(presence.MemoryConfig{Grace: s.cfg.PresenceGrace})
 		s.presence = m
 		s.closers = append(s.closers, func() error { m.Stop(); return nil })
 		return nil
 	}
-	r, err := presence.NewRedis(presence.RedisConfig{Client: s.redis, Prefix: s.cfg.RedisPrefix})
+	r, err := presence.NewRedis(presence.RedisConfig{Client: s.redis, Prefix: s.cfg.RedisPrefix, Grace: s.cfg.PresenceGrace})
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ func (s *Server) wire(ctx context.Context) error {
 
 	rt := realtime.New(s.hub, verifier, realtime.Config{
 		Authorize: api.Authorize, Registerer: s.registry, MaxUnauthPerAddr: s.cfg.MaxUnauthSocketsPerAddr,
+		Presence: s.presence, Phone: phoneSocket(api),
 	}, s.log)
 	s.mux.Handle("GET /realtime", rt)
 	s.shutdown = append(s.shutdown, rt.Shutdown)
@@ -120,6 +121,18 @@ func (s *Server) wire(ctx context.Context) error {
 		s.mountDev(verifier)
 	}
 	return nil
+}
+
+// phoneSocket lets a phone's mobile token open the realtime socket, for
+// presence on its own session's channel (the desktop's "Phone connected").
+func phoneSocket(api *capture.API) func(context.Context, string) (realtime.PhoneGrant, error) {
+	return func(ctx context.Context, token string) (realtime.PhoneGrant, error) {
+		channel, clientID, expires, err := api.PhoneSocket(ctx, token)
+		if errors.Is(err, capture.ErrUnknownPhone) {
+			return realtime.PhoneGrant{}, realtime.ErrPhoneUnknown
+		}
+		return realtime.PhoneGrant{Channel: channel, ClientID: clientID, Expires: expires}, err
+	}
 }
 
 // newVerifier returns the desktop JWT verifier. In dev mode a random

@@ -89,6 +89,8 @@ func TestScreenshots(t *testing.T) {
 		window.scrollTo(0, 0);
 	})()`)), "edit")
 	waitJS(t, desk, `document.querySelectorAll('#grid .card')[1].querySelector('[data-role="save"]').textContent === 'Saved'`, 10*time.Second, "saved")
+	// The phone page is still open: the line says so once presence has it.
+	waitJS(t, desk, `document.querySelector('#phone-line').dataset.state === 'connected'`, 10*time.Second, "phone connected")
 	save(desk, "desktop-photos.png")
 	must(t, chromedp.Do(desk, chromedp.EmulateViewport(1100, 760)), "wide")
 	save(desk, "desktop-wide.png")

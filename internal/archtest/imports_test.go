@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/fanout":        {"protocol", "ablyproto", "internal/auth"},
 
 	// Features over the hub.
-	"internal/realtime":   {"hub", "protocol", "internal/auth", "internal/httpx"},
+	"internal/realtime":   {"hub", "protocol", "presence", "internal/auth", "internal/httpx"},
 	"internal/publish":    {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/ablyrt":     {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
@@ -49,7 +49,7 @@ var allowed = map[string][]string{
 	// Config takes its defaults from the packages that own them, checks
 	// --trusted-proxies with the parser the edge uses (httpx) and the Ably
 	// template with the bridge's own check.
-	"internal/config": {"hub", "internal/capture", "internal/ablybridge", "internal/auth", "internal/blob", "internal/commit", "internal/realtime", "internal/httpx"},
+	"internal/config": {"hub", "presence", "internal/capture", "internal/ablybridge", "internal/auth", "internal/blob", "internal/commit", "internal/realtime", "internal/httpx"},
 
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",

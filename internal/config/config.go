@@ -22,6 +22,7 @@ import (
 	"github.com/handoff-health/handoff/internal/commit"
 	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/internal/realtime"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Config is the whole server configuration. Each field's zero value is
@@ -54,6 +55,9 @@ type Config struct {
 	// change. It may not exceed HistoryTTL: a desktop resuming a live
 	// session must still find the channel's history.
 	SessionTTL time.Duration
+	// PresenceGrace is how long a dropped connection's presence members
+	// (the phone's "connected" on the desktop) stay before they leave.
+	PresenceGrace time.Duration
 
 	S3Bucket    string
 	S3Endpoint  string
@@ -176,6 +180,7 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 	i(&c.HistorySize, "history-size", hub.DefaultHistorySize, "events kept per channel for replay")
 	d(&c.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a channel's history outlives its last event")
 	d(&c.SessionTTL, "session-ttl", capture.DefaultSessionTTL, "how long a capture session lives after its last change; at most --history-ttl, and capped at it when not set")
+	d(&c.PresenceGrace, "presence-grace", presence.DefaultGrace, "how long a dropped connection stays present (e.g. the desktop's \"Phone connected\") before it leaves")
 
 	s(&c.S3Bucket, "s3-bucket", "", "S3 bucket for images; empty: local directory under --data-dir")
 	s(&c.S3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (empty: AWS)")
@@ -419,6 +424,9 @@ func (c *Config) Validate() error {
 	if c.SessionTTL > c.HistoryTTL && c.HistoryTTL >= minTTL {
 		bad("--session-ttl (%s) must not exceed --history-ttl (%s): a resuming desktop would lose history before its session ends",
 			EnvName("session-ttl"), EnvName("history-ttl"))
+	}
+	if c.PresenceGrace <= 0 || c.PresenceGrace > maxPresenceGrace {
+		bad("--presence-grace (%s) must be more than 0 and at most %v", EnvName("presence-grace"), maxPresenceGrace)
 	}
 	if c.MaxImages < 1 || c.MaxImageBytes < 1 {
 		bad("--max-images (%s) and --max-image-bytes (%s) must be positive", EnvName("max-images"), EnvName("max-image-bytes"))

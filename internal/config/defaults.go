@@ -40,6 +40,11 @@ const (
 	// messages say "1m"): below it a desktop on a brief network blip would
 	// lose its session.
 	minTTL = time.Minute
+
+	// maxPresenceGrace bounds --presence-grace: Ably's own connection
+	// state TTL is two minutes, and a desktop that says "Phone connected"
+	// for longer than that after the phone is gone is lying.
+	maxPresenceGrace = 2 * time.Minute
 )
 
 // Defaults of the edge (issue 13): deadlines and connection caps.

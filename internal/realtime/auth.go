@@ -3,11 +3,13 @@ package realtime
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/protocol"
 )
 
@@ -20,6 +22,9 @@ func (c *conn) authenticate(token string) bool {
 		if token, ok = c.readAuthFrame(); !ok {
 			return false
 		}
+	}
+	if c.isPhoneToken(token) {
+		return c.authenticatePhone(token)
 	}
 	claims, err := c.s.verifier.Verify(token)
 	switch {
@@ -84,6 +89,10 @@ func (c *conn) armExpiry() {
 // expires; a valid token for someone else closes the socket with 4003,
 // because its subscriptions were authorized for the old principal.
 func (c *conn) reauth(f clientFrame) {
+	if c.phone != nil {
+		c.reauthPhone(f)
+		return
+	}
 	claims, err := c.s.verifier.Verify(f.Token)
 	switch {
 	case errors.Is(err, auth.ErrExpiredToken), err == nil && !claims.Expires.After(time.Now()):
@@ -99,4 +108,93 @@ func (c *conn) reauth(f clientFrame) {
 	c.claims = claims
 	c.armExpiry()
 	c.send(protocol.ServerFrame{Type: protocol.FrameAuthenticated, Ref: f.ID, ExpiresAt: &claims.Expires})
+}
+
+// isPhoneToken tells a phone's mobile token (opaque base64url) from a
+// desktop JWT (three dot-separated parts) when the server takes phones.
+func (c *conn) isPhoneToken(token string) bool {
+	return c.s.cfg.Phone != nil && strings.Count(token, ".") != 2
+}
+
+// authenticatePhone establishes the socket as a phone's: it may enter
+// presence on its session's channel until the grant expires (4009).
+func (c *conn) authenticatePhone(token string) bool {
+	ctx, cancel := opContext()
+	defer cancel()
+	g, err := c.s.cfg.Phone(ctx, token)
+	switch {
+	case httpx.IsUnavailable(err):
+		c.closeWith(CloseInternalError, "the session store is unavailable; retry")
+		return false
+	case err != nil:
+		c.closeWith(CloseUnauthorized, "invalid token")
+		return false
+	case !g.Expires.After(time.Now()):
+		c.closeWith(CloseTokenExpired, "token expired")
+		return false
+	}
+	c.phone = &g
+	c.claims = auth.Claims{Expires: g.Expires}
+	c.armExpiry()
+	c.armRecheck(token)
+	return true
+}
+
+// armRecheck checks the phone's token again every PhoneRecheck while the
+// socket is open, and closes it with 4001 once the token names no live
+// phone (revoked, or its session gone): its presence then ends at once.
+// An outage proves nothing; the next round asks again. The timer's
+// goroutine touches nothing of the reader's.
+func (c *conn) armRecheck(token string) {
+	var check func()
+	check = func() {
+		if c.closing.Load() {
+			return
+		}
+		ctx, cancel := opContext()
+		_, err := c.s.cfg.Phone(ctx, token)
+		cancel()
+		if err != nil && !httpx.IsUnavailable(err) {
+			c.closeWith(CloseUnauthorized, "the phone is no longer connected to the session")
+			return
+		}
+		c.recheckTimer().Reset(c.s.cfg.PhoneRecheck)
+	}
+	c.recheckMu.Lock()
+	c.recheck = time.AfterFunc(c.s.cfg.PhoneRecheck, check)
+	c.recheckMu.Unlock()
+}
+
+func (c *conn) recheckTimer() *time.Timer {
+	c.recheckMu.Lock()
+	defer c.recheckMu.Unlock()
+	return c.recheck
+}
+
+// reauthPhone renews a phone socket's grant with its mobile token. A
+// token of another phone or session closes the socket with 4003, as a
+// desktop's token of another principal does.
+func (c *conn) reauthPhone(f clientFrame) {
+	if !c.isPhoneToken(f.Token) {
+		c.closeWith(CloseForbidden, "token belongs to another principal")
+		return
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	g, err := c.s.cfg.Phone(ctx, f.Token)
+	switch {
+	case httpx.IsUnavailable(err):
+		c.sendError(f.ID, "", protocol.CodeUnavailable, "the session store is unavailable; retry")
+		return
+	case err != nil:
+		c.sendError(f.ID, "", protocol.CodeUnauthorized, "invalid token")
+		return
+	case g.Channel != c.phone.Channel || g.ClientID != c.phone.ClientID:
+		c.closeWith(CloseForbidden, "token belongs to another principal")
+		return
+	}
+	c.phone = &g
+	c.claims.Expires = g.Expires
+	c.armExpiry()
+	c.send(protocol.ServerFrame{Type: protocol.FrameAuthenticated, Ref: f.ID, ExpiresAt: &g.Expires})
 }

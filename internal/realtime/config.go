@@ -2,11 +2,13 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Config configures the WebSocket transport. Every field's zero value is a
@@ -21,6 +23,24 @@ type Config struct {
 	// client sees "forbidden". Nil allows every valid channel name to any
 	// valid token.
 	Authorize func(ctx context.Context, c auth.Claims, channel string) error
+
+	// Phone authenticates a token that is not a JWT (no two dots): a
+	// phone's mobile token. It returns the one channel the phone may use
+	// and its presence clientId; a phone's socket may only enter presence
+	// on that channel (it cannot subscribe). An error refuses the socket:
+	// ErrPhoneUnknown closes it with 4001, an outage (httpx.IsUnavailable)
+	// with 1011, which clients retry. Nil: only JWTs are accepted.
+	Phone func(ctx context.Context, token string) (PhoneGrant, error)
+	// PhoneRecheck is how often an open phone socket's token is checked
+	// again, so a phone revoked while connected ("wrong patient") leaves
+	// presence: the socket closes with 4001. Zero means
+	// DefaultPhoneRecheck.
+	PhoneRecheck time.Duration
+
+	// Presence is the registry of who is present on channels (the presence
+	// frames). Nil: presence ops and subscribe's presence option are
+	// refused with "forbidden".
+	Presence presence.Registry
 
 	// HeartbeatInterval is how often the server pings a socket. Zero means
 	// DefaultHeartbeatInterval.
@@ -69,6 +89,23 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// PhoneGrant is what a phone's mobile token grants on the socket.
+type PhoneGrant struct {
+	// Channel is the phone's session channel, the only one it may use.
+	Channel string
+	// ClientID is its presence clientId ("phone:…"): stable for one
+	// phone's claim and free of anything about the patient.
+	ClientID string
+	// Expires is when the grant must be checked again (the session's
+	// expiry): the socket closes with 4009 then, and the phone reconnects
+	// with the same token if the session still lives.
+	Expires time.Time
+}
+
+// ErrPhoneUnknown is Config.Phone's answer for a token that names no
+// live, unrevoked phone.
+var ErrPhoneUnknown = errors.New("realtime: unknown or revoked mobile token")
+
 // withDefaults returns cfg with zero fields set to their defaults.
 func (cfg Config) withDefaults() Config {
 	setDur := func(d *time.Duration, def time.Duration) {
@@ -85,6 +122,7 @@ func (cfg Config) withDefaults() Config {
 	setDur(&cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDur(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDur(&cfg.AuthTimeout, DefaultAuthTimeout)
+	setDur(&cfg.PhoneRecheck, DefaultPhoneRecheck)
 	setInt(&cfg.SendQueueMessages, DefaultSendQueueMessages)
 	setInt(&cfg.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&cfg.MaxChannels, DefaultMaxChannels)

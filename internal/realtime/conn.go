@@ -30,10 +30,23 @@ type conn struct {
 	id      string
 	started time.Time
 
-	claims    auth.Claims                  // reader
-	subs      map[string]*hub.Subscription // reader
-	badFrames int                          // reader
-	expiry    *time.Timer                  // reader
+	claims auth.Claims                  // reader
+	subs   map[string]*hub.Subscription // reader
+	// phone is set when the socket authenticated with a phone's mobile
+	// token rather than a desktop JWT (claims then hold only Expires).
+	phone *PhoneGrant // reader
+	// watches are the channels subscribed with presence (presence.go).
+	watches map[string]*presenceWatch // reader
+	// entered: the socket has made a presence change, so its members must
+	// be ended with it; presenceClaimed: the registry knows the socket.
+	entered, presenceClaimed bool        // reader
+	presenceSerial           int         // reader
+	badFrames                int         // reader
+	expiry                   *time.Timer // reader
+	// recheck re-verifies a phone socket's token (auth.go); its own
+	// callback resets it, so it is read under recheckMu.
+	recheckMu sync.Mutex
+	recheck   *time.Timer
 	// unauthenticated releases the socket's place in its address's count
 	// of unauthenticated sockets (unauth.go), once its token is checked.
 	unauthenticated func() // reader
@@ -46,11 +59,14 @@ type conn struct {
 	// closeCode is the code this side closed with, or the peer's, once
 	// known (for the log line and the disconnects metric).
 	closeCode atomic.Int32
+	// peerSentClose: the peer closed the socket with a close frame.
+	peerSentClose atomic.Bool
 }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	c := &conn{s: s, ws: ws, id: newConnID(), started: time.Now(), subs: make(map[string]*hub.Subscription), unauthenticated: func() {}}
+	c := &conn{s: s, ws: ws, id: newConnID(), started: time.Now(), subs: make(map[string]*hub.Subscription),
+		watches: make(map[string]*presenceWatch), unauthenticated: func() {}}
 	c.q.drained.L = &c.q.mu
 	return c
 }
@@ -130,6 +146,8 @@ func (c *conn) handle(typ websocket.MessageType, b []byte) {
 		c.unsubscribe(f)
 	case protocol.OpPing:
 		c.send(protocol.ServerFrame{Type: protocol.FramePong, Ref: f.ID})
+	case protocol.OpPresence:
+		c.presenceOp(f)
 	}
 }
 
@@ -189,6 +207,7 @@ func (c *conn) peerClosed(err error) {
 	}
 	c.closeOnce.Do(func() {
 		c.closeCode.Store(int32(code))
+		c.peerSentClose.Store(websocket.CloseStatus(err) != -1)
 		c.closing.Store(true)
 		c.q.shut()
 		_ = c.ws.CloseNow()
@@ -214,9 +233,16 @@ func (c *conn) finish() {
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
+	if t := c.recheckTimer(); t != nil {
+		t.Stop()
+	}
 	for _, sub := range c.subs {
 		sub.Unsubscribe()
 	}
+	for _, w := range c.watches {
+		w.cancel()
+	}
+	c.leavePresence()
 	c.s.metrics.subscriptions.Sub(float64(len(c.subs)))
 	c.s.metrics.connections.Dec()
 	code := websocket.StatusCode(c.closeCode.Load())

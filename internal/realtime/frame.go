@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/protocol"
@@ -75,11 +76,28 @@ func (f *clientFrame) validate() *frameError {
 			return &frameError{Code: protocol.CodeBadCursor, Message: "since is not a cursor this server issued"}
 		}
 		f.since = &c
+	case protocol.OpPresence:
+		return f.validatePresence()
 	case protocol.OpPing:
 	case "":
 		return &frameError{Code: protocol.CodeInvalidFrame, Message: "frame has no type"}
 	default:
-		return &frameError{Code: protocol.CodeUnknownType, Message: "unknown frame type; expected auth, subscribe, unsubscribe or ping"}
+		return &frameError{Code: protocol.CodeUnknownType, Message: "unknown frame type; expected auth, subscribe, unsubscribe, ping or presence"}
+	}
+	return nil
+}
+
+// validatePresence checks an OpPresence: a channel, one of the actions,
+// and data that is small (the decoder has already checked it is JSON).
+func (f *clientFrame) validatePresence() *frameError {
+	if !hub.ValidChannel(f.Channel) {
+		return &frameError{Code: protocol.CodeBadChannel, Message: "channel must be 1-200 characters of letters, digits and -_.:@"}
+	}
+	if !slices.Contains(protocol.PresenceActions(), f.Action) {
+		return &frameError{Code: protocol.CodeInvalidFrame, Message: "presence needs an action: enter, update or leave"}
+	}
+	if len(f.Data) > protocol.MaxPresenceDataBytes {
+		return &frameError{Code: protocol.CodeInvalidFrame, Message: "presence data is larger than 1024 bytes"}
 	}
 	return nil
 }

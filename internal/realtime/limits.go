@@ -26,6 +26,13 @@ const (
 	// slower is holding a file descriptor without a purpose.
 	DefaultAuthTimeout = 5 * time.Second
 
+	// DefaultPhoneRecheck is how often an open phone socket's mobile token
+	// is checked again. A phone revoked while its page stays open would
+	// otherwise show as connected on the desktop until the session's
+	// expiry; a minute bounds that lie at one store read per phone a
+	// minute.
+	DefaultPhoneRecheck = time.Minute
+
 	// DefaultSendQueueMessages bounds the frames waiting for one socket's
 	// writer. Resumes are streamed at the writer's pace (replay.go), so the
 	// queue only absorbs live bursts: a capture session produces a few

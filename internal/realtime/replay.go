@@ -42,8 +42,9 @@ const (
 )
 
 // replay streams the history of f.Channel after f.since and returns the
-// cursor of the last event queued.
-func (c *conn) replay(f clientFrame) (hub.Cursor, replayResult) {
+// cursor of the last event queued. members, when not nil, go in the
+// subscribed frame.
+func (c *conn) replay(f clientFrame, members []protocol.PresenceMember) (hub.Cursor, replayResult) {
 	pos := *f.since
 	for round := 0; round < maxReplayRounds; round++ {
 		ctx, cancel := opContext()
@@ -62,7 +63,7 @@ func (c *conn) replay(f clientFrame) (hub.Cursor, replayResult) {
 		}
 		if round == 0 {
 			recovered := true
-			c.send(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: f.ID, Channel: f.Channel, Recovered: &recovered, Cursor: pos.String()})
+			c.send(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: f.ID, Channel: f.Channel, Recovered: &recovered, Cursor: pos.String(), Presence: members})
 		}
 		for _, ev := range evs {
 			b, err := c.s.frames.event(ev)

@@ -20,26 +20,76 @@ func (c *conn) subscribe(f clientFrame) {
 		c.sendError(f.ID, f.Channel, protocol.CodeTooManyChannels, "this socket has reached its channel limit")
 		return
 	}
-	if !c.authorize(f) {
+	if !c.maySubscribe(f) {
 		return
 	}
+	var watch *presenceWatch
+	var members []protocol.PresenceMember
+	if f.Presence {
+		var ok bool
+		if watch, members, ok = c.startPresenceWatch(f); !ok {
+			return
+		}
+	}
+	if c.subscribeHub(f, members) {
+		if watch != nil {
+			c.watches[f.Channel] = watch
+			watch.flush()
+		}
+	} else if watch != nil {
+		watch.cancel()
+	}
+}
+
+// maySubscribe authorizes a subscribe: never for a phone's socket, which
+// only enters presence, else Config.Authorize.
+func (c *conn) maySubscribe(f clientFrame) bool {
+	if c.phone != nil {
+		c.sendError(f.ID, f.Channel, protocol.CodeForbidden, "a phone's socket may only enter presence")
+		return false
+	}
+	return c.authorize(f)
+}
+
+// startPresenceWatch starts forwarding f.Channel's presence changes (held
+// until the subscribed frame is queued) and lists its members.
+func (c *conn) startPresenceWatch(f clientFrame) (*presenceWatch, []protocol.PresenceMember, bool) {
+	if c.s.cfg.Presence == nil {
+		c.sendError(f.ID, f.Channel, protocol.CodeForbidden, "presence is not enabled on this server")
+		return nil, nil, false
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	w, members, err := c.watchPresence(ctx, f.Channel)
+	if err != nil {
+		c.sendError(f.ID, f.Channel, protocol.CodeUnavailable, "presence is unavailable; retry")
+		return nil, nil, false
+	}
+	return w, members, true
+}
+
+// subscribeHub takes the hub subscription, after a streamed replay when
+// f resumes; members (when asked for) go in the subscribed frame. It
+// reports whether the channel is now subscribed.
+func (c *conn) subscribeHub(f clientFrame, members []protocol.PresenceMember) bool {
 	since, replayed := f.since, false
 	if since != nil {
-		pos, res := c.replay(f)
+		pos, res := c.replay(f, members)
 		switch res {
 		case replayFailed:
-			return
+			return false
 		case replayDone:
 			since, replayed = &pos, true
 		}
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	sub, err := c.s.hub.Subscribe(ctx, f.Channel, since, c.sink(f.Channel, f.ID, since, replayed))
+	sub, err := c.s.hub.Subscribe(ctx, f.Channel, since, c.sink(f.Channel, f.ID, since, replayed, members))
 	switch {
 	case err == nil:
 		c.subs[f.Channel] = sub
 		c.s.metrics.subscriptions.Inc()
+		return true
 	case errors.Is(err, hub.ErrSlowConsumer):
 		// The sink refused a frame and has already closed the socket.
 	case errors.Is(err, hub.ErrBadChannel):
@@ -47,6 +97,7 @@ func (c *conn) subscribe(f clientFrame) {
 	default:
 		c.sendError(f.ID, f.Channel, protocol.CodeUnavailable, "the realtime backend is unavailable; retry")
 	}
+	return false
 }
 
 // authorize runs Config.Authorize. An *httpx.Error it returns is shown as
@@ -87,6 +138,10 @@ func (c *conn) unsubscribe(f clientFrame) {
 	}
 	sub.Unsubscribe()
 	delete(c.subs, f.Channel)
+	if w := c.watches[f.Channel]; w != nil {
+		w.cancel()
+		delete(c.watches, f.Channel)
+	}
 	c.s.metrics.subscriptions.Dec()
 	c.send(protocol.ServerFrame{Type: protocol.FrameUnsubscribed, Ref: f.ID, Channel: f.Channel})
 }
@@ -96,8 +151,9 @@ func (c *conn) unsubscribe(f clientFrame) {
 // per event, shared through the frame cache) and enqueues; a full queue
 // returns false, which makes the hub drop the subscription, and enqueue
 // has already closed the socket as a slow consumer. replayed means
-// replay.go already sent the subscribed frame.
-func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, replayed bool) hub.Sink {
+// replay.go already sent the subscribed frame. members, when not nil, are
+// the channel's presence members for the subscribed frame.
+func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, replayed bool, members []protocol.PresenceMember) hub.Sink {
 	return func(d hub.Delivery) bool {
 		switch d.Kind {
 		case hub.KindEvent:
@@ -125,7 +181,7 @@ func (c *conn) sink(channel string, ref json.RawMessage, since *hub.Cursor, repl
 			}
 			// A copy, so d itself does not escape to the heap on every delivery.
 			recovered := d.Recovered
-			return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String()}))
+			return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameSubscribed, Ref: ref, Channel: channel, Recovered: &recovered, Cursor: cur.String(), Presence: members}))
 		case hub.KindResync:
 			recovered := false
 			return c.enqueue(encodeFrame(protocol.ServerFrame{Type: protocol.FrameResync, Channel: channel, Recovered: &recovered, Cursor: d.Position.String()}))

@@ -1,8 +1,12 @@
 // The pairing panel: the QR code the phone scans, the same link as text,
 // a countdown to the code's expiry and "New code". Once a phone has
-// claimed the code it folds away to a "Phone connected" line with "Add
-// another phone" (a new code; phones already connected keep working). A
-// phone that says "wrong patient" is disconnected, and the line goes.
+// claimed the code it folds away to the phone's line with "Add another
+// phone" (a new code; phones already connected keep working). The line
+// follows presence on the session's channel, not the claim: "Phone
+// connected" only while a phone's page is open and reachable, "Phone
+// disconnected" once every phone that was has gone, and "waiting" between
+// the claim and the phone's first connection. A phone that says "wrong
+// patient" is disconnected, and the line goes.
 import { $, announce, formatCountdown } from './dom.js';
 import { setPublicOrigin, localURL, loopbackHost } from './desktop-urls.js';
 
@@ -17,6 +21,13 @@ export class Pairing {
     this.connectedBox = $('#pair-connected');
     this.noneBox = $('#pair-none');
     this.phoneCount = $('#phone-count');
+    this.phoneLine = $('#phone-line');
+    this.phoneMark = $('#phone-mark');
+    this.phoneGone = $('#phone-gone');
+    // presentPhones is how many phones are present now (null: not known
+    // yet); seenPhone says one was present since this session was shown.
+    this.presentPhones = null;
+    this.seenPhone = false;
     this.qr = $('#qr');
     this.qrFrame = this.qr.parentElement;
     this.qrExpired = $('#qr-expired');
@@ -98,15 +109,50 @@ export class Pairing {
     this.countdown.classList.toggle('soon', left < 60000);
   }
 
-  // markConnected folds the code away; phones, when known, is how many
-  // are connected.
-  markConnected(phones) {
+  // markConnected folds the code away: a phone has claimed it. Whether a
+  // phone is connected is presence's to say (setPresentPhones).
+  markConnected() {
     if (this.panel.hidden) return;
     clearInterval(this.timer);
     this.codeBox.hidden = true;
     this.noneBox.hidden = true;
     this.connectedBox.hidden = false;
-    this.phoneCount.textContent = phones > 1 ? `${phones} phones connected` : 'Phone connected';
+    this.renderPhoneLine();
+  }
+
+  // resetPresence forgets the phones of the last session.
+  resetPresence() {
+    this.presentPhones = null;
+    this.seenPhone = false;
+    this.renderPhoneLine();
+  }
+
+  // setPresentPhones takes how many phones are present on the session's
+  // channel now, and says a change out loud.
+  setPresentPhones(n) {
+    const was = this.presentPhones ?? 0;
+    this.presentPhones = n;
+    if (n > 0) this.seenPhone = true;
+    this.renderPhoneLine();
+    if (this.connectedBox.hidden) return;
+    if (n > was) announce(n > 1 ? `${n} phones connected` : 'Phone connected');
+    else if (n === 0 && was > 0) announce('Phone disconnected');
+  }
+
+  renderPhoneLine() {
+    const n = this.presentPhones ?? 0;
+    let state = 'waiting';
+    let text = 'Code scanned: waiting for the phone';
+    let mark = '…';
+    if (n > 0) {
+      [state, text, mark] = ['connected', n > 1 ? `${n} phones connected` : 'Phone connected', '✓'];
+    } else if (this.seenPhone) {
+      [state, text, mark] = ['disconnected', 'Phone disconnected', '!'];
+    }
+    this.phoneLine.dataset.state = state;
+    this.phoneCount.textContent = text;
+    this.phoneMark.textContent = mark;
+    this.phoneGone.hidden = state !== 'disconnected';
   }
 
   // markDisconnected: no phone is connected any more (one said "wrong

@@ -216,6 +216,7 @@ async function followSession(sessionId, channel) {
   app.expired = false;
   hideBanner('ended');
   photos.reset(sessionId);
+  pairing.resetPresence();
   expiry.reset();
   commitBar.hidden = false;
   await resync();
@@ -230,12 +231,21 @@ function follow(cursor) {
   }
   app.sub = app.rt.subscribe(app.channel, {
     since: cursor,
+    presence: true,
+    onMembers: (members) => pairing.setPresentPhones(presentPhones(members)),
     onEvent: onEvent,
     onResync: () => resync(),
     onError: (f) => {
       if (f.code === 'not_found' || f.code === 'session_not_found' || f.code === 'forbidden') sessionEnded();
     },
   });
+}
+
+// presentPhones counts the phones among a channel's presence members. A
+// phone whose socket dropped and came back is briefly two members (the old
+// one leaves after the server's grace) with one clientId: count clientIds.
+function presentPhones(members) {
+  return new Set(members.filter((m) => m.clientId.startsWith('phone:')).map((m) => m.clientId)).size;
 }
 
 async function fetchSnapshot() {
@@ -253,7 +263,7 @@ async function fetchSnapshot() {
 
 function applySnapshot(snap) {
   photos.applySnapshot(snap.images);
-  if (snap.mobileConnected) pairing.markConnected(snap.phones);
+  if (snap.mobileConnected) pairing.markConnected();
   expiry.update({ deleteAt: snap.deleteAt ?? snap.expiresAt });
   if (snap.status === 'expired') sessionEnded();
 }
@@ -284,8 +294,9 @@ function onEvent(ev) {
   const imageId = d.imageId ?? d.id ?? d.image?.id;
   switch (ev.type) {
     case 'mobile.connected':
+      // The code was claimed; "Phone connected" follows presence.
       pairing.markConnected();
-      announce('Phone connected');
+      announce('Code scanned');
       break;
     case 'mobile.rejected':
       // The phone is already disconnected; the snapshot says whether

@@ -24,6 +24,7 @@ import { fillLateralitySelect, fillBodySiteSelect, bodySiteFromSelect } from './
 import { PhotoView, UndoToast, watchActionBar, UNDO_MS } from './phone-review.js';
 import { fillPatient, patientQuestion } from './patient.js';
 import { StatusWatch, Stop } from './phone-status.js';
+import { PhonePresence } from './phone-presence.js';
 
 const PARALLEL_UPLOADS = 2;
 
@@ -41,6 +42,9 @@ let retryAction = null; // the error screen's Try again
 const photoView = new PhotoView();
 const undoToast = new UndoToast();
 watchActionBar($('#action-bar'));
+
+// The desktop sees this page as "Phone connected" while it is open.
+const presence = new PhonePresence({ getToken: () => session?.mobileToken ?? '' });
 
 const camera = $('#camera');
 const library = $('#library');
@@ -78,6 +82,7 @@ async function start() {
   if (session?.mobileToken) {
     showPatientCard();
     if (!(await status.check() ?? true)) return;
+    presence.enter(session.sessionId);
     if (session.confirmed) showCapture();
     else showConfirm();
     return;
@@ -108,6 +113,7 @@ async function claim() {
     sent: 0,
   };
   save();
+  presence.enter(session.sessionId);
   showPatientCard();
   showConfirm();
 }
@@ -185,6 +191,7 @@ async function declined() {
   }
   btn.disabled = false;
   status.stop();
+  presence.stop();
   forget();
   $('#patient-card').hidden = true;
   $('#declined-offline').hidden = told;
@@ -502,7 +509,10 @@ function showError(kind, retry, unsent = 0) {
     : text;
   $('#error-action').hidden = !retry;
   retryAction = retry ?? null;
-  if (FINAL.includes(kind) || kind === 'closed') status.stop();
+  if (FINAL.includes(kind) || kind === 'closed') {
+    status.stop();
+    presence.stop();
+  }
   if (FINAL.includes(kind)) forget();
   show('error');
 }

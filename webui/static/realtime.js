@@ -8,16 +8,25 @@
 // refetches its snapshot instead of silently missing events.
 //
 // Frames (JSON text):
-//   client → server  {type:"auth", token}  {type:"subscribe", channel, since?, id?}
+//   client → server  {type:"auth", token}  {type:"subscribe", channel, since?, presence?, id?}
 //                    {type:"unsubscribe", channel, id?}  {type:"ping", id?}
+//                    {type:"presence", channel, action, data?, id?}
 //   server → client  connected {connectionId, heartbeat, expiresAt}
 //                    authenticated {ref, expiresAt}
-//                    subscribed {ref, channel, recovered, cursor}
+//                    subscribed {ref, channel, recovered, cursor, presence?}
+//                    presence {channel, action, member: {clientId, connectionId, data, ts}}
+//                    ack {ref, channel}
 //                    unsubscribed {ref, channel}
 //                    event {event: {id, channel, type, data, ts}}
 //                    resync {channel, recovered:false, cursor}
 //                    error {ref?, channel?, code, message}
 //                    pong {ref}
+//
+// Presence: enterPresence(channel, data) makes this socket a member of the
+// channel, and keeps it one: every new socket (a reconnect has a new
+// connectionId) enters again, until leavePresence or close. A subscription
+// made with {presence: true} keeps the channel's members and hands the
+// whole list to onMembers whenever it changes.
 //
 // The token goes in the first frame ({type:"auth"}), not in the URL: the
 // server also accepts an access_token query parameter, but a URL ends up in
@@ -45,6 +54,14 @@ export const Op = Object.freeze({
   SUBSCRIBE: 'subscribe',
   UNSUBSCRIBE: 'unsubscribe',
   PING: 'ping',
+  PRESENCE: 'presence',
+});
+
+// PresenceAction is what a presence frame asks for or reports.
+export const PresenceAction = Object.freeze({
+  ENTER: 'enter',
+  UPDATE: 'update',
+  LEAVE: 'leave',
 });
 
 // Frame is the type of a server → client frame.
@@ -57,6 +74,8 @@ export const Frame = Object.freeze({
   RESYNC: 'resync',
   ERROR: 'error',
   PONG: 'pong',
+  ACK: 'ack',
+  PRESENCE: 'presence',
 });
 
 // Close is every close code the server uses (the table in protocol/).
@@ -147,6 +166,8 @@ export class RealtimeClient {
     this.timers = { reconnect: 0, heartbeat: 0, connect: 0 };
     this.stopped = true;
     this.connectionId = '';
+    this.present = new Map(); // channel -> data this socket is present with
+    this.presenceOps = new Map(); // ref -> channel, for retries after unavailable
 
     this.handleOnline = () => { if (!this.stopped && !this.isOpen()) this.reconnectNow(); };
     this.handleOffline = () => { if (!this.stopped) this.dropSocket('browser offline', State.OFFLINE); };
@@ -174,22 +195,50 @@ export class RealtimeClient {
     this.clearTimers();
     if (this.ws) {
       const ws = this.ws;
+      // Say so first: the close frame that follows ends the membership
+      // too, but a leave is explicit and arrives even if the close does not.
+      if (this.isLive()) for (const channel of this.present.keys()) this.sendPresence(channel, PresenceAction.LEAVE);
       this.detach(ws);
       this.ws = null;
       try { ws.close(Close.NORMAL, 'client closed'); } catch { /* already closed */ }
     }
+    this.presenceOps.clear();
     this.setState(State.CLOSED);
   }
 
   // subscribe adds channel. handlers: onEvent(event), onResync({cursor,
   // reason}), onSubscribed({recovered, cursor}), onError(frame). since is
   // the last cursor the app has seen (e.g. its snapshot's cursor).
-  subscribe(channel, { since = '', ...handlers } = {}) {
+  // With presence: true it also keeps the channel's members: onMembers(list
+  // of {clientId, connectionId, data, ts}) after every subscribe and change.
+  subscribe(channel, { since = '', presence = false, ...handlers } = {}) {
     if (this.subs.has(channel)) throw new Error(`already subscribed to ${channel}`);
-    const sub = new Subscription(this, channel, since, handlers);
+    const sub = new Subscription(this, channel, since, handlers, presence);
     this.subs.set(channel, sub);
     if (this.isLive()) sub.send();
     return sub;
+  }
+
+  // enterPresence makes this connection a member of channel with data, now
+  // if the socket is live and again on every new socket.
+  enterPresence(channel, data) {
+    this.present.set(channel, data);
+    if (this.isLive()) this.sendPresence(channel, PresenceAction.ENTER);
+  }
+
+  // leavePresence ends this connection's membership of channel.
+  leavePresence(channel) {
+    if (!this.present.delete(channel)) return;
+    if (this.isLive()) this.sendPresence(channel, PresenceAction.LEAVE);
+  }
+
+  sendPresence(channel, action) {
+    const id = this.ref();
+    const frame = { type: Op.PRESENCE, id, channel, action };
+    const data = this.present.get(channel);
+    if (action !== PresenceAction.LEAVE && data !== undefined) frame.data = data;
+    this.presenceOps.set(id, channel);
+    this.sendFrame(frame);
   }
 
   // updateToken hands the open socket a fresh token (an auth frame), so it
@@ -280,7 +329,9 @@ export class RealtimeClient {
         this.authFailures = 0;
         this.setState(State.LIVE, { connectionId: this.connectionId, expiresAt: f.expiresAt, force: true });
         this.startHeartbeat();
+        this.presenceOps.clear();
         for (const sub of this.subs.values()) sub.send();
+        for (const channel of this.present.keys()) this.sendPresence(channel, PresenceAction.ENTER);
         break;
       case Frame.SUBSCRIBED:
         this.subs.get(f.channel)?.handleSubscribed(f);
@@ -293,10 +344,20 @@ export class RealtimeClient {
       case Frame.RESYNC:
         this.subs.get(f.channel)?.handleResync(f);
         break;
+      case Frame.PRESENCE:
+        this.subs.get(f.channel)?.handlePresence(f);
+        break;
+      case Frame.ACK:
+        this.presenceOps.delete(f.ref);
+        break;
       case Frame.UNSUBSCRIBED:
         this.subs.get(f.channel)?.handleUnsubscribed(f);
         break;
       case Frame.ERROR: {
+        if (this.presenceOps.has(f.ref)) {
+          this.presenceFailed(f);
+          break;
+        }
         const sub = f.channel ? this.subs.get(f.channel) : null;
         if (sub) sub.handleError(f);
         else safeCall(this.onError, f);
@@ -342,6 +403,22 @@ export class RealtimeClient {
     }
     this.setState(State.RECONNECTING, { code, reason, attempt: this.attempt });
     this.scheduleReconnect();
+  }
+
+  // presenceFailed handles a refused presence op: the backend hiccupped
+  // (retried after a backoff, if the membership is still wanted), or a
+  // refusal, which is the app's to hear.
+  presenceFailed(f) {
+    const channel = this.presenceOps.get(f.ref);
+    this.presenceOps.delete(f.ref);
+    if (f.code !== ErrorCode.UNAVAILABLE) {
+      safeCall(this.onError, f);
+      return;
+    }
+    const ws = this.ws;
+    setTimeout(() => {
+      if (this.ws === ws && this.isLive() && this.present.has(channel)) this.sendPresence(channel, PresenceAction.ENTER);
+    }, jittered(this.attempt, 1000, 15000));
   }
 
   // dropSocket abandons the current socket without waiting for its close
@@ -406,8 +483,10 @@ export class RealtimeClient {
 
 // Subscription is one channel of a RealtimeClient.
 class Subscription {
-  constructor(client, channel, since, handlers) {
+  constructor(client, channel, since, handlers, presence) {
     this.client = client;
+    this.presence = presence;
+    this.members = new Map(); // clientId + ' ' + connectionId -> member
     this.channel = channel;
     this.since = since || '';
     this.handlers = handlers;
@@ -425,6 +504,7 @@ class Subscription {
     this.pendingResubscribe = false;
     const frame = { type: Op.SUBSCRIBE, channel: this.channel, id: this.client.ref() };
     if (this.since) frame.since = this.since;
+    if (this.presence) frame.presence = true;
     this.client.sendFrame(frame);
   }
 
@@ -456,6 +536,10 @@ class Subscription {
     // successful resume, otherwise the channel's current position.
     if (f.cursor) this.since = f.cursor;
     safeCall(this.handlers.onSubscribed, { recovered: f.recovered !== false, cursor: f.cursor });
+    if (this.presence && Array.isArray(f.presence)) {
+      this.members = new Map(f.presence.map((m) => [memberKey(m), m]));
+      safeCall(this.handlers.onMembers, [...this.members.values()]);
+    }
     if (asked && f.recovered === false) {
       safeCall(this.handlers.onResync, { cursor: f.cursor, reason: 'not_recovered' });
     }
@@ -475,6 +559,15 @@ class Subscription {
     safeCall(this.handlers.onEvent, ev);
   }
 
+  // handlePresence applies one change on top of the list the subscribed
+  // frame gave; each change sets its member's whole state.
+  handlePresence(f) {
+    if (!this.presence || !f.member) return;
+    if (f.action === PresenceAction.LEAVE) this.members.delete(memberKey(f.member));
+    else this.members.set(memberKey(f.member), f.member);
+    safeCall(this.handlers.onMembers, [...this.members.values()]);
+  }
+
   handleResync(f) {
     if (f.cursor) this.since = f.cursor;
     safeCall(this.handlers.onResync, { cursor: f.cursor, reason: 'resync' });
@@ -492,6 +585,10 @@ class Subscription {
     }
     safeCall(this.handlers.onError, f);
   }
+}
+
+function memberKey(m) {
+  return `${m.clientId} ${m.connectionId}`;
 }
 
 function defaultURL() {
