@@ -23,6 +23,11 @@ type Event struct {
 
 	// Cursor is ID parsed; kept beside it so the hot path never re-parses.
 	Cursor Cursor `json:"-"`
+	// Duplicate is set only on what Publish returns, when the
+	// publication's MsgID had been published on the channel within the
+	// dedupe window (dedupe.go): the event is that first publish's, and
+	// nothing was stored or delivered this time.
+	Duplicate bool `json:"-"`
 }
 
 // Publication is what a publisher hands to the hub.

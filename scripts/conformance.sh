@@ -131,7 +131,7 @@ for backend in memory redis; do
 				echo "$name $combo $PORT"
 			fi
 		done <"$WORK/tests"
-	done | xargs -P "$CONF_JOBS" -n 3 bash -c 'run_one "$@"' _ >>"$WORK/results"
+	done | xargs -r -P "$CONF_JOBS" -n 3 bash -c 'run_one "$@"' _ >>"$WORK/results"
 done
 
 # 4. The gate.
