@@ -352,7 +352,7 @@ func TestRefusals(t *testing.T) {
 	for _, f := range wireFormats {
 		w := dial(t, n, f, keyQuery())
 		w.expect(ablyproto.ActionConnected)
-		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "bad channel!"})
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "[bad channel"})
 		testutil.Equal(t, "invalid name", 40010, w.expect(ablyproto.ActionError).Error.Code)
 		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "one"})
 		w.expect(ablyproto.ActionAttached)

@@ -206,7 +206,7 @@ func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checked
 		}
 		for _, ch := range s.channels {
 			if !hub.ValidChannel(ch) {
-				return nil, false, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "%s%s", where, errBadChannel.Message)
+				return nil, false, errorf(http.StatusBadRequest, errBadChannel.Code, "%s%s", where, errBadChannel.Message)
 			}
 		}
 		if err := oneOrMany(rs.Messages, &s.msgs); err != nil {

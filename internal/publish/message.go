@@ -106,8 +106,6 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 		return hub.Publication{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, format, args...)
 	}
 	switch {
-	case m.Name == "":
-		return bad("every message needs a name (the event type)")
 	case len(m.Name) > hub.MaxTypeLen:
 		return bad("name is longer than %d bytes", hub.MaxTypeLen)
 	case session.ServerEvent(m.Name):

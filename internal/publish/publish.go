@@ -74,6 +74,14 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /time", h.time)
 	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)
+	// Any other method is Ably's 404 40400, not the mux's bare 405 (the
+	// SDKs' request() tests expect it).
+	mux.HandleFunc("/keys/{keyName}/requestToken", notFound)
+}
+
+// notFound answers as Ably does for a path it does not serve.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, errorf(http.StatusNotFound, ablyproto.CodeNotFound, "no such resource"))
 }
 
 // time serves GET /time: the server's clock as [ms], which the SDKs use
