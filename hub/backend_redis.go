@@ -102,9 +102,9 @@ type Redis struct {
 	client redis.UniversalClient
 	head   string // "<prefix>:{", how every key starts
 	node   string // random, names this node's readiness key
-	ttl    int64  // HistoryTTL in milliseconds
-	// dedupeTTL is Dedupe.Window in milliseconds.
-	dedupeTTL int64
+	// scriptArgs are publish.lua's first arguments (history size and TTL,
+	// dedupe window and bound), boxed once rather than per call.
+	scriptArgs [4]any
 
 	// mu guards ps, keys and waiters. It is never held across I/O: the
 	// receive loop takes it for every PONG, and live delivery of every
@@ -156,20 +156,20 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	life, stop := context.WithCancel(context.Background())
 	return &Redis{
-		life:      life,
-		stop:      stop,
-		cfg:       cfg,
-		client:    cfg.Client,
-		head:      cfg.Prefix + ":{",
-		node:      NewEpoch(),
-		ttl:       max(cfg.HistoryTTL.Milliseconds(), 1),
-		dedupeTTL: max(cfg.Dedupe.Window.Milliseconds(), 1),
-		ps:        cfg.Client.Subscribe(context.Background()), // connects lazily
-		keys:      make(map[string]struct{}),
-		waiters:   make(map[string]chan error),
-		delivery:  newDelivery(cfg.Shards),
-		resync:    make(chan struct{}, 1),
-		closed:    make(chan struct{}),
+		life:   life,
+		stop:   stop,
+		cfg:    cfg,
+		client: cfg.Client,
+		head:   cfg.Prefix + ":{",
+		node:   NewEpoch(),
+		scriptArgs: [4]any{cfg.HistorySize, max(cfg.HistoryTTL.Milliseconds(), 1),
+			max(cfg.Dedupe.Window.Milliseconds(), 1), cfg.Dedupe.MaxIDs},
+		ps:       cfg.Client.Subscribe(context.Background()), // connects lazily
+		keys:     make(map[string]struct{}),
+		waiters:  make(map[string]chan error),
+		delivery: newDelivery(cfg.Shards),
+		resync:   make(chan struct{}, 1),
+		closed:   make(chan struct{}),
 	}, nil
 }
 

@@ -165,8 +165,8 @@ func (r *Redis) sendCluster(cc *redis.ClusterClient, batch []*pubReq) {
 // call runs publish.lua once for batch and sets each request's res or err.
 func (r *Redis) call(batch []*pubReq) {
 	keys := make([]string, 0, 2*len(batch))
-	args := make([]any, 4, 4+6*len(batch))
-	args[0], args[1], args[2], args[3] = r.cfg.HistorySize, r.ttl, r.dedupeTTL, r.cfg.Dedupe.MaxIDs
+	args := make([]any, 0, len(r.scriptArgs)+6*len(batch))
+	args = append(args, r.scriptArgs[:]...)
 	for _, req := range batch {
 		keys = append(keys, r.key(req.channel, "meta"), r.key(req.channel, "stream"))
 		if req.p.MsgID != "" {
