@@ -404,6 +404,7 @@ func TestRefusals(t *testing.T) {
 			{ablyproto.RealtimeMessage{Name: "n", ClientID: "desk-2"}, ablyproto.CodeInvalidClientID},
 			{ablyproto.RealtimeMessage{Name: "n", ClientID: "*"}, ablyproto.CodeBadRequest},
 			{ablyproto.RealtimeMessage{Name: "n", ID: "has a space"}, ablyproto.CodeBadRequest},
+			{ablyproto.RealtimeMessage{Name: "n", ID: "b:1"}, ablyproto.CodeInvalidMessageID}, // beside one without an id (RSL1k3)
 		} {
 			ok.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "refused-" + f.String(), MsgSerial: serialPtr(int64(i)),
 				Messages: []ablyproto.RealtimeMessage{{Name: "fine"}, m.msg}})

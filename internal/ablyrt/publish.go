@@ -89,6 +89,10 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		}
 		pubs[i] = p
 	}
+	if len(pm.Messages) > 1 && !validIDs(pm.Messages) {
+		return Outcome{Error: errorInfo(400, ablyproto.CodeInvalidMessageID,
+			"client-specified message ids of a multi-message publish must be <base>:<index>, one base, each message's own position as index")}
+	}
 	cs := c.channels[name]
 	if cs != nil && !c.echo {
 		cs.mu.Lock()
@@ -114,6 +118,23 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		c.releaseHeld(cs, stored)
 	}
 	return o
+}
+
+// validIDs applies Ably's rule to the ids of a MESSAGE's messages
+// (ablyproto.ValidMessageIDs); messages without ids cost no allocation.
+func validIDs(ms []ablyproto.RealtimeMessage) bool {
+	given := false
+	for _, m := range ms {
+		given = given || m.ID != ""
+	}
+	if !given {
+		return true
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	return ablyproto.ValidMessageIDs(ids)
 }
 
 // origin is who publishes m and under which id, stored with its event so

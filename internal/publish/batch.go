@@ -222,6 +222,10 @@ func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checked
 		case len(s.msgs) > h.cfg.MaxMessages:
 			return nil, false, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "%sat most %d messages per spec", where, h.cfg.MaxMessages)
 		}
+		if err := checkIDs(s.msgs); err != nil {
+			e := asAbly(err)
+			return nil, false, &ablyError{Status: e.Status, Code: e.Code, Message: where + e.Message}
+		}
 		s.pubs = make([]hub.Publication, len(s.msgs))
 		for j, m := range s.msgs {
 			if s.pubs[j], err = publication(m); err != nil {

@@ -116,6 +116,7 @@ func TestBatchPublishRefusals(t *testing.T) {
 		{"a channel of the wrong type", `[` + valid + `,{"channels":[7],"messages":{"name":"a"}}]`, 400, ablyproto.CodeBadRequest},
 		{"no messages", `[` + valid + `,{"channels":["ok"]}]`, 400, ablyproto.CodeBadRequest},
 		{"a message with an action", `[` + valid + `,{"channels":["ok"],"messages":[{"name":"a"},{"name":"b","action":2}]}]`, 400, ablyproto.CodeBadRequest},
+		{"the same message id twice", `[` + valid + `,{"channels":["ok"],"messages":[{"id":"x","name":"a"},{"id":"x","name":"b"}]}]`, 400, ablyproto.CodeInvalidMessageID},
 		{"a name of the wrong type", `[` + valid + `,{"channels":["ok"],"messages":[{"name":5}]}]`, 400, ablyproto.CodeBadRequest},
 		{"a server event name", `[` + valid + `,{"channels":["ok"],"messages":{"name":"image.added"}}]`, 403, ablyproto.CodeForbidden},
 		{"a message id with a space", `[` + valid + `,{"channels":["ok"],"messages":{"id":"a b:0","name":"a"}}]`, 400, ablyproto.CodeBadRequest},

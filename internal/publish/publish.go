@@ -126,6 +126,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Me
 	case len(msgs) > h.cfg.MaxMessages:
 		return nil, nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "at most %d messages per request", h.cfg.MaxMessages)
 	}
+	if err := checkIDs(msgs); err != nil {
+		return nil, nil, err
+	}
 	pubs := make([]hub.Publication, len(msgs))
 	for i, m := range msgs {
 		if pubs[i], err = publication(m); err != nil {

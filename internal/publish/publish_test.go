@@ -253,6 +253,8 @@ func TestBadRequests(t *testing.T) {
 		{"json encoding, not JSON", "/channels/a/messages", `{"name":"x","data":"{nope","encoding":"json"}`, keyName, keySecret, 400, 40000},
 		{"data too large", "/channels/a/messages", `{"name":"x","data":` + big + `}`, keyName, keySecret, 413, 40009},
 		{"body too large", "/channels/a/messages", `[` + strings.Repeat(`{"name":"x","data":`+big+`},`, 16) + `{"name":"x"}]`, keyName, keySecret, 413, 40009},
+		{"the same id twice (RSL1k3)", "/channels/a/messages", `[{"id":"x","name":"a"},{"id":"x","name":"b"}]`, keyName, keySecret, 400, 40031},
+		{"ids not <base>:<position>", "/channels/a/messages", `[{"id":"b:1","name":"a"},{"id":"b:0","name":"b"}]`, keyName, keySecret, 400, 40031},
 		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"name":"x","action":1}]`, keyName, keySecret, 400, 40000},
 	}
 	for _, tc := range cases {
