@@ -49,9 +49,10 @@ local gen = info('server', 'run_id') .. ':' .. info('replication', 'master_repli
 local now = redis.call('TIME')
 local ts = now[1] .. string.format('%06d', tonumber(now[2]))
 
-local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local size, ttl = ARGV[1], ARGV[2]
-local window, maxids = tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Set at the first event with a message id, so a batch without any costs
+-- nothing more than before dedupe existed.
+local nowms, window, maxids
 
 -- An id hash entry is "<ms> <len(origin)> <origin><cursor> <unix µs>
 -- <len(type)> <type>": the event without its data, which comes from the
@@ -114,6 +115,10 @@ for i = 1, (#ARGV - 4) / 6 do
   if id ~= '' then
     ids, idt = KEYS[k], KEYS[k + 1]
     k = k + 2
+    if not nowms then
+      nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+      window, maxids = tonumber(ARGV[3]), tonumber(ARGV[4])
+    end
     dup = remembered(ids, id, meta, stream, ARGV[a + 3])
   end
   if dup then
