@@ -19,8 +19,9 @@ type Message struct {
 	// publishes (idempotent publishing), so a retried request carries the
 	// same ids and can be recognised.
 	ID string `json:"id,omitempty"`
-	// Name is the event name.
-	Name string `json:"name"`
+	// Name is the event name, the hub event's type. A message may have
+	// none (RSL1f1): then the field is left out, as Ably does.
+	Name string `json:"name,omitempty"`
 	// Data is the payload as sent: a JSON object or array goes out as a
 	// string with Encoding "json"; a string has no encoding; binary data is
 	// base64 with Encoding "base64" in JSON.

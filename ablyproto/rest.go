@@ -17,6 +17,7 @@ const (
 	CodeNotFound            = 40400
 	CodeMethodNotAllowed    = 40500
 	CodeTooLarge            = 40009 // message or request too large
+	CodeInvalidMessageID    = 40031 // client-specified ids of a multi-message publish
 	CodeInternal            = 50000
 	CodeUnavailable         = 50300
 )

@@ -36,6 +36,12 @@ func (unavailable) Unavailable() bool { return true }
 // ID, Type, Data, TS and Origin. Events of one channel reach the Handler
 // in offset order; events of different channels have no relative order.
 //
+// Deduplication (dedupe.go): a publication whose Origin.MsgID was
+// published on the channel within the dedupe window is not stored or
+// announced; Publish returns the first event, with Duplicate set. The check
+// is part of the same atomic step, so of concurrent publishes of one id,
+// on any nodes, exactly one stores it.
+//
 // Unavailability: when the backend cannot be reached, Publish, History and
 // Top return an error wrapping ErrUnavailable and nothing is stored. Live
 // delivery may miss events while the link is down; once it is back the
@@ -44,7 +50,8 @@ func (unavailable) Unavailable() bool { return true }
 // event silently: either it is in history, or its Publish returned an error.
 type Backend interface {
 	// Publish atomically appends an event to channel's history and announces
-	// it to every node subscribed to channel. It returns the stored event.
+	// it to every node subscribed to channel. It returns the stored event,
+	// or the first one when p's MsgID is a duplicate (Event.Duplicate).
 	Publish(ctx context.Context, channel string, p Publication) (Event, error)
 
 	// History returns, in order, the events of channel after since and the

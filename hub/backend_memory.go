@@ -18,6 +18,9 @@ type MemoryConfig struct {
 	// the same one, which keeps its events in order. Zero means
 	// defaultShards (4).
 	Shards int
+	// Dedupe bounds the message ids each channel remembers (dedupe.go).
+	// The zero value means Ably's window and DefaultDedupeIDs.
+	Dedupe DedupeConfig
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
 }
@@ -45,6 +48,7 @@ type memChannel struct {
 	top     uint64
 	ring    eventRing
 	expires time.Time
+	ids     recentIDs
 }
 
 // eventRing holds the newest cap(buf) events without copying on append.
@@ -64,6 +68,9 @@ func (r *eventRing) push(ev Event, size int) {
 	r.buf[r.start] = ev
 	r.start = (r.start + 1) % len(r.buf)
 }
+
+// at returns the event at index i (0 = oldest).
+func (r *eventRing) at(i int) Event { return r.buf[(r.start+i)%len(r.buf)] }
 
 // from copies the events from index i (0 = oldest) to the newest.
 func (r *eventRing) from(i int) []Event {
@@ -85,6 +92,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Dedupe = cfg.Dedupe.withDefaults()
 	return &Memory{
 		cfg:      cfg,
 		channels: make(map[string]*memChannel),
@@ -121,15 +129,36 @@ func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event
 		c = &memChannel{epoch: NewEpoch()}
 		m.channels[name] = c
 	}
+	if p.MsgID != "" {
+		if ev, ok := c.ids.lookup(p.MsgID, now, m.cfg.Dedupe); ok {
+			return c.duplicate(ev, p), nil
+		}
+	}
 	c.top++
 	cur := Cursor{Epoch: c.epoch, Offset: c.top}
 	ev := Event{ID: cur.String(), Channel: name, Type: p.Type, Data: p.Data, TS: now.UTC(), Origin: p.Origin, Cursor: cur}
 	c.ring.push(ev, m.cfg.HistorySize)
 	c.expires = now.Add(m.cfg.HistoryTTL)
+	if p.MsgID != "" {
+		c.ids.add(ev, now, m.cfg.Dedupe)
+	}
 	if m.subs[name] {
 		m.delivery.push(ev)
 	}
 	return ev, nil
+}
+
+// duplicate is the answer to a publish of an id already published as ev
+// (kept without its data): ev with the data history still holds, or else
+// the data the retry brought.
+func (c *memChannel) duplicate(ev Event, p Publication) Event {
+	ev.Data = p.Data
+	oldest := c.top - uint64(c.ring.n) + 1
+	if ev.Cursor.Epoch == c.epoch && ev.Cursor.Offset >= oldest && ev.Cursor.Offset <= c.top {
+		ev.Data = c.ring.at(int(ev.Cursor.Offset - oldest)).Data
+	}
+	ev.Duplicate = true
+	return ev
 }
 
 // History implements Backend.

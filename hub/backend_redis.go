@@ -36,6 +36,10 @@ type RedisConfig struct {
 	// the same one, which keeps its events in order. Zero means
 	// defaultShards (4).
 	Shards int
+	// Dedupe bounds the message ids each channel remembers (dedupe.go),
+	// kept in Redis beside the channel's history, so every node shares
+	// them. The zero value means Ably's window and DefaultDedupeIDs.
+	Dedupe DedupeConfig
 	// PingInterval is how long the PubSub connection may stay silent before
 	// it is probed with a PING. A probe unanswered for another interval
 	// means the connection is dead (e.g. a half-open TCP connection after a
@@ -77,7 +81,8 @@ var (
 
 // Redis is the multi-node backend. Per channel it keeps a Stream of
 // events and a meta hash (epoch, top, and the dataset generation the epoch
-// belongs to) under keys sharing the channel as hash tag, e.g.
+// belongs to), and for deduplication the recent message ids (a hash and a
+// sorted set by time, dedupe.go), under keys sharing the channel as hash tag, e.g.
 // "handoff:{session:abc}:stream", so Cluster serves each channel from one
 // slot and the publish script may touch both keys. The generation is the
 // server's run_id and master_replid: a Redis that restarted (perhaps from
@@ -97,7 +102,9 @@ type Redis struct {
 	client redis.UniversalClient
 	head   string // "<prefix>:{", how every key starts
 	node   string // random, names this node's readiness key
-	ttl    int64  // HistoryTTL in milliseconds
+	// scriptArgs are publish.lua's first arguments (history size and TTL,
+	// dedupe window and bound), boxed once rather than per call.
+	scriptArgs [4]any
 
 	// mu guards ps, keys and waiters. It is never held across I/O: the
 	// receive loop takes it for every PONG, and live delivery of every
@@ -143,18 +150,20 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.HistoryTTL <= 0 {
 		cfg.HistoryTTL = DefaultHistoryTTL
 	}
+	cfg.Dedupe = cfg.Dedupe.withDefaults()
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
 	life, stop := context.WithCancel(context.Background())
 	return &Redis{
-		life:     life,
-		stop:     stop,
-		cfg:      cfg,
-		client:   cfg.Client,
-		head:     cfg.Prefix + ":{",
-		node:     NewEpoch(),
-		ttl:      max(cfg.HistoryTTL.Milliseconds(), 1),
+		life:   life,
+		stop:   stop,
+		cfg:    cfg,
+		client: cfg.Client,
+		head:   cfg.Prefix + ":{",
+		node:   NewEpoch(),
+		scriptArgs: [4]any{cfg.HistorySize, max(cfg.HistoryTTL.Milliseconds(), 1),
+			max(cfg.Dedupe.Window.Milliseconds(), 1), cfg.Dedupe.MaxIDs},
 		ps:       cfg.Client.Subscribe(context.Background()), // connects lazily
 		keys:     make(map[string]struct{}),
 		waiters:  make(map[string]chan error),
@@ -182,13 +191,19 @@ func (r *Redis) channelOf(pubsub string) (string, bool) {
 func (r *Redis) Publish(ctx context.Context, channel string, p Publication) (Event, error) {
 	res, err := r.publish(ctx, channel, r.key(channel, "pub"), p)
 	var ev Event
+	dup := false
 	if err == nil {
-		ev, _, err = parseEvent(channel, res)
+		if res, dup = strings.CutPrefix(res, "="); dup {
+			ev, err = decodeEvent(channel, res) // the first publish's data
+			ev.Duplicate = true
+		} else {
+			ev, _, err = parseEvent(channel, res)
+			ev.Data = p.Data // the caller's bytes rather than a copy of the echo, as Memory
+		}
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("redis publish to %q: %w: %w", channel, ErrUnavailable, err)
 	}
-	ev.Data = p.Data // the caller's bytes rather than a copy of the echo, as Memory
 	return ev, nil
 }
 

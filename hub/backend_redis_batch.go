@@ -165,11 +165,14 @@ func (r *Redis) sendCluster(cc *redis.ClusterClient, batch []*pubReq) {
 // call runs publish.lua once for batch and sets each request's res or err.
 func (r *Redis) call(batch []*pubReq) {
 	keys := make([]string, 0, 2*len(batch))
-	args := make([]any, 2, 2+5*len(batch))
-	args[0], args[1] = r.cfg.HistorySize, r.ttl
+	args := make([]any, 0, len(r.scriptArgs)+6*len(batch))
+	args = append(args, r.scriptArgs[:]...)
 	for _, req := range batch {
 		keys = append(keys, r.key(req.channel, "meta"), r.key(req.channel, "stream"))
-		args = append(args, NewEpoch(), req.pubsub, req.p.Type, []byte(req.p.Data), encodeOrigin(req.p.Origin))
+		if req.p.MsgID != "" {
+			keys = append(keys, r.key(req.channel, "ids"), r.key(req.channel, "idt"))
+		}
+		args = append(args, NewEpoch(), req.pubsub, req.p.Type, []byte(req.p.Data), encodeOrigin(req.p.Origin), req.p.MsgID)
 	}
 	res, err := publishScript.Run(r.life, r.client, keys, args...).StringSlice()
 	if err == nil && len(res) != len(batch) {

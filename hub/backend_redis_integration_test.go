@@ -55,7 +55,7 @@ func openRedis(t testing.TB, c redis.UniversalClient, o backendOpts) *testBacken
 	if o.prefix == "" {
 		o.prefix = "t" + strconv.FormatInt(prefixes.Add(1), 10)
 	}
-	r, err := NewRedis(RedisConfig{Client: c, Prefix: o.prefix, HistorySize: o.size, HistoryTTL: o.ttl})
+	r, err := NewRedis(RedisConfig{Client: c, Prefix: o.prefix, HistorySize: o.size, HistoryTTL: o.ttl, Dedupe: o.dedupe})
 	if err != nil {
 		t.Fatal(err)
 	}

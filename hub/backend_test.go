@@ -47,6 +47,8 @@ type backendOpts struct {
 	// prefix is the Redis key prefix; nodes of one deployment share it.
 	// Zero means one of the backend's own.
 	prefix string
+	// dedupe bounds the remembered message ids; zero means the defaults.
+	dedupe DedupeConfig
 }
 
 // testBackend is a fresh backend plus the test's levers on it.
@@ -92,7 +94,7 @@ func hubBackends() []backendFactory {
 
 func openMemory(t testing.TB, o backendOpts) *testBackend {
 	clock := testutil.NewClock()
-	m := NewMemory(MemoryConfig{HistorySize: o.size, HistoryTTL: o.ttl, Now: clock.Now})
+	m := NewMemory(MemoryConfig{HistorySize: o.size, HistoryTTL: o.ttl, Dedupe: o.dedupe, Now: clock.Now})
 	t.Cleanup(func() { m.Close() })
 	return &testBackend{
 		Backend: m,

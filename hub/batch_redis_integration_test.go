@@ -122,3 +122,30 @@ func TestRedisBatchesConcurrentPublishes(t *testing.T) {
 	testutil.Equal(t, "publish.lua calls (EVALSHA) for 11 publishes", 2, calls("evalsha")-len(stored)-1)
 	testutil.Equal(t, "INFO calls inside publish.lua", 4, calls("info"))
 }
+
+// TestRedisBatchDedupesWithinOneCall: one publish.lua call holding the same
+// message id twice on a channel (and once on another) stores it once per
+// channel; the repeat answers with the first event, and an event without
+// an id between them is stored as usual.
+func TestRedisBatchDedupesWithinOneCall(t *testing.T) {
+	t.Parallel()
+	b := openRedis(t, newRedisClient(t, testutil.StartRedis(t).Addr), backendOpts{})
+	r := b.Backend.(*Redis)
+	var batch []*pubReq
+	for _, q := range []struct{ ch, id, data string }{{"c", "x", "1"}, {"c", "", "2"}, {"c", "x", "3"}, {"d", "x", "4"}} {
+		batch = append(batch, &pubReq{ctx: context.Background(), channel: q.ch, pubsub: r.key(q.ch, "pub"),
+			p: withID("t", q.data, q.id)})
+	}
+	r.call(batch)
+	var got []string
+	for i, req := range batch {
+		noErr(t, fmt.Sprintf("event %d", i), req.err)
+		got = append(got, req.res[:min(len(req.res), 1)]+"…")
+	}
+	testutil.Equal(t, "which answers are duplicates (\"=\")", []string{"+…", "+…", "=…", "+…"}, got)
+	first, _ := decodeEvent("c", batch[0].res)
+	dup, _ := decodeEvent("c", batch[2].res[1:])
+	testutil.Check(t, "the repeat's event", sameOf(first), sameOf(dup))
+	testutil.Equal(t, "top of c", uint64(2), topOf(t, b, "c").Offset)
+	testutil.Equal(t, "top of d", uint64(1), topOf(t, b, "d").Offset)
+}

@@ -26,13 +26,19 @@ func BenchmarkRedisPublish(b *testing.B) {
 		}
 	})
 	// An Ably publish: the same event with an origin, stored as a second
-	// stream field.
+	// stream field, and its message id remembered for dedupe (a new id
+	// each time, as a client's msgSerials).
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = "hK3x9aQ2Lm:" + strconv.Itoa(i) + ":0"
+	}
 	b.Run("serial-origin", func(b *testing.B) {
 		p := p
-		p.Origin = Origin{MsgID: "hK3x9aQ2Lm:5:0", ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
+		p.Origin = Origin{ClientID: "desk-42", ConnectionID: "hK3x9aQ2Lm"}
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if _, err := backend.Publish(ctx, "session:bench", p); err != nil {
+			p.MsgID = ids[i%len(ids)]
+			if _, err := backend.Publish(ctx, "session:bench-origin-"+strconv.Itoa(i/len(ids)), p); err != nil {
 				b.Fatal(err)
 			}
 		}

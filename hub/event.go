@@ -23,10 +23,18 @@ type Event struct {
 
 	// Cursor is ID parsed; kept beside it so the hot path never re-parses.
 	Cursor Cursor `json:"-"`
+	// Duplicate is set only on what Publish returns, when the
+	// publication's MsgID had been published on the channel within the
+	// dedupe window (dedupe.go): the event is that first publish's, and
+	// nothing was stored or delivered this time.
+	Duplicate bool `json:"-"`
 }
 
 // Publication is what a publisher hands to the hub.
 type Publication struct {
+	// Type names the event. It may be empty: an Ably message may have no
+	// name (RSL1f1), and comes back without one; the capture API's events
+	// always have one.
 	Type string
 	Data json.RawMessage
 	// Origin is optional: the zero Origin is a hub-originated event (the
@@ -58,22 +66,24 @@ var (
 )
 
 // ValidChannel reports whether name is an acceptable channel name: 1 to
-// MaxChannelLen bytes of letters, digits and "-_.:@". Keeping the alphabet
-// small lets names go into Redis keys, log fields and URLs unescaped.
+// MaxChannelLen bytes of UTF-8 text without control characters (so no
+// newline) that does not start with '[' or ':'. These are Ably's rules
+// (its docs, "Channel concepts"; error 40010), so every Ably channel name
+// is a hub channel name as it is, and '[' stays free for Ably's
+// "[qualifier]name" forms, which handoff does not support.
+//
+// Where a name goes: Redis keys "<prefix>:{<name>}:<kind>" take any bytes,
+// and a '{' or '}' in a name cannot split one channel's keys across
+// Cluster slots: the hash tag runs from the prefix's '{' (a prefix has
+// none of its own) to the first '}' after it, the same for every kind, and
+// no kind holds a '}', so keys of different channels never coincide. Log
+// lines quote names (zerolog JSON); the native protocol carries them as
+// JSON strings; REST paths carry them percent-encoded.
 func ValidChannel(name string) bool {
-	if len(name) == 0 || len(name) > MaxChannelLen {
+	if len(name) == 0 || len(name) > MaxChannelLen || name[0] == '[' || name[0] == ':' {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '_', c == '.', c == ':', c == '@':
-		default:
-			return false
-		}
-	}
-	return true
+	return textWithoutControls(name)
 }
 
 // validate checks a publication against the limits in limits.go.
@@ -81,7 +91,7 @@ func (p Publication) validate(channel string) error {
 	if !ValidChannel(channel) {
 		return ErrBadChannel
 	}
-	if p.Type == "" || len(p.Type) > MaxTypeLen {
+	if len(p.Type) > MaxTypeLen {
 		return ErrBadType
 	}
 	if len(p.Data) > MaxDataBytes {

@@ -178,7 +178,10 @@ func (h *Hub) SetPublishHooks(hooks PublishHooks) { h.hooks = hooks }
 // returned event has been stored. An error usually means it was not; but
 // when the link to Redis fails after the script was sent, the outcome is
 // unknown and the event may exist. Subscribers never see a gap either way;
-// a caller that retries may publish the event twice.
+// a caller that retries may publish the event twice, unless p has a MsgID:
+// a publication with one is stored once per channel within the dedupe
+// window, and a repeat returns the first event with Duplicate set
+// (dedupe.go).
 func (h *Hub) Publish(ctx context.Context, channel string, p Publication) (Event, error) {
 	if err := p.validate(channel); err != nil {
 		return Event{}, err
@@ -189,7 +192,7 @@ func (h *Hub) Publish(ctx context.Context, channel string, p Publication) (Event
 		}
 	}
 	ev, err := h.backend.Publish(ctx, channel, p)
-	if err == nil && h.hooks.After != nil {
+	if err == nil && !ev.Duplicate && h.hooks.After != nil {
 		h.hooks.After(ev)
 	}
 	return ev, err

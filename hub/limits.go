@@ -34,6 +34,18 @@ const (
 	// ten characters); 256 leaves room for an integrator's own message ids
 	// and clientIds without letting them rival the event's data.
 	MaxOriginIDLen = 256
+
+	// DefaultDedupeWindow is how long a channel remembers the message ids
+	// (Origin.MsgID) published on it, so a retry within it gets the first
+	// publish's event instead of a second one. It is Ably's idempotency
+	// window: the SDKs retry well within it.
+	DefaultDedupeWindow = 2 * time.Minute
+
+	// DefaultDedupeIDs bounds the ids one channel remembers (the oldest go
+	// first), so a channel flooded with ids keeps bounded memory: 10,000 is
+	// over 80 publishes a second for the whole window, far beyond a capture
+	// session. Each costs its id and cursor, never the event's data.
+	DefaultDedupeIDs = 10_000
 )
 
 // Limits of live delivery and repair.

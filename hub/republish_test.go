@@ -73,7 +73,7 @@ func TestAnnouncePublishesAtOnceWhenHealthy(t *testing.T) {
 		t.Fatalf("Announce: %v", err)
 	}
 	testutil.Equal(t, "offset", uint64(1), ev.Cursor.Offset)
-	if _, err := h.Announce(context.Background(), "bad channel", Publication{Type: "t"}); !errors.Is(err, ErrBadChannel) {
+	if _, err := h.Announce(context.Background(), "[bad channel", Publication{Type: "t"}); !errors.Is(err, ErrBadChannel) {
 		t.Fatalf("bad channel: %v", err)
 	}
 	testutil.Equal(t, "pending", 0, h.Pending())

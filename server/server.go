@@ -96,7 +96,8 @@ const (
 // otherwise the in-process memory backend.
 func (s *Server) newBackend() (hub.Backend, error) {
 	if s.cfg.RedisAddrs == "" {
-		return hub.NewMemory(hub.MemoryConfig{HistorySize: s.cfg.HistorySize, HistoryTTL: s.cfg.HistoryTTL}), nil
+		return hub.NewMemory(hub.MemoryConfig{HistorySize: s.cfg.HistorySize, HistoryTTL: s.cfg.HistoryTTL,
+			Dedupe: hub.DedupeConfig{Window: s.cfg.DedupeWindow}}), nil
 	}
 	s.redis = redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:      s.cfg.RedisAddrList(),

@@ -339,5 +339,6 @@ func (s *Server) wireCommit(api *capture.API, sessions session.Store, blobs blob
 
 // newRedisBackend builds the Redis hub backend.
 func newRedisBackend(c redis.UniversalClient, cfg config.Config) (hub.Backend, error) {
-	return hub.NewRedis(hub.RedisConfig{Client: c, Prefix: cfg.RedisPrefix, HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+	return hub.NewRedis(hub.RedisConfig{Client: c, Prefix: cfg.RedisPrefix, HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL,
+		Dedupe: hub.DedupeConfig{Window: cfg.DedupeWindow}})
 }

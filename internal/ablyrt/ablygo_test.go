@@ -383,3 +383,57 @@ func TestAblyGoHistoryUntilAttach(t *testing.T) {
 		})
 	}
 }
+
+// TestAblyGoChannelNamesAndNamelessMessages: channel names Ably allows
+// beyond letters, digits and "-_.:@" (a '/', '?' and '#' that REST paths
+// must carry escaped, spaces, braces, non-ASCII) and messages without a
+// name (RSL1f1) work through REST publish, realtime publish, live
+// delivery and REST history, in JSON and msgpack; a nameless message
+// comes back nameless, and the hub keeps it with an empty type.
+func TestAblyGoChannelNamesAndNamelessMessages(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{})
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			rest, err := ably.NewREST(options(n.port, f.binary, ably.WithKey(testKey))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := realtime(t, n.port, f.binary, ably.WithKey(testKey))
+			for _, name := range []string{"client/0/channel/1 " + f.name, "this?is#an?encoding#channel " + f.name, "ünï cødé {x} " + f.name} {
+				ch := c.Channels.Get(name)
+				got := subscribe(t, ch)
+				if err := rest.Channels.Get(name).PublishMultiple(ctx(t), []*ably.Message{{Data: "a"}, {Name: "n", Data: "b"}}); err != nil {
+					t.Fatalf("%q: REST publish: %v", name, err)
+				}
+				if err := ch.PublishMultiple(ctx(t), []*ably.Message{{Data: "c"}}); err != nil {
+					t.Fatalf("%q: realtime publish: %v", name, err)
+				}
+				testutil.Eventually(t, "3 messages on "+name, func() bool { return got.len() >= 3 })
+				var live []string
+				for _, m := range got.all() {
+					live = append(live, m.Name+"="+fmt.Sprint(m.Data))
+				}
+				testutil.Equal(t, name+": live names and data", []string{"=a", "n=b", "=c"}, live)
+				pages, err := rest.Channels.Get(name).History(ably.HistoryWithDirection(ably.Forwards)).Pages(ctx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !pages.Next(ctx(t)) {
+					t.Fatalf("%q: history: %v", name, pages.Err())
+				}
+				var hist []string
+				for _, m := range pages.Items() {
+					hist = append(hist, m.Name+"="+fmt.Sprint(m.Data))
+				}
+				testutil.Equal(t, name+": history names and data", live, hist)
+				evs, _, err := n.hub.History(ctx(t), name, hub.Cursor{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				testutil.Equal(t, name+": hub event type of a nameless message", "", evs[0].Type)
+			}
+		})
+	}
+}

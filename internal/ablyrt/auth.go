@@ -21,6 +21,8 @@ type identity struct {
 	clientID string
 	cap      auth.Capability
 	expires  time.Time // zero for an API key
+	// wildcard: a "*" token used without a clientId (conn.wildcard).
+	wildcard bool
 }
 
 // credentials reads the connect request's credentials: key= or HTTP
@@ -65,6 +67,7 @@ func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
 	}
 	if id.clientID == "*" {
 		id.clientID = q.Get("clientId")
+		id.wildcard = id.clientID == ""
 	}
 	return id, nil
 }
@@ -185,10 +188,21 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 	cfg := c.s.cfg
 	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionConnected, ConnectionID: c.id, ConnectionKey: key, Error: e,
 		ConnectionDetails: &ablyproto.ConnectionDetails{
-			ClientID: c.clientID, ConnectionKey: key, MaxMessageSize: cfg.MaxMessageSize, MaxFrameSize: cfg.MaxFrameBytes,
+			ClientID: c.connectedClientID(), ConnectionKey: key, MaxMessageSize: cfg.MaxMessageSize, MaxFrameSize: cfg.MaxFrameBytes,
 			MaxInboundRate: maxInboundRate, ConnectionStateTTL: cfg.ConnectionStateTTL.Milliseconds(),
 			MaxIdleInterval: cfg.MaxIdleInterval.Milliseconds(), ServerID: cfg.ServerID,
 		}})
+}
+
+// connectedClientID is the clientId CONNECTED announces: the
+// connection's, or "*" for a wildcard token used without one, which
+// ably-go then lets messages name any clientId (RTL6g) while its
+// Auth.ClientID stays "".
+func (c *conn) connectedClientID() string {
+	if c.clientID == "" && c.wildcard {
+		return "*"
+	}
+	return c.clientID
 }
 
 // adopt makes id the connection's credentials and arms the token's
@@ -198,7 +212,7 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 // answers AUTH with an authorize on an already-cancelled context, so it
 // usually renews on the DISCONNECTED.)
 func (c *conn) adopt(id identity) {
-	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
+	c.keyName, c.clientID, c.cap, c.wildcard = id.keyName, id.clientID, id.cap, id.wildcard
 	c.setPrefix()
 	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
 		if t != nil {
@@ -246,6 +260,7 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 	}
 	if id.clientID == "*" {
 		id.clientID = c.clientID
+		id.wildcard = id.clientID == ""
 	}
 	c.adopt(id)
 	failed := c.narrowChannels()

@@ -69,7 +69,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: e})
 	}
 	if !c.validChannel(name) {
-		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@"))
+		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, invalidChannelText))
 		return
 	}
 	old := c.channels[name]

@@ -24,10 +24,13 @@ type conn struct {
 	echo   bool
 	done   chan struct{} // closed when the reader has finished
 
-	id       string          // reader (set once, before CONNECTED)
-	keyName  string          // reader
-	prefix   string          // hub-channel prefix of the key's app; set once at connect (scope.go)
-	clientID string          // reader
+	id       string // reader (set once, before CONNECTED)
+	keyName  string // reader
+	prefix   string // hub-channel prefix of the key's app; set once at connect (scope.go)
+	clientID string // reader
+	// wildcard: the token allows any clientId ("*") and the client named
+	// none, so CONNECTED says "*" (RSA7b2), not "" (reader).
+	wildcard bool
 	cap      auth.Capability // reader
 	expiry   *time.Timer     // reader
 	authAsk  *time.Timer     // reader: sends AUTH ahead of expiry

@@ -352,7 +352,7 @@ func TestRefusals(t *testing.T) {
 	for _, f := range wireFormats {
 		w := dial(t, n, f, keyQuery())
 		w.expect(ablyproto.ActionConnected)
-		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "bad channel!"})
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "[bad channel"})
 		testutil.Equal(t, "invalid name", 40010, w.expect(ablyproto.ActionError).Error.Code)
 		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: "one"})
 		w.expect(ablyproto.ActionAttached)
@@ -382,6 +382,17 @@ func TestRefusals(t *testing.T) {
 		testutil.Equal(t, "clientId mismatch", 40102, tw.expect(ablyproto.ActionError).Error.Code)
 		ok := dial(t, n, f, url.Values{"access_token": {tok}})
 		testutil.Equal(t, "token clientId", "desk-1", ok.expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
+		// A wildcard token used without a clientId is announced as "*"
+		// (RSA7b2), so ably-go lets its messages name a clientId.
+		wild, err := auth.AblyTokens{Keys: keys, Now: time.Now}.Issue(auth.AblyTokenClaims{KeyName: keyName,
+			Issued: time.Now().UnixMilli(), Expires: time.Now().Add(time.Hour).UnixMilli(), Capability: `{"*":["*"]}`, ClientID: "*"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Equal(t, "wildcard token's clientId", "*",
+			dial(t, n, f, url.Values{"access_token": {wild}}).expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
+		testutil.Equal(t, "wildcard token's clientId when the client names one", "desk-3",
+			dial(t, n, f, url.Values{"access_token": {wild}, "clientId": {"desk-3"}}).expect(ablyproto.ActionConnected).ConnectionDetails.ClientID)
 
 		// A message may repeat its connection's clientId, not contradict
 		// it (40012, status 400); "*" is no message's clientId; an id
@@ -393,6 +404,7 @@ func TestRefusals(t *testing.T) {
 			{ablyproto.RealtimeMessage{Name: "n", ClientID: "desk-2"}, ablyproto.CodeInvalidClientID},
 			{ablyproto.RealtimeMessage{Name: "n", ClientID: "*"}, ablyproto.CodeBadRequest},
 			{ablyproto.RealtimeMessage{Name: "n", ID: "has a space"}, ablyproto.CodeBadRequest},
+			{ablyproto.RealtimeMessage{Name: "n", ID: "b:1"}, ablyproto.CodeInvalidMessageID}, // beside one without an id (RSL1k3)
 		} {
 			ok.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "refused-" + f.String(), MsgSerial: serialPtr(int64(i)),
 				Messages: []ablyproto.RealtimeMessage{{Name: "fine"}, m.msg}})

@@ -17,7 +17,11 @@ import (
 // or NACKed. A msgSerial already answered on this connection (a resend
 // after a resume) gets the same answer again and publishes nothing; only
 // a resumed transport asks the store (mayResend), so a publish on any
-// other costs no store lookup.
+// other costs no store lookup. The store is a first filter: a resend
+// racing its original (on another node, before the outcome was recorded)
+// is caught by the hub, which stores each message id once per channel
+// (hub/dedupe.go; the id is "<connectionId>:<msgSerial>:<index>" unless
+// the message has its own), so both get the same serials.
 // Publishing does not need an attach (RTL6c5): it is authorised on the
 // capability alone.
 func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
@@ -67,7 +71,7 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 	name := pm.Channel
 	switch {
 	case !c.validChannel(name):
-		return Outcome{Error: errorInfo(400, ablyproto.CodeChannelInvalid, "invalid channel name: 1-200 letters, digits and -_.:@")}
+		return Outcome{Error: errorInfo(400, ablyproto.CodeChannelInvalid, invalidChannelText)}
 	case !c.cap.Allows(name, auth.OpPublish):
 		return Outcome{Error: errorInfo(401, ablyproto.CodeCapability, "these credentials may not publish on this channel")}
 	case len(pm.Messages) == 0:
@@ -85,6 +89,10 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		}
 		pubs[i] = p
 	}
+	if len(pm.Messages) > 1 && !validIDs(pm.Messages) {
+		return Outcome{Error: errorInfo(400, ablyproto.CodeInvalidMessageID,
+			"client-specified message ids of a multi-message publish must be <base>:<index>, one base, each message's own position as index")}
+	}
 	cs := c.channels[name]
 	if cs != nil && !c.echo {
 		cs.mu.Lock()
@@ -92,6 +100,7 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		cs.mu.Unlock()
 	}
 	var o Outcome
+	var stored []string // the serials published now, not duplicates
 	for _, p := range pubs {
 		ctx, cancel := opContext()
 		ev, err := c.s.hub.Publish(ctx, c.hubChannel(name), p)
@@ -101,11 +110,31 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 			break
 		}
 		o.Serials = append(o.Serials, ev.ID)
+		if !ev.Duplicate {
+			stored = append(stored, ev.ID)
+		}
 	}
 	if cs != nil && !c.echo {
-		c.releaseHeld(cs, o.Serials)
+		c.releaseHeld(cs, stored)
 	}
 	return o
+}
+
+// validIDs applies Ably's rule to the ids of a MESSAGE's messages
+// (ablyproto.ValidMessageIDs); messages without ids cost no allocation.
+func validIDs(ms []ablyproto.RealtimeMessage) bool {
+	given := false
+	for _, m := range ms {
+		given = given || m.ID != ""
+	}
+	if !given {
+		return true
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	return ablyproto.ValidMessageIDs(ids)
 }
 
 // origin is who publishes m and under which id, stored with its event so
@@ -173,8 +202,6 @@ func (c *conn) publication(m ablyproto.RealtimeMessage) (hub.Publication, *ablyp
 		return hub.Publication{}, errorInfo(400, ablyproto.CodeBadRequest, msg)
 	}
 	switch {
-	case m.Name == "":
-		return bad("every message needs a name (the event type)")
 	case len(m.Name) > hub.MaxTypeLen:
 		return bad("name is too long")
 	case session.ServerEvent(m.Name):

@@ -27,6 +27,9 @@ func (c *conn) hubChannel(name string) string { return c.prefix + name }
 // ablyChannel is the Ably channel name of a hub channel.
 func (c *conn) ablyChannel(hubName string) string { return strings.TrimPrefix(hubName, c.prefix) }
 
+// invalidChannelText explains 40010 (hub.ValidChannel's rules).
+const invalidChannelText = "invalid channel name: 1-200 bytes of UTF-8 without control characters, not starting with '[' or ':'"
+
 // validChannel reports whether the Ably channel name is valid, and so is
 // the hub channel it maps to: behind a prefix a name near the length
 // limit would otherwise reach the hub and fail there, and the empty name

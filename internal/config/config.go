@@ -51,6 +51,9 @@ type Config struct {
 
 	HistorySize int
 	HistoryTTL  time.Duration
+	// DedupeWindow is how long a channel remembers published message ids
+	// (Ably idempotent publishing, hub/dedupe.go).
+	DedupeWindow time.Duration
 	// SessionTTL is how long a capture session lives after its last
 	// change. It may not exceed HistoryTTL: a desktop resuming a live
 	// session must still find the channel's history.
@@ -179,6 +182,7 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 
 	i(&c.HistorySize, "history-size", hub.DefaultHistorySize, "events kept per channel for replay")
 	d(&c.HistoryTTL, "history-ttl", hub.DefaultHistoryTTL, "how long a channel's history outlives its last event")
+	d(&c.DedupeWindow, "dedupe-window", hub.DefaultDedupeWindow, "how long a channel remembers message ids, so a retried publish is stored once (Ably's idempotency window)")
 	d(&c.SessionTTL, "session-ttl", capture.DefaultSessionTTL, "how long a capture session lives after its last change; at most --history-ttl, and capped at it when not set")
 	d(&c.PresenceGrace, "presence-grace", presence.DefaultGrace, "how long a dropped connection stays present (e.g. the desktop's \"Phone connected\") before it leaves")
 
@@ -415,6 +419,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistoryTTL < minTTL {
 		bad("--history-ttl (%s) must be at least 1m", EnvName("history-ttl"))
+	}
+	if c.DedupeWindow < time.Second {
+		bad("--dedupe-window (%s) must be at least 1s", EnvName("dedupe-window"))
 	}
 	if c.SessionTTL < minTTL {
 		bad("--session-ttl (%s) must be at least 1m", EnvName("session-ttl"))

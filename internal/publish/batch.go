@@ -206,7 +206,7 @@ func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checked
 		}
 		for _, ch := range s.channels {
 			if !hub.ValidChannel(ch) {
-				return nil, false, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "%s%s", where, errBadChannel.Message)
+				return nil, false, errorf(http.StatusBadRequest, errBadChannel.Code, "%s%s", where, errBadChannel.Message)
 			}
 		}
 		if err := oneOrMany(rs.Messages, &s.msgs); err != nil {
@@ -221,6 +221,10 @@ func (h *Handler) decodeBatch(w http.ResponseWriter, r *http.Request) ([]checked
 			return nil, false, badBatch(where + "the spec holds no messages")
 		case len(s.msgs) > h.cfg.MaxMessages:
 			return nil, false, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "%sat most %d messages per spec", where, h.cfg.MaxMessages)
+		}
+		if err := checkIDs(s.msgs); err != nil {
+			e := asAbly(err)
+			return nil, false, &ablyError{Status: e.Status, Code: e.Code, Message: where + e.Message}
 		}
 		s.pubs = make([]hub.Publication, len(s.msgs))
 		for j, m := range s.msgs {

@@ -192,5 +192,5 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, ops ...strin
 	return "", id, false
 }
 
-var errBadChannel = errorf(http.StatusBadRequest, ablyproto.CodeBadRequest,
-	"channel must be 1-%d characters of letters, digits and -_.:@", hub.MaxChannelLen)
+var errBadChannel = errorf(http.StatusBadRequest, ablyproto.CodeChannelInvalid,
+	"channel must be 1-%d bytes of UTF-8 without control characters, not starting with '[' or ':'", hub.MaxChannelLen)

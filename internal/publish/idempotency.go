@@ -9,11 +9,11 @@ import (
 
 // idempotency remembers, per node, which message ids were published on
 // which channel in the last window, like Ably's idempotent publishing: a
-// retried request is answered with the original event, not published
-// twice. It is a bounded LRU; ids are forgotten after the window or when
-// the bound evicts them, and other nodes do not share it (a retry that
-// lands on another node can publish twice: documented, and rare, since
-// clients retry to the same address).
+// retried request is answered with the original event's serial. It is a
+// first filter, a bounded LRU on this node that saves a backend round
+// trip and makes concurrent retries on this node wait for one another;
+// what makes a retry on any node publish nothing is the hub, which stores
+// each message id once per channel (hub/dedupe.go).
 type idempotency struct {
 	window time.Duration
 	max    int

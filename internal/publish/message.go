@@ -100,14 +100,36 @@ func putBody(buf *bytes.Buffer) {
 	bodyPool.Put(buf)
 }
 
+// errMessageIDs is Ably's 40031 for the ids of messages published together.
+var errMessageIDs = errorf(http.StatusBadRequest, ablyproto.CodeInvalidMessageID,
+	"client-specified message ids of a multi-message publish must be <base>:<index>, one base, each message's own position as index")
+
+// checkIDs applies Ably's rule to the ids of messages published together
+// (ablyproto.ValidMessageIDs).
+func checkIDs(msgs []ablyproto.Message) error {
+	given := false
+	for _, m := range msgs {
+		given = given || m.ID != ""
+	}
+	if !given || len(msgs) < 2 {
+		return nil
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	if !ablyproto.ValidMessageIDs(ids) {
+		return errMessageIDs
+	}
+	return nil
+}
+
 // publication checks one message and returns what the hub stores.
 func publication(m ablyproto.Message) (hub.Publication, error) {
 	bad := func(format string, args ...any) (hub.Publication, error) {
 		return hub.Publication{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, format, args...)
 	}
 	switch {
-	case m.Name == "":
-		return bad("every message needs a name (the event type)")
 	case len(m.Name) > hub.MaxTypeLen:
 		return bad("name is longer than %d bytes", hub.MaxTypeLen)
 	case session.ServerEvent(m.Name):

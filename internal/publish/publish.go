@@ -74,6 +74,14 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /time", h.time)
 	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)
+	// Any other method is Ably's 404 40400, not the mux's bare 405 (the
+	// SDKs' request() tests expect it).
+	mux.HandleFunc("/keys/{keyName}/requestToken", notFound)
+}
+
+// notFound answers as Ably does for a path it does not serve.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, errorf(http.StatusNotFound, ablyproto.CodeNotFound, "no such resource"))
 }
 
 // time serves GET /time: the server's clock as [ms], which the SDKs use
@@ -117,6 +125,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Me
 		return nil, nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request holds no messages")
 	case len(msgs) > h.cfg.MaxMessages:
 		return nil, nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "at most %d messages per request", h.cfg.MaxMessages)
+	}
+	if err := checkIDs(msgs); err != nil {
+		return nil, nil, err
 	}
 	pubs := make([]hub.Publication, len(msgs))
 	for i, m := range msgs {

@@ -45,7 +45,9 @@ type rig struct {
 
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
-	b := hub.NewMemory(hub.MemoryConfig{})
+	// The hub shares the handler's clock: both remember message ids for
+	// the idempotency window (the hub across nodes, hub/dedupe.go).
+	b := hub.NewMemory(hub.MemoryConfig{Now: cfg.Now})
 	h := hub.New(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = h.Run(ctx) }()
@@ -240,18 +242,20 @@ func TestBadRequests(t *testing.T) {
 		{"no credentials", "/channels/a/messages", `{"name":"x"}`, "", "", 401, 40100},
 		{"wrong secret", "/channels/a/messages", `{"name":"x"}`, keyName, "nope-nope-nope-nope", 401, 40101},
 		{"unknown key", "/channels/a/messages", `{"name":"x"}`, "ghost", keySecret, 401, 40101},
-		{"bad channel", "/channels/a%20b/messages", `{"name":"x"}`, keyName, keySecret, 400, 40000},
+		{"bad channel", "/channels/a%0Ab/messages", `{"name":"x"}`, keyName, keySecret, 400, 40010},
+		{"channel starting with [", "/channels/%5Bq%5Da/messages", `{"name":"x"}`, keyName, keySecret, 400, 40010},
 		{"not JSON", "/channels/a/messages", `{`, keyName, keySecret, 400, 40000},
 		{"scalar body", "/channels/a/messages", `42`, keyName, keySecret, 400, 40000},
 		{"empty array", "/channels/a/messages", `[]`, keyName, keySecret, 400, 40000},
 		{"too many", "/channels/a/messages", `[{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"}]`, keyName, keySecret, 413, 40009},
-		{"no name", "/channels/a/messages", `{"data":"x"}`, keyName, keySecret, 400, 40000},
 		{"long name", "/channels/a/messages", `{"name":"` + strings.Repeat("n", 101) + `"}`, keyName, keySecret, 400, 40000},
 		{"base64 data", "/channels/a/messages", `{"name":"x","data":"AAE=","encoding":"base64"}`, keyName, keySecret, 400, 40000},
 		{"json encoding, not JSON", "/channels/a/messages", `{"name":"x","data":"{nope","encoding":"json"}`, keyName, keySecret, 400, 40000},
 		{"data too large", "/channels/a/messages", `{"name":"x","data":` + big + `}`, keyName, keySecret, 413, 40009},
 		{"body too large", "/channels/a/messages", `[` + strings.Repeat(`{"name":"x","data":`+big+`},`, 16) + `{"name":"x"}]`, keyName, keySecret, 413, 40009},
-		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"data":1}]`, keyName, keySecret, 400, 40000},
+		{"the same id twice (RSL1k3)", "/channels/a/messages", `[{"id":"x","name":"a"},{"id":"x","name":"b"}]`, keyName, keySecret, 400, 40031},
+		{"ids not <base>:<position>", "/channels/a/messages", `[{"id":"b:1","name":"a"},{"id":"b:0","name":"b"}]`, keyName, keySecret, 400, 40031},
+		{"one bad message spoils the batch", "/channels/a/messages", `[{"name":"ok"},{"name":"x","action":1}]`, keyName, keySecret, 400, 40000},
 	}
 	for _, tc := range cases {
 		resp := r.post(t, tc.path, tc.body, tc.user, tc.pass)

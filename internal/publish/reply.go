@@ -76,9 +76,9 @@ func appendPublishedMsgpack(buf *bytes.Buffer, channel string, serials []string)
 	}
 }
 
-// appendJSONString appends s as a JSON string. Channels and serials are
-// plain ASCII (hub.ValidChannel, cursors); anything else goes through
-// encoding/json, so the output is always what json.Marshal would write.
+// appendJSONString appends s as a JSON string. Serials and most channel
+// names are plain ASCII; anything else goes through encoding/json, so the
+// output is always what json.Marshal would write.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {

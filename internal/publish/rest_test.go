@@ -433,6 +433,11 @@ func TestRequestTokenRefusals(t *testing.T) {
 	}
 	testutil.Check(t, "token asks for a token: status", http.StatusUnauthorized, resp.StatusCode)
 	testutil.Check(t, "token asks for a token: code", ablyproto.CodeUnauthorized, errorCode(t, resp))
+
+	// Another method is Ably's 404 40400 (TestHTTPPaginatedResponse).
+	resp = r.get(t, "/keys/"+keyName+"/requestToken", keyName, keySecret)
+	testutil.Check(t, "GET requestToken: status", http.StatusNotFound, resp.StatusCode)
+	testutil.Check(t, "GET requestToken: code", ablyproto.CodeNotFound, errorCode(t, resp))
 }
 
 func (r *rig) get(t *testing.T, path, user, pass string) *http.Response {

@@ -36,7 +36,7 @@ func TestBadFramesGetErrorFrames(t *testing.T) {
 		{"field of wrong type", `{"type":"subscribe","channel":5}`, protocol.CodeInvalidFrame},
 		{"object id", `{"type":"ping","id":{"a":1}}`, protocol.CodeInvalidFrame},
 		{"long id", `{"type":"ping","id":"` + strings.Repeat("x", 80) + `"}`, protocol.CodeInvalidFrame},
-		{"bad channel", `{"type":"subscribe","channel":"a b"}`, protocol.CodeBadChannel},
+		{"bad channel", `{"type":"subscribe","channel":"a\nb"}`, protocol.CodeBadChannel},
 		{"missing channel", `{"type":"unsubscribe"}`, protocol.CodeBadChannel},
 		{"bad cursor", `{"type":"subscribe","channel":"a","since":"not-a-cursor!"}`, protocol.CodeBadCursor},
 		{"auth without token", `{"type":"auth"}`, protocol.CodeInvalidFrame},

@@ -66,7 +66,7 @@ func (f *clientFrame) validate() *frameError {
 		}
 	case protocol.OpSubscribe, protocol.OpUnsubscribe:
 		if !hub.ValidChannel(f.Channel) {
-			return &frameError{Code: protocol.CodeBadChannel, Message: "channel must be 1-200 characters of letters, digits and -_.:@"}
+			return &frameError{Code: protocol.CodeBadChannel, Message: "channel must be 1-200 bytes of UTF-8 without control characters, not starting with '[' or ':'"}
 		}
 		if f.Type == protocol.OpUnsubscribe || f.Since == "" {
 			return nil
