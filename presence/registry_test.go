@@ -431,7 +431,7 @@ func TestBadChangesChangeNothing(t *testing.T) {
 			{"action PRESENT", change(Present, "ok", "c1", "bob", "c1:1:0", ""), ErrBadChange},
 			{"action ABSENT", change(Absent, "ok", "c1", "bob", "c1:1:0", ""), ErrBadChange},
 			{"action 9", change(Action(9), "ok", "c1", "bob", "c1:1:0", ""), ErrBadChange},
-			{"bad channel", change(Enter, "no/slash", "c1", "bob", "c1:1:0", ""), ErrBadChannel},
+			{"bad channel", change(Enter, "[meta]x", "c1", "bob", "c1:1:0", ""), ErrBadChannel},
 			{"empty channel", change(Enter, "", "c1", "bob", "c1:1:0", ""), ErrBadChannel},
 			{"data not JSON", change(Update, "ok", "c1", "bob", "c1:1:0", `{nope`), ErrBadChange},
 			{"data too large", Change{Action: Update, Channel: "ok", ConnectionID: "c1", ClientID: "bob", Data: big}, ErrTooLarge},
@@ -442,7 +442,7 @@ func TestBadChangesChangeNothing(t *testing.T) {
 				t.Errorf("%s: ok=%v err=%v, want %v", tc.name, ok, err, tc.want)
 			}
 		}
-		if _, err := r.Members(context.Background(), "no/slash"); !errors.Is(err, ErrBadChannel) {
+		if _, err := r.Members(context.Background(), "[meta]x"); !errors.Is(err, ErrBadChannel) {
 			t.Errorf("members of a bad channel: %v", err)
 		}
 		if _, err := r.History(context.Background(), "ok", HistoryQuery{Limit: -1}); !errors.Is(err, ErrBadChange) {

@@ -222,7 +222,7 @@ func TestPresenceRefusals(t *testing.T) {
 		{"no action", desk, map[string]any{"channel": "session:a"}, protocol.CodeInvalidFrame},
 		{"unknown action", desk, map[string]any{"action": "present", "channel": "session:a"}, protocol.CodeInvalidFrame},
 		{"data too large", desk, map[string]any{"action": "enter", "channel": "session:a", "data": big}, protocol.CodeInvalidFrame},
-		{"bad channel", desk, map[string]any{"action": "enter", "channel": "no spaces"}, protocol.CodeBadChannel},
+		{"bad channel", desk, map[string]any{"action": "enter", "channel": "[filter]x"}, protocol.CodeBadChannel},
 	} {
 		op := map[string]any{"type": "presence", "id": "x"}
 		for k, val := range tc.op {
