@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 )
 
@@ -75,7 +74,7 @@ func Promote(ctx context.Context, s Store, uploadKey, storedKey string, want Exp
 		return Promoted{}, err
 	}
 	h := sha256.New()
-	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), io.LimitReader(rc, want.Size-int64(len(head)))), boundedHash{h})
+	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), io.LimitReader(rc, want.Size-int64(len(head)))), h)
 	if err := s.Put(ctx, storedKey, body, want.Size, want.ContentType); err != nil {
 		return Promoted{}, err
 	}
@@ -85,16 +84,6 @@ func Promote(ctx context.Context, s Store, uploadKey, storedKey string, want Exp
 		return Promoted{}, fmt.Errorf("%w: longer than %d bytes", ErrSize, want.Size)
 	}
 	return Promoted{SHA256: hex.EncodeToString(h.Sum(nil)), Header: hdr}, nil
-}
-
-// boundedHash hashes each chunk of the copy as ImageWork, so a burst of
-// registers cannot take every P; the reads and writes around it are I/O
-// and hold no slot.
-type boundedHash struct{ h hash.Hash }
-
-func (b boundedHash) Write(p []byte) (int, error) {
-	ImageWork(func() { b.h.Write(p) })
-	return len(p), nil
 }
 
 // checkHeader parses head and compares it with want.
