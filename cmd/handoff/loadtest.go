@@ -63,6 +63,12 @@ func loadtest(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.ServerLog = stderr
 
+	stopProfiles, err := startProfiles(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "handoff loadtest: %v\n", err)
+		return 1
+	}
+	defer stopProfiles()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := lt.Run(ctx, cfg)

@@ -75,6 +75,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := server.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	stopProfiles, err := startProfiles(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "handoff: %v\n", err)
+		return 1
+	}
+	defer stopProfiles()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -233,3 +233,38 @@ func TestBuildMediaValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildMediaDataInPlace checks that writing the base64 into the
+// marshalled document gives exactly what json.Marshal gives, even when the
+// free-text fields spell the data key itself.
+func TestBuildMediaDataInPlace(t *testing.T) {
+	t.Parallel()
+	in := sampleInput()
+	in.Title = `"data":"" and "data":""`
+	in.Notes = `{"content":{"data":""}}`
+	in.Data = bytes.Repeat([]byte{0xff, 0xd8, 0x00, 0x7f, 0xfe}, 1001)
+	got, err := BuildMedia(in, DefaultIdentifierSystem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Content struct {
+			Data  []byte `json:"data"` // json decodes base64 into []byte
+			Title string `json:"title"`
+		} `json:"content"`
+		Note []struct {
+			Text string `json:"text"`
+		} `json:"note"`
+	}
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if !bytes.Equal(doc.Content.Data, in.Data) || doc.Content.Title != in.Title ||
+		len(doc.Note) != 1 || doc.Note[0].Text != in.Notes {
+		t.Fatalf("round trip differs: title %q, notes %v, %d data bytes", doc.Content.Title, doc.Note, len(doc.Content.Data))
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, got); err != nil || !bytes.Equal(compact.Bytes(), got) {
+		t.Fatalf("not compact JSON as json.Marshal writes it (err %v)", err)
+	}
+}

@@ -63,11 +63,22 @@ func (a *API) readImage(ctx context.Context, img session.Image) ([]byte, error) 
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, img.Size+1))
-	if err != nil {
+	// One buffer of the recorded size plus one byte (to notice a longer
+	// object): io.ReadAll would grow and copy its way to ~2× the image.
+	if img.Size < 0 {
+		return nil, errBytesChanged
+	}
+	buf := make([]byte, img.Size+1)
+	n, err := io.ReadFull(rc, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	if int64(len(data)) != img.Size || blob.Hash(data) != img.SHA256 {
+	data := buf[:n]
+	var sum string
+	if int64(n) == img.Size {
+		blob.ImageWork(func() { sum = blob.Hash(data) })
+	}
+	if int64(n) != img.Size || sum != img.SHA256 {
 		return nil, errBytesChanged
 	}
 	return data, nil
