@@ -20,6 +20,10 @@ type identity struct {
 	clientID string
 	cap      auth.Capability
 	expires  time.Time // zero for an API key
+	// anyClient says the credentials may act for any clientId (an API key,
+	// or a token for "*", without a clientId parameter): presence items
+	// then name their own clientId (Ably's enterClient).
+	anyClient bool
 }
 
 // credentials reads the connect request's credentials: key= or HTTP
@@ -41,7 +45,7 @@ func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
 		if !ok {
 			return identity{}, errBadKey
 		}
-		return identity{keyName: name, clientID: q.Get("clientId"), cap: cp}, nil
+		return identity{keyName: name, clientID: q.Get("clientId"), cap: cp, anyClient: q.Get("clientId") == ""}, nil
 	}
 	token := q.Get("access_token")
 	if token == "" {
@@ -64,6 +68,7 @@ func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
 	}
 	if id.clientID == "*" {
 		id.clientID = q.Get("clientId")
+		id.anyClient = id.clientID == ""
 	}
 	return id, nil
 }
@@ -101,7 +106,7 @@ func (c *conn) connect(r *http.Request) bool {
 	if key != "" {
 		switch connID, code := c.resumable(key); code {
 		case 0:
-			c.id, c.mayResend = connID, true
+			c.id, c.mayResend, c.resumed = connID, true, true
 		case ablyproto.CodeInvalidConnectionKey:
 			resumeErr = errorInfo(400, code, "Unable to recover connection (invalid connection key)")
 		default:
@@ -128,6 +133,7 @@ func (c *conn) connect(r *http.Request) bool {
 		c.fatal(errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
 		return false
 	}
+	c.claimPresence()
 	c.sendConnected(resumeErr)
 	return true
 }
@@ -197,7 +203,7 @@ func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
 // answers AUTH with an authorize on an already-cancelled context, so it
 // usually renews on the DISCONNECTED.)
 func (c *conn) adopt(id identity) {
-	c.keyName, c.clientID, c.cap = id.keyName, id.clientID, id.cap
+	c.keyName, c.clientID, c.cap, c.anyClient = id.keyName, id.clientID, id.cap, id.anyClient
 	c.setPrefix()
 	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
 		if t != nil {
@@ -238,7 +244,7 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 		return
 	}
 	if id.clientID == "*" {
-		id.clientID = c.clientID
+		id.clientID, id.anyClient = c.clientID, c.clientID == ""
 	}
 	c.adopt(id)
 	c.sendConnected(nil)
