@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"protocol":  nil,
 	"ablyproto": nil,
 	"hub":       {"internal/backoff"},
+	"presence":  {"hub", "internal/backoff"},
 	"client":    {"protocol", "internal/backoff"},
 
 	// Leaves.
@@ -53,7 +54,7 @@ var allowed = map[string][]string{
 	// Composition roots.
 	"server": {"hub", "webui", "internal/ablybridge", "internal/alex", "internal/auth", "internal/blob",
 		"internal/capture", "internal/commit", "internal/config", "internal/httpx", "internal/publish", "internal/ablyrt",
-		"internal/provision", "internal/realtime", "internal/session"},
+		"internal/provision", "internal/realtime", "internal/session", "presence"},
 	"loadtest":    {"client", "protocol", "server", "internal/auth", "internal/config"},
 	"cmd/handoff": {"server", "loadtest", "internal/config", "internal/fanout"},
 }
@@ -61,7 +62,7 @@ var allowed = map[string][]string{
 // noHTTP lists packages that must stay free of HTTP: the hub is the
 // transport-agnostic core, and the session domain is reached by HTTP
 // packages, never the other way round.
-var noHTTP = []string{"hub", "internal/session", "protocol", "ablyproto"}
+var noHTTP = []string{"hub", "presence", "internal/session", "protocol", "ablyproto"}
 
 func TestImportsFollowTheArchitecture(t *testing.T) {
 	root := filepath.Join("..", "..")
