@@ -72,7 +72,7 @@ func startNode(t testing.TB, h *hub.Hub, cfg ablyrt.Config) *node {
 	rt := ablyrt.New(h, keys, cfg, zerolog.Nop())
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", rt.OnlyUpgrades(http.NotFoundHandler()))
-	publish.New(h, keys, publish.Config{}, zerolog.Nop()).Register(mux)
+	publish.New(h, keys, publish.Config{Presence: cfg.Presence}, zerolog.Nop()).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
