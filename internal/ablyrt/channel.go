@@ -168,7 +168,7 @@ func (c *conn) sendAttached(cs *channelState, serial string, resumed bool, e *ab
 		flags |= ablyproto.FlagHasPresence
 	}
 	if syncing {
-		defer c.sendSync(cs, members)
+		defer c.sendSync(cs, members, false)
 	}
 	if serial == "" {
 		serial = hub.Cursor{}.String()
@@ -205,7 +205,7 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 			cs.mu.Lock()
 			cs.last, cs.haveLast = d.Position, true
 			cs.mu.Unlock()
-			return c.sendAttached(cs, d.Position.String(), false, errChannelLost, nil)
+			return c.sendResync(cs, d.Position.String())
 		case hub.KindEvent:
 			cs.mu.Lock()
 			defer cs.mu.Unlock()

@@ -63,6 +63,42 @@ func (p *channelPresence) takeSync() ([]presence.Member, bool) {
 	return m, due
 }
 
+// beginResync makes events wait for a new SYNC; false when the channel
+// has no presence subscription or a SYNC is already due.
+func (p *channelPresence) beginResync() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel == nil || p.stopped || p.syncing {
+		return false
+	}
+	p.syncing = true
+	return true
+}
+
+// sendResync sends the unsolicited ATTACHED (without RESUMED) that tells
+// the SDKs delivery lost events. The SDKs also restart their presence set
+// on it, dropping every member unless HAS_PRESENCE says a SYNC follows, so
+// a presence-subscribed channel gets a fresh SYNC (possibly empty) too.
+func (c *conn) sendResync(cs *channelState, serial string) bool {
+	if !cs.pres.beginResync() {
+		return c.sendAttached(cs, serial, false, errChannelLost, nil)
+	}
+	ok := c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttached, Channel: cs.name, ChannelSerial: serial,
+		Flags: cs.flags | ablyproto.FlagHasPresence, Error: errChannelLost})
+	// The sink must not block: the members are listed elsewhere.
+	go func() {
+		ctx, cancel := opContext()
+		defer cancel()
+		members, err := c.s.cfg.Presence.Members(ctx, c.hubChannel(cs.name))
+		if err != nil {
+			c.disconnect(errorInfo(503, ablyproto.CodeUnavailable, "the presence backend is unavailable; resume"))
+			return
+		}
+		c.sendSync(cs, members, true)
+	}()
+	return ok
+}
+
 // startPresence subscribes cs to its channel's presence events and lists
 // its members, when the connection may see presence there; false when the
 // registry failed.
@@ -111,9 +147,10 @@ func (c *conn) presenceEvent(cs *channelState, ev presence.Event) {
 // sendSync sends members as SYNC frames of syncPageSize, each
 // channelSerial "<syncId>:<page>", the last "<syncId>:" (RTP18), then the
 // events that arrived since the subscription started; from then on events
-// go out as they come. With no members there is no SYNC: ATTACHED without
-// HAS_PRESENCE tells the SDKs the set is empty.
-func (c *conn) sendSync(cs *channelState, members []presence.Member) {
+// go out as they come. With no members there is no SYNC (ATTACHED without
+// HAS_PRESENCE tells the SDKs the set is empty) unless always: then one
+// empty SYNC frame ends the sync an ATTACHED with HAS_PRESENCE began.
+func (c *conn) sendSync(cs *channelState, members []presence.Member, always bool) {
 	p := &cs.pres
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -121,6 +158,12 @@ func (c *conn) sendSync(cs *channelState, members []presence.Member) {
 		return
 	}
 	syncID := newID()
+	if len(members) == 0 && always {
+		if !c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionSync, Channel: cs.name, ChannelSerial: syncID + ":",
+			Presence: []ablyproto.RealtimeMessage{}}) {
+			return
+		}
+	}
 	for i := 0; i < len(members); i += syncPageSize {
 		page := members[i:min(i+syncPageSize, len(members))]
 		cursor := ""

@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablyrt"
 	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // redisNode is a node on a shared redis-server: the hub's Redis backend
@@ -256,4 +257,66 @@ func TestStoreAskedOnlyAfterResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Equal(t, "events published (the resend once)", 6, len(evs))
+}
+
+// TestResyncResendsPresence: the unsolicited ATTACHED of a resync makes
+// the SDKs restart their presence set (RTP19a), so on a channel the client
+// sees presence on it carries HAS_PRESENCE and is followed by a SYNC of
+// the members still present; without one the SDKs would drop them all.
+func TestResyncResendsPresence(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := presence.NewMemory(presence.MemoryConfig{})
+	t.Cleanup(reg.Stop)
+	n := startNode(t, runHub(t, b), ablyrt.Config{Presence: reg})
+	channel := "session:resync-presence"
+	if _, _, err := reg.Apply(context.Background(), presence.Change{Action: presence.Enter, Channel: channel,
+		ClientID: "phone", ConnectionID: "other", ID: "other:0:0", Data: json.RawMessage(`"here"`)}); err != nil {
+		t.Fatal(err)
+	}
+	var ws []*wire
+	for _, f := range wireFormats {
+		w := dial(t, n, f, url.Values{"key": {testKey}})
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: channel})
+		at := w.expect(ablyproto.ActionAttached)
+		if !at.HasFlag(ablyproto.FlagHasPresence) {
+			t.Fatalf("%s: ATTACHED flags %d without HAS_PRESENCE", f, at.Flags)
+		}
+		testutil.Equal(t, "SYNC member", "phone", w.expect(ablyproto.ActionSync).Presence[0].ClientID)
+		ws = append(ws, w)
+	}
+	if _, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		w.expect(ablyproto.ActionMessage)
+	}
+	r.Kill()
+	r.Start()
+	testutil.Eventually(t, "publishes succeed after the restart", func() bool {
+		_, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		return err == nil
+	})
+	for _, w := range ws {
+		at := w.expect(ablyproto.ActionAttached)
+		if at.HasFlag(ablyproto.FlagResumed) || !at.HasFlag(ablyproto.FlagHasPresence) {
+			t.Fatalf("%s: resync ATTACHED flags %d", w.format, at.Flags)
+		}
+		var sync *ablyproto.ProtocolMessage
+		for sync == nil {
+			if pm := w.read(); pm.Action == ablyproto.ActionSync {
+				sync = pm
+			}
+		}
+		if len(sync.Presence) != 1 || sync.Presence[0].ClientID != "phone" || !strings.HasSuffix(sync.ChannelSerial, ":") {
+			t.Fatalf("%s: resync SYNC %+v", w.format, sync)
+		}
+	}
 }
