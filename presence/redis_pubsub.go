@@ -29,6 +29,9 @@ func (r *Redis) Subscribe(channel string, fn func(Event)) func() {
 // pings it when idle to find a dead one.
 func (r *Redis) receive() {
 	head, tail := r.cfg.Prefix+":presence:{", "}:pub"
+	// On failure go-redis keeps the pattern and subscribes it when it
+	// reconnects, which reading the channel below makes it do.
+	_ = r.ps.PSubscribe(r.life, r.pubKey("*"))
 	for msg := range r.ps.ChannelWithSubscriptions(redis.WithChannelSize(1000)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:

@@ -179,7 +179,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	r := &Redis{cfg: cfg, client: cfg.Client, fan: newFanout(), ready: make(chan struct{})}
 	r.life, r.stop = context.WithCancel(context.Background())
-	r.ps = r.client.PSubscribe(r.life, r.pubKey("*"))
+	r.ps = r.client.PSubscribe(r.life) // no pattern yet: connects later, in receive
 	r.wg.Go(r.receive)
 	r.wg.Go(r.renewLease)
 	r.wg.Go(r.runSweeper)

@@ -161,7 +161,7 @@ func TestEnterUpdateLeave(t *testing.T) {
 			Channel: "room", ClientID: "bob", ConnectionID: "c1", ID: "c1:0:0",
 			Data: json.RawMessage(`"hi"`), Timestamp: r.clock.Now(),
 		}}, ev, cmpTime)
-		apply(t, r, change(Enter, "room", "c2", "alice", "c2:0:0", `{"a":1}`))
+		apply(t, r, change(Enter, "room", "c2", "alice", "c2:0:0", `{"a": 1}`)) // stored compacted
 		apply(t, r, change(Update, "room", "c1", "bob", "c1:1:0", `"busy"`))
 		testutil.Equal(t, "members, by clientId", []string{`alice@c2 {"a":1}`, `bob@c1 "busy"`}, memberNames(members(t, r, "room")))
 

@@ -1,15 +1,17 @@
 package presence
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
 	"github.com/handoff-health/handoff/hub"
 )
 
-// validate checks a change against the limits in limits.go. Every registry
-// calls it first, so bad input changes nothing.
-func (c Change) validate(maxData int) error {
+// validate checks a change against the limits in limits.go, and compacts
+// its data so every registry stores and announces the same bytes. Every
+// registry calls it first, so bad input changes nothing.
+func (c *Change) validate(maxData int) error {
 	switch c.Action {
 	case Enter, Update, Leave:
 	default:
@@ -32,8 +34,12 @@ func (c Change) validate(maxData int) error {
 	if len(c.Data) > maxData {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(c.Data), maxData)
 	}
-	if len(c.Data) > 0 && !json.Valid(c.Data) {
-		return fmt.Errorf("%w: data is not valid JSON", ErrBadChange)
+	if len(c.Data) > 0 {
+		var b bytes.Buffer
+		if err := json.Compact(&b, c.Data); err != nil {
+			return fmt.Errorf("%w: data is not valid JSON", ErrBadChange)
+		}
+		c.Data = b.Bytes()
 	}
 	return nil
 }

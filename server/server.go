@@ -20,6 +20,7 @@ import (
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/httpx"
 	"github.com/handoff-health/handoff/internal/session"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Server is one handoff node.
@@ -28,6 +29,7 @@ type Server struct {
 	log      zerolog.Logger
 	registry *prometheus.Registry
 	hub      *hub.Hub
+	presence presence.Registry
 	mux      *http.ServeMux
 	handler  http.Handler
 	redis    redis.UniversalClient // nil on the memory backend
@@ -60,6 +62,10 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	s.background = append(s.background, s.hub.Run)
 	s.closers = append(s.closers, backend.Close)
 	s.checks = append(s.checks, readyCheck{"hub", backend.Ping})
+	if err := s.newPresence(); err != nil {
+		s.Close()
+		return nil, err
+	}
 
 	if err := s.wire(ctx); err != nil {
 		s.Close()
@@ -111,6 +117,29 @@ func (s *Server) newBackend() (hub.Backend, error) {
 	s.closers = append(s.closers, s.redis.Close)
 	return newRedisBackend(s.redis, s.cfg)
 }
+
+// newPresence builds the presence registry beside the hub: in memory with
+// the memory hub, on the same Redis (and key prefix) as the Redis hub. It
+// is stopped at Close, after the transports detached their connections at
+// shutdown and before the Redis client closes.
+func (s *Server) newPresence() error {
+	if s.redis == nil {
+		m := presence.NewMemory(presence.MemoryConfig{})
+		s.presence = m
+		s.closers = append(s.closers, func() error { m.Stop(); return nil })
+		return nil
+	}
+	r, err := presence.NewRedis(presence.RedisConfig{Client: s.redis, Prefix: s.cfg.RedisPrefix})
+	if err != nil {
+		return err
+	}
+	s.presence = r
+	s.closers = append(s.closers, func() error { r.Stop(); return nil })
+	return nil
+}
+
+// Presence returns the node's presence registry.
+func (s *Server) Presence() presence.Registry { return s.presence }
 
 // Handler returns the node's HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
