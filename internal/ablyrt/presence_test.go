@@ -153,13 +153,20 @@ func TestAblyGoPresence(t *testing.T) {
 			}
 			testutil.Equal(t, "members after leave", 0, len(got))
 
-			hist, err := restJSON(t, n.port).Channels.Get(channel).Presence.History(ably.PresenceHistoryWithDirection(ably.Forwards)).Pages(ctx(t))
-			if err != nil || !hist.Next(ctx(t)) {
+			// Two pages of presence history, oldest first.
+			hist, err := restJSON(t, n.port).Channels.Get(channel).Presence.History(ably.PresenceHistoryWithDirection(ably.Forwards),
+				ably.PresenceHistoryWithLimit(2)).Pages(ctx(t))
+			if err != nil {
 				t.Fatalf("REST presence history: %v", err)
 			}
 			var actions []ably.PresenceAction
-			for _, m := range hist.Items() {
-				actions = append(actions, m.Action)
+			for hist.Next(ctx(t)) {
+				for _, m := range hist.Items() {
+					actions = append(actions, m.Action)
+				}
+			}
+			if err := hist.Err(); err != nil {
+				t.Fatal(err)
 			}
 			testutil.Equal(t, "history", []ably.PresenceAction{ably.PresenceActionEnter, ably.PresenceActionUpdate, ably.PresenceActionLeave}, actions)
 		})

@@ -79,7 +79,10 @@ func (h *Handler) presenceHistory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q, err := parseHistoryQuery(r.URL.Query())
+	// The cursor is a presence event id, not a message serial.
+	v := r.URL.Query()
+	v.Del("cursor")
+	q, err := parseHistoryQuery(v)
 	if err != nil {
 		writeError(w, r, err)
 		return
