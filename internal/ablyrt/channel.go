@@ -239,11 +239,13 @@ func (c *conn) sendEvent(ev hub.Event) bool {
 	return c.enqueue(b)
 }
 
-// detach answers DETACH with DETACHED.
+// detach answers DETACH with DETACHED; the connection's presence
+// members on the channel leave first, as on Ably.
 func (c *conn) detach(pm *ablyproto.ProtocolMessage) {
 	if cs := c.channels[pm.Channel]; cs != nil {
 		cs.stop()
 		delete(c.channels, pm.Channel)
+		c.leaveChannel(pm.Channel)
 	}
 	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionDetached, Channel: pm.Channel})
 }

@@ -314,6 +314,34 @@ func presenceError(err error) *ablyproto.ErrorInfo {
 	return errorInfo(503, ablyproto.CodeUnavailable, "the presence backend is unavailable; retry")
 }
 
+// leaveChannel removes the connection's members of the channel (it was
+// detached). Their LEAVEs have ids that do not start with the
+// connectionId, as the registry's synthesized ones, so the SDKs order
+// them by timestamp.
+func (c *conn) leaveChannel(name string) {
+	reg := c.s.cfg.Presence
+	if reg == nil {
+		return
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	hubName := c.hubChannel(name)
+	members, err := reg.Members(ctx, hubName)
+	for i, m := range members {
+		if m.ConnectionID != c.id {
+			continue
+		}
+		_, _, err = reg.Apply(ctx, presence.Change{Action: presence.Leave, Channel: hubName, ClientID: m.ClientID,
+			ConnectionID: c.id, ID: "detach:" + c.id + ":" + newID() + ":" + strconv.Itoa(i), Data: m.Data, Encoding: m.Encoding})
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		c.s.log.Warn().Err(err).Str("route", "/").Str("conn", c.id).Msg("ably: presence leave on detach failed; members leave with the connection")
+	}
+}
+
 // claimPresence tells the registry the connection is live here (new, or
 // resumed from any node). If its members were removed while it was gone,
 // no ATTACHED on this transport says RESUMED, so the SDKs re-enter.

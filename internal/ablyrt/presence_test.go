@@ -342,3 +342,37 @@ func TestAblyGoPresenceLeaveOnClose(t *testing.T) {
 		})
 	}
 }
+
+// TestAblyGoPresenceLeaveOnDetach: detaching a channel makes the
+// connection's members on it leave, as on Ably; the connection stays.
+func TestAblyGoPresenceLeaveOnDetach(t *testing.T) {
+	t.Parallel()
+	n := presenceNode(t, nil)
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			channel := "session:detach-" + f.name
+			watcher := realtime(t, n.port, f.binary, ably.WithKey(testKey))
+			wch := watcher.Channels.Get(channel)
+			if err := wch.Attach(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			events := subscribePresence(t, wch)
+			c := realtime(t, n.port, f.binary, ably.WithKey(testKey), ably.WithClientID("detacher"))
+			ch := c.Channels.Get(channel)
+			if err := ch.Presence.Enter(ctx(t), "in"); err != nil {
+				t.Fatal(err)
+			}
+			events.waitFor(t, ably.PresenceActionEnter, "detacher")
+			if err := ch.Detach(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			leave := events.waitFor(t, ably.PresenceActionLeave, "detacher")
+			testutil.Equal(t, "leave data", any("in"), leave.Data)
+			if strings.HasPrefix(leave.ID, c.Connection.ID()) {
+				t.Fatalf("detach LEAVE id %q starts with the connectionId", leave.ID)
+			}
+			testutil.Equal(t, "still connected", ably.ConnectionStateConnected.String(), c.Connection.State().String())
+		})
+	}
+}
