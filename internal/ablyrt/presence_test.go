@@ -123,7 +123,12 @@ func TestAblyGoPresence(t *testing.T) {
 			testutil.Equal(t, "connectionId", phone.Connection.ID(), enter.ConnectionID)
 			testutil.Equal(t, "id", phone.Connection.ID()+":0:0", enter.ID)
 
-			rest := restJSON(t, n.port).Channels.Get(channel)
+			// REST in the scenario's format (msgpack replies for msgpack).
+			restClient, err := ably.NewREST(options(n.port, f.binary, ably.WithKey(testKey))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest := restClient.Channels.Get(channel)
 			page, err := rest.Presence.Get().Pages(ctx(t))
 			if err != nil || !page.Next(ctx(t)) {
 				t.Fatalf("REST presence: %v", err)
@@ -154,7 +159,7 @@ func TestAblyGoPresence(t *testing.T) {
 			testutil.Equal(t, "members after leave", 0, len(got))
 
 			// Two pages of presence history, oldest first.
-			hist, err := restJSON(t, n.port).Channels.Get(channel).Presence.History(ably.PresenceHistoryWithDirection(ably.Forwards),
+			hist, err := rest.Presence.History(ably.PresenceHistoryWithDirection(ably.Forwards),
 				ably.PresenceHistoryWithLimit(2)).Pages(ctx(t))
 			if err != nil {
 				t.Fatalf("REST presence history: %v", err)
