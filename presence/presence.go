@@ -24,6 +24,17 @@
 //
 // Synthesized LEAVEs carry an ID that does not start with the member's
 // connectionId (spec RTP2b1): clients then order them by Timestamp.
+//
+// Implementations: registry_memory.go (one node) and registry_redis.go
+// (every node on one Redis); docs/presence.md has the lifetimes and keys.
+//
+// # Locks
+//
+// Memory.mu guards the memory registry's state; Apply queues its event on
+// the fanout while holding it, so queue order is apply order: Memory.mu →
+// fanout.mu. fanout.mu (local subscribers and their queues) and serials.mu
+// (the Redis registry's delivery positions) are leaves. No lock is held
+// while a subscriber's fn runs or while Redis is called.
 package presence
 
 import (
@@ -121,7 +132,10 @@ type Registry interface {
 	CloseConnection(ctx context.Context, connectionID string) error
 	// DetachConnection says the connection's transport dropped without CLOSE: its
 	// members leave (synthesized) after Grace unless Claim is called for it
-	// first, on any node.
+	// first, on any node. A node's Detach leaves alone members that another
+	// node claimed meanwhile (the old transport noticed the drop late); on
+	// one node, the transport calls it only while the dropped transport
+	// still owns the connection.
 	DetachConnection(ctx context.Context, connectionID string) error
 	// Claim says the connection is live on this node (new, or resumed here,
 	// possibly from another node). lost is true when the connection had

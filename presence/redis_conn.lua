@@ -7,7 +7,7 @@
 -- ARGV[1] "detach" or "claim"
 -- ARGV[2] the connection's field prefix "<connId>\0"
 -- ARGV[3] detach: detached-until (ms); claim: the claiming node
--- ARGV[4] the connId, ARGV[5] now (ms)
+-- ARGV[4] the connId, ARGV[5] now (ms), ARGV[6] the detaching node
 --
 -- Returns {members of the connection here, 1 if it was remembered as lost}.
 
@@ -19,7 +19,10 @@ for i = 1, #all, 2 do
     n = n + 1
     local owner, det = string.match(all[i + 1], "^(.*)|(%d+)$")
     if ARGV[1] == "detach" then
-      if det == "0" then -- a second drop keeps the first deadline
+      -- A second drop keeps the first deadline, and a node whose transport
+      -- noticed the drop late leaves alone a connection that already
+      -- resumed on another node.
+      if det == "0" and owner == ARGV[6] then
         redis.call("HSET", KEYS[1], all[i], owner .. "|" .. ARGV[3])
       end
     else

@@ -71,7 +71,7 @@ func (r *Redis) eachChannel(ctx context.Context, connID, op, arg string) (n int6
 	now := ms(r.cfg.Now())
 	for _, ch := range chans {
 		res, err := connScript.Run(ctx, r.client, []string{r.key(ch, "meta"), r.key(ch, "lost")},
-			op, field(connID, ""), arg, connID, now).Int64Slice()
+			op, field(connID, ""), arg, connID, now, r.cfg.NodeID).Int64Slice()
 		if err != nil {
 			return 0, false, err
 		}

@@ -13,10 +13,10 @@
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[1] == "renew" then
-  redis.call("HSET", KEYS[1], ARGV[2], now + tonumber(ARGV[3]))
+  redis.call("HSET", KEYS[1], ARGV[2], string.format("%d", now + tonumber(ARGV[3])))
   return 1
 elseif ARGV[1] == "grant" then
-  redis.call("HSETNX", KEYS[1], ARGV[2], now + tonumber(ARGV[3]))
+  redis.call("HSETNX", KEYS[1], ARGV[2], string.format("%d", now + tonumber(ARGV[3])))
   return 1
 end
 local dead, live = {}, {}

@@ -1,7 +1,6 @@
 package presence
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ func (r *Redis) Subscribe(channel string, fn func(Event)) func() {
 	defer t.Stop()
 	select {
 	case <-r.ready:
+		r.track(channel)
 	case <-t.C:
 	case <-r.life.Done():
 	}
@@ -35,8 +35,14 @@ func (r *Redis) receive() {
 	for msg := range r.ps.ChannelWithSubscriptions(redis.WithChannelSize(1000)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "psubscribe" {
-				r.readyMu.Do(func() { close(r.ready) })
+			if m.Kind != "psubscribe" {
+				continue
+			}
+			select {
+			case <-r.ready:
+				r.reconnected()
+			default:
+				close(r.ready)
 			}
 		case *redis.Message:
 			channel, okHead := strings.CutPrefix(m.Channel, head)
@@ -44,11 +50,11 @@ func (r *Redis) receive() {
 			if !okHead || !okTail {
 				continue
 			}
-			var ev Event
-			if err := json.Unmarshal([]byte(m.Payload), &ev); err != nil || ev.Channel != channel {
+			serial, ev, err := decodePayload(m.Payload)
+			if err != nil || ev.Channel != channel {
 				continue // not written by this package
 			}
-			r.fan.deliver(ev)
+			r.live(serial, ev)
 		}
 	}
 }

@@ -2,9 +2,8 @@ package presence
 
 import (
 	"context"
+	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // The Redis registry's background work: the node's lease, and the sweeper
@@ -62,6 +61,10 @@ func (r *Redis) sweep(ctx context.Context) error {
 			}
 		}
 	}
+	// A channel that fails (say, a record this version cannot read) must
+	// not keep the others from being swept: the pass goes on and returns
+	// the first error.
+	var first error
 	var cursor uint64
 	for {
 		chans, next, err := r.client.ZScan(ctx, r.channelsKey(), cursor, "", 100).Result()
@@ -69,12 +72,12 @@ func (r *Redis) sweep(ctx context.Context) error {
 			return err
 		}
 		for i := 0; i < len(chans); i += 2 { // member, score
-			if err := r.sweepChannel(ctx, chans[i], dead, known); err != nil {
-				return err
+			if err := r.sweepChannel(ctx, chans[i], dead, known); err != nil && first == nil {
+				first = fmt.Errorf("presence: sweep %q: %w", chans[i], err)
 			}
 		}
 		if cursor = next; cursor == 0 {
-			return nil
+			return first
 		}
 	}
 }
@@ -89,20 +92,20 @@ func (r *Redis) sweepChannel(ctx context.Context, channel string, dead, known ma
 		cutoff := now - forgetAfter.Milliseconds()
 		return forgetScript.Run(ctx, r.client, []string{r.channelsKey()}, channel, cutoff).Err()
 	}
-	var unknown []string
+	unknown := map[string]bool{}
 	removed, err := r.removeWhere(ctx, channel, true, func(_ string, m meta) bool {
 		if m.detachedUntil > 0 {
 			return m.detachedUntil <= now
 		}
 		if !known[m.owner] {
-			unknown = append(unknown, m.owner)
+			unknown[m.owner] = true
 		}
 		return dead[m.owner]
 	})
 	if err != nil {
 		return err
 	}
-	for _, node := range unknown {
+	for node := range unknown {
 		// Redis forgot the node (restarted from an old snapshot): give it a
 		// lease; alive, it renews it, dead, it is swept when it ends.
 		if err := r.lease(ctx, "grant", node); err != nil {
@@ -111,7 +114,7 @@ func (r *Redis) sweepChannel(ctx context.Context, channel string, dead, known ma
 	}
 	// A removed connection's channel set stays as long as Claim may ask.
 	for _, conn := range removed {
-		if err := r.client.PExpire(ctx, r.connKey(conn), r.cfg.LostTTL+connKeyMargin).Err(); err != nil && err != redis.Nil {
+		if err := r.client.PExpire(ctx, r.connKey(conn), r.cfg.LostTTL+connKeyMargin).Err(); err != nil {
 			return err
 		}
 	}

@@ -185,9 +185,8 @@ func (m *Memory) Members(_ context.Context, channel string) ([]Member, error) {
 		return nil, err
 	}
 	m.mu.Lock()
-	var out []Member
+	out := []Member{} // never nil: an empty channel lists as [], not null
 	if ch := m.channels[channel]; ch != nil {
-		out = make([]Member, 0, len(ch.members))
 		for _, mem := range ch.members {
 			out = append(out, mem)
 		}

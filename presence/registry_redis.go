@@ -77,6 +77,11 @@ func (c *RedisConfig) defaults() error {
 	c.HistoryTTL = cmpOr(c.HistoryTTL, DefaultHistoryTTL)
 	c.MaxDataBytes = cmpOr(c.MaxDataBytes, MaxDataBytes)
 	c.LostTTL = cmpOr(c.LostTTL, DefaultLostTTL)
+	if c.SweepInterval >= c.NodeTimeout {
+		// The lease is renewed every SweepInterval: it would lapse between
+		// renewals, and live nodes would be swept as dead.
+		return fmt.Errorf("presence: SweepInterval %v must be shorter than NodeTimeout %v", c.SweepInterval, c.NodeTimeout)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -106,12 +111,14 @@ var (
 //
 //	<prefix>:presence:{<channel>}:members  hash "<connId>\0<clientId>" → member JSON
 //	<prefix>:presence:{<channel>}:meta     hash, same fields → "<owner node>|<detached until ms, 0 live>"
-//	<prefix>:presence:{<channel>}:history  list of event JSON, newest first (HistorySize, HistoryTTL)
+//	<prefix>:presence:{<channel>}:history  list of "<serial> <event JSON>", newest first (HistorySize, HistoryTTL)
 //	<prefix>:presence:{<channel>}:lost     hash connId → ms until which Claim reports it lost
+//	<prefix>:presence:{<channel>}:serial   the channel's event counter
 //
-// and events are PUBLISHed on "<prefix>:presence:{<channel>}:pub". Every
-// change of a channel is one Lua script, so it is atomic and announced in
-// the order applied. Beside them:
+// and events are PUBLISHed, as in history, on
+// "<prefix>:presence:{<channel>}:pub". Every change of a channel is one Lua
+// script, so it is atomic and announced in the order applied, with the
+// next serial. Beside them:
 //
 //	<prefix>:presence:conn:{<connId>}  set of the connection's channels (Close, Detach, Claim)
 //	<prefix>:presence:channels         sorted set of channels that may have members (the sweeper's walk)
@@ -126,11 +133,13 @@ var (
 // Each node reads every channel's events over one PubSub connection
 // (PSUBSCRIBE "<prefix>:presence:{*}:pub"): presence changes are rare next
 // to messages, and one pattern needs no per-channel subscribe round trip.
+// PubSub loses what is published while a node reconnects: the node sees
+// the gap in a channel's serials (or reconnected) and reads the missed
+// events from history before it delivers newer ones (redis_gaps.go).
 //
 // While Redis is unreachable Apply, Members, History, CloseConnection,
 // DetachConnection and Claim return errors (the transport NACKs or
-// retries), and events published meanwhile may not reach this node's
-// subscribers. After Redis returns, presence is whatever Redis kept: a
+// retries). After Redis returns, presence is whatever Redis kept: a
 // Redis that restarted empty has no members, and clients only re-enter
 // when their transport tells them (a connection that resumes calls Claim,
 // which then says lost=false as Redis remembers nothing).
@@ -140,9 +149,9 @@ type Redis struct {
 	fan    *fanout
 	synth  atomic.Uint64
 
-	ps      *redis.PubSub
-	ready   chan struct{} // closed once the pattern subscription is confirmed
-	readyMu sync.Once
+	ps    *redis.PubSub
+	ready chan struct{} // closed once the pattern subscription is confirmed
+	pos   serials       // per channel, the last event delivered
 
 	life context.Context
 	stop context.CancelFunc
@@ -177,7 +186,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &Redis{cfg: cfg, client: cfg.Client, fan: newFanout(), ready: make(chan struct{})}
+	r := &Redis{cfg: cfg, client: cfg.Client, fan: newFanout(), ready: make(chan struct{}), pos: serials{m: map[string]position{}}}
 	r.life, r.stop = context.WithCancel(context.Background())
 	r.ps = r.client.PSubscribe(r.life) // no pattern yet: connects later, in receive
 	r.wg.Go(r.receive)
@@ -201,7 +210,7 @@ func (r *Redis) nodesKey() string    { return r.cfg.Prefix + ":presence:nodes" }
 
 // channelKeys are the keys of redis_remove.lua, in its order.
 func (r *Redis) channelKeys(channel string) []string {
-	return []string{r.key(channel, "members"), r.key(channel, "meta"), r.key(channel, "history"), r.key(channel, "lost")}
+	return []string{r.key(channel, "members"), r.key(channel, "meta"), r.key(channel, "history"), r.key(channel, "lost"), r.key(channel, "serial")}
 }
 
 func field(connID, clientID string) string { return connID + "\x00" + clientID }
@@ -279,10 +288,23 @@ func (r *Redis) leave(ctx context.Context, mem Member) (Event, bool, error) {
 }
 
 func (r *Redis) runApply(ctx context.Context, mem Member, op, memJSON, meta string, evJSON []byte) (int64, error) {
-	keys := r.channelKeys(mem.Channel)[:3]
+	k := r.channelKeys(mem.Channel)
+	keys := []string{k[0], k[1], k[2], k[4]}
 	return applyScript.Run(ctx, r.client, keys,
 		field(mem.ConnectionID, mem.ClientID), op, memJSON, meta, evJSON,
 		r.cfg.HistorySize, r.cfg.HistoryTTL.Milliseconds(), r.pubKey(mem.Channel)).Int64()
+}
+
+// decodePayload reads an event as published and kept in history.
+func decodePayload(s string) (int64, Event, error) {
+	num, js, ok := strings.Cut(s, " ")
+	serial, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil {
+		return 0, Event{}, errors.New("no serial")
+	}
+	var ev Event
+	err = json.Unmarshal([]byte(js), &ev)
+	return serial, ev, err
 }
 
 func marshal2(mem Member, ev Event) (string, []byte, error) {
@@ -330,8 +352,8 @@ func (r *Redis) History(ctx context.Context, channel string, q HistoryQuery) ([]
 	}
 	kept := make([]Event, 0, len(all))
 	for _, s := range all {
-		var ev Event
-		if err := json.Unmarshal([]byte(s), &ev); err != nil {
+		_, ev, err := decodePayload(s)
+		if err != nil {
 			return nil, fmt.Errorf("presence: history record on redis: %w", err)
 		}
 		kept = append(kept, ev)

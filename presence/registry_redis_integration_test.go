@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +46,8 @@ func openRedis(t testing.TB, c redis.UniversalClient) *testRegistry {
 	clock := testutil.NewClock()
 	var open func() *testRegistry
 	open = func() *testRegistry {
-		r := newTestRedis(t, RedisConfig{Client: c, Prefix: "t", Grace: testGrace, SweepInterval: time.Hour, Now: clock.Now})
+		r := newTestRedis(t, RedisConfig{Client: c, Prefix: "t", Grace: testGrace, Now: clock.Now,
+			SweepInterval: time.Hour, NodeTimeout: 2 * time.Hour})
 		return &testRegistry{Registry: r, clock: clock, peer: open, sweep: func() {
 			if err := r.sweep(context.Background()); err != nil {
 				t.Fatalf("sweep: %v", err)
@@ -176,7 +178,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 }
 
-func TestRedisConfigRefusesBadPrefix(t *testing.T) {
+func TestRedisConfigRefusesBadSettings(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
 	for _, p := range []string{"a{b", "a}b", "a*"} {
@@ -187,4 +189,111 @@ func TestRedisConfigRefusesBadPrefix(t *testing.T) {
 	if _, err := NewRedis(RedisConfig{}); err == nil || errors.Is(err, ErrBadChange) {
 		t.Errorf("no client: %v", err)
 	}
+	if _, err := NewRedis(RedisConfig{Client: c, NodeTimeout: time.Second, SweepInterval: time.Second}); err == nil {
+		t.Error("a sweep interval as long as the node timeout was accepted")
+	}
+}
+
+// TestRedisEventsMissedWhileReconnectingAreDelivered: PubSub drops what is
+// published while a node's connection is down; the node reads it from
+// history when it is back, in order, once.
+func TestRedisEventsMissedWhileReconnectingAreDelivered(t *testing.T) {
+	t.Parallel()
+	srv := testutil.StartRedis(t)
+	proxy := testutil.StartProxy(t, srv.Addr)
+	viaProxy := newRedisClient(t, "127.0.0.1:"+strconv.Itoa(proxy.Port()))
+	a := newTestRedis(t, RedisConfig{Client: viaProxy})
+	b := newTestRedis(t, RedisConfig{Client: newRedisClient(t, srv.Addr)})
+	rec := subscribe(t, a, "room")
+	apply(t, b, change(Enter, "room", "c1", "bob", "c1:0:0", `0`))
+	rec.wait(t, 1)
+
+	proxy.Retarget("127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))) // nothing listens there
+	proxy.Cut()
+	for i := 1; i <= 5; i++ {
+		apply(t, b, change(Update, "room", "c1", "bob", "c1:"+strconv.Itoa(i)+":0", strconv.Itoa(i)))
+	}
+	proxy.Retarget(srv.Addr)
+	apply(t, b, change(Leave, "room", "c1", "bob", "c1:6:0", ""))
+
+	want := who(history(t, b, "room", HistoryQuery{Forwards: true}))
+	testutil.Equal(t, "events on the node that reconnected", want, who(rec.wait(t, len(want))))
+	// Nothing more comes: a later event is the next one delivered.
+	apply(t, b, change(Enter, "room", "c2", "alice", "c2:0:0", ""))
+	testutil.Equal(t, "the next event", "2 alice@c2 ", who(rec.wait(t, len(want)+1)[len(want):])[0])
+}
+
+// TestRedisLateDetachLeavesResumedConnection: the connection resumed on
+// node b while node a had not yet noticed its old transport was dead; a's
+// late Detach must not start a Grace that would remove live members.
+func TestRedisLateDetachLeavesResumedConnection(t *testing.T) {
+	t.Parallel()
+	a := openRedis(t, newRedisClient(t, testutil.StartRedis(t).Addr))
+	b := a.peer()
+	ctx := context.Background()
+	apply(t, a, change(Enter, "r", "c1", "bob", "c1:0:0", ""))
+	if lost, err := b.Claim(ctx, "c1"); err != nil || lost {
+		t.Fatalf("claim: lost=%v err=%v", lost, err)
+	}
+	if err := a.DetachConnection(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * testGrace)
+	a.sweep()
+	testutil.Equal(t, "members", []string{"bob@c1 "}, memberNames(members(t, b, "r")))
+	// b's own Detach does start the Grace.
+	if err := b.DetachConnection(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(2 * testGrace)
+	a.sweep()
+	testutil.Equal(t, "members after b's detach and Grace", []string{}, memberNames(members(t, b, "r")))
+}
+
+// TestRedisForgottenDeadNodeIsSwept: Redis came back from a snapshot that
+// lacks a node's lease but has its members; the sweeper grants the node a
+// lease, which a dead node never renews, so its members still go.
+func TestRedisForgottenDeadNodeIsSwept(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testutil.StartRedis(t).Addr)
+	cfg := RedisConfig{Client: c, NodeTimeout: 600 * time.Millisecond, SweepInterval: 100 * time.Millisecond}
+	ghost, b := newTestRedis(t, cfg), newTestRedis(t, cfg)
+	apply(t, ghost, change(Enter, "g", "c1", "gus", "c1:0:0", ""))
+	apply(t, b, change(Enter, "g", "c2", "bob", "c2:0:0", ""))
+	ghost.Stop()
+	if err := c.HDel(context.Background(), ghost.nodesKey(), ghost.NodeID()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the forgotten node's member leaves", func() bool { return len(members(t, b, "g")) == 1 })
+	testutil.Equal(t, "members", []string{"bob@c2 "}, memberNames(members(t, b, "g")))
+	testutil.Equal(t, "one synthesized LEAVE", []string{"3 gus@c1 "}, who(history(t, b, "g", HistoryQuery{Forwards: true})[2:]))
+}
+
+// TestRedisNodesSeeOneOrder: writers on two nodes at once; subscribers on
+// both see the channel's events in the one order history has.
+func TestRedisNodesSeeOneOrder(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testutil.StartRedis(t).Addr)
+	a, b := newTestRedis(t, RedisConfig{Client: c}), newTestRedis(t, RedisConfig{Client: c})
+	recA, recB := subscribe(t, a, "busy"), subscribe(t, b, "busy")
+	const each = 24 // 96 events: all within the kept history
+	var wg sync.WaitGroup
+	for i, r := range []*Redis{a, b, a, b} {
+		wg.Go(func() {
+			conn := "c" + strconv.Itoa(i)
+			for n := range each {
+				act := Enter
+				if n%2 == 1 {
+					act = Leave
+				}
+				apply(t, r, change(act, "busy", conn, "bob", conn+":"+strconv.Itoa(n)+":0", strconv.Itoa(n)))
+			}
+		})
+	}
+	wg.Wait()
+	want := who(history(t, a, "busy", HistoryQuery{Forwards: true, Limit: 4 * each}))
+	testutil.Equal(t, "events kept", 4*each, len(want))
+	testutil.Equal(t, "order on a", want, who(recA.wait(t, 4*each)))
+	testutil.Equal(t, "order on b", want, who(recB.wait(t, 4*each)))
+	testutil.Equal(t, "members", []string{}, memberNames(members(t, b, "busy")))
 }

@@ -205,6 +205,17 @@ func TestEnterOfPresentMemberUpdatesIt(t *testing.T) {
 	})
 }
 
+func TestEmptyChannelListsAsEmpty(t *testing.T) {
+	forEach(t, func(t *testing.T, r *testRegistry) {
+		ms := members(t, r, "nobody")
+		evs := history(t, r, "nobody", HistoryQuery{})
+		// REST presence answers these as JSON: [] and never null.
+		if ms == nil || evs == nil || len(ms) != 0 || len(evs) != 0 {
+			t.Fatalf("members %#v, history %#v: want both empty and non-nil", ms, evs)
+		}
+	})
+}
+
 func TestHistoryQuery(t *testing.T) {
 	forEach(t, func(t *testing.T, r *testRegistry) {
 		var times []time.Time

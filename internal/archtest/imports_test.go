@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"protocol":  nil,
 	"ablyproto": nil,
 	"hub":       {"internal/backoff"},
-	"presence":  {"hub", "internal/backoff"},
+	"presence":  {"hub"},
 	"client":    {"protocol", "internal/backoff"},
 
 	// Leaves.
