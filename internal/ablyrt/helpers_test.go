@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-health/handoff/internal/ablyrt"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/publish"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Test keys: Ably's appId.keyId:secret shape, secrets without '.'.
@@ -42,6 +43,8 @@ type node struct {
 	rt   *ablyrt.Server
 	http *httptest.Server
 	port int
+	// presence is the node's registry, when the test gave it one.
+	presence presence.Registry
 }
 
 func startHub(t testing.TB) *hub.Hub {

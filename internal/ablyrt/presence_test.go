@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,9 @@ func presenceNode(t *testing.T, clock *testClock) *node {
 	}
 	reg := presence.NewMemory(cfg)
 	t.Cleanup(reg.Stop)
-	return startNode(t, startHub(t), ablyrt.Config{Presence: reg})
+	n := startNode(t, startHub(t), ablyrt.Config{Presence: reg})
+	n.presence = reg
+	return n
 }
 
 // presenceGrace is the registry's grace in presence tests; the tests that
@@ -84,6 +87,17 @@ func (b *presenceInbox) waitFor(t *testing.T, action ably.PresenceAction, client
 		return false
 	})
 	return found
+}
+
+// count counts the events of action for clientID.
+func (b *presenceInbox) count(action ably.PresenceAction, clientID string) int {
+	n := 0
+	for _, m := range b.all() {
+		if m.Action == action && m.ClientID == clientID {
+			n++
+		}
+	}
+	return n
 }
 
 func subscribePresence(t *testing.T, ch *ably.RealtimeChannel) *presenceInbox {
@@ -253,11 +267,12 @@ func clientIDs(ms []*ably.PresenceMessage) []string {
 // resumes, and leaves only when it stays away longer than the grace.
 func TestAblyGoPresenceLeaveOnClose(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{}
-	n := presenceNode(t, clock)
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
+			// A node per subtest: each moves its registry's clock.
+			clock := &testClock{}
+			n := presenceNode(t, clock)
 			channel := "session:leave-" + f.name
 			watcher := realtime(t, n.port, f.binary, ably.WithKey(testKey))
 			wch := watcher.Channels.Get(channel)
@@ -319,13 +334,15 @@ func TestAblyGoPresenceLeaveOnClose(t *testing.T) {
 			p.Retarget(deadAddr)
 			p.Cut()
 			// The grace starts when the server sees the transport end.
+			// The clock moves only while the member is there: the registry
+			// remembers the removal (for the resume's Claim) for a few
+			// minutes of its clock.
 			testutil.Eventually(t, "the dropper leaves after the grace", func() bool {
-				clock.Add(presenceGrace)
-				for _, m := range events.all() {
-					if m.Action == ably.PresenceActionLeave && m.ClientID == "dropper" {
-						return true
-					}
+				members, err := n.presence.Members(context.Background(), channel)
+				if err != nil || len(members) == 0 {
+					return err == nil
 				}
+				clock.Add(presenceGrace)
 				return false
 			})
 			leave = events.waitFor(t, ably.PresenceActionLeave, "dropper")
@@ -337,13 +354,36 @@ func TestAblyGoPresenceLeaveOnClose(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Equal(t, "no members left", 0, len(members))
-			// Back again: the connection resumes, learns its members were
-			// removed (ATTACHED without RESUMED) and ably-go re-enters.
+			// Back again: the connection resumes and learns its members
+			// were removed: the channel's ATTACHED is not RESUMED (ably-go
+			// reports resumed=false on the channel's ATTACHED or UPDATE
+			// event), on which the SDKs re-enter (RTP17i). ably-go 1.4.0's own
+			// re-enter does not always go out, so the test re-enters as an
+			// application would on that UPDATE.
+			var notResumed atomic.Bool
+			off := dch.OnAll(func(c ably.ChannelStateChange) {
+				if c.Current == ably.ChannelStateAttached && !c.Resumed {
+					notResumed.Store(true)
+				}
+			})
+			defer off()
 			p.Retarget(n.http.Listener.Addr().String())
-			testutil.Eventually(t, "the dropper re-enters", func() bool {
+			testutil.Eventually(t, "ATTACHED with resumed=false", notResumed.Load)
+			testutil.Equal(t, "the same connection", firstID, dropper.Connection.ID())
+			if err := dch.Presence.Enter(ctx(t), "back"); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, "the dropper is present again", func() bool {
 				members, err := wch.Presence.Get(context.Background())
 				return err == nil && len(members) == 1 && members[0].ClientID == "dropper"
 			})
+			// ably-go 1.4.0 reads its connection state unsynchronised when
+			// a re-enter (RTP17f) is sent on a closing connection, a data
+			// race inside the SDK that -race reports: leave first, and only
+			// close once that is ACKed.
+			if err := dch.Presence.Leave(ctx(t), nil); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

@@ -320,3 +320,69 @@ func TestResyncResendsPresence(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoNodesPresence: with the Redis registry, a member entered on node
+// A is seen by a subscriber on node B; when its transport is cut and the
+// client resumes on B, B claims it and it stays past the grace that A's
+// detach started; when it closes on B it leaves at once, seen on A.
+func TestTwoNodesPresence(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	clock := &testClock{}
+	presenceRedisNode := func() *node {
+		rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+		t.Cleanup(func() { _ = rc.Close() })
+		b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := presence.NewRedis(presence.RedisConfig{Client: rc, Grace: presenceGrace, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(reg.Stop)
+		return startNode(t, runHub(t, b), ablyrt.Config{Store: ablyrt.NewRedisStore(rc, ""), Presence: reg})
+	}
+	a, b := presenceRedisNode(), presenceRedisNode()
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			channel := "session:two-nodes-presence-" + f.name
+			watcher := realtime(t, a.port, f.binary, ably.WithKey(testKey))
+			wch := watcher.Channels.Get(channel)
+			if err := wch.Attach(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			events := subscribePresence(t, wch)
+
+			p := testutil.StartProxy(t, a.http.Listener.Addr().String())
+			c := realtime(t, p.Port(), f.binary, ably.WithKey(testKey), ably.WithClientID("roamer"))
+			ch := c.Channels.Get(channel)
+			if err := ch.Presence.Enter(ctx(t), "on a"); err != nil {
+				t.Fatal(err)
+			}
+			events.waitFor(t, ably.PresenceActionEnter, "roamer")
+			firstID := c.Connection.ID()
+
+			p.Retarget(b.http.Listener.Addr().String())
+			p.Cut()
+			testutil.Eventually(t, "resumed on node B", func() bool {
+				return c.Connection.State() == ably.ConnectionStateConnected && c.Connection.ID() == firstID
+			})
+			// ably-go re-enters on the re-attach (RTP17f); see
+			// TestAblyGoPresenceLeaveOnClose for why the test waits for it.
+			testutil.Eventually(t, "the re-enter on B", func() bool { return events.count(ably.PresenceActionEnter, "roamer") >= 2 })
+			clock.Add(2 * presenceGrace)
+			if err := ch.Presence.Update(ctx(t), "on b"); err != nil {
+				t.Fatal(err)
+			}
+			events.waitFor(t, ably.PresenceActionUpdate, "roamer")
+			for _, m := range events.all() {
+				if m.Action == ably.PresenceActionLeave {
+					t.Fatalf("the member left though its connection resumed on B: %+v", m)
+				}
+			}
+			c.Close()
+			events.waitFor(t, ably.PresenceActionLeave, "roamer")
+		})
+	}
+}
