@@ -4,8 +4,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ably/ably-go/ably"
@@ -51,6 +53,13 @@ type realtimeResult struct {
 		Reason *jsErr `json:"reason"`
 		Error  *jsErr `json:"error"`
 	} `json:"badKey"`
+	Presence struct {
+		Events      []jsPresence `json:"events"`
+		During      []jsPresence `json:"during"`
+		After       []jsPresence `json:"after"`
+		BConnection string       `json:"bConnection"`
+		Error       *jsErr       `json:"error"`
+	} `json:"presence"`
 	Close struct {
 		State string `json:"state"`
 		Error *jsErr `json:"error"`
@@ -101,7 +110,8 @@ func checkRealtime(t *testing.T, got realtimeResult) {
 	for name, e := range map[string]*jsErr{
 		"connect": got.Connect.Error, "attach": got.Attach.Error, "publish": got.Publish.Error,
 		"hubEvent": got.HubEvent.Error, "rest": got.Rest.Error, "drop": got.Drop.Error, "ping": got.Ping.Error,
-		"history": got.History.Error, "token": got.Token.Error, "badKey": got.BadKey.Error, "close": got.Close.Error,
+		"history": got.History.Error, "token": got.Token.Error, "badKey": got.BadKey.Error, "presence": got.Presence.Error,
+		"close": got.Close.Error,
 	} {
 		if e != nil {
 			t.Errorf("%s: %+v", name, *e)
@@ -161,7 +171,46 @@ func checkRealtime(t *testing.T, got realtimeResult) {
 	if r := got.BadKey.Reason; got.BadKey.State != "failed" || r == nil || r.Code != 40101 {
 		t.Errorf("wrong secret: state %s, reason %+v; want failed with 40101", got.BadKey.State, r)
 	}
+	checkPresence(t, got)
 	testutil.Check(t, "state after close", "closed", got.Close.State)
+}
+
+// jsPresence is a PresenceMessage as the scenarios report it.
+type jsPresence struct {
+	Action       string          `json:"action"`
+	ClientID     string          `json:"clientId"`
+	ConnectionID string          `json:"connectionId"`
+	ID           string          `json:"id"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// checkPresence: ably-js saw b's enter (an object, decoded), update,
+// leave, second enter and the LEAVE the server synthesized when b closed
+// (its id not b's connection's, so ably-js orders it by time); get
+// listed b while present and nobody after.
+func checkPresence(t *testing.T, got realtimeResult) {
+	t.Helper()
+	p := got.Presence
+	var actions []string
+	for _, e := range p.Events {
+		if e.ClientID == "js-b" {
+			actions = append(actions, e.Action)
+		}
+	}
+	testutil.Check(t, "b's presence events", []string{"enter", "update", "leave", "enter", "leave"}, actions)
+	if len(p.Events) > 0 && !jsonEqual(p.Events[0].Data, `{"role":"phone"}`) {
+		t.Errorf("enter data %s, want the object", p.Events[0].Data)
+	}
+	if len(p.Events) > 0 && (p.Events[0].ConnectionID != p.BConnection || !strings.HasPrefix(p.Events[0].ID, p.BConnection+":")) {
+		t.Errorf("enter connectionId %q id %q, want b's connection %q", p.Events[0].ConnectionID, p.Events[0].ID, p.BConnection)
+	}
+	if last := len(p.Events) - 1; last >= 0 && strings.HasPrefix(p.Events[last].ID, p.BConnection) {
+		t.Errorf("the synthesized leave's id %q starts with b's connection id", p.Events[last].ID)
+	}
+	if len(p.During) != 1 || p.During[0].ClientID != "js-b" || p.During[0].Action != "present" {
+		t.Errorf("members while b is present: %+v", p.During)
+	}
+	testutil.Check(t, "members after b closed", 0, len(p.After))
 }
 
 // publishGap publishes gap-1..gap-5 through REST, straight to the node,

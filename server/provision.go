@@ -14,7 +14,7 @@ func (s *Server) wireProvisioner(keys *auth.APIKeys) func(keyName string) string
 		return nil
 	}
 	s.log.Warn().Msg("--test-provisioner: POST /apps creates API keys for anyone on this machine; a test node only")
-	p := provision.New(keys)
+	p := provision.New(keys).WithPresence(s.presence)
 	p.Register(s.mux)
 	return p.ChannelPrefix
 }

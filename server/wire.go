@@ -99,17 +99,18 @@ func (s *Server) wire(ctx context.Context) error {
 		}
 	}
 	prefix := s.wireProvisioner(keys)
-	publish.New(s.hub, keys, publish.Config{ChannelPrefix: prefix}, s.log).Register(s.mux)
+	publish.New(s.hub, keys, publish.Config{ChannelPrefix: prefix, Presence: s.presence}, s.log).Register(s.mux)
 
 	// The Ably realtime protocol on "/", over the same hub as /realtime:
 	// only WebSocket upgrades; a plain GET / keeps the mux's 404.
 	// With Redis, resumable connections and their msgSerial dedupe are
-	// shared, so an SDK resumes on any node.
+	// shared, so an SDK resumes on any node. Presence members live in the
+	// node's registry (Redis with Redis: a resume elsewhere claims them).
 	var connStore ablyrt.ConnStore
 	if s.redis != nil {
 		connStore = ablyrt.NewRedisStore(s.redis, s.cfg.RedisPrefix)
 	}
-	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore, ChannelPrefix: prefix}, s.log)
+	art := ablyrt.New(s.hub, keys, ablyrt.Config{Store: connStore, ChannelPrefix: prefix, Presence: s.presence}, s.log)
 	s.mux.Handle("GET /{$}", art.OnlyUpgrades(http.NotFoundHandler()))
 	s.shutdown = append(s.shutdown, art.Shutdown)
 

@@ -23,6 +23,10 @@ type identity struct {
 	expires  time.Time // zero for an API key
 	// wildcard: a "*" token used without a clientId (conn.wildcard).
 	wildcard bool
+	// anyClient says the credentials may act for any clientId (an API key,
+	// or a token for "*", without a clientId parameter): presence items
+	// then name their own clientId (Ably's enterClient).
+	anyClient bool
 }
 
 // credentials reads the connect request's credentials: key= or HTTP
@@ -44,7 +48,7 @@ func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
 		if !ok {
 			return identity{}, errBadKey
 		}
-		return identity{keyName: name, clientID: q.Get("clientId"), cap: cp}, nil
+		return identity{keyName: name, clientID: q.Get("clientId"), cap: cp, anyClient: q.Get("clientId") == ""}, nil
 	}
 	token := q.Get("access_token")
 	if token == "" {
@@ -68,6 +72,7 @@ func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
 	if id.clientID == "*" {
 		id.clientID = q.Get("clientId")
 		id.wildcard = id.clientID == ""
+		id.anyClient = id.clientID == ""
 	}
 	return id, nil
 }
@@ -105,7 +110,7 @@ func (c *conn) connect(r *http.Request) bool {
 	if key != "" {
 		switch connID, code := c.resumable(key); code {
 		case 0:
-			c.id, c.mayResend = connID, true
+			c.id, c.mayResend, c.resumed = connID, true, true
 		case ablyproto.CodeInvalidConnectionKey:
 			resumeErr = errorInfo(400, code, "Unable to recover connection (invalid connection key)")
 		default:
@@ -132,6 +137,7 @@ func (c *conn) connect(r *http.Request) bool {
 		c.fatal(errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
 		return false
 	}
+	c.claimPresence()
 	c.sendConnected(resumeErr)
 	return true
 }
@@ -212,7 +218,7 @@ func (c *conn) connectedClientID() string {
 // answers AUTH with an authorize on an already-cancelled context, so it
 // usually renews on the DISCONNECTED.)
 func (c *conn) adopt(id identity) {
-	c.keyName, c.clientID, c.cap, c.wildcard = id.keyName, id.clientID, id.cap, id.wildcard
+	c.keyName, c.clientID, c.cap, c.wildcard, c.anyClient = id.keyName, id.clientID, id.cap, id.wildcard, id.anyClient
 	c.setPrefix()
 	for _, t := range []*time.Timer{c.expiry, c.authAsk} {
 		if t != nil {
@@ -261,6 +267,7 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 	if id.clientID == "*" {
 		id.clientID = c.clientID
 		id.wildcard = id.clientID == ""
+		id.anyClient = id.clientID == ""
 	}
 	c.adopt(id)
 	failed := c.narrowChannels()

@@ -31,20 +31,25 @@ type channelState struct {
 	publishing int
 	held       []hub.Event
 	own        map[string]struct{}
+
+	pres channelPresence // presence.go
 }
 
 func (cs *channelState) stop() {
 	if cs.sub != nil {
 		cs.sub.Unsubscribe()
 	}
+	cs.pres.stop()
 }
 
 // modes returns the channel modes the capability grants, narrowed to the
 // requested ones when the client asked for modes.
 func modes(c auth.Capability, channel string, requested int64) int64 {
 	var f int64
+	// Ably's capabilities: "subscribe" receives messages and presence
+	// events, "presence" enters, updates and leaves.
 	if c.Allows(channel, auth.OpSubscribe) {
-		f |= ablyproto.FlagSubscribe
+		f |= ablyproto.FlagSubscribe | ablyproto.FlagPresenceSubscribe
 	}
 	if c.Allows(channel, auth.OpPublish) {
 		f |= ablyproto.FlagPublish
@@ -124,6 +129,12 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	if since != nil {
 		cs.last, cs.haveLast = *since, true
 	}
+	// Presence first: subscribed to before its members are listed, so
+	// nothing falls between the SYNC and the live events.
+	if !c.startPresence(cs) {
+		chanErr(errorInfo(503, ablyproto.CodeUnavailable, "the presence backend is unavailable; retry the attach"))
+		return
+	}
 	if flags&ablyproto.FlagSubscribe == 0 {
 		c.channels[name] = cs
 		c.sendAttached(cs, pm.ChannelSerial, false, nil, params)
@@ -138,15 +149,26 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		c.channels[name] = cs
 	case errors.Is(err, hub.ErrSlowConsumer):
 		// The sink has disconnected the client.
+		cs.pres.stop()
 	default:
+		cs.pres.stop()
 		chanErr(errorInfo(503, ablyproto.CodeUnavailable, "the realtime backend is unavailable; retry the attach"))
 	}
 }
 
+// sendAttached sends ATTACHED for cs. The first ATTACHED of an attach
+// also starts the channel's presence SYNC (presence.go), right after it.
 func (c *conn) sendAttached(cs *channelState, serial string, resumed bool, e *ablyproto.ErrorInfo, params map[string]string) bool {
 	flags := cs.flags
-	if resumed {
+	if resumed && !c.presenceLost.Load() {
 		flags |= ablyproto.FlagResumed
+	}
+	members, syncing := cs.pres.takeSync()
+	if len(members) > 0 {
+		flags |= ablyproto.FlagHasPresence
+	}
+	if syncing {
+		defer c.sendSync(cs, members, false)
 	}
 	if serial == "" {
 		serial = hub.Cursor{}.String()
@@ -183,7 +205,7 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 			cs.mu.Lock()
 			cs.last, cs.haveLast = d.Position, true
 			cs.mu.Unlock()
-			return c.sendAttached(cs, d.Position.String(), false, errChannelLost, nil)
+			return c.sendResync(cs, d.Position.String())
 		case hub.KindEvent:
 			cs.mu.Lock()
 			defer cs.mu.Unlock()
@@ -217,11 +239,13 @@ func (c *conn) sendEvent(ev hub.Event) bool {
 	return c.enqueue(b)
 }
 
-// detach answers DETACH with DETACHED.
+// detach answers DETACH with DETACHED; the connection's presence
+// members on the channel leave first, as on Ably.
 func (c *conn) detach(pm *ablyproto.ProtocolMessage) {
 	if cs := c.channels[pm.Channel]; cs != nil {
 		cs.stop()
 		delete(c.channels, pm.Channel)
+		c.leaveChannel(pm.Channel)
 	}
 	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionDetached, Channel: pm.Channel})
 }

@@ -31,17 +31,26 @@ type conn struct {
 	// wildcard: the token allows any clientId ("*") and the client named
 	// none, so CONNECTED says "*" (RSA7b2), not "" (reader).
 	wildcard bool
-	cap      auth.Capability // reader
-	expiry   *time.Timer     // reader
-	authAsk  *time.Timer     // reader: sends AUTH ahead of expiry
-	channels map[string]*channelState
-	closed   bool // reader: the client sent CLOSE; forget the state
+	// anyClient (reader): the credentials may act for any clientId, so a
+	// presence item names its own (auth.go identity).
+	anyClient bool
+	cap       auth.Capability // reader
+	expiry    *time.Timer     // reader
+	authAsk   *time.Timer     // reader: sends AUTH ahead of expiry
+	channels  map[string]*channelState
+	closed    bool // reader: the client sent CLOSE; forget the state
 	// mayResend (reader) is set on a transport that resumed its
 	// connection, until a msgSerial the store has no answer for: only
 	// until then can a MESSAGE be a resend of one answered earlier. A new
 	// connection's id is fresh, so the store holds nothing for it.
 	mayResend bool
-	started   time.Time
+	// resumed (reader, set once) says this transport resumed an existing
+	// connection; presenceLost that the connection's presence members
+	// were removed while it was gone, so no ATTACHED on this transport
+	// says RESUMED and the SDKs re-enter (RTP17i).
+	resumed      bool
+	presenceLost atomic.Bool
+	started      time.Time
 
 	q outQueue
 	// beatTimer is the armed heartbeat (beat); lastKeep is when the
@@ -130,9 +139,11 @@ func (c *conn) handle(b []byte) {
 		c.detach(pm)
 	case ablyproto.ActionMessage:
 		c.publish(pm)
-	case ablyproto.ActionPresence, ablyproto.ActionObject, ablyproto.ActionAnnotation:
+	case ablyproto.ActionPresence:
+		c.presence(pm)
+	case ablyproto.ActionObject, ablyproto.ActionAnnotation:
 		if pm.MsgSerial != nil {
-			c.nack(*pm.MsgSerial, errorInfo(400, ablyproto.CodeBadRequest, "presence, objects and annotations are not supported by handoff"))
+			c.nack(*pm.MsgSerial, errorInfo(400, ablyproto.CodeBadRequest, "objects and annotations are not supported by handoff"))
 		}
 	case ablyproto.ActionAuth:
 		c.reauth(pm)
@@ -142,6 +153,7 @@ func (c *conn) handle(b []byte) {
 		ctx, cancel := opContext()
 		_ = c.s.store.Forget(ctx, c.id)
 		cancel()
+		c.closePresence()
 		c.end(&ablyproto.ProtocolMessage{Action: ablyproto.ActionClosed}, false)
 	case ablyproto.ActionDisconnect:
 		c.end(nil, false)
@@ -426,6 +438,9 @@ func (c *conn) finish() {
 	}
 	if c.id == "" {
 		return
+	}
+	if !c.closed {
+		c.detachPresence()
 	}
 	ctx, cancel := opContext()
 	defer cancel()

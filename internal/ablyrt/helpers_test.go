@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-health/handoff/internal/ablyrt"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/publish"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Test keys: Ably's appId.keyId:secret shape, secrets without '.'.
@@ -42,6 +43,8 @@ type node struct {
 	rt   *ablyrt.Server
 	http *httptest.Server
 	port int
+	// presence is the node's registry, when the test gave it one.
+	presence presence.Registry
 }
 
 func startHub(t testing.TB) *hub.Hub {
@@ -72,7 +75,7 @@ func startNode(t testing.TB, h *hub.Hub, cfg ablyrt.Config) *node {
 	rt := ablyrt.New(h, keys, cfg, zerolog.Nop())
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", rt.OnlyUpgrades(http.NotFoundHandler()))
-	publish.New(h, keys, publish.Config{}, zerolog.Nop()).Register(mux)
+	publish.New(h, keys, publish.Config{Presence: cfg.Presence}, zerolog.Nop()).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,7 +29,14 @@ func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
 		c.fatal(errorInfo(400, ablyproto.CodeBadRequest, "MESSAGE needs a msgSerial"))
 		return
 	}
-	serial := *pm.MsgSerial
+	c.once(*pm.MsgSerial, func() Outcome { return c.publishAll(pm) })
+}
+
+// once runs do for the client ProtocolMessage numbered serial and answers
+// it (ACK or NACK) — unless serial was answered on this connection
+// already (a resend after a resume), which gets the same answer again
+// without running do. MESSAGE and PRESENCE share it.
+func (c *conn) once(serial int64, do func() Outcome) {
 	ctx, cancel := opContext()
 	defer cancel()
 	if c.mayResend {
@@ -45,10 +52,10 @@ func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
 		// first serial never answered on, every serial is new.
 		c.mayResend = false
 	}
-	o := c.publishAll(pm)
+	o := do()
 	// Recorded before the answer, so a resend after a drop is answered
-	// the same way and never published twice. A failure to record is not
-	// fatal: only a resend could then publish twice.
+	// the same way and never applied twice. A failure to record is not
+	// fatal: only a resend could then apply twice.
 	_ = c.s.store.Record(ctx, c.id, serial, o, 2*c.s.cfg.ConnectionStateTTL)
 	c.answer(serial, o)
 }
@@ -58,8 +65,12 @@ func (c *conn) answer(serial int64, o Outcome) {
 		c.nack(serial, o.Error)
 		return
 	}
-	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAck, MsgSerial: &serial, Count: 1,
-		Res: []ablyproto.PublishResult{{Serials: o.Serials}}})
+	ack := &ablyproto.ProtocolMessage{Action: ablyproto.ActionAck, MsgSerial: &serial, Count: 1}
+	if o.Serials != nil {
+		// A MESSAGE's serials; presence has none.
+		ack.Res = []ablyproto.PublishResult{{Serials: o.Serials}}
+	}
+	c.send(ack)
 }
 
 func (c *conn) nack(serial int64, e *ablyproto.ErrorInfo) {

@@ -18,6 +18,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/ablyrt"
 	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // redisNode is a node on a shared redis-server: the hub's Redis backend
@@ -340,4 +341,132 @@ func TestStoreAskedOnlyAfterResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Equal(t, "events published (the resend once)", 6, len(evs))
+}
+
+// TestResyncResendsPresence: the unsolicited ATTACHED of a resync makes
+// the SDKs restart their presence set (RTP19a), so on a channel the client
+// sees presence on it carries HAS_PRESENCE and is followed by a SYNC of
+// the members still present; without one the SDKs would drop them all.
+func TestResyncResendsPresence(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := presence.NewMemory(presence.MemoryConfig{})
+	t.Cleanup(reg.Stop)
+	n := startNode(t, runHub(t, b), ablyrt.Config{Presence: reg})
+	channel := "session:resync-presence"
+	if _, _, err := reg.Apply(context.Background(), presence.Change{Action: presence.Enter, Channel: channel,
+		ClientID: "phone", ConnectionID: "other", ID: "other:0:0", Data: json.RawMessage(`"here"`)}); err != nil {
+		t.Fatal(err)
+	}
+	var ws []*wire
+	for _, f := range wireFormats {
+		w := dial(t, n, f, url.Values{"key": {testKey}})
+		w.expect(ablyproto.ActionConnected)
+		w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionAttach, Channel: channel})
+		at := w.expect(ablyproto.ActionAttached)
+		if !at.HasFlag(ablyproto.FlagHasPresence) {
+			t.Fatalf("%s: ATTACHED flags %d without HAS_PRESENCE", f, at.Flags)
+		}
+		testutil.Equal(t, "SYNC member", "phone", w.expect(ablyproto.ActionSync).Presence[0].ClientID)
+		ws = append(ws, w)
+	}
+	if _, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		w.expect(ablyproto.ActionMessage)
+	}
+	r.Kill()
+	r.Start()
+	testutil.Eventually(t, "publishes succeed after the restart", func() bool {
+		_, err := n.hub.Publish(context.Background(), channel, hub.Publication{Type: "after"})
+		return err == nil
+	})
+	for _, w := range ws {
+		at := w.expect(ablyproto.ActionAttached)
+		if at.HasFlag(ablyproto.FlagResumed) || !at.HasFlag(ablyproto.FlagHasPresence) {
+			t.Fatalf("%s: resync ATTACHED flags %d", w.format, at.Flags)
+		}
+		var sync *ablyproto.ProtocolMessage
+		for sync == nil {
+			if pm := w.read(); pm.Action == ablyproto.ActionSync {
+				sync = pm
+			}
+		}
+		if len(sync.Presence) != 1 || sync.Presence[0].ClientID != "phone" || !strings.HasSuffix(sync.ChannelSerial, ":") {
+			t.Fatalf("%s: resync SYNC %+v", w.format, sync)
+		}
+	}
+}
+
+// TestTwoNodesPresence: with the Redis registry, a member entered on node
+// A is seen by a subscriber on node B; when its transport is cut and the
+// client resumes on B, B claims it and it stays past the grace that A's
+// detach started; when it closes on B it leaves at once, seen on A.
+func TestTwoNodesPresence(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	clock := &testClock{}
+	presenceRedisNode := func() *node {
+		rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+		t.Cleanup(func() { _ = rc.Close() })
+		b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := presence.NewRedis(presence.RedisConfig{Client: rc, Grace: presenceGrace, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(reg.Stop)
+		return startNode(t, runHub(t, b), ablyrt.Config{Store: ablyrt.NewRedisStore(rc, ""), Presence: reg})
+	}
+	a, b := presenceRedisNode(), presenceRedisNode()
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			channel := "session:two-nodes-presence-" + f.name
+			watcher := realtime(t, a.port, f.binary, ably.WithKey(testKey))
+			wch := watcher.Channels.Get(channel)
+			if err := wch.Attach(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			events := subscribePresence(t, wch)
+
+			p := testutil.StartProxy(t, a.http.Listener.Addr().String())
+			c := realtime(t, p.Port(), f.binary, ably.WithKey(testKey), ably.WithClientID("roamer"))
+			ch := c.Channels.Get(channel)
+			if err := ch.Presence.Enter(ctx(t), "on a"); err != nil {
+				t.Fatal(err)
+			}
+			events.waitFor(t, ably.PresenceActionEnter, "roamer")
+			firstID := c.Connection.ID()
+
+			p.Retarget(b.http.Listener.Addr().String())
+			p.Cut()
+			testutil.Eventually(t, "resumed on node B", func() bool {
+				return c.Connection.State() == ably.ConnectionStateConnected && c.Connection.ID() == firstID
+			})
+			// ably-go re-enters on the re-attach (RTP17f); see
+			// TestAblyGoPresenceLeaveOnClose for why the test waits for it.
+			testutil.Eventually(t, "the re-enter on B", func() bool { return events.count(ably.PresenceActionEnter, "roamer") >= 2 })
+			clock.Add(2 * presenceGrace)
+			if err := ch.Presence.Update(ctx(t), "on b"); err != nil {
+				t.Fatal(err)
+			}
+			events.waitFor(t, ably.PresenceActionUpdate, "roamer")
+			for _, m := range events.all() {
+				if m.Action == ably.PresenceActionLeave {
+					t.Fatalf("the member left though its connection resumed on B: %+v", m)
+				}
+			}
+			c.Close()
+			events.waitFor(t, ably.PresenceActionLeave, "roamer")
+		})
+	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // Config configures the Ably socket. Zero fields take the defaults below.
@@ -71,6 +72,9 @@ type Config struct {
 	// of its app (the test-app provisioner's isolation; see scope.go).
 	// Nil: Ably channel names are hub channel names.
 	ChannelPrefix func(keyName string) string
+	// Presence is the presence registry (presence.go). Nil: presence is
+	// not offered; PRESENCE is NACKed and no SYNC is ever sent.
+	Presence presence.Registry
 }
 
 // Defaults.

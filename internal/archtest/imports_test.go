@@ -39,13 +39,14 @@ var allowed = map[string][]string{
 
 	// Features over the hub.
 	"internal/realtime":   {"hub", "protocol", "presence", "internal/auth", "internal/httpx"},
-	"internal/publish":    {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
-	"internal/ablyrt":     {"hub", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
+	"internal/publish":    {"hub", "presence", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
+	"internal/ablyrt":     {"hub", "presence", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
-	// The test-app provisioner (make conformance) only adds keys.
-	"internal/provision": {"internal/auth"},
+	// The test-app provisioner (make conformance) adds keys and enters
+	// presence fixtures.
+	"internal/provision": {"internal/auth", "presence", "ablyproto"},
 	// Config takes its defaults from the packages that own them, checks
 	// --trusted-proxies with the parser the edge uses (httpx) and the Ably
 	// template with the bridge's own check.

@@ -8,8 +8,10 @@
 // "<appId>.<keyId>", and its Ably channel "x" is the hub channel
 // "<appId>@x" (ChannelPrefix), applied by internal/publish and
 // internal/ablyrt where they call the hub and never visible to a client.
-// Namespaces are accepted and need nothing (every channel keeps history);
-// presence fixtures are accepted and ignored (handoff has no presence yet).
+// Namespaces are accepted and need nothing (every channel keeps history).
+// Presence fixtures (channels[].presence) are entered into the registry, when
+// there is one (WithPresence), as members of a synthetic connection of the
+// app that never leaves until the app is deleted (fixtures.go).
 package provision
 
 import (
@@ -23,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/handoff-health/handoff/internal/auth"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // MaxBodyBytes bounds a POST /apps body.
@@ -55,7 +58,8 @@ type App struct {
 // Provisioner creates and deletes test apps, adding their keys to the
 // node's key store at runtime.
 type Provisioner struct {
-	keys *auth.APIKeys
+	keys     *auth.APIKeys
+	presence presence.Registry // nil: fixtures are ignored
 
 	mu   sync.Mutex
 	apps map[string][]string // appId → its key names
@@ -146,6 +150,11 @@ func (p *Provisioner) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := p.enterFixtures(r.Context(), app.AppID, app.Channels); err != nil {
+		p.remove(app.AppID)
+		writeError(w, http.StatusBadRequest, 40000, err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(app)
@@ -173,6 +182,7 @@ func (p *Provisioner) remove(appID string) {
 	for _, n := range names {
 		p.keys.Remove(n)
 	}
+	p.leaveFixtures(appID)
 }
 
 // writeError writes Ably's error body.

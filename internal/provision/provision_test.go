@@ -1,6 +1,7 @@
 package provision_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"github.com/handoff-health/handoff/internal/auth"
 	"github.com/handoff-health/handoff/internal/provision"
 	"github.com/handoff-health/handoff/internal/testutil"
+	"github.com/handoff-health/handoff/presence"
 )
 
 // TestBadRequestsChangeNothing: every refused POST /apps and DELETE
@@ -82,4 +84,57 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	testutil.Equal(t, "apps after delete", 0, p.Apps())
 	testutil.Equal(t, "keys after delete", 1, keys.Len())
 	testutil.Equal(t, "prefix of a deleted app's key", "", p.ChannelPrefix(key.KeyName))
+}
+
+// TestPresenceFixtures: an app's channel presence fixtures (ablytest's
+// DefaultConfig shape) are members of its prefixed channel, with their
+// data, until the app is deleted; a fixture whose data handoff cannot
+// store (base64) refuses the app.
+func TestPresenceFixtures(t *testing.T) {
+	t.Parallel()
+	keys, err := auth.ParseAPIKeys("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := presence.NewMemory(presence.MemoryConfig{})
+	t.Cleanup(reg.Stop)
+	p := provision.New(keys).WithPresence(reg)
+	mux := http.NewServeMux()
+	p.Register(mux)
+	post := func(body string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("POST", "/apps", strings.NewReader(body)))
+		return w
+	}
+	w := post(`{"keys":[{}],"channels":[{"name":"persisted:presence_fixtures","presence":[
+		{"clientId":"client_string","data":"true"},
+		{"clientId":"client_json","data":"{\"test\":1}","encoding":"json"}]}]}`)
+	testutil.Equal(t, "create status", http.StatusCreated, w.Code)
+	var app provision.App
+	if err := json.Unmarshal(w.Body.Bytes(), &app); err != nil {
+		t.Fatal(err)
+	}
+	channel := app.AppID + "@persisted:presence_fixtures"
+	members, err := reg.Members(context.Background(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "members", 2, len(members))
+	testutil.Equal(t, "json member", `{"test":1}`, string(members[0].Data))
+	testutil.Equal(t, "string member", `"true"`, string(members[1].Data))
+
+	bad := post(`{"channels":[{"name":"c","presence":[{"clientId":"b","data":"AQI=","encoding":"base64"}]}]}`)
+	testutil.Equal(t, "base64 fixture status", http.StatusBadRequest, bad.Code)
+	testutil.Equal(t, "apps after a refused fixture", 1, p.Apps())
+
+	req := httptest.NewRequest("DELETE", "/apps/"+app.AppID, nil)
+	req.SetBasicAuth(app.Keys[0].KeyName, app.Keys[0].Value)
+	del := httptest.NewRecorder()
+	mux.ServeHTTP(del, req)
+	testutil.Equal(t, "delete status", http.StatusNoContent, del.Code)
+	members, err = reg.Members(context.Background(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Equal(t, "members after delete", 0, len(members))
 }

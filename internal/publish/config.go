@@ -1,6 +1,10 @@
 package publish
 
-import "time"
+import (
+	"time"
+
+	"github.com/handoff-health/handoff/presence"
+)
 
 // Config configures the publish endpoint. Zero fields take the defaults
 // below, each with its reason.
@@ -23,6 +27,9 @@ type Config struct {
 	// of its app (the test-app provisioner's isolation; scope.go). Nil:
 	// Ably channel names are hub channel names.
 	ChannelPrefix func(keyName string) string
+	// Presence is the presence registry GET …/presence[/history] read.
+	// Nil: both answer an empty list.
+	Presence presence.Registry
 }
 
 const (

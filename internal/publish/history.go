@@ -157,15 +157,6 @@ func historyMessage(ev hub.Event) ablyproto.Message {
 	return ablyproto.EventMessage(ev.ID, ev.Type, ev.Data, ev.TS, ablyproto.Origin(ev.Origin))
 }
 
-// presence serves GET /channels/{channel}/presence and
-// /presence/history: an empty list until handoff has presence.
-func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := h.authorize(w, r, auth.OpPresence, auth.OpSubscribe); !ok {
-		return
-	}
-	writeReply(w, r, http.StatusOK, []ablyproto.Message{}, nil)
-}
-
 // authorize authenticates the request and checks that its credentials
 // allow one of ops on the path's channel; it has answered when !ok.
 //

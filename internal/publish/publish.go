@@ -6,7 +6,8 @@
 //	POST /messages                             batch publish to many channels (batch.go)
 //	GET  /channels/{channel}/messages          history (ably-js's path)
 //	GET  /channels/{channel}/history           history (ably-go's path)
-//	GET  /channels/{channel}/presence[/history] an empty list: no presence yet
+//	GET  /channels/{channel}/presence          present members (presence.go)
+//	GET  /channels/{channel}/presence/history  presence events
 //	GET  /time                                 [ms]
 //	POST /keys/{keyName}/requestToken          a token (token.go)
 //
@@ -70,7 +71,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /channels/{channel}/messages", h.history)
 	mux.HandleFunc("GET /channels/{channel}/history", h.history)
 	mux.HandleFunc("GET /channels/{channel}/presence", h.presence)
-	mux.HandleFunc("GET /channels/{channel}/presence/history", h.presence)
+	mux.HandleFunc("GET /channels/{channel}/presence/history", h.presenceHistory)
 	mux.HandleFunc("GET /time", h.time)
 	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("POST /keys/{keyName}/requestToken", h.requestToken)

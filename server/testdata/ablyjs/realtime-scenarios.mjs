@@ -106,6 +106,37 @@ export async function runRealtime(Ably, { port, key, channel, binary, logLevel =
       bad.close();
     }
   });
+  await step('presence', async () => {
+    // Two more clients with clientIds: b enters, updates, leaves, enters
+    // again and closes; a sees every event and gets the members.
+    const a = new Ably.Realtime({ ...base, key, clientId: 'js-a' });
+    const b = new Ably.Realtime({ ...base, key, clientId: 'js-b' });
+    const pview = (m) => ({ action: m.action, clientId: m.clientId, connectionId: m.connectionId, id: m.id, data: m.data });
+    try {
+      const pa = a.channels.get(channel).presence;
+      const pb = b.channels.get(channel).presence;
+      const seen = [];
+      await pa.subscribe((m) => seen.push(pview(m)));
+      const count = (action) => seen.filter((m) => m.clientId === 'js-b' && m.action === action).length;
+      await pb.enter({ role: 'phone' });
+      await waitFor('enter', () => count('enter') === 1);
+      const during = (await pa.get()).map(pview);
+      await pb.update('camera on');
+      await waitFor('update', () => count('update') === 1);
+      await pb.leave();
+      await waitFor('leave', () => count('leave') === 1);
+      await pb.enter('again');
+      await waitFor('enter again', () => count('enter') === 2);
+      const bConnection = b.connection.id;
+      b.close();
+      await waitFor('synthesized leave', () => count('leave') === 2);
+      const after = (await pa.get()).map(pview);
+      return { events: seen, during, after, bConnection };
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
   await step('close', async () => {
     rt.close();
     await rt.connection.once('closed');
