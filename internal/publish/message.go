@@ -2,7 +2,6 @@ package publish
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -30,34 +29,20 @@ func jsonBody(r *http.Request) bool {
 }
 
 // decodeMessages reads the body: one Ably REST message object or an array
-// of them. Fields handoff does not use (size, connectionKey, version, …,
-// which the SDKs add) are ignored, as Ably ignores them; a known field of
-// the wrong type is still a 400.
+// of them (parseMessages). Fields handoff does not use (size,
+// connectionKey, version, …, which the SDKs add) are ignored, as Ably
+// ignores them; a known field of the wrong type is still a 400.
 func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
-	body, err := readJSONBody(w, r, maxBody, buf)
-	if err != nil {
-		return nil, err
-	}
-	var ms []ablyproto.Message
+	body, mp, err := readBody(w, r, maxBody, buf)
 	switch {
-	case len(body) > 0 && body[0] == '{':
-		ms = make([]ablyproto.Message, 1)
-		err = json.Unmarshal(body, &ms[0])
-	case len(body) > 0 && body[0] == '[':
-		err = json.Unmarshal(body, &ms)
-	default:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "body must be a message object or an array of them")
-	}
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr):
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "field %q has the wrong type", typeErr.Field)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
+		return nil, err
+	case mp:
+		return parseMsgpackMessages(body)
 	}
-	return ms, nil
+	return parseMessages(bytes.TrimSpace(body))
 }
 
 // readJSONBody reads a publish body of at most maxBody bytes into buf,
@@ -65,28 +50,36 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 // its JSON text, trimmed, which may be in buf (a pooled buffer: the text
 // must not be kept once buf is put back).
 func readJSONBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, error) {
+	body, mp, err := readBody(w, r, maxBody, buf)
+	if err == nil && mp {
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			err = errBadMsgpack
+		}
+	}
+	return bytes.TrimSpace(body), err
+}
+
+// readBody reads a publish body of at most maxBody bytes into buf (a
+// pooled buffer: the body must not be kept once buf is put back) and
+// says whether it is msgpack rather than JSON.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, bool, error) {
 	mp := msgpackBody(r)
 	if !jsonBody(r) && !mp {
-		return nil, errMsgpack
+		return nil, false, errMsgpack
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
-	body := buf.Bytes()
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
+		return nil, false, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
-	case mp:
-		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible values")
-		}
+		return nil, false, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
 	}
-	return bytes.TrimSpace(body), nil
+	return buf.Bytes(), mp, nil
 }
 
 // bodyPool holds request body buffers. A body is only read while it is
-// decoded: json.Unmarshal copies what it keeps (strings, RawMessage data),
+// decoded: the decoders copy what they keep (strings, RawMessage data),
 // so no decoded message points into a pooled buffer.
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 

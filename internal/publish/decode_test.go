@@ -1,0 +1,165 @@
+package publish
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/handoff-health/handoff/ablyproto"
+)
+
+// parseMessagesStd is the route's decoder before parseMessages:
+// json.Unmarshal into ablyproto.Message. It defines what parseMessages
+// must accept, refuse and return.
+func parseMessagesStd(body []byte) ([]ablyproto.Message, error) {
+	var ms []ablyproto.Message
+	var err error
+	switch {
+	case len(body) > 0 && body[0] == '{':
+		ms = make([]ablyproto.Message, 1)
+		err = json.Unmarshal(body, &ms[0])
+	case len(body) > 0 && body[0] == '[':
+		err = json.Unmarshal(body, &ms)
+	default:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "body must be a message object or an array of them")
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "field %q has the wrong type", typeErr.Field)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
+	}
+	return ms, nil
+}
+
+// sameDecode fails t unless parseMessages and parseMessagesStd agree on
+// body: the same messages, or the same error.
+func sameDecode(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := parseMessages(body)
+	want, wantErr := parseMessagesStd(body)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("body %q: error %v, want %v", body, gotErr, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("body %q: messages\n%#v\nwant\n%#v", body, got, want)
+	}
+}
+
+var decodeSeeds = []string{
+	`{"name":"note.added","data":{"noteId":"n-1","text":"a short clinical note"}}`,
+	`[{"id":"a:0","name":"x","data":"{\"a\":1}","encoding":"json"},{"id":"a:1","name":"y","data":[1,2.5e3,-0,true,false,null]}]`,
+	`[{"name":"x","data":"aGk=","encoding":"base64","clientId":"c","connectionId":"k","connectionKey":"q","size":12,"version":{"serial":"1"},"timestamp":1700000000000,"serial":"s","action":0,"extras":{"headers":{"a":"b"}}}]`,
+	`{"NAME":"n","Data":1,"ID":"i","ClientID":"c","ENCODING":"","ſerial":"k","\u0061ction":null}`,
+	`{"name":"a","name":"b","data":1,"data":null,"action":1,"action":null}`,
+	`{"name":1}`, `{"name":{"a":1}}`, `{"action":1.5}`, `{"action":"0"}`, `{"timestamp":1e3}`,
+	`{"timestamp":99999999999999999999}`, `{"action":-9223372036854775808}`, `[1]`, `[null,{"name":"x"}]`,
+	`[[],{}]`, `[]`, `{}`, `{"name":"x"} `, `{"name":"x"}x`, `{"name":1,"data":}`, `{"name":"\ud83d\ude00\ud800x\u00e9\u0000"}`,
+	"{\"name\":\"\xff\xfe a\"}", "{\"data\":\"\xff\"}", `{"name":"a\"b\\c\/d\b\f\n\r\t"}`, `{"name":"\x"}`,
+	`{"data":01}`, `{"data":-}`, `{"data":1.}`, `{"data":1e}`, `{"data":tru}`, `[{"name":"x"},]`, `{"name":"x",}`,
+	`{"data":{"a":[{"b":{}}]},"extras":[]}`, `[` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `]`,
+	`[` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `]`, `{"name":1,"data":` + strings.Repeat("[", 10001) + `}`,
+	`{"id":true,"name":false}`, `{"clientId":null}`, `null`, `"x"`, ``, `[{"k":"K"}]`,
+}
+
+// TestParseMessagesMatchesStd: the hand-written decoder agrees with
+// encoding/json on the SDKs' bodies and on the corner cases.
+func TestParseMessagesMatchesStd(t *testing.T) {
+	t.Parallel()
+	for _, s := range decodeSeeds {
+		sameDecode(t, []byte(s))
+	}
+}
+
+// FuzzParseMessages compares parseMessages with encoding/json on random
+// bodies (go test -fuzz=FuzzParseMessages ./internal/publish/).
+func FuzzParseMessages(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { sameDecode(t, body) })
+}
+
+// parseMsgpackMessagesStd is the msgpack route before
+// parseMsgpackMessages: the body converted to JSON text, then decoded.
+func parseMsgpackMessagesStd(body []byte) ([]ablyproto.Message, error) {
+	j, err := ablyproto.MsgpackToJSON(body)
+	if err != nil {
+		return nil, errBadMsgpack
+	}
+	return parseMessagesStd(bytes.TrimSpace(j))
+}
+
+func sameMsgpackDecode(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := parseMsgpackMessages(body)
+	want, wantErr := parseMsgpackMessagesStd(body)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("body %x: error %v, want %v", body, gotErr, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("body %x: messages\n%#v\nwant\n%#v", body, got, want)
+	}
+}
+
+// msgpackSeeds are the JSON seeds as msgpack, and values only msgpack
+// can hold: binary, NaN, big unsigned and float numbers, invalid UTF-8
+// keys, keys equal under folding, a timestamp extension.
+func msgpackSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, s := range decodeSeeds {
+		if b, err := ablyproto.JSONToMsgpack([]byte(s)); err == nil {
+			out = append(out, b)
+		}
+	}
+	for _, v := range []any{
+		map[string]any{"name": "x", "data": []byte{1, 2}},
+		map[string]any{"name": "x", "size": math.NaN()},
+		map[string]any{"name": "x", "data": math.Inf(1)},
+		map[string]any{"timestamp": uint64(math.MaxUint64), "name": "x"},
+		map[string]any{"timestamp": 1.0, "action": float32(0)},
+		map[string]any{"timestamp": 1e21, "action": -0.0},
+		map[string]any{"timestamp": 1e20},
+		map[string]any{"action": uint8(2), "timestamp": int8(-3)},
+		map[string]any{"NAME": "a", "name": "b", "Name": 3},
+		map[string]any{"n\xffame": "a", "name\xff": "b", "data": "\xff<&>\u2028"},
+		map[string]any{"name": "\xffx\xfe", "data": map[string]any{"b": 1, "a": []any{"<", 1.5, nil, true}}},
+		map[string]any{"name": "x", "data": time.Unix(1, 0)},
+		[]any{nil, map[string]any{"name": "x"}, 3, "y"},
+		[]any{}, "x", nil, 5,
+	} {
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return append(out, []byte{0x81, 0x01, 0x02}, []byte{0xc1}, []byte{0x91, 0x80, 0x00})
+}
+
+// TestParseMsgpackMessagesMatchesStd: reading msgpack directly gives what
+// the JSON detour gave.
+func TestParseMsgpackMessagesMatchesStd(t *testing.T) {
+	t.Parallel()
+	for _, b := range msgpackSeeds(t) {
+		sameMsgpackDecode(t, b)
+	}
+}
+
+// FuzzParseMsgpackMessages compares the direct msgpack decoder with the
+// JSON detour on random bodies.
+func FuzzParseMsgpackMessages(f *testing.F) {
+	for _, b := range msgpackSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { sameMsgpackDecode(t, body) })
+}
