@@ -163,3 +163,22 @@ func FuzzParseMsgpackMessages(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { sameMsgpackDecode(t, body) })
 }
+
+// FuzzStoredData: storedData's fast path for encoding "json" gives what
+// ablyproto.StoredData gives, for any data the decoders can pass it
+// (valid JSON).
+func FuzzStoredData(f *testing.F) {
+	for _, s := range []string{`"{\"a\":1}"`, `"[1,\"\u00e9\"]"`, `"{"`, `"\ud800"`, `"\"x\""`, `"  1 "`, `"tru"`, "\"\xff\"", `1`, `null`, `""`, `{"a":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		got, gotErr := storedData(data, "json")
+		want, wantErr := ablyproto.StoredData(data, "json")
+		if !errors.Is(gotErr, wantErr) || !bytes.Equal(got, want) {
+			t.Fatalf("data %q: %q, %v; want %q, %v", data, got, gotErr, want, wantErr)
+		}
+	})
+}

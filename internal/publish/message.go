@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -133,12 +134,28 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 	case m.Action != nil && *m.Action != 0:
 		return bad("only action 0 (message.create) can be published; updates and deletes are not supported")
 	}
-	data, err := ablyproto.StoredData(m.Data, m.Encoding)
+	data, err := storedData(m.Data, m.Encoding)
 	if err != nil {
 		return bad("%s", err.Error())
 	}
 	if len(data) > hub.MaxDataBytes {
 		return hub.Publication{}, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)
 	}
-	return hub.Publication{Type: m.Name, Data: data}, nil
+	// Data is checked JSON: the decoders checked it as they read it, and
+	// storedData checked the text of encoding "json".
+	return hub.Publication{Type: m.Name, Data: data, DataIsJSON: true}, nil
+}
+
+// storedData is ablyproto.StoredData, without encoding/json's reflection
+// for the common encoding "json": data is then a JSON string (checked by
+// the decoder) whose text must itself be JSON. Anything else, and every
+// refusal, is StoredData's.
+func storedData(data json.RawMessage, encoding string) (json.RawMessage, error) {
+	if encoding == "json" && len(data) > 1 && data[0] == '"' {
+		d := msgDecoder{b: data}
+		if s, ok := d.str(); ok && d.i == len(data) && json.Valid(s) {
+			return s[:len(s):len(s)], nil // in data, which is the message's own copy, or in d's own scratch
+		}
+	}
+	return ablyproto.StoredData(data, encoding)
 }
