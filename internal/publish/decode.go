@@ -295,7 +295,7 @@ func (d *msgDecoder) stringField(m *ablyproto.Message, f int) {
 		d.bad = true
 		return
 	}
-	s := string(raw)
+	s := internString(raw)
 	switch f {
 	case fieldID:
 		m.ID = s
@@ -310,6 +310,18 @@ func (d *msgDecoder) stringField(m *ablyproto.Message, f int) {
 	case fieldSerial:
 		m.Serial = s
 	}
+}
+
+// internString is string(b), without an allocation for the usual
+// encodings.
+func internString(b []byte) string {
+	switch string(b) {
+	case "json":
+		return "json"
+	case "base64":
+		return "base64"
+	}
+	return string(b)
 }
 
 // integer decodes Timestamp or Action: an integer literal that fits
@@ -529,6 +541,9 @@ func (d *msgDecoder) str() ([]byte, bool) {
 // U+FFFD.
 func (d *msgDecoder) unquote(raw []byte) []byte {
 	out := d.scratch[:0]
+	if cap(out) < len(raw) {
+		out = make([]byte, 0, len(raw)+8) // escapes shrink; only invalid UTF-8 grows
+	}
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		switch {
