@@ -29,16 +29,17 @@ import (
 //   - nesting deeper than encoding/json's 10,000 levels is a syntax
 //     error.
 //
-// Nothing returned points into body, which is a pooled buffer.
-func parseMessages(body []byte) ([]ablyproto.Message, error) {
+// The messages are appended to dst[:0] (a pooled slice, or nil). Nothing
+// returned points into body, which is a pooled buffer.
+func parseMessages(dst []ablyproto.Message, body []byte) ([]ablyproto.Message, error) {
 	d := msgDecoder{b: body}
 	var ms []ablyproto.Message
 	switch {
 	case len(body) > 0 && body[0] == '{':
-		ms = make([]ablyproto.Message, 1)
+		ms = append(dst[:0], ablyproto.Message{})
 		d.message(&ms[0])
 	case len(body) > 0 && body[0] == '[':
-		ms = d.array()
+		ms = d.array(dst[:0])
 	default:
 		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "body must be a message object or an array of them")
 	}
@@ -99,15 +100,17 @@ func (d *msgDecoder) open() {
 
 // array decodes [message, …]: null is a zero message, anything else
 // but an object is a type error.
-func (d *msgDecoder) array() []ablyproto.Message {
+func (d *msgDecoder) array(ms []ablyproto.Message) []ablyproto.Message {
 	d.open()
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++
 		d.depth--
-		return []ablyproto.Message{}
+		if ms == nil {
+			ms = []ablyproto.Message{}
+		}
+		return ms
 	}
-	var ms []ablyproto.Message
 	for !d.bad {
 		d.ws()
 		ms = append(ms, ablyproto.Message{})

@@ -17,8 +17,9 @@ import (
 // FuzzParseMsgpackMessages compares the two. So a map's keys are applied
 // in sorted order (json.Marshal's), matched as parseMessages matches JSON
 // keys; strings lose invalid UTF-8 byte by byte to U+FFFD; Data and Extras
-// are the JSON encoding of their value.
-func parseMsgpackMessages(body []byte) ([]ablyproto.Message, error) {
+// are the JSON encoding of their value. The messages are appended to
+// dst[:0], as parseMessages does.
+func parseMsgpackMessages(dst []ablyproto.Message, body []byte) ([]ablyproto.Message, error) {
 	v, err := ablyproto.DecodeMsgpackBody(body)
 	if err != nil {
 		return nil, errBadMsgpack
@@ -27,10 +28,16 @@ func parseMsgpackMessages(body []byte) ([]ablyproto.Message, error) {
 	var ms []ablyproto.Message
 	switch t := v.(type) {
 	case map[string]any:
-		ms = make([]ablyproto.Message, 1)
+		ms = append(dst[:0], ablyproto.Message{})
 		d.message(&ms[0], t)
 	case []any:
-		ms = make([]ablyproto.Message, len(t))
+		ms = dst[:0]
+		if ms == nil {
+			ms = make([]ablyproto.Message, 0, len(t))
+		}
+		for range t {
+			ms = append(ms, ablyproto.Message{})
+		}
 		for i, e := range t {
 			switch e := e.(type) {
 			case map[string]any:

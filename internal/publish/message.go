@@ -30,10 +30,10 @@ func jsonBody(r *http.Request) bool {
 }
 
 // decodeMessages reads the body: one Ably REST message object or an array
-// of them (parseMessages). Fields handoff does not use (size,
+// of them (parseMessages), appended to dst[:0]. Fields handoff does not use (size,
 // connectionKey, version, …, which the SDKs add) are ignored, as Ably
 // ignores them; a known field of the wrong type is still a 400.
-func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
+func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64, dst []ablyproto.Message) ([]ablyproto.Message, error) {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
 	body, mp, err := readBody(w, r, maxBody, buf)
@@ -41,9 +41,9 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 	case err != nil:
 		return nil, err
 	case mp:
-		return parseMsgpackMessages(body)
+		return parseMsgpackMessages(dst, body)
 	}
-	return parseMessages(bytes.TrimSpace(body))
+	return parseMessages(dst, bytes.TrimSpace(body))
 }
 
 // readJSONBody reads a publish body of at most maxBody bytes into buf,
