@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -205,6 +206,52 @@ func MsgpackToJSON(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	return json.Marshal(v)
+}
+
+// DecodeMsgpackBody decodes one msgpack document (a REST body sent as
+// application/x-msgpack) to the Go value whose JSON encoding
+// MsgpackToJSON returns, and refuses exactly what MsgpackToJSON refuses,
+// so a caller can read the value directly instead of through JSON text.
+func DecodeMsgpackBody(b []byte) (any, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	v, err := dec.DecodeInterface()
+	if err == nil {
+		v, err = msgpackToJSON(v, 0)
+	}
+	if err == nil && !finite(v) {
+		err = errors.New("NaN or infinity has no JSON form")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	return v, nil
+}
+
+// finite reports whether every number in v (checked by msgpackToJSON)
+// has a JSON form, as json.Marshal requires.
+func finite(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for _, e := range t {
+			if !finite(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if !finite(e) {
+				return false
+			}
+		}
+	case float64:
+		return !math.IsNaN(t) && !math.IsInf(t, 0)
+	case float32:
+		return !math.IsNaN(float64(t)) && !math.IsInf(float64(t), 0)
+	}
+	return true
 }
 
 // JSONToMsgpack converts one JSON document to msgpack with the same

@@ -37,6 +37,11 @@ type Publication struct {
 	// always have one.
 	Type string
 	Data json.RawMessage
+	// DataIsJSON says the publisher has already checked that Data is
+	// valid JSON text, so Publish does not scan it again (the REST route's
+	// decoder checks it in the pass that reads it). Set it only for data
+	// checked so: subscribers' decoders rely on the event data being JSON.
+	DataIsJSON bool
 	// Origin is optional: the zero Origin is a hub-originated event (the
 	// capture API's), which transports name by its cursor.
 	Origin
@@ -97,7 +102,7 @@ func (p Publication) validate(channel string) error {
 	if len(p.Data) > MaxDataBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(p.Data), MaxDataBytes)
 	}
-	if len(p.Data) > 0 && !json.Valid(p.Data) {
+	if len(p.Data) > 0 && !p.DataIsJSON && !json.Valid(p.Data) {
 		return fmt.Errorf("hub: event data is not valid JSON")
 	}
 	return ValidateOrigin(p.Origin)

@@ -30,34 +30,20 @@ func jsonBody(r *http.Request) bool {
 }
 
 // decodeMessages reads the body: one Ably REST message object or an array
-// of them. Fields handoff does not use (size, connectionKey, version, …,
-// which the SDKs add) are ignored, as Ably ignores them; a known field of
-// the wrong type is still a 400.
-func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ablyproto.Message, error) {
+// of them (parseMessages), appended to dst[:0]. Fields handoff does not use (size,
+// connectionKey, version, …, which the SDKs add) are ignored, as Ably
+// ignores them; a known field of the wrong type is still a 400.
+func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64, dst []ablyproto.Message) ([]ablyproto.Message, error) {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
-	body, err := readJSONBody(w, r, maxBody, buf)
-	if err != nil {
-		return nil, err
-	}
-	var ms []ablyproto.Message
+	body, mp, err := readBody(w, r, maxBody, buf)
 	switch {
-	case len(body) > 0 && body[0] == '{':
-		ms = make([]ablyproto.Message, 1)
-		err = json.Unmarshal(body, &ms[0])
-	case len(body) > 0 && body[0] == '[':
-		err = json.Unmarshal(body, &ms)
-	default:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "body must be a message object or an array of them")
-	}
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr):
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "field %q has the wrong type", typeErr.Field)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid JSON")
+		return nil, err
+	case mp:
+		return parseMsgpackMessages(dst, body)
 	}
-	return ms, nil
+	return parseMessages(dst, bytes.TrimSpace(body))
 }
 
 // readJSONBody reads a publish body of at most maxBody bytes into buf,
@@ -65,28 +51,36 @@ func decodeMessages(w http.ResponseWriter, r *http.Request, maxBody int64) ([]ab
 // its JSON text, trimmed, which may be in buf (a pooled buffer: the text
 // must not be kept once buf is put back).
 func readJSONBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, error) {
+	body, mp, err := readBody(w, r, maxBody, buf)
+	if err == nil && mp {
+		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
+			err = errBadMsgpack
+		}
+	}
+	return bytes.TrimSpace(body), err
+}
+
+// readBody reads a publish body of at most maxBody bytes into buf (a
+// pooled buffer: the body must not be kept once buf is put back) and
+// says whether it is msgpack rather than JSON.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, buf *bytes.Buffer) ([]byte, bool, error) {
 	mp := msgpackBody(r)
 	if !jsonBody(r) && !mp {
-		return nil, errMsgpack
+		return nil, false, errMsgpack
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
-	body := buf.Bytes()
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
+		return nil, false, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "request body exceeds %d bytes", maxBody)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
-	case mp:
-		if body, err = ablyproto.MsgpackToJSON(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "request body is not valid msgpack holding JSON-compatible values")
-		}
+		return nil, false, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the request body could not be read")
 	}
-	return bytes.TrimSpace(body), nil
+	return buf.Bytes(), mp, nil
 }
 
 // bodyPool holds request body buffers. A body is only read while it is
-// decoded: json.Unmarshal copies what it keeps (strings, RawMessage data),
+// decoded: the decoders copy what they keep (strings, RawMessage data),
 // so no decoded message points into a pooled buffer.
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -140,12 +134,28 @@ func publication(m ablyproto.Message) (hub.Publication, error) {
 	case m.Action != nil && *m.Action != 0:
 		return bad("only action 0 (message.create) can be published; updates and deletes are not supported")
 	}
-	data, err := ablyproto.StoredData(m.Data, m.Encoding)
+	data, err := storedData(m.Data, m.Encoding)
 	if err != nil {
 		return bad("%s", err.Error())
 	}
 	if len(data) > hub.MaxDataBytes {
 		return hub.Publication{}, errorf(http.StatusRequestEntityTooLarge, ablyproto.CodeTooLarge, "data exceeds %d bytes", hub.MaxDataBytes)
 	}
-	return hub.Publication{Type: m.Name, Data: data}, nil
+	// Data is checked JSON: the decoders checked it as they read it, and
+	// storedData checked the text of encoding "json".
+	return hub.Publication{Type: m.Name, Data: data, DataIsJSON: true}, nil
+}
+
+// storedData is ablyproto.StoredData, without encoding/json's reflection
+// for the common encoding "json": data is then a JSON string (checked by
+// the decoder) whose text must itself be JSON. Anything else, and every
+// refusal, is StoredData's.
+func storedData(data json.RawMessage, encoding string) (json.RawMessage, error) {
+	if encoding == "json" && len(data) > 1 && data[0] == '"' {
+		d := msgDecoder{b: data}
+		if s, ok := d.str(); ok && d.i == len(data) && json.Valid(s) {
+			return s[:len(s):len(s)], nil // in data, which is the message's own copy, or in d's own scratch
+		}
+	}
+	return ablyproto.StoredData(data, encoding)
 }

@@ -31,6 +31,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -97,7 +99,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	msgs, pubs, err := h.decode(w, r)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.put()
+	msgs, pubs, err := h.decode(w, r, sc)
 	if err == nil {
 		err = id.origins(msgs, pubs)
 	}
@@ -105,7 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	serials := make([]string, 0, len(msgs))
+	serials := sc.serials[:0]
 	for i, m := range msgs {
 		serial, err := h.publishOne(r, channel, m, pubs[i])
 		if err != nil {
@@ -114,11 +118,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serials = append(serials, serial)
 	}
+	sc.serials = serials
 	writePublished(w, r, r.PathValue("channel"), serials)
 }
 
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Message, []hub.Publication, error) {
-	msgs, err := decodeMessages(w, r, h.cfg.MaxBodyBytes)
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, sc *scratch) ([]ablyproto.Message, []hub.Publication, error) {
+	msgs, err := decodeMessages(w, r, h.cfg.MaxBodyBytes, sc.msgs)
+	sc.msgs = msgs
 	switch {
 	case err != nil:
 		return nil, nil, err
@@ -130,13 +136,37 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]ablyproto.Me
 	if err := checkIDs(msgs); err != nil {
 		return nil, nil, err
 	}
-	pubs := make([]hub.Publication, len(msgs))
+	pubs := slices.Grow(sc.pubs[:0], len(msgs))[:len(msgs)]
+	sc.pubs = pubs
 	for i, m := range msgs {
 		if pubs[i], err = publication(m); err != nil {
 			return nil, nil, err
 		}
 	}
 	return msgs, pubs, nil
+}
+
+// scratch is a publish request's working slices, pooled: the route
+// keeps none of them past the request (the hub copies each publication,
+// and the strings and data the slices point to are never reused).
+type scratch struct {
+	msgs    []ablyproto.Message
+	pubs    []hub.Publication
+	serials []string
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// put clears sc, so the pool holds no message data, and returns it to
+// the pool unless a large request grew it.
+func (sc *scratch) put() {
+	if cap(sc.msgs) > 16 || cap(sc.pubs) > 16 || cap(sc.serials) > 16 {
+		return
+	}
+	clear(sc.msgs)
+	clear(sc.pubs)
+	clear(sc.serials)
+	scratchPool.Put(sc)
 }
 
 // publishOne publishes one message; a message with an id is published once
