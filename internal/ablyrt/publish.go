@@ -95,8 +95,13 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 			return Outcome{Error: e}
 		}
 		p.Origin = c.origin(m, *pm.MsgSerial, i)
+		h, err := ablyproto.RealtimeHeadersOf(m.Extras)
+		if err != nil {
+			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, err.Error())}
+		}
+		p.Origin.Headers = h
 		if err := hub.ValidateOrigin(p.Origin); err != nil {
-			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "the message's id or clientId was refused: "+err.Error())}
+			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "the message's id, clientId or headers were refused: "+err.Error())}
 		}
 		pubs[i] = p
 	}
@@ -188,7 +193,7 @@ func (c *conn) releaseHeld(cs *channelState, serials []string) {
 			delete(cs.own, ev.ID)
 			continue
 		}
-		if !c.sendEvent(ev) {
+		if !c.sendEvent(cs, ev) {
 			return
 		}
 	}
