@@ -14,13 +14,13 @@ import (
 
 // channelState is one attached channel of a connection.
 type channelState struct {
-	name  string // as the client attached it, qualifier included
-	base  string // the name without its qualifier (qualifier.go)
+	name string // as the client attached it, qualifier included
+	base string // the name without its qualifier (qualifier.go)
 	// filter, when the name has a [filter=…] qualifier, selects the
 	// MESSAGEs delivered; presence is not filtered.
 	filter *ablyproto.Filter
-	sub   *hub.Subscription // nil when the capability has no subscribe
-	flags int64             // granted modes
+	sub    *hub.Subscription // nil when the capability has no subscribe
+	flags  int64             // granted modes
 
 	mu sync.Mutex
 	// last is the serial of the last event delivered (when haveLast): a
