@@ -95,6 +95,23 @@ func TestAblyGoSubscriptionFilters(t *testing.T) {
 			testutil.Equal(t, "history length", 6, len(hist))
 			testutil.Equal(t, "history headers", "value one 5678 true", headerText(hist[2]))
 
+			// echo=false holds a connection's own publishes back from its
+			// filtered view of the channel too.
+			quiet := realtime(t, n.port, f.binary, ably.WithKey(testKey), ably.WithEchoMessages(false))
+			qview, err := quiet.Channels.GetDerived(channel, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qgot := subscribe(t, qview)
+			if err := quiet.Channels.Get(channel).Publish(ctx(t), "end", "own"); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.Channels.Get(channel).Publish(ctx(t), "end", "other"); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, "other's end", func() bool { return qgot.len() > 0 })
+			testutil.Equal(t, "echo=false filtered view", []any{"other"}, datas(qgot.all()))
+
 			// A filter that does not parse, and an unsupported qualifier.
 			for _, bad := range []*ably.RealtimeChannel{
 				mustDerive(t, c, channel, "name === 'x'"),

@@ -109,11 +109,18 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		return Outcome{Error: errorInfo(400, ablyproto.CodeInvalidMessageID,
 			"client-specified message ids of a multi-message publish must be <base>:<index>, one base, each message's own position as index")}
 	}
-	cs := c.channels[name]
-	if cs != nil && !c.echo {
-		cs.mu.Lock()
-		cs.publishing++
-		cs.mu.Unlock()
+	// With echo=false every attachment of the channel holds back this
+	// publish: the plain one and its filtered views ([filter=…]name).
+	var views []*channelState
+	if !c.echo {
+		for _, cs := range c.channels {
+			if cs.base == name {
+				cs.mu.Lock()
+				cs.publishing++
+				cs.mu.Unlock()
+				views = append(views, cs)
+			}
+		}
 	}
 	var o Outcome
 	var stored []string // the serials published now, not duplicates
@@ -130,7 +137,7 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 			stored = append(stored, ev.ID)
 		}
 	}
-	if cs != nil && !c.echo {
+	for _, cs := range views {
 		c.releaseHeld(cs, stored)
 	}
 	return o
