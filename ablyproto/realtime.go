@@ -184,6 +184,8 @@ type Origin struct {
 	MsgID        string
 	ClientID     string
 	ConnectionID string
+	// Headers is extras.headers as compact JSON, or "".
+	Headers string
 }
 
 // EventMessage is a hub event as an Ably message: the one mapping used by
@@ -199,6 +201,9 @@ func EventMessage(serial, name string, data json.RawMessage, ts time.Time, from 
 		ClientID: from.ClientID, ConnectionID: from.ConnectionID}
 	if m.ID == "" {
 		m.ID = "handoff-" + serial
+	}
+	if from.Headers != "" {
+		m.Extras = json.RawMessage(`{"headers":` + from.Headers + `}`)
 	}
 	if len(data) == 0 {
 		return m
@@ -218,6 +223,13 @@ func (m Message) Realtime() RealtimeMessage {
 		ConnectionID: m.ConnectionID, Timestamp: m.Timestamp, Serial: m.Serial, Action: m.Action}
 	if len(m.Data) > 0 {
 		r.Data = &Data{JSON: m.Data}
+	}
+	if len(m.Extras) > 0 {
+		// Extras built by EventMessage always decode; anything else is
+		// left out rather than sent half-read.
+		if json.Unmarshal(m.Extras, &r.Extras) != nil {
+			r.Extras = nil
+		}
 	}
 	return r
 }

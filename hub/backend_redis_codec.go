@@ -9,7 +9,10 @@ import (
 // The text form of an event in Redis, shared by the stream (replay) and
 // the PubSub message (live delivery) so one decoder serves both:
 //
-//	[+<len(msgId)>,<len(clientId)>,<len(connectionId)> <msgId><clientId><connectionId>]<cursor> <unix µs> <len(type)> <type><data>
+//	[+<len(msgId)>,<len(clientId)>,<len(connectionId)>[,<len(headers)>] <msgId><clientId><connectionId><headers>]<cursor> <unix µs> <len(type)> <type><data>
+//
+// The headers length is written only when the origin has headers, so
+// origins stored before headers existed decode unchanged.
 //
 // The bracketed origin is present only when the event has one. Lengths
 // rather than separators let each field hold any byte its validation
@@ -30,10 +33,15 @@ func encodeOrigin(o Origin) string {
 	b.WriteString(strconv.Itoa(len(o.ClientID)))
 	b.WriteByte(',')
 	b.WriteString(strconv.Itoa(len(o.ConnectionID)))
+	if o.Headers != "" {
+		b.WriteByte(',')
+		b.WriteString(strconv.Itoa(len(o.Headers)))
+	}
 	b.WriteByte(' ')
 	b.WriteString(o.MsgID)
 	b.WriteString(o.ClientID)
 	b.WriteString(o.ConnectionID)
+	b.WriteString(o.Headers)
 	return b.String()
 }
 
@@ -45,15 +53,22 @@ func cutOrigin(s string) (Origin, string, error) {
 	head, rest, ok := strings.Cut(s[1:], " ")
 	a, head, ok1 := strings.Cut(head, ",")
 	b, c, ok2 := strings.Cut(head, ",")
+	c, d, hasHeaders := strings.Cut(c, ",")
 	n1, err1 := strconv.Atoi(a)
 	n2, err2 := strconv.Atoi(b)
 	n3, err3 := strconv.Atoi(c)
-	if !ok || !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil ||
-		n1 < 0 || n2 < 0 || n3 < 0 || n1 > len(rest) || n2 > len(rest) || n3 > len(rest) || n1+n2+n3 > len(rest) {
+	n4, err4 := 0, error(nil)
+	if hasHeaders {
+		n4, err4 = strconv.Atoi(d)
+	}
+	if !ok || !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
+		n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 || n1 > len(rest) || n2 > len(rest) || n3 > len(rest) || n4 > len(rest) ||
+		n1+n2+n3+n4 > len(rest) {
 		return Origin{}, "", errMalformedEvent
 	}
-	o := Origin{MsgID: rest[:n1], ClientID: rest[n1 : n1+n2], ConnectionID: rest[n1+n2 : n1+n2+n3]}
-	return o, rest[n1+n2+n3:], nil
+	o := Origin{MsgID: rest[:n1], ClientID: rest[n1 : n1+n2], ConnectionID: rest[n1+n2 : n1+n2+n3],
+		Headers: rest[n1+n2+n3 : n1+n2+n3+n4]}
+	return o, rest[n1+n2+n3+n4:], nil
 }
 
 // decodeEvent parses an event as publish.lua encodes it. ID, Type, Origin

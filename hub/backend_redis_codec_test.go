@@ -29,10 +29,12 @@ func TestRedisEventCodecOrigin(t *testing.T) {
 		testutil.Equal(t, "decoded "+enc, w, got)
 	}
 	testutil.Equal(t, "an origin's text", "+5,1,2 m:0:0dc0", encodeOrigin(Origin{MsgID: "m:0:0", ClientID: "d", ConnectionID: "c0"}))
+	testutil.Equal(t, "an origin with headers", `+5,1,2,10 m:0:0dc0{"a":true}`,
+		encodeOrigin(Origin{MsgID: "m:0:0", ClientID: "d", ConnectionID: "c0", Headers: `{"a":true}`}))
 	for _, s := range []string{
 		"+", "+ " + plain, "+1,1 ab" + plain, "+1,1,1" + plain, "+a,0,0 x" + plain, "+-1,0,0 " + plain,
 		"+0,0,-1 " + plain, "+0,0,99 " + plain, "+1,0,0 x", "+9223372036854775807,9223372036854775807,2 " + plain,
-		"+0,0,0 +0,0,0 " + plain, "+1,0,0 x" + strings.ToUpper(plain),
+		"+0,0,0 +0,0,0 " + plain, "+0,0,0,-1 " + plain, "+0,0,0,x " + plain, "+0,0,0,99 " + plain, "+0,0,0,1,1 ab" + plain, "+1,0,0 x" + strings.ToUpper(plain),
 	} {
 		if ev, err := decodeEvent("c", s); err == nil {
 			t.Errorf("decodeEvent(%q) = %+v, want an error", s, ev)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type Origin struct {
 	// ConnectionID is the realtime connection it was published on; empty
 	// for REST publishes.
 	ConnectionID string `json:"connectionId,omitempty"`
+	// Headers is the publisher's Ably extras.headers: a compact JSON
+	// object of string, number and boolean values (ValidHeaders), or "".
+	// It is what subscription filters read besides the event's type.
+	Headers string `json:"headers,omitempty"`
 }
 
 // Errors returned by Hub.Publish and Hub.Subscribe for bad input.
@@ -125,7 +130,34 @@ func ValidateOrigin(o Origin) error {
 	if len(o.ClientID) > MaxOriginIDLen || !textWithoutControls(o.ClientID) {
 		return fmt.Errorf("%w: clientId must be at most %d bytes of UTF-8 text without control characters", ErrBadOrigin, MaxOriginIDLen)
 	}
+	if o.Headers != "" && !ValidHeaders(o.Headers) {
+		return fmt.Errorf("%w: headers must be a compact JSON object of at most %d bytes whose values are strings, numbers or booleans", ErrBadOrigin, MaxHeadersBytes)
+	}
 	return nil
+}
+
+// ValidHeaders reports whether h is a compact JSON object (as
+// json.Compact writes it) of at most MaxHeadersBytes whose values are all
+// strings, numbers or booleans: Ably's flat extras.headers.
+func ValidHeaders(h string) bool {
+	if len(h) > MaxHeadersBytes || len(h) < 2 || h[0] != '{' {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(h), &m) != nil {
+		return false
+	}
+	var c bytes.Buffer
+	if json.Compact(&c, []byte(h)) != nil || c.String() != h {
+		return false
+	}
+	for _, v := range m {
+		switch v[0] {
+		case '{', '[', 'n':
+			return false
+		}
+	}
+	return true
 }
 
 func printableASCII(s string) bool {

@@ -35,6 +35,10 @@ const (
 	// and clientIds without letting them rival the event's data.
 	MaxOriginIDLen = 256
 
+	// MaxHeadersBytes bounds an event's Origin.Headers (Ably's
+	// extras.headers as compact JSON): a few filterable attributes.
+	MaxHeadersBytes = 2048
+
 	// DefaultDedupeWindow is how long a channel remembers the message ids
 	// (Origin.MsgID) published on it, so a retry within it gets the first
 	// publish's event instead of a second one. It is Ably's idempotency

@@ -31,6 +31,9 @@ func originPubs() []Publication {
 		{Type: "longest", Data: json.RawMessage(`[1]`),
 			Origin: Origin{MsgID: long, ClientID: strings.Repeat("é", MaxOriginIDLen/2), ConnectionID: long}},
 		{Type: "+1,1,1 a type", Data: json.RawMessage(`"+0,0,0 "`), Origin: Origin{MsgID: "+3,0,0", ClientID: " "}},
+		{Type: "with.headers", Data: json.RawMessage(`"h"`),
+			Origin: Origin{MsgID: "h:0", ClientID: "d", Headers: `{"name":"value one","number":1234,"bool":true}`}},
+		{Type: "only.headers", Origin: Origin{Headers: `{"k":"+1,2,3,4 x"}`}},
 		{Type: "hub.event.again"},
 	}
 }
@@ -152,6 +155,12 @@ func TestHubRefusesBadOrigin(t *testing.T) {
 		"clientId with a C1 control":  {ClientID: "desk\u008542"},
 		"clientId not UTF-8":          {ClientID: "desk\xff"},
 		"valid fields, one bad field": {MsgID: "m:0", ClientID: "ok", ConnectionID: "a b"},
+		"headers not an object":       {Headers: `[1]`},
+		"headers not JSON":            {Headers: `{"a":`},
+		"headers not compact":         {Headers: `{"a": 1}`},
+		"headers with an object":      {Headers: `{"a":{"b":1}}`},
+		"headers with null":           {Headers: `{"a":null}`},
+		"headers too large":           {Headers: `{"a":"` + strings.Repeat("x", MaxHeadersBytes) + `"}`},
 	}
 	h := New(NewMemory(MemoryConfig{}))
 	runHub(t, h)

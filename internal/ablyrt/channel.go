@@ -14,9 +14,13 @@ import (
 
 // channelState is one attached channel of a connection.
 type channelState struct {
-	name  string
-	sub   *hub.Subscription // nil when the capability has no subscribe
-	flags int64             // granted modes
+	name string // as the client attached it, qualifier included
+	base string // the name without its qualifier (qualifier.go)
+	// filter, when the name has a [filter=…] qualifier, selects the
+	// MESSAGEs delivered; presence is not filtered.
+	filter *ablyproto.Filter
+	sub    *hub.Subscription // nil when the capability has no subscribe
+	flags  int64             // granted modes
 
 	mu sync.Mutex
 	// last is the serial of the last event delivered (when haveLast): a
@@ -73,7 +77,12 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	chanErr := func(e *ablyproto.ErrorInfo) {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: e})
 	}
-	if !c.validChannel(name) {
+	q, bad, ok := parseQualified(name)
+	if !ok {
+		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, bad))
+		return
+	}
+	if !c.validChannel(q.base) {
 		chanErr(errorInfo(400, ablyproto.CodeChannelInvalid, invalidChannelText))
 		return
 	}
@@ -82,7 +91,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 		chanErr(errorInfo(400, ablyproto.CodeTooManyChannels, "too many channels on this connection"))
 		return
 	}
-	flags := modes(c.cap, name, pm.Flags)
+	flags := modes(c.cap, q.base, pm.Flags)
 	if flags == 0 {
 		if old != nil {
 			old.stop()
@@ -117,15 +126,19 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	}
 	var params map[string]string
 	if !sinceGiven && old == nil && !pm.HasFlag(ablyproto.FlagAttachResume) {
-		if rw := pm.Params["rewind"]; rw != "" {
-			s, ok := c.rewind(name, rw)
+		rw := pm.Params["rewind"]
+		if rw == "" {
+			rw = q.params.Get("rewind")
+		}
+		if rw != "" {
+			s, ok := c.rewind(q.base, rw)
 			if ok {
 				params = map[string]string{"rewind": rw}
 				since = s
 			}
 		}
 	}
-	cs := &channelState{name: name, flags: flags}
+	cs := &channelState{name: name, base: q.base, filter: q.filter, flags: flags}
 	if since != nil {
 		cs.last, cs.haveLast = *since, true
 	}
@@ -142,7 +155,7 @@ func (c *conn) attach(pm *ablyproto.ProtocolMessage) {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	sub, err := c.s.hub.Subscribe(ctx, c.hubChannel(name), since, c.sink(cs, since, sinceGiven, params))
+	sub, err := c.s.hub.Subscribe(ctx, c.hubChannel(q.base), since, c.sink(cs, since, sinceGiven, params))
 	switch {
 	case err == nil:
 		cs.sub = sub
@@ -221,16 +234,20 @@ func (c *conn) sink(cs *channelState, since *hub.Cursor, sinceGiven bool, params
 					return true
 				}
 			}
-			return c.sendEvent(ev)
+			return c.sendEvent(cs, ev)
 		}
 		return true
 	}
 }
 
-// sendEvent queues one hub event as a MESSAGE, encoded once per format
-// for all the subscribers (frameCache).
-func (c *conn) sendEvent(ev hub.Event) bool {
-	b, err := c.s.frames.message(c.format, ev, c.ablyChannel(ev.Channel))
+// sendEvent queues one hub event as a MESSAGE on cs, encoded once per
+// format for all the subscribers (frameCache); an event cs's filter
+// rejects is skipped.
+func (c *conn) sendEvent(cs *channelState, ev hub.Event) bool {
+	if cs.filter != nil && !cs.filter.Match(ablyproto.FilterInput{Name: ev.Type, Headers: ev.Origin.Headers}) {
+		return true
+	}
+	b, err := c.s.frames.message(c.format, ev, cs.name)
 	if err != nil {
 		c.s.log.Error().Str("route", "/").Str("conn", c.id).Msg("ably: frame cannot be encoded; disconnecting")
 		c.disconnect(errorInfo(500, ablyproto.CodeInternal, "internal error"))
@@ -245,7 +262,11 @@ func (c *conn) detach(pm *ablyproto.ProtocolMessage) {
 	if cs := c.channels[pm.Channel]; cs != nil {
 		cs.stop()
 		delete(c.channels, pm.Channel)
-		c.leaveChannel(pm.Channel)
+		if cs.name == cs.base {
+			// Members enter on the base channel only (presence.go):
+			// detaching a filtered view of it leaves nothing.
+			c.leaveChannel(pm.Channel)
+		}
 	}
 	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionDetached, Channel: pm.Channel})
 }

@@ -19,7 +19,7 @@ func BenchmarkDeliver(b *testing.B) {
 	s := &Server{cfg: Config{}.withDefaults(), frames: newFrameCache(), log: zerolog.Nop()}
 	c := &conn{s: s, format: ablyproto.FormatMsgpack, echo: true, channels: make(map[string]*channelState)}
 	c.q.writing = true
-	cs := &channelState{name: "session:7c1e", flags: ablyproto.FlagSubscribe}
+	cs := &channelState{name: "session:7c1e", base: "session:7c1e", flags: ablyproto.FlagSubscribe}
 	sink := c.sink(cs, nil, false, nil)
 	ev := hub.Event{ID: "k3j5x0a2b9qzm-42", Channel: "session:7c1e", Type: "image.added",
 		Data: json.RawMessage(`{"imageId":"img_01HZX3","size":482113}`), TS: time.UnixMilli(1753000000123),

@@ -89,7 +89,7 @@ func (c *conn) sendResync(cs *channelState, serial string) bool {
 	go func() {
 		ctx, cancel := opContext()
 		defer cancel()
-		members, err := c.s.cfg.Presence.Members(ctx, c.hubChannel(cs.name))
+		members, err := c.s.cfg.Presence.Members(ctx, c.hubChannel(cs.base))
 		if err != nil {
 			c.disconnect(errorInfo(503, ablyproto.CodeUnavailable, "the presence backend is unavailable; resume"))
 			return
@@ -109,7 +109,7 @@ func (c *conn) startPresence(cs *channelState) bool {
 	}
 	p := &cs.pres
 	p.syncing = true
-	hubName := c.hubChannel(cs.name)
+	hubName := c.hubChannel(cs.base)
 	p.cancel = reg.Subscribe(hubName, func(ev presence.Event) { c.presenceEvent(cs, ev) })
 	ctx, cancel := opContext()
 	defer cancel()

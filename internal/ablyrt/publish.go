@@ -95,8 +95,13 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 			return Outcome{Error: e}
 		}
 		p.Origin = c.origin(m, *pm.MsgSerial, i)
+		h, err := ablyproto.RealtimeHeadersOf(m.Extras)
+		if err != nil {
+			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, err.Error())}
+		}
+		p.Origin.Headers = h
 		if err := hub.ValidateOrigin(p.Origin); err != nil {
-			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "the message's id or clientId was refused: "+err.Error())}
+			return Outcome{Error: errorInfo(400, ablyproto.CodeBadRequest, "the message's id, clientId or headers were refused: "+err.Error())}
 		}
 		pubs[i] = p
 	}
@@ -104,11 +109,18 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 		return Outcome{Error: errorInfo(400, ablyproto.CodeInvalidMessageID,
 			"client-specified message ids of a multi-message publish must be <base>:<index>, one base, each message's own position as index")}
 	}
-	cs := c.channels[name]
-	if cs != nil && !c.echo {
-		cs.mu.Lock()
-		cs.publishing++
-		cs.mu.Unlock()
+	// With echo=false every attachment of the channel holds back this
+	// publish: the plain one and its filtered views ([filter=…]name).
+	var views []*channelState
+	if !c.echo {
+		for _, cs := range c.channels {
+			if cs.base == name {
+				cs.mu.Lock()
+				cs.publishing++
+				cs.mu.Unlock()
+				views = append(views, cs)
+			}
+		}
 	}
 	var o Outcome
 	var stored []string // the serials published now, not duplicates
@@ -125,7 +137,7 @@ func (c *conn) publishAll(pm *ablyproto.ProtocolMessage) Outcome {
 			stored = append(stored, ev.ID)
 		}
 	}
-	if cs != nil && !c.echo {
+	for _, cs := range views {
 		c.releaseHeld(cs, stored)
 	}
 	return o
@@ -188,7 +200,7 @@ func (c *conn) releaseHeld(cs *channelState, serials []string) {
 			delete(cs.own, ev.ID)
 			continue
 		}
-		if !c.sendEvent(ev) {
+		if !c.sendEvent(cs, ev) {
 			return
 		}
 	}

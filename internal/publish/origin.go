@@ -68,9 +68,13 @@ func (id identity) origin(m ablyproto.Message) (hub.Origin, *ablyError) {
 	default:
 		client = id.clientID
 	}
-	o := hub.Origin{MsgID: m.ID, ClientID: client}
+	headers, err := ablyproto.HeadersOf(m.Extras)
+	if err != nil {
+		return hub.Origin{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "%v", err)
+	}
+	o := hub.Origin{MsgID: m.ID, ClientID: client, Headers: headers}
 	if err := hub.ValidateOrigin(o); err != nil {
-		return hub.Origin{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message's id or clientId was refused: %v", err)
+		return hub.Origin{}, errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "the message's id, clientId or headers were refused: %v", err)
 	}
 	return o, nil
 }
