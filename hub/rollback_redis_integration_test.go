@@ -99,6 +99,12 @@ func TestRedisRollbackNeverReissuesCursors(t *testing.T) {
 	}
 	ds = ds[10:]
 	testutil.Equal(t, "kind of the first delivery after the rollback", KindResync, ds[0].Kind)
+	// Node A may see the rolled-back dataset before node B starts the new
+	// epoch: it then resyncs at the old epoch's top and again at the new
+	// epoch's start. Each resync is true when sent, and never silent.
+	for len(ds) > 1 && ds[1].Kind == KindResync {
+		ds = ds[1:]
+	}
 	var evs []Event
 	for i, d := range ds[1:] {
 		testutil.Equal(t, fmt.Sprintf("kind of delivery %d after the resync", i), KindEvent, d.Kind)
