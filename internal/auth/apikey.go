@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // APIKeys holds the server-side publishing keys, Ably-style "keyName:secret",
@@ -21,6 +22,8 @@ import (
 type APIKeys struct {
 	mu   sync.RWMutex
 	keys map[string]apiKey
+	// gen counts the changes to keys (Add, Remove); see Generation.
+	gen atomic.Uint64
 }
 
 type apiKey struct {
@@ -100,6 +103,20 @@ func (k *APIKeys) Authenticate(name, secret string) (Capability, bool) {
 	return key.cap, true
 }
 
+// Generation counts the changes made to the keys since the start (Add and
+// Remove bump it, after the change). A caller that remembers a verified
+// credential reads Generation before verifying it and stores the value
+// with it: the credential stays good only while Generation is unchanged.
+// Read before, so a change that races with the verification can only make
+// the remembered credential look stale, never make a removed key look valid.
+// A nil *APIKeys (no keys) is at generation 0 forever.
+func (k *APIKeys) Generation() uint64 {
+	if k == nil {
+		return 0
+	}
+	return k.gen.Load()
+}
+
 // Check reports whether name/secret is a configured key.
 func (k *APIKeys) Check(name, secret string) bool {
 	_, ok := k.Authenticate(name, secret)
@@ -138,6 +155,7 @@ func (k *APIKeys) Add(name, secret string, c Capability) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.keys[name] = apiKey{digest: sha256.Sum256([]byte(secret)), secret: []byte(secret), cap: c}
+	k.gen.Add(1)
 	return nil
 }
 
@@ -146,4 +164,5 @@ func (k *APIKeys) Remove(name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.keys, name)
+	k.gen.Add(1)
 }

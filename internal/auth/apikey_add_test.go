@@ -55,3 +55,29 @@ func TestAPIKeysAddRemove(t *testing.T) {
 		t.Fatalf("Len = %d, want 1", k.Len())
 	}
 }
+
+// TestAPIKeysGeneration: every change to the keys moves Generation on, so
+// a credential remembered at one generation is seen as stale after an Add
+// or a Remove; a lookup does not move it.
+func TestAPIKeysGeneration(t *testing.T) {
+	k, err := ParseAPIKeys("app.base:0123456789abcdef", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0 := k.Generation()
+	k.Check("app.base", "0123456789abcdef")
+	if g := k.Generation(); g != g0 {
+		t.Fatalf("a lookup moved Generation from %d to %d", g0, g)
+	}
+	if err := k.Add("t1.k1", "secret-secret-secret", AllowAll); err != nil {
+		t.Fatal(err)
+	}
+	g1 := k.Generation()
+	if g1 == g0 {
+		t.Fatal("Add did not move Generation")
+	}
+	k.Remove("t1.k1")
+	if g := k.Generation(); g == g1 || g == g0 {
+		t.Fatalf("Remove left Generation at %d (before: %d, %d)", g, g0, g1)
+	}
+}
