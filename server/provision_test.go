@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +159,48 @@ func TestProvisionerApps(t *testing.T) {
 	testutil.Equal(t, "a body that is not JSON", http.StatusBadRequest, n.do("POST", "/apps", "", "{nope").status)
 	testutil.Equal(t, "a bad capability", http.StatusBadRequest,
 		n.do("POST", "/apps", "", `{"keys":[{"capability":"not json"}]}`).status)
+}
+
+// TestProvisionerDeleteOnKeepAlive: a connection remembers the API key
+// that verified on it (publish.ConnContext), and deleting the app refuses
+// that key at once on the same keep-alive connection.
+func TestProvisionerDeleteOnKeepAlive(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, provisionerConfig(t))
+	var a provisioned
+	must(t, n.do("POST", "/apps", "", ablytestConfig), http.StatusCreated, &a)
+	key := a.Keys[0]
+	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	type sent struct {
+		Status int
+		Reused bool
+	}
+	do := func(method, path, body string) sent {
+		t.Helper()
+		var s sent
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { s.Reused = i.Reused },
+		})
+		req, err := http.NewRequestWithContext(ctx, method, n.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(key.KeyName, key.Value)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		s.Status = resp.StatusCode
+		return s
+	}
+	msg := `{"name":"n","data":"x"}`
+	testutil.Equal(t, "first publish", sent{http.StatusCreated, false}, do("POST", "/channels/shared/messages", msg))
+	testutil.Equal(t, "second publish, same connection", sent{http.StatusCreated, true}, do("POST", "/channels/shared/messages", msg))
+	testutil.Equal(t, "deleting the app, same connection", sent{http.StatusNoContent, true}, do("DELETE", "/apps/"+a.AppID, ""))
+	testutil.Equal(t, "publish after the delete, same connection", sent{http.StatusUnauthorized, true}, do("POST", "/channels/shared/messages", msg))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/handoff-health/handoff/hub"
 	"github.com/handoff-health/handoff/internal/config"
 	"github.com/handoff-health/handoff/internal/httpx"
+	"github.com/handoff-health/handoff/internal/publish"
 	"github.com/handoff-health/handoff/internal/session"
 	"github.com/handoff-health/handoff/presence"
 )
@@ -163,6 +164,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Each connection remembers the API key that verified on it, so a
+		// keep-alive publisher's key is checked once per connection.
+		ConnContext: publish.ConnContext,
 	}
 	l = s.capListener(l)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))

@@ -15,18 +15,17 @@ import (
 // Why a remembered token is as good as a verified one: the cache is keyed
 // by the whole Authorization value, signature included, so only the exact
 // bytes that verified hit it; a token's claims and signature cannot
-// change; the API keys (secrets and capabilities) are fixed for the
-// process's life, so neither the signature's validity nor the intersected
-// capability can change either; and the expiry, the one thing that does
-// change, is checked against the clock on every request. A failed
-// verification is never remembered.
+// change; the API keys (secrets and capabilities) change only through
+// auth.APIKeys.Add and Remove (only a test node's provisioner calls them),
+// which move the keys' generation on, and a token remembered at an older
+// generation is verified again, so a deleted app's tokens stop working at
+// once; and the expiry, the one thing that does change on its own, is
+// checked against the clock on every request. A failed verification is
+// never remembered.
 //
-// (Keys removed at runtime exist only on a test node's provisioner, where a
-// deleted app's cached tokens live on until they expire.)
-//
-// API keys (HTTP Basic) are not cached: their check is one SHA-256 and a
-// constant-time compare of the digests (auth.APIKeys.Authenticate), and a
-// cache keyed safely by the secret would need the same digest to look up.
+// API keys (HTTP Basic) are remembered per connection instead
+// (conncache.go): a cache shared by all connections and keyed safely by
+// the secret would need the same digest to look up.
 
 // maxCachedTokens bounds the cache; when full it is emptied, which only
 // costs the next request of each token one verification.
@@ -34,7 +33,8 @@ const maxCachedTokens = 4096
 
 type cachedToken struct {
 	id      identity
-	expires int64 // ms
+	expires int64  // ms
+	gen     uint64 // the keys' generation read before verifying
 }
 
 type tokenCache struct {
@@ -51,7 +51,7 @@ func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	authz := r.Header.Get("Authorization")
 	scheme, value, _ := strings.Cut(authz, " ")
 	if !strings.EqualFold(scheme, "Bearer") || value == "" {
-		keyName, c, err := h.credentials(r)
+		keyName, c, err := h.credentials(r, authz)
 		if err != nil {
 			return identity{}, err
 		}
@@ -62,11 +62,12 @@ func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	h.tokenCache.mu.RLock()
 	ct, ok := h.tokenCache.m[value]
 	h.tokenCache.mu.RUnlock()
-	if ok && now < ct.expires {
+	if ok && now < ct.expires && ct.gen == h.keys.Generation() {
 		return ct.id, nil
 	}
 	// base64 of the token, or the token itself.
 	token := value
+	gen := h.keys.Generation() // before verifying: see APIKeys.Generation
 	if raw, err := base64.StdEncoding.DecodeString(value); err == nil {
 		token = string(raw)
 	}
@@ -84,7 +85,7 @@ func (h *Handler) authenticate(r *http.Request) (identity, error) {
 	if h.tokenCache.m == nil || len(h.tokenCache.m) >= maxCachedTokens {
 		h.tokenCache.m = make(map[string]cachedToken)
 	}
-	h.tokenCache.m[value] = cachedToken{id: id, expires: t.Expires}
+	h.tokenCache.m[value] = cachedToken{id: id, expires: t.Expires, gen: gen}
 	h.tokenCache.mu.Unlock()
 	return id, nil
 }

@@ -73,10 +73,19 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 		r.Header.Set("Content-Type", "application/x-msgpack")
 	}
 	var ids atomic.Int64
-	requests := func(channels int, authz func(*http.Request)) []*http.Request {
+	// requests builds a publisher's requests. With keepAlive they share
+	// one connection's context (ConnContext, as the server gives each
+	// connection), as a keep-alive publisher's requests do; without, each
+	// request comes as if on a new connection: nothing is remembered.
+	requests := func(channels int, authz func(*http.Request), keepAlive bool) []*http.Request {
 		reqs := make([]*http.Request, channels)
+		conn := ConnContext(context.Background(), nil)
 		for i := range reqs {
-			reqs[i], _ = http.NewRequest(http.MethodPost, "/channels/bench:"+strconv.Itoa(i)+"/messages", nil)
+			if keepAlive {
+				reqs[i], _ = http.NewRequestWithContext(conn, http.MethodPost, "/channels/bench:"+strconv.Itoa(i)+"/messages", nil)
+			} else {
+				reqs[i], _ = http.NewRequest(http.MethodPost, "/channels/bench:"+strconv.Itoa(i)+"/messages", nil)
+			}
 			reqs[i].Header.Set("Content-Type", "application/json")
 			authz(reqs[i])
 		}
@@ -111,18 +120,24 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 		par, chs int
 		authz    func(*http.Request)
 		id       bool
+		// keepAlive: every request of a publisher on one connection;
+		// otherwise each on a new one (the rows' names before issue 14's
+		// per-connection key cache).
+		keepAlive bool
 	}{
-		{"serial-key", 0, 1, basic, false},
-		{"serial-token", 0, 1, bearer, false},
-		{"serial-key-id", 0, 1, basic, true},
-		{"serial-key-msgpack-reply", 0, 1, basicMsgpack, false},
-		{"serial-key-msgpack", 0, 1, basicMsgpackBody, false},
-		{"64pub-1000ch-key", 64, 1000, basic, false},
+		{"serial-key", 0, 1, basic, false, false},
+		{"serial-key-keepalive", 0, 1, basic, false, true},
+		{"serial-token", 0, 1, bearer, false, false},
+		{"serial-key-id", 0, 1, basic, true, false},
+		{"serial-key-msgpack-reply", 0, 1, basicMsgpack, false, false},
+		{"serial-key-msgpack", 0, 1, basicMsgpackBody, false, false},
+		{"64pub-1000ch-key", 64, 1000, basic, false, false},
+		{"64pub-1000ch-key-keepalive", 64, 1000, basic, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			if c.par == 0 {
-				reqs := requests(c.chs, c.authz)
+				reqs := requests(c.chs, c.authz, c.keepAlive)
 				b.ResetTimer()
 				serve(b, reqs, c.id, b.Loop)
 				return
@@ -130,7 +145,7 @@ func benchPublish(b *testing.B, backend hub.Backend) {
 			procs := max(1, c.par/runtime.GOMAXPROCS(0))
 			sets := make(chan []*http.Request, procs*runtime.GOMAXPROCS(0))
 			for range cap(sets) {
-				sets <- requests(c.chs, c.authz)
+				sets <- requests(c.chs, c.authz, c.keepAlive)
 			}
 			b.SetParallelism(procs)
 			b.ResetTimer()
