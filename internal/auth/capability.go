@@ -160,7 +160,7 @@ func matchResource(resource, channel string) bool {
 	if rq != "*" && rq != cq {
 		return false
 	}
-	return matchSegments(strings.Split(rname, ":"), strings.Split(cname, ":"))
+	return matchSegments(rname, cname)
 }
 
 // splitQualifier splits "[meta]name" into "meta" and "name"; a name
@@ -176,20 +176,29 @@ func splitQualifier(s string) (qualifier, name string, ok bool) {
 	return s[1:end], s[end+1:], true
 }
 
-func matchSegments(res, ch []string) bool {
-	for i, seg := range res {
-		last := i == len(res)-1
-		switch {
-		case seg == "*" && last:
+// matchSegments matches the ":"-separated segments of a resource glob
+// against a channel's, walking both strings: it runs for every
+// authorized request, and splitting them allocated twice per rule.
+func matchSegments(res, ch string) bool {
+	chLeft := true // a name always has a segment, even ""
+	for {
+		seg, resRest, resMore := strings.Cut(res, ":")
+		if seg == "*" && !resMore {
 			// A trailing wildcard stands for one or more segments.
-			return len(ch) >= len(res)
-		case i >= len(ch):
-			return false
-		case seg != "*" && seg != ch[i]:
+			return chLeft
+		}
+		if !chLeft {
 			return false
 		}
+		cseg, chRest, chMore := strings.Cut(ch, ":")
+		if seg != "*" && seg != cseg {
+			return false
+		}
+		if !resMore {
+			return !chMore
+		}
+		res, ch, chLeft = resRest, chRest, chMore
 	}
-	return len(ch) == len(res)
 }
 
 // Intersect returns what both c and o allow, as Ably computes a token's

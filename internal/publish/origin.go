@@ -24,10 +24,13 @@ type identity struct {
 // basicClientID reads X-Ably-ClientId, base64 of the clientId that ably-go
 // and ably-js send with basic auth when the client has one.
 func basicClientID(r *http.Request) (string, error) {
-	h := r.Header.Get("X-Ably-ClientId")
-	if h == "" {
+	// Indexed by its canonical form: Header.Get("X-Ably-ClientId") would
+	// build that string on every request.
+	v := r.Header["X-Ably-Clientid"]
+	if len(v) == 0 || v[0] == "" {
 		return "", nil
 	}
+	h := v[0]
 	b, err := base64.StdEncoding.DecodeString(h)
 	if err != nil || len(b) == 0 || string(b) == "*" {
 		return "", errorf(http.StatusBadRequest, ablyproto.CodeBadRequest, "X-Ably-ClientId must be base64 of a clientId")
