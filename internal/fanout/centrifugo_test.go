@@ -187,6 +187,7 @@ func newTinyCentrifugo(t *testing.T) (*tinyCentrifugo, *httptest.Server) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/connection/websocket", c.socket)
 	mux.HandleFunc("POST /api/publish", c.publish)
+	mux.HandleFunc("POST /api/batch", c.batch)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return c, srv
@@ -257,29 +258,60 @@ func (c *tinyCentrifugo) publish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
+	var req tinyPublish
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		_, _ = io.WriteString(w, `{"error":{"code":107,"message":"bad request"}}`)
+		return
+	}
+	_, _ = io.WriteString(w, c.deliver(r.Context(), req))
+}
+
+// batch serves /api/batch: each publish command in turn, one reply each.
+func (c *tinyCentrifugo) batch(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-API-Key") != c.apiKey {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
 	var req struct {
-		Channel string          `json:"channel"`
-		Data    json.RawMessage `json:"data"`
+		Commands []struct {
+			Publish *tinyPublish `json:"publish"`
+		} `json:"commands"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		_, _ = io.WriteString(w, `{"error":{"code":107,"message":"bad request"}}`)
 		return
 	}
-	c.mu.Lock()
-	subs, ok := c.subs[req.Channel]
-	if !ok {
-		c.mu.Unlock()
-		_, _ = io.WriteString(w, `{"error":{"code":102,"message":"unknown channel"}}`)
-		return
+	replies := make([]string, len(req.Commands))
+	for i, cmd := range req.Commands {
+		replies[i] = `{"error":{"code":107,"message":"bad request"}}`
+		if cmd.Publish != nil {
+			replies[i] = c.deliver(r.Context(), *cmd.Publish)
+		}
 	}
-	c.offsets[req.Channel]++
-	push := fmt.Sprintf(`{"push":{"channel":%q,"pub":{"data":%s,"offset":%d}}}`, req.Channel, req.Data, c.offsets[req.Channel])
+	_, _ = io.WriteString(w, `{"replies":[`+strings.Join(replies, ",")+`]}`)
+}
+
+type tinyPublish struct {
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// deliver pushes one publication to its channel's sockets and returns the
+// command's reply.
+func (c *tinyCentrifugo) deliver(ctx context.Context, p tinyPublish) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	subs, ok := c.subs[p.Channel]
+	if !ok {
+		return `{"error":{"code":102,"message":"unknown channel"}}`
+	}
+	c.offsets[p.Channel]++
+	push := fmt.Sprintf(`{"push":{"channel":%q,"pub":{"data":%s,"offset":%d}}}`, p.Channel, p.Data, c.offsets[p.Channel])
 	// Delivered under the lock, so each channel's offsets go out in order.
 	for _, ws := range subs {
-		_ = ws.Write(r.Context(), websocket.MessageText, []byte(push))
+		_ = ws.Write(ctx, websocket.MessageText, []byte(push))
 	}
-	c.mu.Unlock()
-	_, _ = io.WriteString(w, `{"result":{}}`)
+	return `{"result":{}}`
 }
 
 func TestCentrifugoSocketRefusals(t *testing.T) {

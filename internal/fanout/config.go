@@ -75,6 +75,11 @@ type FanoutConfig struct {
 	// Batch is the messages per HTTP request (all to one channel); 1 is
 	// one request per message.
 	Batch int
+	// BatchSpread sends a request's Batch messages to Batch distinct
+	// channels instead (issue 14's case C′): handoff's batch publish
+	// (POST /messages, one {channels, messages} spec per message) or
+	// Centrifugo's /api/batch with one publish command per channel.
+	BatchSpread bool
 	// Publishers is the number of HTTP keep-alive connections publishing.
 	Publishers int
 	// Warmup is published but not measured; Duration is measured.
@@ -131,6 +136,7 @@ func ParseFanout(args []string, out io.Writer) (FanoutConfig, error) {
 	fs.IntVar(&c.Channels, "channels", 200, "channels (capture sessions); socket i subscribes to channel i%channels")
 	fs.IntVar(&c.Rate, "rate", 2000, "messages published per second, open-loop")
 	fs.IntVar(&c.Batch, "batch", 1, "messages per HTTP request (1: one request per message)")
+	fs.BoolVar(&c.BatchSpread, "batch-spread", false, "send each request's --batch messages to that many distinct channels (handoff: POST /messages; centrifugo: /api/batch), not all to one")
 	fs.IntVar(&c.Publishers, "publishers", 32, "HTTP keep-alive connections publishing")
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "published but not measured")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured publishing time")
@@ -238,6 +244,8 @@ func (c FanoutConfig) validate() error {
 		return fmt.Errorf("--batch must be 1-%d", maxBatch)
 	case c.Batch > c.Rate:
 		return errors.New("--batch may not exceed --rate")
+	case c.BatchSpread && c.Batch > c.Channels:
+		return errors.New("--batch-spread needs --batch at most --channels: each message goes to its own channel")
 	case c.Publishers < 1 || c.Publishers > maxPublishers:
 		return fmt.Errorf("--publishers must be 1-%d", maxPublishers)
 	case c.Duration <= 0 || c.Duration > maxDuration || c.Warmup < 0 || c.Warmup > maxDuration:

@@ -40,6 +40,7 @@ func TestParseRefusesBadFlags(t *testing.T) {
 		{"more channels than sockets", append([]string{"--dev", "--sockets", "10", "--channels", "20"}, key...), "--channels"},
 		{"zero rate", append([]string{"--dev", "--rate", "0"}, key...), "--rate"},
 		{"batch over the endpoint's limit", append([]string{"--dev", "--batch", "101"}, key...), "--batch"},
+		{"spread over fewer channels than the batch", append([]string{"--dev", "--sockets", "10", "--channels", "5", "--batch", "6", "--batch-spread"}, key...), "--batch-spread"},
 		{"not a URL", append([]string{"--dev", "--target", "127.0.0.1:8080"}, key...), "--target"},
 		{"stray argument", append([]string{"--dev", "extra"}, key...), "unexpected"},
 		{"unknown flag", append([]string{"--dev", "--sokets", "1"}, key...), "not defined"},

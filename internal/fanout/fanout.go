@@ -24,16 +24,18 @@ import (
 
 // FanoutResult is what a fanout run measured.
 type FanoutResult struct {
-	Scenario   string  `json:"scenario"` // "fanout"
-	Server     string  `json:"server"`   // handoff, ably-json, ably-msgpack or centrifugo
-	Target     string  `json:"target"`
-	Sockets    int     `json:"sockets"`
-	Channels   int     `json:"channels"`
-	Rate       int     `json:"rate_msgs_per_s"`
-	Batch      int     `json:"batch"`
-	Publishers int     `json:"publishers"`
-	Warmup     float64 `json:"warmup_s"`
-	Duration   float64 `json:"duration_s"`
+	Scenario string `json:"scenario"` // "fanout"
+	Server   string `json:"server"`   // handoff, ably-json, ably-msgpack or centrifugo
+	Target   string `json:"target"`
+	Sockets  int    `json:"sockets"`
+	Channels int    `json:"channels"`
+	Rate     int    `json:"rate_msgs_per_s"`
+	Batch    int    `json:"batch"`
+	// BatchSpread: each request's messages went to distinct channels.
+	BatchSpread bool    `json:"batch_spread"`
+	Publishers  int     `json:"publishers"`
+	Warmup      float64 `json:"warmup_s"`
+	Duration    float64 `json:"duration_s"`
 
 	Publishes  PublishCounts  `json:"publishes"`
 	Deliveries DeliveryCounts `json:"deliveries"`
@@ -98,7 +100,7 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 		}
 	}
 	res := FanoutResult{Scenario: "fanout", Server: c.Target.label(), Target: c.URL, Sockets: c.Sockets, Channels: c.Channels, Rate: c.Rate,
-		Batch: c.Batch, Publishers: c.Publishers, Warmup: c.Warmup.Seconds(), Duration: c.Duration.Seconds(), ServerRSS: -1}
+		Batch: c.Batch, BatchSpread: c.BatchSpread, Publishers: c.Publishers, Warmup: c.Warmup.Seconds(), Duration: c.Duration.Seconds(), ServerRSS: -1}
 	if err := raiseFileLimit(c.Sockets + c.Publishers + fdHeadroom); err != nil {
 		return res, err
 	}
@@ -166,7 +168,11 @@ func RunFanout(ctx context.Context, c FanoutConfig, progress io.Writer) (FanoutR
 	}
 	cpuDone := make(chan CPUUsage, 1)
 	go func() { cpuDone <- measureCPU(ctx, c.PID, c.AuxPID, measureFrom, end) }()
-	schedule(jobs, start, end, float64(c.Rate)/float64(c.Batch), len(channels), ctx.Done())
+	stride := 1
+	if c.BatchSpread {
+		stride = c.Batch // a request covers channels channel..channel+Batch-1
+	}
+	schedule(jobs, start, end, float64(c.Rate)/float64(c.Batch), len(channels), stride, ctx.Done())
 	wg.Wait()
 	res.CPU = <-cpuDone
 
@@ -249,8 +255,12 @@ func fill(res *FanoutResult, c FanoutConfig, st *pubStats, rc *receiver, measure
 // WriteText prints the result for a person, ending with one RESULT line
 // that scripts collect into a table.
 func (r FanoutResult) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "fanout (%s): %d sockets on %d channels, %d msg/s (%d per request, %d publisher connections), %gs warmup + %gs measured\n",
-		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, r.Publishers, r.Warmup, r.Duration)
+	perRequest := "per request"
+	if r.BatchSpread {
+		perRequest = "per request, each to its own channel"
+	}
+	fmt.Fprintf(w, "fanout (%s): %d sockets on %d channels, %d msg/s (%d %s, %d publisher connections), %gs warmup + %gs measured\n",
+		r.Server, r.Sockets, r.Channels, r.Rate, r.Batch, perRequest, r.Publishers, r.Warmup, r.Duration)
 	fmt.Fprintf(w, "  publishes   %d messages in %d requests accepted, %d errors %v; %.1f msg/s in the measured window\n",
 		r.Publishes.Messages, r.Publishes.Requests, r.Publishes.Errors, r.Publishes.ErrorKinds, r.Publishes.PerSecond)
 	d := r.Deliveries

@@ -33,7 +33,9 @@ const (
 	maxReconnects = 100
 )
 
-// job is one publish request: batch messages to one channel, due at sched.
+// job is one publish request due at sched: batch messages to channel, or
+// with spread one message to each of channel, channel+1, … (mod the
+// channels).
 type job struct {
 	channel int
 	sched   int64 // UnixNano
@@ -88,12 +90,16 @@ type publisher struct {
 	auth  string // the credentials' header line, without CRLF
 	paths []string
 	batch int
-	pad   string
-	subs  []int // subscribers per channel
-	st    *pubStats
-	rc    *receiver
+	// spread sends each of a request's messages to its own channel
+	// (FanoutConfig.BatchSpread); paths then all name the batch endpoint.
+	spread bool
+	pad    string
+	subs   []int // subscribers per channel
+	st     *pubStats
+	rc     *receiver
 	// centrifugo publishes through Centrifugo's HTTP API; chanJSON holds
-	// each channel's name as a JSON string, for the request body.
+	// each channel's name as a JSON string, for the request body (both
+	// servers' when spread).
 	centrifugo bool
 	chanJSON   [][]byte
 	reply      []byte
@@ -120,25 +126,30 @@ func newPublisher(id int, c FanoutConfig, channels []string, subs []int, st *pub
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
 	p := &publisher{
-		host: host, paths: make([]string, len(channels)), batch: c.Batch, pad: strings.Repeat("x", max(c.Payload-60, 0)),
-		subs: subs, st: st, rc: rc, id: id,
+		host: host, paths: make([]string, len(channels)), batch: c.Batch, spread: c.BatchSpread,
+		pad: strings.Repeat("x", max(c.Payload-60, 0)), subs: subs, st: st, rc: rc, id: id,
+		chanJSON: make([][]byte, len(channels)),
+	}
+	for i, ch := range channels {
+		p.chanJSON[i], _ = json.Marshal(ch)
 	}
 	if c.Server == ServerCentrifugo {
 		p.centrifugo = true
 		p.auth = "X-API-Key: " + c.APIKey
 		path := u.EscapedPath() + centrifugoPublishPath
-		if c.Batch > 1 {
+		if c.Batch > 1 || c.BatchSpread {
 			path = u.EscapedPath() + centrifugoBatchPath
 		}
-		p.chanJSON = make([][]byte, len(channels))
-		for i, ch := range channels {
+		for i := range channels {
 			p.paths[i] = path
-			p.chanJSON[i], _ = json.Marshal(ch)
 		}
 	} else {
 		p.auth = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(c.APIKey))
 		for i, ch := range channels {
 			p.paths[i] = u.EscapedPath() + "/channels/" + url.PathEscape(ch) + "/messages"
+			if c.BatchSpread {
+				p.paths[i] = u.EscapedPath() + handoffBatchPath
+			}
 		}
 	}
 	return p, p.connect()
@@ -183,7 +194,8 @@ func (p *publisher) run(jobs <-chan job, giveUp *atomic.Int64) {
 		if err := p.publish(j); err != nil {
 			p.st.fail(err.Error(), p.batch)
 			_, refused := err.(centrifugoAPIError)
-			if _, ok := err.(statusError); !ok && !refused {
+			_, partly := err.(batchFailures)
+			if _, ok := err.(statusError); !ok && !refused && !partly {
 				// The connection is in an unknown state: start afresh.
 				p.close()
 				p.conn = nil
@@ -228,11 +240,19 @@ func (p *publisher) publish(j job) error {
 		return fmt.Errorf("network")
 	}
 	var apiErr error
-	if p.centrifugo {
+	switch {
+	case p.centrifugo:
 		// Centrifugo answers 200 with an error object when it refuses.
 		p.reply, err = readReply(p.reply[:0], resp.Body)
 		apiErr = centrifugoReplyError(p.reply)
-	} else {
+	case p.spread:
+		// A batch publish answers 201 with a result per channel, some of
+		// which may be failures.
+		p.reply, err = readReply(p.reply[:0], resp.Body)
+		if resp.StatusCode == http.StatusCreated {
+			apiErr = batchReplyError(p.reply, p.batch)
+		}
+	default:
 		_, err = io.Copy(io.Discard, resp.Body)
 	}
 	resp.Body.Close()
@@ -257,7 +277,7 @@ func (p *publisher) publish(j job) error {
 	}
 	p.st.requests.Add(1)
 	p.st.messages.Add(uint64(p.batch))
-	p.st.expected.Add(uint64(p.batch * p.subs[j.channel]))
+	p.st.expected.Add(uint64(p.deliveries(j)))
 	if j.sched >= p.rc.measureFrom.Load() {
 		p.st.measuredMsgs.Add(uint64(p.batch))
 		for {
@@ -270,45 +290,71 @@ func (p *publisher) publish(j job) error {
 	return nil
 }
 
+// deliveries is what a 201 to j obliges the server to deliver: each
+// message once to every subscriber of its channel.
+func (p *publisher) deliveries(j job) int {
+	if !p.spread {
+		return p.batch * p.subs[j.channel]
+	}
+	n := 0
+	for k := range p.batch {
+		n += p.subs[(j.channel+k)%len(p.subs)]
+	}
+	return n
+}
+
 // buildBody renders the request's messages. Each carries its scheduled
 // time t and the request's start time r, in UnixNano, which the receiving
 // sockets subtract from their arrival time; s makes every message unique.
 //
 // handoff takes {"name","data"} (an array of them for a batch); Centrifugo
 // takes {"channel","data"} on /api/publish, and a batch as
-// {"commands":[{"publish":{...}},...]} on /api/batch.
+// {"commands":[{"publish":{...}},...]} on /api/batch. Spread over
+// channels, handoff takes an array of Ably batch specs on /messages,
+// [{"channels":"<c>","messages":{"name","data"}},...], and Centrifugo the
+// same /api/batch with each command's own channel.
 func (p *publisher) buildBody(j job, startNs int64) {
 	b := p.body[:0]
+	batch := p.batch > 1 || p.spread
 	switch {
-	case p.centrifugo && p.batch > 1:
+	case p.centrifugo && batch:
 		b = append(b, `{"commands":[`...)
-	case p.batch > 1:
+	case batch:
 		b = append(b, '[')
 	}
 	for k := range p.batch {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		if p.centrifugo {
-			if p.batch > 1 {
+		ch := j.channel
+		if p.spread {
+			ch = (j.channel + k) % len(p.chanJSON)
+		}
+		switch {
+		case p.centrifugo:
+			if batch {
 				b = append(b, `{"publish":`...)
 			}
 			b = append(b, `{"channel":`...)
-			b = append(b, p.chanJSON[j.channel]...)
+			b = append(b, p.chanJSON[ch]...)
 			b = append(b, `,"data":`...)
-		} else {
+		case p.spread:
+			b = append(b, `{"channels":`...)
+			b = append(b, p.chanJSON[ch]...)
+			b = append(b, `,"messages":{"name":"bench","data":`...)
+		default:
 			b = append(b, `{"name":"bench","data":`...)
 		}
 		b = p.appendData(b, j.sched, startNs)
 		b = append(b, '}')
-		if p.centrifugo && p.batch > 1 {
+		if (p.centrifugo && batch) || (!p.centrifugo && p.spread) {
 			b = append(b, '}')
 		}
 	}
 	switch {
-	case p.centrifugo && p.batch > 1:
+	case p.centrifugo && batch:
 		b = append(b, "]}"...)
-	case p.batch > 1:
+	case batch:
 		b = append(b, ']')
 	}
 	p.body = b
@@ -346,7 +392,8 @@ func readReply(buf []byte, r io.Reader) ([]byte, error) {
 }
 
 // schedule feeds jobs at rate/batch requests per second from start until
-// end, round-robin over the channels, then closes the queue. It never
+// end, round-robin over the channels (stride channels apart: a spread
+// request covers stride channels), then closes the queue. It never
 // waits for a request: each job carries the time it was due, and when it
 // wakes late it emits every job that came due meanwhile.
 //
@@ -354,7 +401,7 @@ func readReply(buf []byte, r io.Reader) ([]byte, error) {
 // millisecond late (the netpoller waits in whole milliseconds), which
 // would add most of a millisecond of the generator's own lateness to every
 // measured latency; nanosleep is late by tens of microseconds.
-func schedule(jobs chan<- job, start time.Time, end time.Time, perSecond float64, channels int, stop <-chan struct{}) int {
+func schedule(jobs chan<- job, start time.Time, end time.Time, perSecond float64, channels, stride int, stop <-chan struct{}) int {
 	defer close(jobs)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -369,7 +416,7 @@ func schedule(jobs chan<- job, start time.Time, end time.Time, perSecond float64
 				break
 			}
 			select {
-			case jobs <- job{channel: i % channels, sched: due}:
+			case jobs <- job{channel: (i * stride) % channels, sched: due}:
 			case <-stop:
 				return i
 			}
