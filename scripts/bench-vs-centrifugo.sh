@@ -22,6 +22,12 @@
 #      rate with p99 < C_P99_MS, nothing lost, no error and at least
 #      C_MIN_ACHIEVED of the target rate achieved; plus CPU-seconds per 100k
 #      deliveries at the highest rate both servers passed
+#   Cb (C′) as C, but each HTTP request carries CB_BATCH messages to CB_BATCH
+#      distinct channels (handoff: Ably batch publish, POST /messages with
+#      one {channels, messages} spec per message; Centrifugo: /api/batch
+#      with one publish command per channel), at each rate of CB_RATES
+#      (messages/s); the same pass bar, per message. Not in the default
+#      CASES: CASES="A B C Cb" or CASES=Cb
 #
 # Every run gets a fresh server (and a fresh redis-server on a free loopback
 # port), so no run inherits another's heap or history. Everything listens on
@@ -34,8 +40,11 @@
 #   A_SOCKETS [10000]  B_SOCKETS [2000]  B_CHANNELS [200]  B_RATE [2000]
 #   B_PUBLISHERS [32]  C_SOCKETS [1000]  C_CHANNELS [1000]  C_PUBLISHERS [256]
 #   C_RATES [2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000 28000]
-#   C_P99_MS [50]  C_MIN_ACHIEVED [0.98]  C_RETRIES [1]  a failed C rate is
-#     run again this many times (on a fresh server) before the ladder stops
+#   C_P99_MS [50]  C_MIN_ACHIEVED [0.98]  C_RETRIES [1]  a failed C (or Cb)
+#     rate is run again this many times (on a fresh server) before the
+#     ladder stops
+#   CB_BATCH [20]  CB_PUBLISHERS [32]
+#   CB_RATES [8000 12000 16000 20000 24000 28000 32000 40000 48000 56000]
 #   CF_MEMORY_HISTORY [0]  1 turns Centrifugo's history on for the memory
 #     engine too (it is always on for Redis: the "Redis + history" case)
 #   CF_HISTORY_SIZE [100]  CF_HISTORY_TTL [300s]
@@ -68,6 +77,9 @@ C_RATES=${C_RATES:-2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000
 C_P99_MS=${C_P99_MS:-50}
 C_MIN_ACHIEVED=${C_MIN_ACHIEVED:-0.98}
 C_RETRIES=${C_RETRIES:-1}
+CB_BATCH=${CB_BATCH:-20}
+CB_PUBLISHERS=${CB_PUBLISHERS:-32}
+CB_RATES=${CB_RATES:-8000 12000 16000 20000 24000 28000 32000 40000 48000 56000}
 CF_MEMORY_HISTORY=${CF_MEMORY_HISTORY:-0}
 CF_HISTORY_SIZE=${CF_HISTORY_SIZE:-100}
 CF_HISTORY_TTL=${CF_HISTORY_TTL:-300s}
@@ -81,7 +93,7 @@ RUN_SLACK=180
 
 for b in $BACKENDS; do [[ $b == memory || $b == redis ]] || { log "BACKENDS: unknown backend $b"; exit 2; }; done
 for s in $SERVERS; do [[ $s == centrifugo || $s == handoff ]] || { log "SERVERS: unknown server $s"; exit 2; }; done
-for c in $CASES; do [[ $c == A || $c == B || $c == C ]] || { log "CASES: unknown case $c"; exit 2; }; done
+for c in $CASES; do [[ $c == A || $c == B || $c == C || $c == Cb ]] || { log "CASES: unknown case $c"; exit 2; }; done
 
 # 10k sockets need 10k descriptors in the generator and in the server: lift
 # the soft limit to the hard one (the children inherit it).
@@ -194,16 +206,42 @@ log_machine
 : >"$WORK/results.txt"
 fanout_limit=$(($(seconds "$WARMUP") + $(seconds "$DURATION") + RUN_SLACK))
 
-# run_c server backend rate: one C run on a fresh server; true if it passed.
+# run_c case server backend rate attempt: one C (or Cb) run on a fresh
+# server; true if it passed.
 run_c() {
-	local server=$1 backend=$2 rate=$3 attempt=$4
-	start "$server" "$backend" "$backend-C-$server-$rate-$attempt"
+	local case=$1 server=$2 backend=$3 rate=$4 attempt=$5 shape
+	shape=(--publishers "$C_PUBLISHERS")
+	[[ $case == Cb ]] && shape=(--publishers "$CB_PUBLISHERS" --batch "$CB_BATCH" --batch-spread)
+	start "$server" "$backend" "$backend-$case-$server-$rate-$attempt"
 	# shellcheck disable=SC2046
-	run_bench "$backend C $server $rate" "$fanout_limit" fanout $(target_args "$server") --api-key "$(api_key "$server")" \
-		--sockets "$C_SOCKETS" --channels "$C_CHANNELS" --rate "$rate" --publishers "$C_PUBLISHERS" \
+	run_bench "$backend $case $server $rate" "$fanout_limit" fanout $(target_args "$server") --api-key "$(api_key "$server")" \
+		--sockets "$C_SOCKETS" --channels "$C_CHANNELS" --rate "$rate" "${shape[@]}" \
 		--warmup "$WARMUP" --duration "$DURATION"
 	stop
-	c_passed "$backend C $server $rate"
+	c_passed "$backend $case $server $rate"
+}
+
+# climb case backend rates: the servers climb the ladder together, rate by
+# rate, so other work on the machine falls on both alike. A failed rate is
+# tried again C_RETRIES times (noise) before that server's ladder stops;
+# the last attempt is the one counted.
+climb() {
+	local case=$1 backend=$2 rates=$3 climbing=" $SERVERS " rate server attempt
+	for rate in $rates; do
+		[[ -n ${climbing// /} ]] || break
+		for server in $climbing; do
+			attempt=0
+			until run_c "$case" "$server" "$backend" "$rate" "$attempt"; do
+				if ((attempt >= C_RETRIES)); then
+					log "  $server on $backend did not pass $case at $rate/s: its ladder stops"
+					climbing=${climbing/ $server / }
+					break
+				fi
+				attempt=$((attempt + 1))
+				log "  $server on $backend did not pass $case at $rate/s: trying once more"
+			done
+		done
+	done
 }
 
 for backend in $BACKENDS; do
@@ -225,28 +263,8 @@ for backend in $BACKENDS; do
 				stop
 			done
 			;;
-		C)
-			# The servers climb the ladder together, rate by rate, so
-			# other work on the machine falls on both alike. A failed
-			# rate is tried again C_RETRIES times (noise) before that
-			# server's ladder stops; the last attempt is the one counted.
-			climbing=" $SERVERS "
-			for rate in $C_RATES; do
-				[[ -n ${climbing// /} ]] || break
-				for server in $climbing; do
-					attempt=0
-					until run_c "$server" "$backend" "$rate" "$attempt"; do
-						if ((attempt >= C_RETRIES)); then
-							log "  $server on $backend did not pass C at $rate/s: its ladder stops"
-							climbing=${climbing/ $server / }
-							break
-						fi
-						attempt=$((attempt + 1))
-						log "  $server on $backend did not pass C at $rate/s: trying once more"
-					done
-				done
-			done
-			;;
+		C) climb C "$backend" "$C_RATES" ;;
+		Cb) climb Cb "$backend" "$CB_RATES" ;;
 		esac
 	done
 done
@@ -254,8 +272,8 @@ done
 # The table. Ratios say how many times better handoff is (above 1: handoff
 # better), so lower-is-better figures are Centrifugo / handoff and the
 # highest C rate is handoff / Centrifugo.
-awk -v p99max="$C_P99_MS" -v achieved="$C_MIN_ACHIEVED" -v rates="$C_RATES" -v cases="$CASES" -v backends="$BACKENDS" \
-	-v asock="$A_SOCKETS" -v bsock="$B_SOCKETS" -v bch="$B_CHANNELS" -v brate="$B_RATE" -v csock="$C_SOCKETS" -v cch="$C_CHANNELS" '
+awk -v p99max="$C_P99_MS" -v achieved="$C_MIN_ACHIEVED" -v crates="$C_RATES" -v cbrates="$CB_RATES" -v cases=" $CASES " -v backends="$BACKENDS" \
+	-v asock="$A_SOCKETS" -v bsock="$B_SOCKETS" -v bch="$B_CHANNELS" -v brate="$B_RATE" -v csock="$C_SOCKETS" -v cch="$C_CHANNELS" -v cbbatch="$CB_BATCH" '
 function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
 function fmt(v, unit) { return v == "" ? "–" : sprintf("%s%s", v, unit) }
 function ratio(better, worse) { # how many times better handoff is
@@ -278,31 +296,41 @@ function per100k(cores, deliv) { return (cores == "" || deliv + 0 <= 0 || cores 
 		}
 		if (field("ok") != "true" || field("exit") != "0") bnote[$1, $3] = sprintf(" (not clean: %s lost, %s errors)", field("lost"), field("errors"))
 		else if (field("msgs_per_s") + 0 < achieved * field("rate")) bnote[$1, $3] = sprintf(" (only %s of %s msgs/s achieved)", field("msgs_per_s"), field("rate"))
-	} else if ($2 == "C") {
-		rate = $4
+	} else if ($2 == "C" || $2 == "Cb") {
+		c = $2; rate = $4
 		pass = field("ok") == "true" && field("exit") == "0" && field("lost") == "0" && field("errors") == "0" &&
 			field("p99_ms") + 0 < p99max && field("msgs_per_s") + 0 >= achieved * field("rate")
-		tried[$1, $3, rate] = 1
-		passed[$1, $3, rate] = pass
-		ccpu[$1, $3, rate] = per100k(field("server_cores"), field("deliveries_per_s"))
-		cp99[$1, $3, rate] = field("p99_ms")
-		cach[$1, $3, rate] = field("msgs_per_s")
+		tried[c, $1, $3, rate] = 1
+		passed[c, $1, $3, rate] = pass
+		ccpu[c, $1, $3, rate] = per100k(field("server_cores"), field("deliveries_per_s"))
+		cp99[c, $1, $3, rate] = field("p99_ms")
+		cach[c, $1, $3, rate] = field("msgs_per_s")
 	}
 }
-function best(b, s,   n, i, r, hi) {
-	n = split(rates, r, " "); hi = ""
-	for (i = 1; i <= n; i++) { if (!tried[b, s, r[i]] || !passed[b, s, r[i]]) break; hi = r[i] }
-	bestlast[b, s] = (i > n) # passed every rate tried: the ladder ended, not the server
+function ladder(c) { return c == "Cb" ? cbrates : crates }
+function best(c, b, s,   n, i, r, hi) {
+	n = split(ladder(c), r, " "); hi = ""
+	for (i = 1; i <= n; i++) { if (!tried[c, b, s, r[i]] || !passed[c, b, s, r[i]]) break; hi = r[i] }
+	bestlast[c, b, s] = (i > n) # passed every rate tried: the ladder ended, not the server
 	return hi
 }
-function cdesc(b, s, hi,   n, i, r) {
-	n = split(rates, r, " ")
+function cdesc(c, b, s, hi,   n, i, r) {
+	n = split(ladder(c), r, " ")
 	if (hi == "") {
-		if (!tried[b, s, r[1]]) return "–"
-		if (cp99[b, s, r[1]] == "") return sprintf("below %d/s (the run failed: see its log)", r[1])
-		return sprintf("below %d/s (p99 %s ms, %s/s achieved)", r[1], cp99[b, s, r[1]], cach[b, s, r[1]])
+		if (!tried[c, b, s, r[1]]) return "–"
+		if (cp99[c, b, s, r[1]] == "") return sprintf("below %d/s (the run failed: see its log)", r[1])
+		return sprintf("below %d/s (p99 %s ms, %s/s achieved)", r[1], cp99[c, b, s, r[1]], cach[c, b, s, r[1]])
 	}
-	return sprintf("%d/s%s", hi, bestlast[b, s] ? " (top of C_RATES)" : "")
+	return sprintf("%d/s%s", hi, bestlast[c, b, s] ? (c == "Cb" ? " (top of CB_RATES)" : " (top of C_RATES)") : "")
+}
+# crows case engine-name label: the highest-rate row and the CPU row.
+function crows(c, b, eng, label,   hc, hh, common) {
+	hc = best(c, b, "centrifugo"); hh = best(c, b, "handoff")
+	printf "| %s; highest rate with p99 < %s ms, nothing lost, ≥ %d%% achieved (%s) | %s | %s | %s |\n", \
+		label, p99max, achieved * 100, eng, cdesc(c, b, "centrifugo", hc), cdesc(c, b, "handoff", hh), ratio(hh, hc)
+	common = (hc != "" && hh != "") ? (hc + 0 < hh + 0 ? hc : hh) : ""
+	if (common != "") printf "| %s: server CPU-s per 100k deliveries at %d/s (%s) | %s | %s | %s |\n", (c == "Cb" ? "C′" : "C"), common, eng, \
+		fmt(ccpu[c, b, "centrifugo", common], ""), fmt(ccpu[c, b, "handoff", common], ""), ratio(ccpu[c, b, "centrifugo", common], ccpu[c, b, "handoff", common])
 }
 END {
 	print "| case | Centrifugo v6.9.1 | handoff | handoff vs Centrifugo |"
@@ -310,21 +338,15 @@ END {
 	nb = split(backends, bk, " ")
 	for (j = 1; j <= nb; j++) {
 		b = bk[j]; eng = (b == "redis") ? "Redis + history" : "memory"
-		if (index(cases, "A")) printf "| A: idle RSS per socket, %d sockets (%s) | %s | %s | %s |\n", asock, eng, fmt(kib[b, "centrifugo"], " KB"), fmt(kib[b, "handoff"], " KB"), ratio(kib[b, "centrifugo"], kib[b, "handoff"])
-		if (index(cases, "B")) {
+		if (index(cases, " A ")) printf "| A: idle RSS per socket, %d sockets (%s) | %s | %s | %s |\n", asock, eng, fmt(kib[b, "centrifugo"], " KB"), fmt(kib[b, "handoff"], " KB"), ratio(kib[b, "centrifugo"], kib[b, "handoff"])
+		if (index(cases, " B ")) {
 			printf "| B: %d sockets / %d channels, %d deliveries/s (%s): p99 | %s | %s | %s |\n", bsock, bch, bsock / bch * brate, eng, \
 				fmt(bp99[b, "centrifugo"], " ms") bnote[b, "centrifugo"], fmt(bp99[b, "handoff"], " ms") bnote[b, "handoff"], ratio(bp99[b, "centrifugo"], bp99[b, "handoff"])
 			printf "| B: server CPU-s per 100k deliveries (%s) | %s | %s | %s |\n", eng, fmt(bcpu[b, "centrifugo"], ""), fmt(bcpu[b, "handoff"], ""), ratio(bcpu[b, "centrifugo"], bcpu[b, "handoff"])
 			if (b == "redis") printf "| B: server + redis-server CPU-s per 100k deliveries (%s) | %s | %s | %s |\n", eng, fmt(bcpuaux[b, "centrifugo"], ""), fmt(bcpuaux[b, "handoff"], ""), ratio(bcpuaux[b, "centrifugo"], bcpuaux[b, "handoff"])
 		}
-		if (index(cases, "C")) {
-			hc = best(b, "centrifugo"); hh = best(b, "handoff")
-			printf "| C: %d sockets / %d channels, one HTTP publish per message; highest rate with p99 < %s ms, nothing lost, ≥ %d%% achieved (%s) | %s | %s | %s |\n", \
-				csock, cch, p99max, achieved * 100, eng, cdesc(b, "centrifugo", hc), cdesc(b, "handoff", hh), ratio(hh, hc)
-			common = (hc != "" && hh != "") ? (hc + 0 < hh + 0 ? hc : hh) : ""
-			if (common != "") printf "| C: server CPU-s per 100k deliveries at %d/s (%s) | %s | %s | %s |\n", common, eng, \
-				fmt(ccpu[b, "centrifugo", common], ""), fmt(ccpu[b, "handoff", common], ""), ratio(ccpu[b, "centrifugo", common], ccpu[b, "handoff", common])
-		}
+		if (index(cases, " C ")) crows("C", b, eng, sprintf("C: %d sockets / %d channels, one HTTP publish per message", csock, cch))
+		if (index(cases, " Cb ")) crows("Cb", b, eng, sprintf("C′: %d sockets / %d channels, %d messages to %d channels per HTTP request (batch publish)", csock, cch, cbbatch, cbbatch))
 	}
 }' "$WORK/results.txt" >"$WORK/table.md"
 
@@ -336,7 +358,7 @@ echo
 echo "Every run (latency from each message's scheduled send; cores over the measured window; bg = other work before it):"
 awk '
 function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "-" }
-{ key = $1 " " $2 " " $3 (($2 == "C") ? " " $4 : "") }
+{ key = $1 " " $2 " " $3 (($2 == "C" || $2 == "Cb") ? " " $4 : "") }
 $0 ~ / RESULT idle / { printf "  %-28s KB/socket %-8.1f dropped %s ok %s exit %s\n", key, field("bytes_per_socket") / 1000, field("dropped"), field("ok"), field("exit"); next }
 $0 ~ / RESULT fanout / { printf "  %-28s msgs/s %-7s deliv/s %-7s p50 %-7s p99 %-8s lost %-4s errs %-4s server %-5s redis %-5s gen %-5s others %-5s bg %-5s ok %s exit %s\n", key,
 	field("msgs_per_s"), field("deliveries_per_s"), field("p50_ms"), field("p99_ms"), field("lost"), field("errors"), field("server_cores"), field("aux_cores"), field("gen_cores"), field("others_cores"), field("bg_cores"), field("ok"), field("exit"); next }
