@@ -87,3 +87,30 @@ func noErr(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestTokenCacheKeyRemoved: a remembered token stops working as soon as
+// the key that signed it is removed at runtime (the test provisioner),
+// although it has not expired.
+func TestTokenCacheKeyRemoved(t *testing.T) {
+	t.Parallel()
+	keys, err := auth.ParseAPIKeys(testKeys, testCaps)
+	noErr(t, err)
+	h := New(hub.New(hub.NewMemory(hub.MemoryConfig{})), keys, Config{}, zerolog.Nop())
+	mux := http.NewServeMux()
+	h.Register(mux)
+	now := time.Now()
+	token, err := h.tokens.issue(tokenClaims{KeyName: keyName, Issued: now.UnixMilli(),
+		Expires: now.Add(time.Hour).UnixMilli(), Capability: `{"*":["history"]}`})
+	noErr(t, err)
+	get := func() int {
+		req := httptest.NewRequest(http.MethodGet, "/channels/x/history", nil)
+		req.Header.Set("Authorization", "Bearer "+base64Std(token))
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w.Code
+	}
+	testutil.Equal(t, "history with the token", http.StatusOK, get())
+	testutil.Equal(t, "again, remembered", http.StatusOK, get())
+	keys.Remove(keyName)
+	testutil.Equal(t, "after its key was removed", http.StatusUnauthorized, get())
+}
