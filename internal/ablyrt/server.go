@@ -197,7 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered.
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	c := newConn(s, ws, r)
+	c := newConn(s, ws)
 	s.track(c)
 	// The socket is served on a goroutine of its own and the handler
 	// returns, as the native socket does. Served here, net/http's
