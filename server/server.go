@@ -37,6 +37,9 @@ type Server struct {
 	sessions session.Store
 	checks   []readyCheck
 	caps     *connCaps
+	// debugAddr is the profiling listener's address (debug.go); nil
+	// without --debug-addr.
+	debugAddr net.Addr
 
 	// background runs for the server's lifetime (hub delivery, sweepers,
 	// the Ably bridge); shutdown runs at graceful shutdown, in order.
@@ -53,6 +56,9 @@ func New(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), mux: http.NewServeMux()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.listenDebug(); err != nil {
+		return nil, err
+	}
 
 	backend, err := s.newBackend()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -33,8 +34,7 @@ type identity struct {
 // Basic (an API key), or access_token= or a Bearer header (a handoff
 // token from requestToken). The clientId parameter names the client with
 // a key; with a token it must match the token's.
-func (c *conn) credentials(r *http.Request) (identity, *ablyproto.ErrorInfo) {
-	q := r.URL.Query()
+func (c *conn) credentials(r *http.Request, q url.Values) (identity, *ablyproto.ErrorInfo) {
 	key := q.Get("key")
 	if name, secret, ok := r.BasicAuth(); ok && key == "" {
 		key = name + ":" + secret
@@ -94,14 +94,13 @@ func (c *conn) verifyToken(token string) (identity, *ablyproto.ErrorInfo) {
 
 // connect authenticates, resumes or starts the connection, and sends
 // CONNECTED. It reports false after sending a fatal ERROR.
-func (c *conn) connect(r *http.Request) bool {
-	id, e := c.credentials(r)
+func (c *conn) connect(r *http.Request, q url.Values) bool {
+	id, e := c.credentials(r, q)
 	if e != nil {
 		c.fatal(e)
 		return false
 	}
 	c.adopt(id)
-	q := r.URL.Query()
 	var resumeErr *ablyproto.ErrorInfo
 	key := q.Get("resume")
 	if key == "" {

@@ -61,10 +61,8 @@ type conn struct {
 	ending    atomic.Bool
 }
 
-func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
-	c := &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), started: time.Now()}
-	c.echo = r.URL.Query().Get("echo") != "false"
-	return c
+func newConn(s *Server, ws *websocket.Conn) *conn {
+	return &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), started: time.Now()}
 }
 
 // serve checks the query and credentials, sends CONNECTED, then reads
@@ -72,7 +70,8 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
 func (c *conn) serve(r *http.Request) {
 	defer close(c.done)
 	defer c.finish()
-	q := r.URL.Query()
+	q := r.URL.Query() // parsed once: the connect path reads it too
+	c.echo = q.Get("echo") != "false"
 	f, ok := ablyproto.ParseFormat(q.Get("format"))
 	if !ok {
 		c.fatal(errorInfo(400, ablyproto.CodeBadRequest, "format must be json or msgpack"))
@@ -86,7 +85,7 @@ func (c *conn) serve(r *http.Request) {
 		return
 	}
 	var connected bool
-	onShortStack(func() { connected = c.connect(r) })
+	onShortStack(func() { connected = c.connect(r, q) })
 	if !connected {
 		c.drain()
 		return

@@ -186,7 +186,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handlers.Add(1)
 	s.mu.Unlock()
-	defer s.handlers.Done()
 	// Any page may open the Ably socket, as with Ably itself: browser
 	// ably-js runs on the integrator's own origin. This is safe because
 	// the socket never takes ambient credentials: a connection is
@@ -194,13 +193,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// never by a cookie, so a hostile page gains nothing it did not bring.
 	ws, err := websocket.Accept(httpx.SmallBuffers{ResponseWriter: w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
+		s.handlers.Done()
 		return // Accept has answered.
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	c := newConn(s, ws, r)
+	c := newConn(s, ws)
 	s.track(c)
-	defer s.untrack(c)
-	c.serve(r)
+	// The socket is served on a goroutine of its own and the handler
+	// returns, as the native socket does. Served here, net/http's
+	// goroutine would live as long as the socket, and with it its 4 KiB
+	// read buffer, the 4 KiB writer it made for Hijack, the request's
+	// headers and contexts, and a stack as deep as the middleware chain:
+	// about half of an idle Ably socket's memory. The request is only
+	// read, until CONNECTED; net/http no longer touches it once hijacked.
+	go func() {
+		defer s.handlers.Done()
+		defer s.untrack(c)
+		c.serve(r)
+	}()
 }
 
 func (s *Server) track(c *conn) {

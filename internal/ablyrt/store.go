@@ -75,7 +75,7 @@ func (m *MemoryStore) get(connID string, create bool) *memConn {
 		c = nil
 	}
 	if c == nil && create {
-		c = &memConn{outcomes: make(map[int64]Outcome)}
+		c = &memConn{} // outcomes made on the first Record: most connections only subscribe
 		m.conns[connID] = c
 	}
 	return c
@@ -115,6 +115,9 @@ func (m *MemoryStore) Record(_ context.Context, connID string, msgSerial int64, 
 	c := m.get(connID, true)
 	if exp := m.now().Add(ttl); exp.After(c.expires) {
 		c.expires = exp
+	}
+	if c.outcomes == nil {
+		c.outcomes = make(map[int64]Outcome)
 	}
 	if _, ok := c.outcomes[msgSerial]; !ok {
 		c.order = append(c.order, msgSerial)

@@ -36,6 +36,9 @@ type Config struct {
 	// test-app provisioner (make conformance). Loopback only; never in
 	// production.
 	TestProvisioner bool
+	// DebugAddr is the loopback address of the profiling listener
+	// (net/http/pprof, server/debug.go); empty, the default: no listener.
+	DebugAddr string
 
 	LogLevel  string
 	LogFormat string
@@ -167,6 +170,7 @@ func Register(fs *flag.FlagSet, c *Config) *Flags {
 	s(&c.Addr, "addr", DefaultAddr, "listen address; use :8080 to let phones on the LAN reach a laptop")
 	s(&c.PublicURL, "public-url", "", "base URL phones and browsers use to reach this server (empty: http://<addr>)")
 	s(&c.DataDir, "data-dir", DefaultDataDir, "directory for local images and the ALEX outbox")
+	s(&c.DebugAddr, "debug-addr", "", "loopback address (e.g. 127.0.0.1:6060) of a separate listener serving /debug/pprof/; empty: none. Never on --addr")
 	b(&c.Dev, "dev", false, "dev mode: built-in demo practice and dev tokens for the built-in pages; never in production")
 	s(&c.LogLevel, "log-level", DefaultLogLevel, "log level: debug, info, warn, error")
 	s(&c.LogFormat, "log-format", DefaultLogFormat, "log format: json, console, or auto (console on a terminal)")
@@ -495,6 +499,7 @@ func (c *Config) validateEdge() []error {
 			EnvName("max-conns"), EnvName("max-conns-per-addr")))
 	}
 	errs = append(errs, c.validateTestProvisioner()...)
+	errs = append(errs, c.validateDebugAddr()...)
 	if c.MaxUnauthSocketsPerAddr < 1 {
 		errs = append(errs, fmt.Errorf("--max-unauth-sockets-per-addr (%s) must be at least 1", EnvName("max-unauth-sockets-per-addr")))
 	}
@@ -579,6 +584,26 @@ func (c *Config) validateTestProvisioner() []error {
 	if c.TestProvisioner && !loopback(c.Addr) {
 		return []error{fmt.Errorf("--test-provisioner (%s) refuses to listen on --addr %q (%s), which is not loopback: anyone on the network could create API keys",
 			EnvName("test-provisioner"), c.Addr, EnvName("addr"))}
+	}
+	return nil
+}
+
+// validateDebugAddr allows the profiling listener on loopback only, and
+// never on --addr: its heap and goroutine dumps show what the node holds,
+// and its CPU profile costs the node CPU, so only someone already on the
+// machine may ask. There is deliberately no override; an operator who
+// needs it remotely tunnels to it (ssh -L).
+func (c *Config) validateDebugAddr() []error {
+	if c.DebugAddr == "" {
+		return nil
+	}
+	if !loopback(c.DebugAddr) {
+		return []error{fmt.Errorf("--debug-addr (%s) %q is not a loopback address like 127.0.0.1:6060: the profiles must not be reachable from the network (tunnel to it instead)",
+			EnvName("debug-addr"), c.DebugAddr)}
+	}
+	if c.DebugAddr == c.Addr {
+		return []error{fmt.Errorf("--debug-addr (%s) must differ from --addr (%s): the profiles never share the main listener",
+			EnvName("debug-addr"), EnvName("addr"))}
 	}
 	return nil
 }

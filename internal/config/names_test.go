@@ -64,6 +64,7 @@ func TestEveryErrorNamesItsSetting(t *testing.T) {
 		{"dev with alex", []string{"--dev", "--alex-base-url", "https://alex.example/FHIR", "--alex-token-url", "https://t.example",
 			"--alex-client-id", "c", "--alex-client-secret", "s", "--alex-scope", "x"}, nil},
 		{"dev on the LAN", []string{"--dev", "--addr", ":8080"}, nil},
+		{"debug listener off loopback", []string{"--dev", "--debug-addr", "0.0.0.0:6060"}, nil},
 		{"malformed integer", []string{"--dev"}, map[string]string{"HANDOFF_REDIS_DB": "two"}},
 		{"malformed duration", []string{"--dev"}, map[string]string{"HANDOFF_HISTORY_TTL": "2hours"}},
 		{"malformed boolean", []string{"--dev"}, map[string]string{"HANDOFF_S3_PATH_STYLE": "yes"}},
