@@ -30,11 +30,13 @@ type MemoryConfig struct {
 type Memory struct {
 	cfg MemoryConfig
 
-	// mu guards channels and subs. Publish holds it while pushing to
-	// delivery, so queue order equals offset order.
-	mu       sync.Mutex
-	channels map[string]*memChannel
-	subs     map[string]bool
+	// shards split the channels by name, each under its own lock, so
+	// publishes to different channels do not queue behind one mutex (with
+	// many concurrent HTTP publishes on 2 cores, one lock held by a
+	// descheduled goroutine stalled every other publisher). A channel
+	// always maps to the same shard; Publish holds its lock while pushing
+	// to delivery, so the channel's queue order equals its offset order.
+	shards [memoryLockShards]memShard
 
 	delivery *delivery
 	closed   chan struct{}
@@ -42,6 +44,27 @@ type Memory struct {
 }
 
 var _ Backend = (*Memory)(nil)
+
+// memoryLockShards is the number of independently locked parts of a
+// Memory backend's channels.
+const memoryLockShards = 64
+
+// memShard is one lock's channels and subscriptions.
+type memShard struct {
+	mu       sync.Mutex
+	channels map[string]*memChannel
+	subs     map[string]bool
+}
+
+// shard returns the part of m that holds name (FNV-1a of the name).
+func (m *Memory) shard(name string) *memShard {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return &m.shards[h%memoryLockShards]
+}
 
 type memChannel struct {
 	epoch   string
@@ -51,32 +74,35 @@ type memChannel struct {
 	ids     recentIDs
 }
 
-// eventRing holds the newest cap(buf) events without copying on append.
+// eventRing holds the newest cap(buf) events, as records
+// (memory_record.go), without copying on append.
 type eventRing struct {
-	buf   []Event
+	buf   [][]byte
 	start int // index of the oldest event
 	n     int
 }
 
-func (r *eventRing) push(ev Event, size int) {
+func (r *eventRing) push(ev *Event, size int) {
+	rec := encodeRecord(ev)
 	// Until the ring is full it never wraps: start stays 0 and len(buf) == n.
 	if r.n < size {
-		r.buf = append(r.buf, ev)
+		r.buf = append(r.buf, rec)
 		r.n++
 		return
 	}
-	r.buf[r.start] = ev
+	r.buf[r.start] = rec
 	r.start = (r.start + 1) % len(r.buf)
 }
 
-// at returns the event at index i (0 = oldest).
-func (r *eventRing) at(i int) Event { return r.buf[(r.start+i)%len(r.buf)] }
+// at returns the record at index i (0 = oldest).
+func (r *eventRing) at(i int) []byte { return r.buf[(r.start+i)%len(r.buf)] }
 
-// from copies the events from index i (0 = oldest) to the newest.
-func (r *eventRing) from(i int) []Event {
+// from decodes the events from index i (0 = oldest) to the newest; the
+// oldest held event is at offset oldest of channel's epoch.
+func (r *eventRing) from(i int, channel string, epoch string, oldest uint64) []Event {
 	out := make([]Event, 0, r.n-i)
 	for ; i < r.n; i++ {
-		out = append(out, r.buf[(r.start+i)%len(r.buf)])
+		out = append(out, decodeRecord(r.buf[(r.start+i)%len(r.buf)], channel, Cursor{Epoch: epoch, Offset: oldest + uint64(i)}))
 	}
 	return out
 }
@@ -93,21 +119,24 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		cfg.Now = time.Now
 	}
 	cfg.Dedupe = cfg.Dedupe.withDefaults()
-	return &Memory{
+	m := &Memory{
 		cfg:      cfg,
-		channels: make(map[string]*memChannel),
-		subs:     make(map[string]bool),
 		delivery: newDelivery(cfg.Shards),
 		closed:   make(chan struct{}),
 	}
+	for i := range m.shards {
+		m.shards[i].channels = make(map[string]*memChannel)
+		m.shards[i].subs = make(map[string]bool)
+	}
+	return m
 }
 
 // channel returns the live history of name, dropping it if expired.
-// Called with m.mu held.
-func (m *Memory) channel(name string, now time.Time) *memChannel {
-	c := m.channels[name]
+// Called with sh.mu held.
+func (sh *memShard) channel(name string, now time.Time) *memChannel {
+	c := sh.channels[name]
 	if c != nil && now.After(c.expires) {
-		delete(m.channels, name)
+		delete(sh.channels, name)
 		return nil
 	}
 	return c
@@ -122,12 +151,13 @@ func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event
 	default:
 	}
 	now := m.cfg.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.channel(name, now)
+	sh := m.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(name, now)
 	if c == nil {
 		c = &memChannel{epoch: NewEpoch()}
-		m.channels[name] = c
+		sh.channels[name] = c
 	}
 	if p.MsgID != "" {
 		if ev, ok := c.ids.lookup(p.MsgID, now, m.cfg.Dedupe); ok {
@@ -137,12 +167,12 @@ func (m *Memory) Publish(ctx context.Context, name string, p Publication) (Event
 	c.top++
 	cur := Cursor{Epoch: c.epoch, Offset: c.top}
 	ev := Event{ID: cur.String(), Channel: name, Type: p.Type, Data: p.Data, TS: now.UTC(), Origin: p.Origin, Cursor: cur}
-	c.ring.push(ev, m.cfg.HistorySize)
+	c.ring.push(&ev, m.cfg.HistorySize)
 	c.expires = now.Add(m.cfg.HistoryTTL)
 	if p.MsgID != "" {
 		c.ids.add(ev, now, m.cfg.Dedupe)
 	}
-	if m.subs[name] {
+	if sh.subs[name] {
 		m.delivery.push(ev)
 	}
 	return ev, nil
@@ -155,7 +185,7 @@ func (c *memChannel) duplicate(ev Event, p Publication) Event {
 	ev.Data = p.Data
 	oldest := c.top - uint64(c.ring.n) + 1
 	if ev.Cursor.Epoch == c.epoch && ev.Cursor.Offset >= oldest && ev.Cursor.Offset <= c.top {
-		ev.Data = c.ring.at(int(ev.Cursor.Offset - oldest)).Data
+		ev.Data = decodeRecord(c.ring.at(int(ev.Cursor.Offset-oldest)), ev.Channel, ev.Cursor).Data
 	}
 	ev.Duplicate = true
 	return ev
@@ -163,9 +193,10 @@ func (c *memChannel) duplicate(ev Event, p Publication) Event {
 
 // History implements Backend.
 func (m *Memory) History(ctx context.Context, name string, since Cursor) ([]Event, Cursor, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.channel(name, m.cfg.Now())
+	sh := m.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(name, m.cfg.Now())
 	if c == nil {
 		if since.IsZero() {
 			return nil, Cursor{}, nil
@@ -181,14 +212,15 @@ func (m *Memory) History(ctx context.Context, name string, since Cursor) ([]Even
 		since.Offset+1 < oldest:
 		return nil, top, ErrUnrecoverable
 	}
-	return c.ring.from(int(since.Offset + 1 - oldest)), top, nil
+	return c.ring.from(int(since.Offset+1-oldest), name, c.epoch, oldest), top, nil
 }
 
 // Top implements Backend.
 func (m *Memory) Top(ctx context.Context, name string) (Cursor, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c := m.channel(name, m.cfg.Now()); c != nil {
+	sh := m.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c := sh.channel(name, m.cfg.Now()); c != nil {
 		return Cursor{Epoch: c.epoch, Offset: c.top}, nil
 	}
 	return Cursor{}, nil
@@ -196,17 +228,19 @@ func (m *Memory) Top(ctx context.Context, name string) (Cursor, error) {
 
 // Subscribe implements Backend; it takes effect immediately.
 func (m *Memory) Subscribe(ctx context.Context, name string) error {
-	m.mu.Lock()
-	m.subs[name] = true
-	m.mu.Unlock()
+	sh := m.shard(name)
+	sh.mu.Lock()
+	sh.subs[name] = true
+	sh.mu.Unlock()
 	return nil
 }
 
 // Unsubscribe implements Backend.
 func (m *Memory) Unsubscribe(ctx context.Context, name string) error {
-	m.mu.Lock()
-	delete(m.subs, name)
-	m.mu.Unlock()
+	sh := m.shard(name)
+	sh.mu.Lock()
+	delete(sh.subs, name)
+	sh.mu.Unlock()
 	return nil
 }
 
@@ -234,10 +268,13 @@ func (m *Memory) Run(ctx context.Context, h Handler) error {
 // sweep frees the memory of expired histories nobody has touched.
 func (m *Memory) sweep() {
 	now := m.cfg.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for name := range m.channels {
-		m.channel(name, now)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for name := range sh.channels {
+			sh.channel(name, now)
+		}
+		sh.mu.Unlock()
 	}
 }
 

@@ -100,9 +100,10 @@ func openMemory(t testing.TB, o backendOpts) *testBackend {
 		Backend: m,
 		pass:    clock.Advance,
 		subscribed: func(ch string) bool {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return m.subs[ch]
+			sh := m.shard(ch)
+			sh.mu.Lock()
+			defer sh.mu.Unlock()
+			return sh.subs[ch]
 		},
 	}
 }

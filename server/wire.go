@@ -99,7 +99,11 @@ func (s *Server) wire(ctx context.Context) error {
 		}
 	}
 	prefix := s.wireProvisioner(keys)
-	publish.New(s.hub, keys, publish.Config{ChannelPrefix: prefix, Presence: s.presence}, s.log).Register(s.mux)
+	pubCfg := publish.Config{ChannelPrefix: prefix, Presence: s.presence}
+	if s.redis == nil {
+		pubCfg.BatchWorkers = 1 // the memory hub: a publish has no round trip to overlap
+	}
+	publish.New(s.hub, keys, pubCfg, s.log).Register(s.mux)
 
 	// The Ably realtime protocol on "/", over the same hub as /realtime:
 	// only WebSocket upgrades; a plain GET / keeps the mux's 404.

@@ -26,10 +26,6 @@ const (
 	// MaxBatchPublishes bounds the events one request publishes: the sum
 	// over its specs of channels × messages.
 	MaxBatchPublishes = 1000
-	// batchWorkers bounds the channels published at once. Concurrent
-	// publishes share Redis round trips (the backend batches them); more
-	// would only queue.
-	batchWorkers = 32
 )
 
 // batchSpec is one BatchPublishSpec as sent: channels and messages may each
@@ -140,17 +136,15 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			res.MessageID, res.Serials = serials[0], serials
 		}
 	}
-	// A few workers take the channels in turn.
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(batchWorkers, len(order)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(order); i = int(next.Add(1)) - 1 {
-				publishChannel(order[i])
-			}
-		})
+	// A few workers take the channels in turn (Config.BatchWorkers); with
+	// one, the request's own goroutine publishes them all.
+	if h.cfg.BatchWorkers == 1 || len(order) == 1 {
+		for _, ch := range order {
+			publishChannel(ch)
+		}
+	} else {
+		h.publishConcurrently(order, publishChannel)
 	}
-	wg.Wait()
 	for i := range results {
 		for _, res := range results[i].Results {
 			if res.Error != nil {
@@ -165,6 +159,21 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeReply(w, r, http.StatusCreated, results, nil)
+}
+
+// publishConcurrently runs publish for every channel of order on
+// Config.BatchWorkers goroutines, which take the channels in turn.
+func (h *Handler) publishConcurrently(order []string, publish func(string)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(h.cfg.BatchWorkers, len(order)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(order); i = int(next.Add(1)) - 1 {
+				publish(order[i])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // decodeBatch reads and checks the request: every channel name and every

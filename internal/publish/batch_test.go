@@ -43,9 +43,19 @@ func (r *rig) historyOf(t *testing.T, channel string) []stored {
 	return out
 }
 
+// TestBatchPublish runs with the workers of a Redis node and with the one
+// worker of a memory node (Config.BatchWorkers): the results are the same.
 func TestBatchPublish(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, Config{})
+	for _, workers := range []int{0, 1} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			t.Parallel()
+			testBatchPublish(t, newRig(t, Config{BatchWorkers: workers}))
+		})
+	}
+}
+
+func testBatchPublish(t *testing.T, r *rig) {
 
 	// One spec: the same two messages to two channels.
 	var one batchResult

@@ -30,6 +30,13 @@ type Config struct {
 	// Presence is the presence registry GET …/presence[/history] read.
 	// Nil: both answer an empty list.
 	Presence presence.Registry
+	// BatchWorkers is how many channels of one batch publish (POST
+	// /messages) are published at once. Zero means DefaultBatchWorkers,
+	// for a backend with a round trip per publish (Redis: concurrent
+	// publishes share its round trips). On the in-process backend a publish
+	// takes microseconds and 1 is best: more workers only add goroutines
+	// that contend for the same cores.
+	BatchWorkers int
 }
 
 const (
@@ -48,6 +55,9 @@ const (
 	// 200 bytes each): 10,000 covers 80 publishes a second for the whole
 	// window, far beyond a clinic's integrator traffic.
 	DefaultIdempotencyEntries = 10_000
+	// DefaultBatchWorkers: concurrent publishes to Redis are grouped into
+	// one script call (hub/backend_redis_batch.go); more would only queue.
+	DefaultBatchWorkers = 32
 	// maxIDLen bounds a message id; ably-go's are about 14 characters.
 	maxIDLen = 256
 )
@@ -55,6 +65,9 @@ const (
 func (cfg Config) withDefaults() Config {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.BatchWorkers <= 0 {
+		cfg.BatchWorkers = DefaultBatchWorkers
 	}
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = DefaultMaxMessages
