@@ -25,9 +25,10 @@
 //     repairGroup.mu (startRepair), and nothing else of this package.
 //   - Hub.mu: the channel map and each channel's refs. A leaf.
 //   - repairGroup.mu: whether repairs stopped, and wg.Add. A leaf.
-//   - Memory.mu: the memory backend's histories and subscribed channels.
-//     Publish holds it while pushing to an eventQueue, so queue order is
-//     offset order: Memory.mu → eventQueue.mu.
+//   - memShard.mu (64 per memory backend, by channel name): that shard's
+//     histories and subscribed channels. Publish holds it while pushing to
+//     an eventQueue, so a channel's queue order is its offset order:
+//     memShard.mu → eventQueue.mu. Never two shards at once.
 //   - Redis.mu: the PubSub connection, its channel set and the pending
 //     Subscribe confirmations. A leaf, never held across I/O.
 //   - batcher.mu: the Redis backend's queue of publishes waiting for the
