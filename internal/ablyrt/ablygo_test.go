@@ -437,3 +437,41 @@ func TestAblyGoChannelNamesAndNamelessMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestAblyGoRecoverTakesOver: a second client that recovers a live
+// connection (RTN16) takes it over, and the first client, whose transport
+// was ended, cannot take it back with its now spent key: it gets a new
+// connection of its own, and the recovered one stays with the second
+// client and keeps working. Without that the two clients took the
+// connection from each other in turn.
+func TestAblyGoRecoverTakesOver(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, startHub(t), ablyrt.Config{})
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			first := realtime(t, n.port, f.binary, ably.WithKey(testKey))
+			waitState(t, first, ably.ConnectionStateConnected)
+			firstID := first.Connection.ID()
+			recoveryKey := first.Connection.CreateRecoveryKey()
+
+			second := realtime(t, n.port, f.binary, ably.WithKey(testKey), ably.WithRecover(recoveryKey))
+			waitState(t, second, ably.ConnectionStateConnected)
+			testutil.Equal(t, "the recovered connection id", firstID, second.Connection.ID())
+
+			testutil.Eventually(t, "the first client on a new connection", func() bool {
+				return first.Connection.State() == ably.ConnectionStateConnected && first.Connection.ID() != "" &&
+					first.Connection.ID() != firstID
+			})
+			testutil.Equal(t, "the second client still holds the recovered connection", firstID, second.Connection.ID())
+			ch := second.Channels.Get("session:recover-" + f.name)
+			if err := ch.Publish(ctx(t), "still-mine", "ok"); err != nil {
+				t.Fatalf("publish on the recovered connection: %v", err)
+			}
+			if st := second.Connection.State(); st != ably.ConnectionStateConnected {
+				t.Fatalf("the second client is %v after its publish, want connected", st)
+			}
+			testutil.Equal(t, "the second client's connection id after the publish", firstID, second.Connection.ID())
+		})
+	}
+}

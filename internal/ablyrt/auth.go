@@ -107,7 +107,15 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 		key = q.Get("recover")
 	}
 	if key != "" {
-		switch connID, code := c.resumable(key); code {
+		connID, code := c.resumable(key)
+		if code == 0 && c.s.superseded(connID, key) {
+			// A transport that another client's recover (or a later
+			// resume) took over: its key is spent, as on Ably, so two
+			// clients holding keys of one connection do not take it from
+			// each other in turn. This client gets a new connection.
+			code = ablyproto.CodeConnectionExpired
+		}
+		switch code {
 		case 0:
 			c.id, c.mayResend, c.resumed = connID, true, true
 		case ablyproto.CodeInvalidConnectionKey:
@@ -119,6 +127,9 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 	if c.id == "" {
 		c.id = newID()
 	}
+	// The key is made before the claim: from the moment this transport
+	// holds the id, a resume with any other key of it is superseded.
+	connKey := c.connectionKey()
 	if old := c.s.claimID(c); old != nil {
 		// The client left that transport: stop it, and let its last
 		// publish settle so a resend is answered from the store.
@@ -137,7 +148,7 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 		return false
 	}
 	c.claimPresence()
-	c.sendConnected(resumeErr)
+	c.sendConnected(resumeErr, connKey)
 	return true
 }
 
@@ -184,12 +195,12 @@ func (c *conn) keyMAC(connID, nonce string) ([]byte, bool) {
 // every CONNECTED, as the SDKs expect (RTN15e).
 func (c *conn) connectionKey() string {
 	nonce := newID()
+	c.keyNonce.Store(&nonce)
 	mac, _ := c.keyMAC(c.id, nonce)
 	return c.id + "!" + nonce + "-" + base64.RawURLEncoding.EncodeToString(mac)
 }
 
-func (c *conn) sendConnected(e *ablyproto.ErrorInfo) {
-	key := c.connectionKey()
+func (c *conn) sendConnected(e *ablyproto.ErrorInfo, key string) {
 	cfg := c.s.cfg
 	c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionConnected, ConnectionID: c.id, ConnectionKey: key, Error: e,
 		ConnectionDetails: &ablyproto.ConnectionDetails{
@@ -270,7 +281,7 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 	}
 	c.adopt(id)
 	failed := c.narrowChannels()
-	c.sendConnected(nil)
+	c.sendConnected(nil, c.connectionKey())
 	for _, name := range failed {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: errCapabilityNarrowed})
 	}

@@ -59,6 +59,10 @@ type conn struct {
 	lastKeep  atomic.Int64 // unix ns
 	endOnce   sync.Once
 	ending    atomic.Bool
+	// keyNonce is the nonce of the connectionKey this transport issued
+	// last (connectionKey): only that key resumes the connection while
+	// this transport holds it (Server.superseded).
+	keyNonce atomic.Pointer[string]
 }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
