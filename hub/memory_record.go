@@ -21,16 +21,20 @@ import (
 // uvarint-length-prefixed Type, Data, MsgID, ClientID, ConnectionID and
 // Headers. The channel, the epoch and the offset are the ring's.
 
-// encodeRecord returns ev as a record.
+// encodeRecord returns ev as a record, in one allocation of its size.
 func encodeRecord(ev *Event) []byte {
-	fields := [...]string{ev.Type, string(ev.Data), ev.MsgID, ev.ClientID, ev.ConnectionID, ev.Headers}
-	n := 8
-	for _, f := range fields {
+	origin := [...]string{ev.MsgID, ev.ClientID, ev.ConnectionID, ev.Headers}
+	n := 8 + uvarintLen(uint64(len(ev.Type))) + len(ev.Type) + uvarintLen(uint64(len(ev.Data))) + len(ev.Data)
+	for _, f := range origin {
 		n += uvarintLen(uint64(len(f))) + len(f)
 	}
 	b := make([]byte, 8, n)
 	binary.LittleEndian.PutUint64(b, uint64(ev.TS.UnixNano()))
-	for _, f := range fields {
+	b = binary.AppendUvarint(b, uint64(len(ev.Type)))
+	b = append(b, ev.Type...)
+	b = binary.AppendUvarint(b, uint64(len(ev.Data)))
+	b = append(b, ev.Data...)
+	for _, f := range origin {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}

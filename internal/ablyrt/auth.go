@@ -107,15 +107,7 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 		key = q.Get("recover")
 	}
 	if key != "" {
-		connID, code := c.resumable(key)
-		if code == 0 && c.s.superseded(connID, key) {
-			// A transport that another client's recover (or a later
-			// resume) took over: its key is spent, as on Ably, so two
-			// clients holding keys of one connection do not take it from
-			// each other in turn. This client gets a new connection.
-			code = ablyproto.CodeConnectionExpired
-		}
-		switch code {
+		switch connID, code := c.resumable(key); code {
 		case 0:
 			c.id, c.mayResend, c.resumed = connID, true, true
 		case ablyproto.CodeInvalidConnectionKey:
@@ -169,6 +161,12 @@ func (c *conn) resumable(key string) (connID string, code int) {
 	ctx, cancel := opContext()
 	defer cancel()
 	if alive, err := c.s.store.Alive(ctx, connID); err != nil || !alive {
+		return "", ablyproto.CodeConnectionExpired
+	}
+	if c.s.superseded(connID, nonce) {
+		// A key of a transport that another client's recover (or a later
+		// resume) took over is spent, as on Ably, so two clients holding
+		// keys of one connection do not take it from each other in turn.
 		return "", ablyproto.CodeConnectionExpired
 	}
 	return connID, 0

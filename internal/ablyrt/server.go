@@ -232,17 +232,15 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-// superseded reports whether key, a valid key of connection connID, was
-// issued to a transport of this node that a later one replaced while the
+// superseded reports whether the key with nonce, a valid key of
+// connection connID, was issued to a transport of this node that a later one replaced while the
 // later one is still open: the key's client was taken over (a recover by
 // another client, or its own resume it no longer knows of) and may not
 // take the connection back. A client that resumes with the key of the
 // open holder is the same client whose transport died unnoticed: allowed.
 // Only this node's holder is checked: a holder on another node is not
 // known here.
-func (s *Server) superseded(connID, key string) bool {
-	_, rest, _ := strings.Cut(key, "!")
-	nonce, _, _ := strings.Cut(rest, "-")
+func (s *Server) superseded(connID, nonce string) bool {
 	s.mu.Lock()
 	holder := s.byID[connID]
 	s.mu.Unlock()

@@ -136,15 +136,7 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 			res.MessageID, res.Serials = serials[0], serials
 		}
 	}
-	// A few workers take the channels in turn (Config.BatchWorkers); with
-	// one, the request's own goroutine publishes them all.
-	if h.cfg.BatchWorkers == 1 || len(order) == 1 {
-		for _, ch := range order {
-			publishChannel(ch)
-		}
-	} else {
-		h.publishConcurrently(order, publishChannel)
-	}
+	h.publishChannels(order, publishChannel)
 	for i := range results {
 		for _, res := range results[i].Results {
 			if res.Error != nil {
@@ -161,9 +153,16 @@ func (h *Handler) batchPublish(w http.ResponseWriter, r *http.Request) {
 	writeReply(w, r, http.StatusCreated, results, nil)
 }
 
-// publishConcurrently runs publish for every channel of order on
-// Config.BatchWorkers goroutines, which take the channels in turn.
-func (h *Handler) publishConcurrently(order []string, publish func(string)) {
+// publishChannels runs publish for every channel of order on
+// Config.BatchWorkers goroutines, which take the channels in turn; with
+// one worker (or one channel), on the request's own goroutine.
+func (h *Handler) publishChannels(order []string, publish func(string)) {
+	if h.cfg.BatchWorkers == 1 || len(order) == 1 {
+		for _, ch := range order {
+			publish(ch)
+		}
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(h.cfg.BatchWorkers, len(order)) {
