@@ -44,6 +44,13 @@ type conn struct {
 	// until then can a MESSAGE be a resend of one answered earlier. A new
 	// connection's id is fresh, so the store holds nothing for it.
 	mayResend bool
+	// answered (reader) is the highest msgSerial this transport has
+	// answered, -1 before the first. The SDKs may send one serial twice
+	// on one transport (ably-go: a message flushed from a channel queue
+	// on CONNECTED, then resent by resendAcks after the resume); the copy
+	// gets no second answer, since ably-go panics on an ACK with nothing
+	// pending ("never ACK a serial twice", ABLY-PROTOCOL.md).
+	answered int64
 	// resumed (reader, set once) says this transport resumed an existing
 	// connection; presenceLost that the connection's presence members
 	// were removed while it was gone, so no ATTACHED on this transport
@@ -66,7 +73,7 @@ type conn struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
-	return &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), started: time.Now()}
+	return &conn{s: s, ws: ws, done: make(chan struct{}), channels: make(map[string]*channelState), started: time.Now(), answered: -1}
 }
 
 // serve checks the query and credentials, sends CONNECTED, then reads

@@ -35,8 +35,14 @@ func (c *conn) publish(pm *ablyproto.ProtocolMessage) {
 // once runs do for the client ProtocolMessage numbered serial and answers
 // it (ACK or NACK) — unless serial was answered on this connection
 // already (a resend after a resume), which gets the same answer again
-// without running do. MESSAGE and PRESENCE share it.
+// without running do. A serial this transport has answered already gets
+// no answer at all: its first copy's answer is the one the SDK counts.
+// MESSAGE and PRESENCE share it.
 func (c *conn) once(serial int64, do func() Outcome) {
+	if serial <= c.answered {
+		return
+	}
+	c.answered = serial
 	ctx, cancel := opContext()
 	defer cancel()
 	if c.mayResend {
