@@ -38,9 +38,9 @@ var allowed = map[string][]string{
 	"internal/fanout":        {"protocol", "ablyproto", "internal/auth"},
 
 	// Features over the hub.
-	"internal/realtime":   {"hub", "protocol", "presence", "internal/auth", "internal/httpx"},
+	"internal/realtime":   {"hub", "protocol", "presence", "internal/auth", "internal/backoff", "internal/httpx"},
 	"internal/publish":    {"hub", "presence", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
-	"internal/ablyrt":     {"hub", "presence", "ablyproto", "internal/session", "internal/auth", "internal/httpx"},
+	"internal/ablyrt":     {"hub", "presence", "ablyproto", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},
 	"internal/capture":    {"hub", "internal/session", "internal/blob", "internal/auth", "internal/httpx"},
 	"internal/commit":     {"hub", "internal/session", "internal/blob", "internal/alex", "internal/auth", "internal/httpx"},
 	"internal/ablybridge": {"hub", "internal/session", "internal/auth", "internal/backoff", "internal/httpx"},

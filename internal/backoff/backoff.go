@@ -47,3 +47,15 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Spread returns a random duration in (3d/4, d]. A per-socket timer armed
+// with it (heartbeats, pings) drifts apart from the timers of sockets that
+// connected in the same burst, so their work does not arrive in bursts of
+// its own; the upper bound is kept, so a deadline it serves still holds.
+func Spread(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	q := d / 4
+	return d - rand.N(q)
+}

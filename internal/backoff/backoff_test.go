@@ -48,3 +48,21 @@ func TestSleepStopsWithContext(t *testing.T) {
 		t.Fatal("Sleep of 1ms did not report a full wait")
 	}
 }
+
+func TestSpread(t *testing.T) {
+	const d = 8 * time.Second
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		got := Spread(d)
+		if got <= 6*time.Second || got > d {
+			t.Fatalf("Spread(%v) = %v, want in (6s, 8s]", d, got)
+		}
+		seen[got] = true
+	}
+	if len(seen) < 900 {
+		t.Fatalf("Spread gave %d distinct values in 1000 calls: not spread", len(seen))
+	}
+	if got := Spread(0); got != 0 {
+		t.Fatalf("Spread(0) = %v", got)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/handoff-health/handoff/internal/backoff"
 )
 
 // sendQueue holds the encoded frames waiting for one socket's writer.
@@ -174,6 +176,6 @@ func (c *conn) ping() {
 // whichever timer is current.
 func (c *conn) scheduleHeartbeat() {
 	if !c.closing.Load() {
-		c.heartbeat.Store(time.AfterFunc(c.s.cfg.HeartbeatInterval, c.ping))
+		c.heartbeat.Store(time.AfterFunc(backoff.Spread(c.s.cfg.HeartbeatInterval), c.ping))
 	}
 }
