@@ -57,9 +57,12 @@ func (fc *frameCache) message(f ablyproto.Format, ev hub.Event, name string) ([]
 		c.origin == ev.Origin && c.ts.Equal(ev.TS) {
 		return c.b, nil
 	}
-	b, err := ablyproto.Encode(f, messageFrame(ev, name))
-	if err != nil {
-		return nil, err
+	b, ok := ablyproto.EncodeEventFrame(f, name, ev.ID, ev.ID, ev.Type, ev.Data, ev.TS, ablyproto.Origin(ev.Origin))
+	if !ok {
+		var err error
+		if b, err = ablyproto.Encode(f, messageFrame(ev, name)); err != nil {
+			return nil, err
+		}
 	}
 	slot.Store(&cachedFrame{format: f, channel: ev.Channel, name: name, id: ev.ID, origin: ev.Origin, ts: ev.TS, b: b})
 	return b, nil
