@@ -15,13 +15,26 @@ import (
 // whose data is the bench's object: the same ablyproto mapping and codec.
 func messageFrame(t *testing.T, f ablyproto.Format, serial string, data string) []byte {
 	t.Helper()
-	m := ablyproto.EventMessage(serial, "bench", json.RawMessage(data), time.UnixMilli(1753000000123), ablyproto.Origin{}).Realtime()
+	return messageFrames(t, f, serial, data)[0]
+}
+
+// messageFrames is one event's MESSAGE frame as each of handoff's
+// encoders writes it: ablyproto.EncodeEventFrame (what ablyrt sends for
+// such an event) and ablyproto.Encode (its fallback).
+func messageFrames(t *testing.T, f ablyproto.Format, serial string, data string) [][]byte {
+	t.Helper()
+	ts := time.UnixMilli(1753000000123)
+	fast, ok := ablyproto.EncodeEventFrame(f, "session:c1", serial, serial, "bench", json.RawMessage(data), ts, ablyproto.Origin{})
+	if !ok {
+		t.Fatalf("EncodeEventFrame declined %s", data)
+	}
+	m := ablyproto.EventMessage(serial, "bench", json.RawMessage(data), ts, ablyproto.Origin{}).Realtime()
 	b, err := ablyproto.Encode(f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "session:c1",
 		ChannelSerial: serial, Messages: []ablyproto.RealtimeMessage{m}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return [][]byte{fast, b}
 }
 
 func frame(t *testing.T, f ablyproto.Format, pm *ablyproto.ProtocolMessage) []byte {
@@ -182,18 +195,19 @@ func TestAblyMessageFastAgreesWithDecode(t *testing.T) {
 				`{"t":1753000000123456789,"r":1753000000123499999,"s":"3.1234"}`,
 				`{"t":4000000000,"r":4500000000,"s":"0.2","p":"` + pad + `"}`,
 			} {
-				b := messageFrame(t, f, "k3j5x0a2b9qzm-42", data)
-				off, sched, start, ok := ablyMessageFast(f, b)
-				if !ok {
-					t.Fatalf("fast path declined %q", b)
-				}
-				pm, err := ablyproto.Decode(f, b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				o2, s2, r2, ok2 := parseAblyMessage(&pm.Messages[0])
-				if !ok2 || off != o2 || sched != s2 || start != r2 || off != 42 {
-					t.Fatalf("fast %d %d %d, decode %d %d %d %t", off, sched, start, o2, s2, r2, ok2)
+				for _, b := range messageFrames(t, f, "k3j5x0a2b9qzm-42", data) {
+					off, sched, start, ok := ablyMessageFast(f, b)
+					if !ok {
+						t.Fatalf("fast path declined %q", b)
+					}
+					pm, err := ablyproto.Decode(f, b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					o2, s2, r2, ok2 := parseAblyMessage(&pm.Messages[0])
+					if !ok2 || off != o2 || sched != s2 || start != r2 || off != 42 {
+						t.Fatalf("fast %d %d %d, decode %d %d %d %t", off, sched, start, o2, s2, r2, ok2)
+					}
 				}
 			}
 			two := frame(t, f, &ablyproto.ProtocolMessage{Action: ablyproto.ActionMessage, Channel: "c", Messages: []ablyproto.RealtimeMessage{
