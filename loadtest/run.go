@@ -96,11 +96,27 @@ func openTarget(ctx context.Context, cfg Config, largest int) (*target, error) {
 	}
 	base := strings.TrimRight(cfg.Target, "/")
 	hc := &http.Client{Timeout: cfg.RequestTimeout}
-	if err := call(ctx, hc, "healthz", http.MethodGet, base+"/healthz", "", nil, http.StatusOK, nil); err != nil {
-		return nil, fmt.Errorf("target %s is not answering /healthz: %w", base, err)
+	// A few tries: behind a load balancer one answer can come from a node
+	// that is going away (a rolling restart, the chaos suite's kill -9),
+	// while the others serve. A target that never answers still fails.
+	var err error
+	for attempt := 1; attempt <= healthzAttempts; attempt++ {
+		if err = call(ctx, hc, "healthz", http.MethodGet, base+"/healthz", "", nil, http.StatusOK, nil); err == nil {
+			return &target{url: base, secret: cfg.JWTSecret, stop: func() {}}, nil
+		}
+		if attempt < healthzAttempts {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("target %s is not answering /healthz: %w", base, err)
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
 	}
-	return &target{url: base, secret: cfg.JWTSecret, stop: func() {}}, nil
+	return nil, fmt.Errorf("target %s is not answering /healthz (%d tries): %w", base, healthzAttempts, err)
 }
+
+// healthzAttempts is how many times the start checks the target.
+const healthzAttempts = 4
 
 // connStats sums the desktops' socket counters.
 type connStats struct{ reconnects, resyncs, unplanned int }

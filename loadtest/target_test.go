@@ -3,8 +3,12 @@ package loadtest
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +100,38 @@ func TestRunTargetDown(t *testing.T) {
 	_, err = Run(context.Background(), Config{Target: "http://" + addr, GPs: 1, Images: 1, ImageBytes: 1000, RequestTimeout: 2 * time.Second})
 	if err == nil {
 		t.Fatal("Run against a closed port succeeded")
+	}
+}
+
+// TestOpenTargetRetriesHealthz: a /healthz answer lost once (a node behind
+// the balancer going away) is tried again; a target that never answers
+// fails with the reason.
+func TestOpenTargetRetriesHealthz(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			// The first answer is lost: the connection is cut.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	if _, err := openTarget(context.Background(), Config{Target: srv.URL, RequestTimeout: 2 * time.Second}, 0); err != nil {
+		t.Fatalf("a healthz lost once: %v", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("healthz called %d times, want 2", n)
+	}
+
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	_, err := openTarget(context.Background(), Config{Target: deadURL, RequestTimeout: time.Second}, 0)
+	if err == nil || !strings.Contains(err.Error(), "is not answering /healthz (4 tries)") {
+		t.Fatalf("a dead target: want the healthz error, got %v", err)
 	}
 }
