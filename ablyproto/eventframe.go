@@ -14,7 +14,7 @@ import (
 // written directly, field by field, in the order and with the omissions
 // Encode uses, so it decodes to exactly what Encode's frame decodes to. It
 // is the fan-out's per-event encode: Encode goes through reflection (and,
-// in msgpack, through a JSON round trip of the data), 5–9 µs and 9–39
+// in msgpack, through a JSON round trip of the data), 3–9 µs and 9–39
 // allocations for a small event, where this is one allocation. ok is false
 // for what it does not cover — an event with extras.headers, data that is
 // not valid UTF-8, a timestamp before 1970 — and the caller then uses
