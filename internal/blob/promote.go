@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,18 +30,25 @@ type Promoted struct {
 // Expect.MaxPixels.
 var ErrTooManyPixels = errors.New("blob: image has too many pixels")
 
-// Promote copies the upload at uploadKey to storedKey, checking on the way the
-// very bytes it copies: the size, the magic bytes and the header (ParseImage)
-// against want, while hashing them. Reading once and storing what was read
-// means the stored object is exactly what was checked, even if a still-valid
-// upload URL rewrites uploadKey meanwhile; no URL can write storedKey.
+// Promote makes the upload at uploadKey the object at storedKey and checks
+// the stored bytes: the size, the magic bytes and the header (ParseImage)
+// against want, while hashing them. The store copies (S3, server-side) or
+// moves (Local, a rename) the object without its bytes passing through the
+// server (Store.CopyUpload); only then are the bytes read, from storedKey,
+// which no URL can write. So the hash and checks are of exactly what is
+// stored, even if a still-valid upload URL rewrites uploadKey meanwhile.
+//
+// An upload that is gone while storedKey holds an object is an earlier
+// Promote's move whose register did not finish (a store fault after it):
+// that stored object is checked again, so the phone's retry of register
+// works after a move as it does after a copy.
 //
 // It neither deletes the upload (the caller does, whatever the outcome) nor
 // registers anything. Errors: ErrNotFound (no upload), ErrSize, ErrInvalidImage
 // (not the expected type, or a header that does not parse), ErrTooManyPixels;
-// anything else is a store fault. On a refusal met before writing, nothing is
-// written; a refusal met after (the upload grew past its size while being
-// read) leaves the stored copy, unregistered, for the session's sweep.
+// anything else is a store fault. A refusal leaves nothing at storedKey: a
+// size that differs from want before the copy is refused without copying, and
+// a stored object refused after it is deleted.
 func Promote(ctx context.Context, s Store, uploadKey, storedKey string, want Expect) (Promoted, error) {
 	if err := checkUploadKey(uploadKey); err != nil {
 		return Promoted{}, err
@@ -50,15 +56,42 @@ func Promote(ctx context.Context, s Store, uploadKey, storedKey string, want Exp
 	if err := checkStoredKey(storedKey); err != nil {
 		return Promoted{}, err
 	}
-	// Stat first: a wrong size is refused without reading the object.
+	// Stat first: a wrong size is refused without copying the object.
 	info, err := s.Stat(ctx, uploadKey)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Moved by an earlier Promote whose register did not finish?
+		if _, serr := s.Stat(ctx, storedKey); serr != nil {
+			return Promoted{}, err
+		}
+	case err != nil:
 		return Promoted{}, err
-	}
-	if info.Size != want.Size {
+	case info.Size != want.Size:
 		return Promoted{}, fmt.Errorf("%w: %d bytes, signed for %d", ErrSize, info.Size, want.Size)
+	default:
+		if err := s.CopyUpload(ctx, uploadKey, storedKey, want.ContentType); err != nil {
+			return Promoted{}, err
+		}
 	}
-	rc, err := s.Open(ctx, uploadKey)
+	got, err := check(ctx, s, storedKey, want)
+	if err != nil && refused(err) {
+		if derr := s.Delete(ctx, storedKey); derr != nil {
+			return Promoted{}, fmt.Errorf("%w, and the stored object was not deleted: %w", err, derr)
+		}
+	}
+	return got, err
+}
+
+// refused reports whether err is Promote's verdict on the bytes rather than
+// a store fault.
+func refused(err error) bool {
+	return errors.Is(err, ErrSize) || errors.Is(err, ErrInvalidImage) || errors.Is(err, ErrTooManyPixels)
+}
+
+// check reads the object at key once: exactly want.Size bytes, a header that
+// parses and matches want, hashed as they are read.
+func check(ctx context.Context, s Store, key string, want Expect) (Promoted, error) {
+	rc, err := s.Open(ctx, key)
 	if err != nil {
 		return Promoted{}, err
 	}
@@ -67,19 +100,23 @@ func Promote(ctx context.Context, s Store, uploadKey, storedKey string, want Exp
 	if _, err := io.ReadFull(rc, head); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return Promoted{}, fmt.Errorf("%w: shorter than %d bytes", ErrSize, want.Size)
 	} else if err != nil {
-		return Promoted{}, fmt.Errorf("blob: read upload: %w", err)
+		return Promoted{}, fmt.Errorf("blob: read stored object: %w", err)
 	}
 	hdr, err := checkHeader(head, want)
 	if err != nil {
 		return Promoted{}, err
 	}
 	h := sha256.New()
-	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), io.LimitReader(rc, want.Size-int64(len(head)))), h)
-	if err := s.Put(ctx, storedKey, body, want.Size, want.ContentType); err != nil {
-		return Promoted{}, err
+	h.Write(head)
+	n, err := io.Copy(h, io.LimitReader(rc, want.Size-int64(len(head))))
+	if err != nil {
+		return Promoted{}, fmt.Errorf("blob: read stored object: %w", err)
 	}
-	// The copy holds want.Size bytes; one more in the upload means it changed
-	// size since Stat (another upload URL), and what was stored is cut short.
+	// The upload may have been replaced between Stat and the copy (another
+	// upload URL); the stored bytes are what count.
+	if int64(len(head))+n != want.Size {
+		return Promoted{}, fmt.Errorf("%w: shorter than %d bytes", ErrSize, want.Size)
+	}
 	if extraByte(rc) {
 		return Promoted{}, fmt.Errorf("%w: longer than %d bytes", ErrSize, want.Size)
 	}

@@ -47,6 +47,14 @@ type Store interface {
 	// all: if r yields fewer or more than size bytes, the error wraps ErrSize and
 	// none of r's bytes stay stored under key.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	// CopyUpload makes storedKey hold, with contentType, the object uploadKey
+	// holds now, without its bytes passing through the server; ErrNotFound if
+	// there is none. uploadKey must be an upload key and storedKey a stored key
+	// (ErrInvalidKey otherwise). The object appears at storedKey whole or not at
+	// all, and is durable when CopyUpload returns. Local moves the file (the
+	// upload is gone after it); S3 copies it server-side (CopyObject; the upload
+	// stays until deleted). Promote uses it, then checks what was stored.
+	CopyUpload(ctx context.Context, uploadKey, storedKey, contentType string) error
 	// Delete removes one object; a missing object is not an error, so retries and
 	// sweeps are idempotent.
 	Delete(ctx context.Context, key string) error

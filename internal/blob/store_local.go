@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -168,6 +169,62 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, size int64, cont
 		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
 	}
 	return l.write(key, contentType, size, &exactReader{r: r, want: size})
+}
+
+// CopyUpload moves the upload's file to the stored key: a rename within the
+// store's directory, so nothing is read or written but directory entries. The
+// upload was written whole and fsynced before it became visible (write), and no
+// writer holds it open (an upload in flight writes a temp file), so the moved
+// file is complete and stays as it is. The stored key's sidecar is written
+// first, so the object is never visible without its content type, and the
+// directory is synced before returning. Across filesystems (a store directory
+// whose "uploads" is a separate mount) it falls back to copying the bytes.
+func (l *Local) CopyUpload(_ context.Context, uploadKey, storedKey, contentType string) error {
+	if err := checkUploadKey(uploadKey); err != nil {
+		return err
+	}
+	if err := checkStoredKey(storedKey); err != nil {
+		return err
+	}
+	if !validContentType(contentType) {
+		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
+	}
+	src, dst := l.path(uploadKey), l.path(storedKey)
+	fi, err := os.Lstat(src)
+	if err != nil || !fi.Mode().IsRegular() {
+		return notFound(uploadKey, err)
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("blob: create session directory: %w", err)
+	}
+	meta, _ := json.Marshal(localMeta{ContentType: contentType})
+	if err := writeFileAtomic(metaPath(dst), meta); err != nil {
+		return err
+	}
+	err = os.Rename(src, dst)
+	var linkErr *os.LinkError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return notFound(uploadKey, err) // deleted or moved since the Lstat
+	case errors.As(err, &linkErr) && errors.Is(linkErr.Err, syscall.EXDEV):
+		return l.copyFile(src, storedKey, contentType, fi.Size())
+	case err != nil:
+		return fmt.Errorf("blob: move upload: %w", err)
+	}
+	_ = removeIfExists(metaPath(src)) // the upload's sidecar; the session sweep takes any left
+	return syncDir(dir)
+}
+
+// copyFile is CopyUpload's fallback across filesystems: the bytes through a
+// temp file, as Put writes them.
+func (l *Local) copyFile(src, storedKey, contentType string, size int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return notFound(storedKey, err)
+	}
+	defer f.Close()
+	return l.write(storedKey, contentType, size, &exactReader{r: f, want: size})
 }
 
 // Delete removes the object before its sidecar, so Stat reports it gone as soon as

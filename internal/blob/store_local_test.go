@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -168,6 +169,46 @@ func TestLocalOverwriteKeepsLatest(t *testing.T) {
 	}
 	testutil.Equal(t, "Stat", Info{int64(len(png)), "image/png"}, info)
 	assertNoFiles(t, l.dir, key)
+}
+
+// TestLocalCopyUploadMoves checks the local store's CopyUpload is a move:
+// the stored key holds the upload's file and its sidecar, and the upload,
+// its sidecar and no temp file are left.
+func TestLocalCopyUploadMoves(t *testing.T) {
+	t.Parallel()
+	l, _ := newLocalServer(t, nil)
+	ctx := context.Background()
+	up, key := UploadKey("s", "i"), Key("s", "i")
+	body := testutil.JPEGPrefixed(50, 0)
+	put(t, l, up, body)
+	before, err := os.Stat(l.path(up))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CopyUpload(ctx, up, key, TypeJPEG); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(l.path(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Error("the stored key is not the upload's file: CopyUpload copied instead of moving")
+	}
+	if _, err := l.Stat(ctx, up); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Stat of the moved upload: %v; want ErrNotFound", err)
+	}
+	testutil.Equal(t, "stored", Info{int64(len(body)), TypeJPEG}, mustStat(t, l, key))
+	assertNoFiles(t, l.dir, key)
+}
+
+func mustStat(t *testing.T, s Store, key string) Info {
+	t.Helper()
+	info, err := s.Stat(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Stat %s: %v", key, err)
+	}
+	return info
 }
 
 // TestLocalSecret checks that URLs survive a restart only when the secret is kept.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -234,6 +236,43 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 		return fmt.Errorf("blob: s3 put %s: %w: more than %d bytes", key, ErrSize, size)
 	}
 	return nil
+}
+
+// CopyUpload copies the upload to the stored key inside the store
+// (CopyObject), with contentType replacing whatever metadata the upload
+// carried. A single CopyObject is atomic on S3 and durable when it answers.
+func (s *S3) CopyUpload(ctx context.Context, uploadKey, storedKey, contentType string) error {
+	if err := checkUploadKey(uploadKey); err != nil {
+		return err
+	}
+	if err := checkStoredKey(storedKey); err != nil {
+		return err
+	}
+	if !validContentType(contentType) {
+		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
+	}
+	// Keys are CheckKey's safe characters; the source is still escaped as
+	// the API requires ("bucket/key", URL-encoded).
+	_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(storedKey),
+		CopySource:        aws.String(url.PathEscape(s.bucket) + "/" + escapeKey(uploadKey)),
+		ContentType:       aws.String(contentType),
+		MetadataDirective: types.MetadataDirectiveReplace,
+	})
+	if err != nil {
+		return s3Error("copy", uploadKey, err)
+	}
+	return nil
+}
+
+// escapeKey URL-encodes each segment of a key, keeping its slashes.
+func escapeKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
 }
 
 // Delete removes one object; S3 itself answers success for a missing key.

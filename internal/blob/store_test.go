@@ -71,6 +71,7 @@ func TestStoreContract(t *testing.T) {
 			t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, impl.name, newStore) })
 			t.Run("delete", func(t *testing.T) { t.Parallel(); testDelete(t, newStore(t, nil)) })
 			t.Run("put", func(t *testing.T) { t.Parallel(); testPut(t, newStore(t, nil)) })
+			t.Run("copy upload", func(t *testing.T) { t.Parallel(); testCopyUpload(t, newStore(t, nil)) })
 			t.Run("promote", func(t *testing.T) { t.Parallel(); testPromote(t, newStore) })
 			t.Run("invalid input", func(t *testing.T) { t.Parallel(); testInvalidInput(t, newStore(t, nil)) })
 		})
@@ -287,6 +288,43 @@ func testPut(t *testing.T, s Store) {
 	assertNoObjects(t, s, UploadKey("s", "i"), Key("s", "ct"))
 }
 
+func testCopyUpload(t *testing.T, s Store) {
+	ctx := context.Background()
+	body := testutil.PNG(t, 4)
+	up, key := UploadKey("s", "i"), Key("s", "i")
+	upload(t, presign(t, s, up, TypePNG, int64(len(body))), body)
+	if err := s.CopyUpload(ctx, up, key, TypePNG); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(ctx, key)
+	testutil.Check(t, "Stat error", nil, err, cmpopts.EquateErrors())
+	testutil.Check(t, "Stat", Info{Size: int64(len(body)), ContentType: TypePNG}, info)
+	testutil.Check(t, "stored bytes", string(body), string(readObject(t, s, key)))
+	// A copy over an existing stored object replaces it whole.
+	other := testutil.JPEG(t, 3)
+	upload(t, presign(t, s, up, TypeJPEG, int64(len(other))), other)
+	if err := s.CopyUpload(ctx, up, key, TypeJPEG); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Check(t, "replaced bytes", string(other), string(readObject(t, s, key)))
+	info, _ = s.Stat(ctx, key)
+	testutil.Check(t, "replaced content type", TypeJPEG, info.ContentType)
+
+	if err := s.CopyUpload(ctx, UploadKey("s", "none"), Key("s", "none"), TypePNG); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CopyUpload of no upload: %v; want ErrNotFound", err)
+	}
+	assertNoObjects(t, s, Key("s", "none"))
+	for _, k := range [][2]string{{Key("s", "i"), Key("s", "j")}, {UploadKey("s", "i"), UploadKey("s", "j")}, {"uploads/../x", Key("s", "j")}} {
+		if err := s.CopyUpload(ctx, k[0], k[1], TypePNG); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("CopyUpload(%s, %s): %v; want ErrInvalidKey", k[0], k[1], err)
+		}
+	}
+	if err := s.CopyUpload(ctx, up, Key("s", "ct"), "image/png\r\nX: 1"); !errors.Is(err, ErrInvalidUpload) {
+		t.Errorf("CopyUpload with a bad content type: %v; want ErrInvalidUpload", err)
+	}
+	assertNoObjects(t, s, Key("s", "j"), UploadKey("s", "j"), Key("s", "ct"))
+}
+
 // testPromote is the reproduction at the store level: what register
 // stored is what it checked, whatever the still-valid upload URL writes next.
 func testPromote(t *testing.T, newStore newStoreFunc) {
@@ -342,6 +380,43 @@ func testPromote(t *testing.T, newStore newStoreFunc) {
 			}
 			if _, err := Promote(ctx, s, up, stored, tc.want); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Promote: %v; want %v", err, tc.wantErr)
+			}
+			assertNoObjects(t, s, stored)
+		})
+	}
+	// A register that moved the upload (Local) and then failed is retried:
+	// the upload is gone, the stored object is checked again.
+	t.Run("retry after the upload was moved", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, nil)
+		up, stored := UploadKey("s", "i"), Key("s", "i")
+		upload(t, presign(t, s, up, TypeJPEG, size), jpg)
+		if err := s.CopyUpload(ctx, up, stored, TypeJPEG); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, up); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Promote(ctx, s, up, stored, jpegWant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Check(t, "SHA256", Hash(jpg), got.SHA256)
+	})
+	// What is checked is the stored bytes, not the upload's Stat: a stored
+	// object of another size (an upload replaced between the Stat and the
+	// copy looks the same) is refused and deleted.
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"stored shorter than signed", jpg[:len(jpg)-1]}, {"stored longer than signed", append(append([]byte{}, jpg...), 0)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t, nil)
+			stored := Key("s", "i")
+			store(t, s, stored, tc.body)
+			if _, err := Promote(ctx, s, UploadKey("s", "i"), stored, jpegWant); !errors.Is(err, ErrSize) {
+				t.Fatalf("Promote: %v; want ErrSize", err)
 			}
 			assertNoObjects(t, s, stored)
 		})

@@ -214,9 +214,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 // addImage verifies the upload and stores the image; an image registered
 // before is returned as is (added false), without checking again.
 //
-// The upload is copied to the image's stored key while it is checked and
-// hashed (blob.Promote), then deleted: from then on no upload URL can change
-// what the image is, and commit files only bytes with the recorded hash.
+// The upload is moved (local store) or copied inside the store (S3) to the
+// image's stored key, and the stored bytes are checked and hashed there
+// (blob.Promote); the upload is then deleted. From then on no upload URL can
+// change what the image is, and commit files only bytes with the recorded hash.
 func (a *API) addImage(r *http.Request, s session.Session, req registerRequest) (session.Image, bool, error) {
 	if img, ok := s.Image(req.ImageID); ok {
 		return img, false, nil
@@ -258,10 +259,10 @@ func (a *API) addImage(r *http.Request, s session.Session, req registerRequest) 
 var errUploadMissing = httpx.Errorf(http.StatusUnprocessableEntity, "upload_missing",
 	"no uploaded object for this imageId; ask for an upload URL and upload first")
 
-// promote copies the upload to the stored key, checking what it copies
-// against what was signed: the size, the magic bytes and a header that
-// parses, of no more than MaxImagePixels. A refused upload is deleted, so
-// nothing unverified stays in the store.
+// promote makes the upload the stored object and checks it against what was
+// signed: the size, the magic bytes and a header that parses, of no more than
+// MaxImagePixels. A refused upload is deleted (Promote deletes a refused
+// stored object), so nothing unverified stays in the store.
 func (a *API) promote(ctx context.Context, sessionID, uploadKey, storedKey string, p session.PendingUpload) (blob.Promoted, error) {
 	checked, err := blob.Promote(ctx, a.blobs, uploadKey, storedKey,
 		blob.Expect{ContentType: p.ContentType, Size: p.Size, MaxPixels: a.cfg.MaxImagePixels})
