@@ -4,13 +4,18 @@
 # (/realtime), the Ably socket at / in JSON, and in msgpack (issue 11,
 # item 7). Publishes are the same HTTP POST /channels/{ch}/messages in
 # every run, so only the subscriber transport differs. The transports
-# alternate, RUNS times, so slow drift on a shared machine hits all three.
+# alternate, RUNS times, so slow drift on a shared machine hits all three,
+# and the order rotates by one each run (native json msgpack, then json
+# msgpack native, ...): a run's place in the triple (the one after a server
+# stopped, the last before the next) falls on every transport alike. With
+# RUNS a multiple of 3, each transport runs in each place equally often.
 #
 #   scripts/bench-ably.sh                                  # case B, twice each
 #   SOCKETS=1000 CHANNELS=100 RATE=1000 RUNS=1 scripts/bench-ably.sh
 #
 # Environment (defaults in brackets):
-#   RUNS [2]  TRANSPORTS [native ably-json ably-msgpack]
+#   RUNS [2]  TRANSPORTS [native ably-json ably-msgpack] (the first run's order)
+#   ROTATE [1] rotate the order each run; 0: the same order every run
 #   SOCKETS [2000]  CHANNELS [200]  RATE [2000] msgs/s (× SOCKETS/CHANNELS deliveries each)
 #   PUBLISHERS [32]  WARMUP [3s]  DURATION [20s]
 #   IDLE [1] also run `bench idle` (SOCKETS sockets, HOLD) per transport and run
@@ -24,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-2}
 TRANSPORTS=${TRANSPORTS:-native ably-json ably-msgpack}
+ROTATE=${ROTATE:-1}
 SOCKETS=${SOCKETS:-2000}
 CHANNELS=${CHANNELS:-200}
 RATE=${RATE:-2000}
@@ -72,8 +78,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log_machine
 : >"$WORK/results.txt"
 
+read -r -a order <<<"$TRANSPORTS"
 for run in $(seq 1 "$RUNS"); do
-	for tr in $TRANSPORTS; do
+	for tr in "${order[@]}"; do
 		# shellcheck disable=SC2046
 		flags=($(transport_flags "$tr"))
 		label="$tr-run$run"
@@ -89,6 +96,7 @@ for run in $(seq 1 "$RUNS"); do
 			stop_server
 		fi
 	done
+	if [[ $ROTATE == 1 ]]; then order=("${order[@]:1}" "${order[0]}"); fi
 done
 
 # One row per run. CPU-s per 100k deliveries is the server's cores over
@@ -107,4 +115,28 @@ $3 == "fanout" { d = field("deliveries_per_s"); c = field("server_cores")
 	rss = field("rss_mib"); kib = (rss > 0) ? sprintf("%.1f", rss * 1024 / field("sockets")) : "-"
 	printf f, $1, field("loadavg"), field("msgs_per_s"), d, field("p50_ms"), field("p99_ms"), c, cpu, kib, field("gen_cores"), field("lost"), field("errors"), field("ok"); next }
 { print "  " $0 }
+' "$WORK/results.txt"
+
+# Medians per transport over its fanout runs, and each against native's.
+echo
+echo "== medians per transport (fanout runs) =="
+awk '
+function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
+function median(list,   a, n, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+$3 == "fanout" { tr = $1; sub(/-run[0-9]+$/, "", tr); d = field("deliveries_per_s"); c = field("server_cores")
+	if (!(tr in p99)) order[++n] = tr
+	p99[tr] = p99[tr] " " field("p99_ms")
+	if (d > 0 && c >= 0) cpu[tr] = cpu[tr] " " c / d * 100000 }
+END {
+	printf "%-14s %5s %12s %10s %14s %10s\n", "transport", "runs", "p99 ms", "vs native", "CPU-s/100k", "vs native"
+	for (i = 1; i <= n; i++) { tr = order[i]; mp[tr] = median(p99[tr]); mc[tr] = median(cpu[tr]) }
+	for (i = 1; i <= n; i++) { tr = order[i]; runs = split(p99[tr], x, " ")
+		rp = ("native" in mp && mp["native"] > 0) ? sprintf("%+.1f%%", (mp[tr] / mp["native"] - 1) * 100) : "-"
+		rc = ("native" in mc && mc["native"] > 0) ? sprintf("%+.1f%%", (mc[tr] / mc["native"] - 1) * 100) : "-"
+		printf "%-14s %5d %12.2f %10s %14.2f %10s\n", tr, runs, mp[tr], rp, mc[tr], rc }
+}
 ' "$WORK/results.txt"
