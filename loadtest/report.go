@@ -92,6 +92,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w, "  registerToDesktop: phone's register reply (201) → image.added at the desktop (0 when the event came first);")
 	fmt.Fprintln(w, "  registerSentToDesktop: phone sends register → image.added at the desktop (includes the phone's round trip)")
+	fmt.Fprintln(w, "  publishToDesktop / publishToReply: the server publishing image.added (its timestamp) → the desktop has it /")
+	fmt.Fprintln(w, "    → the phone has the register reply, written just after; both cross the same CPUs and scheduler")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tstep\tcount\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
 	for _, s := range allSteps {

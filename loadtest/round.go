@@ -37,6 +37,9 @@ type round struct {
 	subscribed bool
 	ids        map[string]bool      // event ids (cursors) seen
 	got        map[string]time.Time // logical key → arrival
+	// published is each image.added's own timestamp (the server's clock
+	// when it published), by image id.
+	published  map[string]time.Time
 	expected   map[string]bool
 	registered map[string]span // image id → register request sent, reply received
 	duplicated int
@@ -50,6 +53,7 @@ func newRound(channel string, rec *recorder) *round {
 		changed:    make(chan struct{}),
 		ids:        make(map[string]bool),
 		got:        make(map[string]time.Time),
+		published:  make(map[string]time.Time),
 		expected:   make(map[string]bool),
 		registered: make(map[string]span),
 	}
@@ -93,8 +97,10 @@ func (r *round) onEvent(ev client.Event, at time.Time) {
 	}
 	r.got[key] = at
 	if ev.Type == evImageAdded {
-		if reg, ok := r.registered[strings.TrimPrefix(key, evImageAdded+"/")]; ok {
-			r.observeToDesktop(reg, at)
+		id := strings.TrimPrefix(key, evImageAdded+"/")
+		r.published[id] = ev.TS
+		if reg, ok := r.registered[id]; ok {
+			r.observeToDesktop(reg, at, ev.TS)
 		}
 	}
 	r.notify()
@@ -143,7 +149,7 @@ func (r *round) registeredAt(imageID string, reg span) {
 	r.expected[key] = true
 	r.registered[imageID] = reg
 	if got, ok := r.got[key]; ok {
-		r.observeToDesktop(reg, got)
+		r.observeToDesktop(reg, got, r.published[imageID])
 	}
 }
 
@@ -152,9 +158,20 @@ func (r *round) registeredAt(imageID string, reg span) {
 // the server publishes before it replies, so the event can beat the reply,
 // which is recorded as 0. registerSentToDesktop runs from sending the
 // register request, so it includes the phone's round trip.
-func (r *round) observeToDesktop(reg span, added time.Time) {
+//
+// published is the event's own timestamp, taken by the server as it
+// published; from it, publishToDesktop and publishToReply split the two
+// paths out of the same moment: how long the event took to reach the
+// desktop and how long the register reply took to reach the phone. They
+// compare clocks of the server and this process, so they are exact on one
+// machine (loopback) and shifted alike by any skew on two.
+func (r *round) observeToDesktop(reg span, added, published time.Time) {
 	r.rec.observe(StepToDesktop, max(0, added.Sub(reg.replied)))
 	r.rec.observe(StepSentToDesktop, added.Sub(reg.sent))
+	if !published.IsZero() {
+		r.rec.observe(StepPublishToDesktop, added.Sub(published))
+		r.rec.observe(StepPublishToReply, reg.replied.Sub(published))
+	}
 }
 
 // wait blocks until done reports true (evaluated under mu), timeout passes

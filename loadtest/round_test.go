@@ -88,6 +88,27 @@ func TestRoundLatencyEitherOrder(t *testing.T) {
 	}
 }
 
+// TestRoundPublishSplit checks publishToDesktop and publishToReply are
+// measured from the event's own timestamp, whichever arrives first.
+func TestRoundPublishSplit(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	r := newRound("session:x", rec)
+	pub := time.Now()
+	a, b := ev("e-1", evImageAdded, "a"), ev("e-2", evImageAdded, "b")
+	a.TS, b.TS = pub, pub
+	r.onEvent(a, pub.Add(3*time.Millisecond))
+	r.registeredAt("a", span{sent: pub.Add(-time.Millisecond), replied: pub.Add(5 * time.Millisecond)})
+	r.registeredAt("b", span{sent: pub.Add(-time.Millisecond), replied: pub.Add(2 * time.Millisecond)})
+	r.onEvent(b, pub.Add(7*time.Millisecond))
+	r.onEvent(ev("e-3", evImageAdded, "c"), pub) // no timestamp: not in the split
+	r.registeredAt("c", span{sent: pub, replied: pub})
+	lat := rec.latencies()
+	testutil.Check(t, "publish→desktop", Latency{Count: 2, P50: 3, P95: 7, P99: 7, Max: 7}, lat[StepPublishToDesktop])
+	testutil.Check(t, "publish→reply", Latency{Count: 2, P50: 2, P95: 5, P99: 5, Max: 5}, lat[StepPublishToReply])
+	testutil.Check(t, "register→desktop count", 3, lat[StepToDesktop].Count)
+}
+
 func TestPhoneAddrDistinct(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}

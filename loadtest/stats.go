@@ -20,11 +20,17 @@ const (
 	// StepSentToDesktop is measured from the start of the register request,
 	// so it includes the HTTP round trip that registerToDesktop leaves out.
 	StepSentToDesktop Step = "registerSentToDesktop"
-	StepSnapshot      Step = "snapshot"
-	StepCommit        Step = "commit"
+	// StepPublishToDesktop runs from the event's own timestamp (the server
+	// publishing image.added) to the desktop receiving it, and
+	// StepPublishToReply from the same moment to the phone receiving the
+	// register reply, which the server writes just after publishing.
+	StepPublishToDesktop Step = "publishToDesktop"
+	StepPublishToReply   Step = "publishToReply"
+	StepSnapshot         Step = "snapshot"
+	StepCommit           Step = "commit"
 )
 
-var allSteps = []Step{StepCreate, StepClaim, StepPresign, StepUpload, StepRegister, StepToDesktop, StepSentToDesktop, StepSnapshot, StepCommit}
+var allSteps = []Step{StepCreate, StepClaim, StepPresign, StepUpload, StepRegister, StepToDesktop, StepSentToDesktop, StepPublishToDesktop, StepPublishToReply, StepSnapshot, StepCommit}
 
 // recorder collects every latency sample. A run has at most a few
 // thousand samples per step, so keeping them all gives exact percentiles.
