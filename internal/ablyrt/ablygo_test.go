@@ -455,7 +455,7 @@ func TestAblyGoRecoverTakesOver(t *testing.T) {
 			firstID := first.Connection.ID()
 			recoveryKey := first.Connection.CreateRecoveryKey()
 
-			second := realtime(t, n.port, f.binary, ably.WithKey(testKey), ably.WithRecover(recoveryKey))
+			second := recovering(t, n.port, f.binary, recoveryKey, ably.WithKey(testKey))
 			waitState(t, second, ably.ConnectionStateConnected)
 			testutil.Equal(t, "the recovered connection id", firstID, second.Connection.ID())
 

@@ -107,7 +107,7 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 		key = q.Get("recover")
 	}
 	if key != "" {
-		switch connID, code := c.resumable(key); code {
+		switch connID, code := c.resumable(key, q.Get("resume") == ""); code {
 		case 0:
 			c.id, c.mayResend, c.resumed = connID, true, true
 		case ablyproto.CodeInvalidConnectionKey:
@@ -133,7 +133,7 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 		}
 	}
 	ctx, cancel := opContext()
-	err := c.s.store.Keep(ctx, c.id, 2*c.s.cfg.ConnectionStateTTL)
+	err := c.s.store.Hold(ctx, c.id, c.nonce(), 2*c.s.cfg.ConnectionStateTTL)
 	cancel()
 	if err != nil {
 		c.fatal(errorInfo(503, ablyproto.CodeUnavailable, "the connection state store is unavailable; retry"))
@@ -145,8 +145,10 @@ func (c *conn) connect(r *http.Request, q url.Values) bool {
 }
 
 // resumable checks a connectionKey: signed for this connection's API key,
-// and its connection still held by the store.
-func (c *conn) resumable(key string) (connID string, code int) {
+// its connection still resumable in the store, and not superseded. recover
+// is true for `recover=` (a new client instance continuing the connection)
+// rather than `resume=` (the same instance, on a new transport).
+func (c *conn) resumable(key string, recover bool) (connID string, code int) {
 	connID, rest, ok := strings.Cut(key, "!")
 	nonce, sig, ok2 := strings.Cut(rest, "-")
 	got, err := base64.RawURLEncoding.DecodeString(sig)
@@ -160,13 +162,24 @@ func (c *conn) resumable(key string) (connID string, code int) {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	if alive, err := c.s.store.Alive(ctx, connID); err != nil || !alive {
+	holder, alive, err := c.s.store.Holder(ctx, connID)
+	if err != nil || !alive {
 		return "", ablyproto.CodeConnectionExpired
 	}
-	if c.s.superseded(connID, nonce) {
+	switch {
+	case c.s.superseded(connID, nonce), holder != "" && holder != nonce:
 		// A key of a transport that another client's recover (or a later
-		// resume) took over is spent, as on Ably, so two clients holding
-		// keys of one connection do not take it from each other in turn.
+		// resume) took over, on this node or another, is spent, as on
+		// Ably, so two clients holding keys of one connection do not take
+		// it from each other in turn.
+		return "", ablyproto.CodeConnectionExpired
+	case holder != "" && recover && !c.s.holdsLocally(connID):
+		// A transport on another node still holds the connection, and this
+		// node cannot end it. A recover here would leave two clients on one
+		// connection id, their msgSerials and message ids colliding: the
+		// recovering client gets a new connection instead (80008), as when
+		// the connection expired. A resume is the same client, whose old
+		// transport it no longer uses.
 		return "", ablyproto.CodeConnectionExpired
 	}
 	return connID, 0
@@ -187,6 +200,31 @@ func (c *conn) keyMAC(connID, nonce string) ([]byte, bool) {
 		return nil, false
 	}
 	return mac[:connKeyMACLen], true
+}
+
+// renewKey issues a new connectionKey on this transport (after an in-band
+// AUTH) and records its nonce as the connection's holder. A store that
+// misses it refuses the new key's resume on another node with 80008 (the
+// client is told and gets a new connection); nothing is lost.
+func (c *conn) renewKey() string {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	key := c.connectionKey()
+	ctx, cancel := opContext()
+	defer cancel()
+	if err := c.s.store.Hold(ctx, c.id, c.nonce(), 2*c.s.cfg.ConnectionStateTTL); err != nil {
+		c.s.log.Warn().Err(err).Str("conn", c.id).Msg("ably connection holder not recorded after AUTH")
+	}
+	return key
+}
+
+// nonce is the nonce of the connectionKey this transport issued last: what
+// the ConnStore records as the connection's holder.
+func (c *conn) nonce() string {
+	if n := c.keyNonce.Load(); n != nil {
+		return *n
+	}
+	return ""
 }
 
 // connectionKey returns a fresh key for this transport: it changes on
@@ -279,7 +317,7 @@ func (c *conn) reauth(pm *ablyproto.ProtocolMessage) {
 	}
 	c.adopt(id)
 	failed := c.narrowChannels()
-	c.sendConnected(nil, c.connectionKey())
+	c.sendConnected(nil, c.renewKey())
 	for _, name := range failed {
 		c.send(&ablyproto.ProtocolMessage{Action: ablyproto.ActionError, Channel: name, Error: errCapabilityNarrowed})
 	}

@@ -72,6 +72,11 @@ type conn struct {
 	// last (connectionKey): only that key resumes the connection while
 	// this transport holds it (Server.superseded).
 	keyNonce atomic.Pointer[string]
+	// holdMu keeps a new key's nonce and the store's record of it in step:
+	// an in-band AUTH issues a key and records it under holdMu, and the
+	// beat's Refresh reads the nonce and asks under it, so a beat never
+	// mistakes the transport's own new key for another node's takeover.
+	holdMu sync.Mutex
 }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
@@ -417,8 +422,19 @@ func (c *conn) beat() {
 	if time.Since(time.Unix(0, c.lastKeep.Load())) > c.s.cfg.ConnectionStateTTL/4 {
 		c.lastKeep.Store(time.Now().UnixNano())
 		ctx, cancel := opContext()
-		_ = c.s.store.Keep(ctx, c.id, 2*c.s.cfg.ConnectionStateTTL)
+		c.holdMu.Lock()
+		held, err := c.s.store.Refresh(ctx, c.id, c.nonce(), 2*c.s.cfg.ConnectionStateTTL)
+		c.holdMu.Unlock()
 		cancel()
+		if err == nil && !held {
+			// Another node's transport took the connection over (a resume
+			// or recover there): end this one, as claimID does on one node.
+			// Its client resumes with a superseded key and gets a new
+			// connection (80008).
+			c.s.log.Info().Str("route", "/").Str("conn", c.id).Msg("ably connection taken over on another node; transport ended")
+			_ = c.ws.CloseNow()
+			return
+		}
 	}
 	c.scheduleBeat()
 }
@@ -473,7 +489,7 @@ func (c *conn) finish() {
 	if c.closed {
 		err = c.s.store.Forget(ctx, c.id)
 	} else {
-		err = c.s.store.Keep(ctx, c.id, c.s.cfg.ConnectionStateTTL)
+		err = c.s.store.Release(ctx, c.id, c.nonce(), c.s.cfg.ConnectionStateTTL)
 	}
 	// Names only: never the key, token or connection key.
 	ev := c.s.log.Info()

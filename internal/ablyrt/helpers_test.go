@@ -107,6 +107,19 @@ func realtime(t testing.TB, port int, binary bool, extra ...ably.ClientOption) *
 	return c
 }
 
+// recovering is a client that recovers the connection of recoveryKey
+// (RTN16). It connects only once NewRealtime has returned: ably-go 1.4.0
+// starts connecting inside NewRealtime before it sets Realtime.Connection,
+// and a recover answered before that runs onReconnected on a nil
+// Connection (a panic in resendAcks), and before it sets the recovered
+// msgSerial (RTN16f).
+func recovering(t testing.TB, port int, binary bool, recoveryKey string, extra ...ably.ClientOption) *ably.Realtime {
+	t.Helper()
+	c := realtime(t, port, binary, append(extra, ably.WithRecover(recoveryKey), ably.WithAutoConnect(false))...)
+	c.Connect()
+	return c
+}
+
 // restJSON is a REST client speaking JSON (handoff's REST publish and
 // requestToken take JSON bodies).
 func restJSON(t testing.TB, port int, extra ...ably.ClientOption) *ably.REST {

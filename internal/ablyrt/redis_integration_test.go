@@ -5,12 +5,14 @@ package ablyrt_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ably/ably-go/ably"
 	"github.com/redis/go-redis/v9"
@@ -26,13 +28,20 @@ import (
 // and the Redis ConnStore, as `handoff serve` wires them with Redis.
 func redisNode(t *testing.T, r *testutil.Redis) *node {
 	t.Helper()
+	return redisNodeWith(t, r, ablyrt.Config{})
+}
+
+// redisNodeWith is redisNode with cfg (its Store is set here).
+func redisNodeWith(t *testing.T, r *testutil.Redis, cfg ablyrt.Config) *node {
+	t.Helper()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = rc.Close() }) // registered first, so it runs after the hub stops
 	b, err := hub.NewRedis(hub.RedisConfig{Client: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNode(t, runHub(t, b), ablyrt.Config{Store: ablyrt.NewRedisStore(rc, "")})
+	cfg.Store = ablyrt.NewRedisStore(rc, "")
+	return startNode(t, runHub(t, b), cfg)
 }
 
 // TestTwoNodesResume: ably-go on node A loses its transport and the
@@ -486,6 +495,122 @@ func TestTwoNodesPresence(t *testing.T) {
 			}
 			c.Close()
 			events.waitFor(t, ably.PresenceActionLeave, "roamer")
+		})
+	}
+}
+
+// TestTwoNodesRecoverWhileHeld: a second client recovers, on node B, the
+// connection a live first client holds on node A. B cannot end A's
+// transport, and sharing the connection id would let the two clients'
+// msgSerials and message ids collide, so B refuses the recover (80008) and
+// the second client gets a connection of its own; the first keeps its own.
+// Both publish, and every message arrives once. Once the first client's
+// transport on A is gone (released), a recover of its key on B succeeds.
+func TestTwoNodesRecoverWhileHeld(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	a, b := redisNode(t, r), redisNode(t, r)
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			channel := "session:recover-held-" + f.name
+			got := subscribe(t, realtime(t, b.port, f.binary, ably.WithKey(testKey)).Channels.Get(channel))
+
+			p := testutil.StartProxy(t, a.http.Listener.Addr().String())
+			first := realtime(t, p.Port(), f.binary, ably.WithKey(testKey))
+			waitState(t, first, ably.ConnectionStateConnected)
+			firstID := first.Connection.ID()
+			if err := first.Channels.Get(channel).Publish(ctx(t), "first", "first-0"); err != nil {
+				t.Fatal(err)
+			}
+
+			second := recovering(t, b.port, f.binary, first.Connection.CreateRecoveryKey(), ably.WithKey(testKey))
+			waitState(t, second, ably.ConnectionStateConnected)
+			if second.Connection.ID() == firstID {
+				t.Fatal("the recover on node B shares the connection node A's live transport holds")
+			}
+			var e *ably.ErrorInfo
+			if reason := second.Connection.ErrorReason(); reason == nil || !errors.As(error(reason), &e) || e.Code != ablyproto.CodeConnectionExpired {
+				t.Fatalf("refused recover: reason %v, want %d", second.Connection.ErrorReason(), ablyproto.CodeConnectionExpired)
+			}
+			testutil.Equal(t, "the first client's connection", firstID, first.Connection.ID())
+
+			// Both publish the same msgSerials' worth of messages: each is
+			// published once, under its own connection.
+			const each = 5
+			for i := 1; i <= each; i++ {
+				if err := first.Channels.Get(channel).Publish(ctx(t), "first", "first-"+strconv.Itoa(i)); err != nil {
+					t.Fatal(err)
+				}
+				if err := second.Channels.Get(channel).Publish(ctx(t), "second", "second-"+strconv.Itoa(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testutil.Eventually(t, "every message", func() bool { return got.len() >= 2*each+1 })
+			seen := map[any]int{}
+			for _, m := range got.all() {
+				seen[m.Data]++
+			}
+			testutil.Equal(t, "messages delivered", 2*each+1, len(got.all()))
+			for i := 0; i <= each; i++ {
+				testutil.Equal(t, "first-"+strconv.Itoa(i), 1, seen["first-"+strconv.Itoa(i)])
+				if i > 0 {
+					testutil.Equal(t, "second-"+strconv.Itoa(i), 1, seen["second-"+strconv.Itoa(i)])
+				}
+			}
+
+			// The first client's transport on A ends (its proxy is cut and
+			// now leads nowhere): A releases the connection, and a recover of
+			// its key on B keeps the id.
+			key := first.Connection.CreateRecoveryKey()
+			p.Retarget("127.0.0.1:1")
+			p.Cut()
+			rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+			t.Cleanup(func() { _ = rc.Close() })
+			store := ablyrt.NewRedisStore(rc, "")
+			testutil.Eventually(t, "node A released the connection", func() bool {
+				h, alive, err := store.Holder(ctx(t), firstID)
+				return err == nil && alive && h == ""
+			})
+			first.Close()
+			third := recovering(t, b.port, f.binary, key, ably.WithKey(testKey))
+			waitState(t, third, ably.ConnectionStateConnected)
+			testutil.Equal(t, "a recover once nothing holds the connection", firstID, third.Connection.ID())
+		})
+	}
+}
+
+// TestTwoNodesResumeEndsTheOtherTransport: a connection held by ably-go's
+// transport on node A is resumed on node B (a transport of the same
+// connection key, as when a client's reconnect lands on B while A has not
+// yet seen the old socket die). A learns of it at its next refresh of the
+// connection (every ConnectionStateTTL/4, here 0.5 s) and ends its
+// transport, as one node does at once; the client on A, whose key is now
+// superseded, gets a new connection (80008) instead of sharing the id.
+func TestTwoNodesResumeEndsTheOtherTransport(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	cfg := ablyrt.Config{MaxIdleInterval: time.Second, ConnectionStateTTL: 2 * time.Second}
+	a, b := redisNodeWith(t, r, cfg), redisNodeWith(t, r, cfg)
+	for _, f := range wireFormats {
+		t.Run(f.String(), func(t *testing.T) {
+			onA := realtime(t, a.port, f == ablyproto.FormatMsgpack, ably.WithKey(testKey))
+			waitState(t, onA, ably.ConnectionStateConnected)
+			id := onA.Connection.ID()
+
+			w := dial(t, b, f, keyQuery("resume", onA.Connection.Key()))
+			connected := w.expect(ablyproto.ActionConnected)
+			testutil.Equal(t, "resumed on B", id, connected.ConnectionID)
+
+			testutil.Eventually(t, "A's client moved to a new connection", func() bool {
+				return onA.Connection.State() == ably.ConnectionStateConnected && onA.Connection.ID() != "" && onA.Connection.ID() != id
+			})
+			var e *ably.ErrorInfo
+			if reason := onA.Connection.ErrorReason(); reason == nil || !errors.As(error(reason), &e) || e.Code != ablyproto.CodeConnectionExpired {
+				t.Fatalf("A's client's reason %v, want %d", onA.Connection.ErrorReason(), ablyproto.CodeConnectionExpired)
+			}
+			// B's transport still holds the connection: it answers a ping.
+			w.write(&ablyproto.ProtocolMessage{Action: ablyproto.ActionHeartbeat, ID: "still-there"})
+			testutil.Equal(t, "B's transport answers", "still-there", w.expect(ablyproto.ActionHeartbeat).ID)
 		})
 	}
 }

@@ -251,6 +251,14 @@ func (s *Server) superseded(connID, nonce string) bool {
 	return current != nil && *current != nonce
 }
 
+// holdsLocally reports whether a transport of this node holds connID (open
+// or ending): one this node can end when another takes the connection.
+func (s *Server) holdsLocally(connID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[connID] != nil
+}
+
 // claimID makes c the local holder of its connection id and returns the
 // connection that held it (a transport the client already left), if any.
 func (s *Server) claimID(c *conn) *conn {

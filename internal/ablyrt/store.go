@@ -16,14 +16,30 @@ type Outcome struct {
 }
 
 // ConnStore keeps what resuming a connection needs, for any node that
-// shares it: which connections are resumable, and the outcome of each
-// msgSerial they published, so a resend after a resume is answered again
-// and never published twice.
+// shares it: which connections are resumable, which transport holds each
+// (by the nonce of the connectionKey it issued last), and the outcome of
+// each msgSerial they published, so a resend after a resume is answered
+// again and never published twice.
+//
+// The holder is how a node learns of a transport another node holds: a
+// key whose nonce is not the holder's was superseded, and a recover of a
+// connection a live transport holds elsewhere would put two clients on one
+// connection id.
 type ConnStore interface {
-	// Keep makes connID resumable for ttl from now (creating or refreshing it).
-	Keep(ctx context.Context, connID string, ttl time.Duration) error
-	// Alive reports whether connID is resumable.
-	Alive(ctx context.Context, connID string) (bool, error)
+	// Hold makes connID resumable for ttl from now and records holder, the
+	// key nonce of the transport that holds it from now on.
+	Hold(ctx context.Context, connID, holder string, ttl time.Duration) error
+	// Refresh extends connID's ttl if holder still holds it (or nothing is
+	// recorded for it any more, e.g. after a store restart: holder then
+	// holds it again) and reports whether it does; another holder means a
+	// transport elsewhere took the connection over.
+	Refresh(ctx context.Context, connID, holder string, ttl time.Duration) (bool, error)
+	// Release keeps connID resumable for ttl with no holder, when its
+	// transport ends without a CLOSE; a no-op if another holder took it.
+	Release(ctx context.Context, connID, holder string, ttl time.Duration) error
+	// Holder reports whether connID is resumable and which transport holds
+	// it ("" for none).
+	Holder(ctx context.Context, connID string) (holder string, alive bool, err error)
 	// Outcome returns the recorded answer to msgSerial on connID.
 	Outcome(ctx context.Context, connID string, msgSerial int64) (Outcome, bool, error)
 	// Record remembers the answer to msgSerial on connID for ttl.
@@ -47,6 +63,7 @@ type MemoryStore struct {
 
 type memConn struct {
 	expires  time.Time
+	holder   string
 	outcomes map[int64]Outcome
 	order    []int64
 }
@@ -81,19 +98,48 @@ func (m *MemoryStore) get(connID string, create bool) *memConn {
 	return c
 }
 
-// Keep implements ConnStore.
-func (m *MemoryStore) Keep(_ context.Context, connID string, ttl time.Duration) error {
+// Hold implements ConnStore.
+func (m *MemoryStore) Hold(_ context.Context, connID, holder string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.get(connID, true).expires = m.now().Add(ttl)
+	c := m.get(connID, true)
+	c.expires, c.holder = m.now().Add(ttl), holder
 	return nil
 }
 
-// Alive implements ConnStore.
-func (m *MemoryStore) Alive(_ context.Context, connID string) (bool, error) {
+// Refresh implements ConnStore.
+func (m *MemoryStore) Refresh(_ context.Context, connID, holder string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.get(connID, false) != nil, nil
+	c := m.get(connID, true)
+	if c.holder != "" && c.holder != holder {
+		return false, nil
+	}
+	c.expires, c.holder = m.now().Add(ttl), holder
+	return true, nil
+}
+
+// Release implements ConnStore.
+func (m *MemoryStore) Release(_ context.Context, connID, holder string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.get(connID, true)
+	if c.holder != "" && c.holder != holder {
+		return nil
+	}
+	c.expires, c.holder = m.now().Add(ttl), ""
+	return nil
+}
+
+// Holder implements ConnStore.
+func (m *MemoryStore) Holder(_ context.Context, connID string) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.get(connID, false)
+	if c == nil {
+		return "", false, nil
+	}
+	return c.holder, true, nil
 }
 
 // Outcome implements ConnStore.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,7 +17,9 @@ import (
 // its msgSerial dedupe. Per connection it keeps two keys with the
 // connection id as their Cluster hash tag:
 //
-//	<prefix>:ablyconn:{connId}         "1" while the connection is resumable (TTL)
+//	<prefix>:ablyconn:{connId}         while the connection is resumable (TTL): "h:" and
+//	                                   the holding transport's key nonce, "h:" alone when none
+//	                                   holds it (older nodes wrote "1": no holder known)
 //	<prefix>:ablyconn:{connId}:out     hash msgSerial → JSON Outcome (TTL)
 //	<prefix>:ablyconn:{connId}:outidx  sorted set of the hash's msgSerials (TTL)
 //
@@ -46,25 +49,53 @@ var (
 	//go:embed record.lua
 	recordLua    string
 	recordScript = redis.NewScript(recordLua)
+	//go:embed hold.lua
+	holdLua    string
+	holdScript = redis.NewScript(holdLua)
 )
 
-// Keep implements ConnStore.
-func (s *RedisStore) Keep(ctx context.Context, connID string, ttl time.Duration) error {
+// holderValue is the alive key's value for holder ("" for none).
+func holderValue(holder string) string { return "h:" + holder }
+
+// hold runs hold.lua in mode ("hold", "refresh" or "release").
+func (s *RedisStore) hold(ctx context.Context, mode, connID, holder string, ttl time.Duration) (bool, error) {
 	alive, out, index := s.keys(connID)
-	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, alive, "1", ttl)
-		p.PExpire(ctx, out, ttl)
-		p.PExpire(ctx, index, ttl)
-		return nil
-	})
+	n, err := holdScript.Run(ctx, s.client, []string{alive, out, index}, mode, holderValue(holder), ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+// Hold implements ConnStore.
+func (s *RedisStore) Hold(ctx context.Context, connID, holder string, ttl time.Duration) error {
+	_, err := s.hold(ctx, "hold", connID, holder, ttl)
 	return err
 }
 
-// Alive implements ConnStore.
-func (s *RedisStore) Alive(ctx context.Context, connID string) (bool, error) {
+// Refresh implements ConnStore.
+func (s *RedisStore) Refresh(ctx context.Context, connID, holder string, ttl time.Duration) (bool, error) {
+	return s.hold(ctx, "refresh", connID, holder, ttl)
+}
+
+// Release implements ConnStore.
+func (s *RedisStore) Release(ctx context.Context, connID, holder string, ttl time.Duration) error {
+	_, err := s.hold(ctx, "release", connID, holder, ttl)
+	return err
+}
+
+// Holder implements ConnStore.
+func (s *RedisStore) Holder(ctx context.Context, connID string) (string, bool, error) {
 	alive, _, _ := s.keys(connID)
-	n, err := s.client.Exists(ctx, alive).Result()
-	return n == 1, err
+	v, err := s.client.Get(ctx, alive).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	holder, _ := strings.CutPrefix(v, "h:") // "1" (an older node's): no holder known
+	if holder == v {
+		holder = ""
+	}
+	return holder, true, nil
 }
 
 // Outcome implements ConnStore.

@@ -13,6 +13,30 @@ import (
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
+// TestRedisStoreHolder: the holder contract on Redis (hold.lua), and a
+// value an older node wrote ("1") reads as resumable with no holder.
+func TestRedisStoreHolder(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	s := NewRedisStore(rc, "holder")
+	testStoreHolder(t, s)
+	ctx := context.Background()
+	alive, _, _ := s.keys("old")
+	rc.Set(ctx, alive, "1", time.Minute)
+	h, ok, err := s.Holder(ctx, "old")
+	if err != nil || !ok || h != "" {
+		t.Fatalf("an older node's value: holder %q, alive %v, err %v; want no holder, alive", h, ok, err)
+	}
+	if held, err := s.Refresh(ctx, "old", "n1", time.Minute); err != nil || !held {
+		t.Fatalf("refresh over an older node's value: %v, %v", held, err)
+	}
+	if ttl := rc.PTTL(ctx, alive).Val(); ttl <= 0 {
+		t.Fatalf("alive TTL %v after a refresh, want one", ttl)
+	}
+}
+
 // TestRedisStoreBounded: whatever order a connection's msgSerials come
 // in, its outcome hash holds at most maxOutcomes entries, the highest
 // serials, which are still answered; the index beside it stays the same
