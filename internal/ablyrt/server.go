@@ -238,8 +238,8 @@ func (s *Server) untrack(c *conn) {
 // another client, or its own resume it no longer knows of) and may not
 // take the connection back. A client that resumes with the key of the
 // open holder is the same client whose transport died unnoticed: allowed.
-// Only this node's holder is checked: a holder on another node is not
-// known here.
+// Only this node's holder is checked here; resumable checks the one the
+// ConnStore records, which any node's transport may be.
 func (s *Server) superseded(connID, nonce string) bool {
 	s.mu.Lock()
 	holder := s.byID[connID]
