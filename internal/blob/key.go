@@ -6,8 +6,8 @@ import (
 )
 
 // Keys live under one of two roots. Phones write only upload keys, through
-// signed URLs; the server writes only stored keys, with Put, after checking
-// what was uploaded. No Store signs an upload URL for a stored key, so the
+// signed URLs; the server writes only stored keys (CopyUpload at register,
+// then Promote checks what was stored; or Put). No Store signs an upload URL for a stored key, so the
 // bytes a stored key holds are the bytes the server checked, and a URL that
 // is still valid after register (or after commit) can only rewrite an upload
 // object nothing reads any more. Sweeps and lifecycle rules rely on every
@@ -29,7 +29,7 @@ func Key(sessionID, imageID string) string {
 }
 
 // UploadKey returns the key a phone uploads one image of a session to; the
-// server copies it to Key at register and deletes it.
+// server moves or copies it to Key at register (CopyUpload) and deletes it.
 func UploadKey(sessionID, imageID string) string {
 	return uploadRoot + sessionID + "/" + imageID
 }
@@ -64,7 +64,7 @@ func CheckKey(key string) error {
 func checkUploadKey(key string) error { return checkUnder(key, uploadRoot) }
 
 // checkStoredKey accepts only "sessions/{sessionId}/{imageId}": the keys Put
-// writes and no URL can.
+// and CopyUpload write and no URL can.
 func checkStoredKey(key string) error { return checkUnder(key, keyRoot) }
 
 func checkUnder(key, root string) error {

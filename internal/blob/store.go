@@ -174,6 +174,21 @@ func extraByte(r io.Reader) bool {
 	return n > 0
 }
 
+// checkCopy checks CopyUpload's arguments: an upload key, a stored key and
+// a bare content type.
+func checkCopy(uploadKey, storedKey, contentType string) error {
+	if err := checkUploadKey(uploadKey); err != nil {
+		return err
+	}
+	if err := checkStoredKey(storedKey); err != nil {
+		return err
+	}
+	if !validContentType(contentType) {
+		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
+	}
+	return nil
+}
+
 // validContentType accepts a bare "type/subtype" of token characters. Parameters
 // are refused because the client must echo the value byte for byte as a signed
 // header, and anything looser could smuggle header syntax into that echo.

@@ -180,14 +180,8 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, size int64, cont
 // directory is synced before returning. Across filesystems (a store directory
 // whose "uploads" is a separate mount) it falls back to copying the bytes.
 func (l *Local) CopyUpload(_ context.Context, uploadKey, storedKey, contentType string) error {
-	if err := checkUploadKey(uploadKey); err != nil {
+	if err := checkCopy(uploadKey, storedKey, contentType); err != nil {
 		return err
-	}
-	if err := checkStoredKey(storedKey); err != nil {
-		return err
-	}
-	if !validContentType(contentType) {
-		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
 	}
 	src, dst := l.path(uploadKey), l.path(storedKey)
 	fi, err := os.Lstat(src)
@@ -208,7 +202,7 @@ func (l *Local) CopyUpload(_ context.Context, uploadKey, storedKey, contentType 
 	case errors.Is(err, fs.ErrNotExist):
 		return notFound(uploadKey, err) // deleted or moved since the Lstat
 	case errors.As(err, &linkErr) && errors.Is(linkErr.Err, syscall.EXDEV):
-		return l.copyFile(src, storedKey, contentType, fi.Size())
+		return l.copyFile(uploadKey, storedKey, contentType, fi.Size())
 	case err != nil:
 		return fmt.Errorf("blob: move upload: %w", err)
 	}
@@ -218,10 +212,10 @@ func (l *Local) CopyUpload(_ context.Context, uploadKey, storedKey, contentType 
 
 // copyFile is CopyUpload's fallback across filesystems: the bytes through a
 // temp file, as Put writes them.
-func (l *Local) copyFile(src, storedKey, contentType string, size int64) error {
-	f, err := os.Open(src)
+func (l *Local) copyFile(uploadKey, storedKey, contentType string, size int64) error {
+	f, err := os.Open(l.path(uploadKey))
 	if err != nil {
-		return notFound(storedKey, err)
+		return notFound(uploadKey, err)
 	}
 	defer f.Close()
 	return l.write(storedKey, contentType, size, &exactReader{r: f, want: size})

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -242,21 +240,15 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 // (CopyObject), with contentType replacing whatever metadata the upload
 // carried. A single CopyObject is atomic on S3 and durable when it answers.
 func (s *S3) CopyUpload(ctx context.Context, uploadKey, storedKey, contentType string) error {
-	if err := checkUploadKey(uploadKey); err != nil {
+	if err := checkCopy(uploadKey, storedKey, contentType); err != nil {
 		return err
 	}
-	if err := checkStoredKey(storedKey); err != nil {
-		return err
-	}
-	if !validContentType(contentType) {
-		return fmt.Errorf("%w: content type must be type/subtype", ErrInvalidUpload)
-	}
-	// Keys are CheckKey's safe characters; the source is still escaped as
-	// the API requires ("bucket/key", URL-encoded).
+	// The source is "bucket/key", URL-encoded: a bucket name and a checked
+	// key ([A-Za-z0-9._-] and slashes) have nothing to encode.
 	_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
 		Bucket:            aws.String(s.bucket),
 		Key:               aws.String(storedKey),
-		CopySource:        aws.String(url.PathEscape(s.bucket) + "/" + escapeKey(uploadKey)),
+		CopySource:        aws.String(s.bucket + "/" + uploadKey),
 		ContentType:       aws.String(contentType),
 		MetadataDirective: types.MetadataDirectiveReplace,
 	})
@@ -264,15 +256,6 @@ func (s *S3) CopyUpload(ctx context.Context, uploadKey, storedKey, contentType s
 		return s3Error("copy", uploadKey, err)
 	}
 	return nil
-}
-
-// escapeKey URL-encodes each segment of a key, keeping its slashes.
-func escapeKey(key string) string {
-	segs := strings.Split(key, "/")
-	for i, seg := range segs {
-		segs[i] = url.PathEscape(seg)
-	}
-	return strings.Join(segs, "/")
 }
 
 // Delete removes one object; S3 itself answers success for a missing key.
