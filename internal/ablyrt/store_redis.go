@@ -91,9 +91,9 @@ func (s *RedisStore) Holder(ctx context.Context, connID string) (string, bool, e
 	case err != nil:
 		return "", false, err
 	}
-	holder, _ := strings.CutPrefix(v, "h:") // "1" (an older node's): no holder known
-	if holder == v {
-		holder = ""
+	holder, ok := strings.CutPrefix(v, "h:")
+	if !ok {
+		holder = "" // "1", an older node's: no holder known
 	}
 	return holder, true, nil
 }

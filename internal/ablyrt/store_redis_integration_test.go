@@ -13,14 +13,21 @@ import (
 	"github.com/handoff-health/handoff/internal/testutil"
 )
 
+// newRedisStore is a RedisStore on a redis-server of the test's own, and
+// the client under it.
+func newRedisStore(t *testing.T, prefix string) (*RedisStore, *redis.Client) {
+	t.Helper()
+	r := testutil.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	return NewRedisStore(rc, prefix), rc
+}
+
 // TestRedisStoreHolder: the holder contract on Redis (hold.lua), and a
 // value an older node wrote ("1") reads as resumable with no holder.
 func TestRedisStoreHolder(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { _ = rc.Close() })
-	s := NewRedisStore(rc, "holder")
+	s, rc := newRedisStore(t, "holder")
 	testStoreHolder(t, s)
 	ctx := context.Background()
 	alive, _, _ := s.keys("old")
@@ -43,10 +50,7 @@ func TestRedisStoreHolder(t *testing.T) {
 // size; and Forget removes every key.
 func TestRedisStoreBounded(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { _ = rc.Close() })
-	s := NewRedisStore(rc, "bounded")
+	s, rc := newRedisStore(t, "bounded")
 	ctx := context.Background()
 	const conn = "c1"
 	record := func(serial int64) {
