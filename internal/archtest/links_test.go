@@ -119,7 +119,7 @@ func headingAnchors(t *testing.T, path string) map[string]bool {
 	return out
 }
 
-// anchorOf is GitHub's heading anchor: lower case, letters, marks, digits,
+// anchorOf is GitHub's heading anchor: lower case, letters, marks, numbers,
 // connector punctuation, spaces and hyphens kept, spaces made hyphens,
 // everything else (other punctuation, symbols, backticks) dropped.
 func anchorOf(heading string) string {
@@ -128,7 +128,7 @@ func anchorOf(heading string) string {
 		switch {
 		case r == ' ':
 			b.WriteByte('-')
-		case r == '-', unicode.IsLetter(r), unicode.IsDigit(r), unicode.Is(unicode.Mn, r), unicode.Is(unicode.Pc, r), unicode.IsNumber(r):
+		case r == '-', unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.Pc):
 			b.WriteRune(r)
 		}
 	}
