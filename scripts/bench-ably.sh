@@ -102,41 +102,37 @@ done
 # One row per run. CPU-s per 100k deliveries is the server's cores over
 # the measured window ÷ deliveries/s × 100,000; RSS/socket (fanout) is the
 # server's whole RSS at the end of the run ÷ sockets; idle KiB/socket is
-# the RSS growth per idle subscribed socket (`bench idle`).
+# the RSS growth per idle subscribed socket (`bench idle`). Then each
+# transport's medians over its fanout runs, against native's.
 echo
 echo "== results ($(nproc) cores, load generator on the same machine, memory backend) =="
 awk '
 function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "-" }
+function median(list,   a, n, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+function vs(m, tr) { return ("native" in m && m["native"] > 0) ? sprintf("%+.1f%%", (m[tr] / m["native"] - 1) * 100) : "-" }
 BEGIN { f = "%-24s %6s %8s %9s %8s %8s %8s %10s %9s %8s %5s %5s %4s\n"
 	printf f, "run", "load", "msgs/s", "deliv/s", "p50 ms", "p99 ms", "srv cores", "CPU-s/100k", "KiB/sock", "gen", "lost", "errs", "ok" }
 $3 == "idle" { printf f, $1, field("loadavg"), "-", "-", "-", "-", "-", "-", field("kib_per_socket") " idle", "-", "-", field("dropped"), field("ok"); next }
 $3 == "fanout" { d = field("deliveries_per_s"); c = field("server_cores")
 	cpu = (d > 0 && c >= 0) ? sprintf("%.2f", c / d * 100000) : "-"
 	rss = field("rss_mib"); kib = (rss > 0) ? sprintf("%.1f", rss * 1024 / field("sockets")) : "-"
-	printf f, $1, field("loadavg"), field("msgs_per_s"), d, field("p50_ms"), field("p99_ms"), c, cpu, kib, field("gen_cores"), field("lost"), field("errors"), field("ok"); next }
-{ print "  " $0 }
-' "$WORK/results.txt"
-
-# Medians per transport over its fanout runs, and each against native's.
-echo
-echo "== medians per transport (fanout runs) =="
-awk '
-function field(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
-function median(list,   a, n, i, j, t) {
-	n = split(list, a, " ")
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
-$3 == "fanout" { tr = $1; sub(/-run[0-9]+$/, "", tr); d = field("deliveries_per_s"); c = field("server_cores")
+	printf f, $1, field("loadavg"), field("msgs_per_s"), d, field("p50_ms"), field("p99_ms"), c, cpu, kib, field("gen_cores"), field("lost"), field("errors"), field("ok")
+	tr = $1; sub(/-run[0-9]+$/, "", tr)
 	if (!(tr in p99)) order[++n] = tr
-	p99[tr] = p99[tr] " " field("p99_ms")
-	if (d > 0 && c >= 0) cpu[tr] = cpu[tr] " " c / d * 100000 }
+	p99[tr] = p99[tr] " " field("p99_ms"); runs[tr]++
+	if (cpu != "-") cpus[tr] = cpus[tr] " " c / d * 100000
+	next }
+{ print "  " $0 }
 END {
+	print ""
+	print "== medians per transport (fanout runs) =="
 	printf "%-14s %5s %12s %10s %14s %10s\n", "transport", "runs", "p99 ms", "vs native", "CPU-s/100k", "vs native"
-	for (i = 1; i <= n; i++) { tr = order[i]; mp[tr] = median(p99[tr]); mc[tr] = median(cpu[tr]) }
-	for (i = 1; i <= n; i++) { tr = order[i]; runs = split(p99[tr], x, " ")
-		rp = ("native" in mp && mp["native"] > 0) ? sprintf("%+.1f%%", (mp[tr] / mp["native"] - 1) * 100) : "-"
-		rc = ("native" in mc && mc["native"] > 0) ? sprintf("%+.1f%%", (mc[tr] / mc["native"] - 1) * 100) : "-"
-		printf "%-14s %5d %12.2f %10s %14.2f %10s\n", tr, runs, mp[tr], rp, mc[tr], rc }
+	for (i = 1; i <= n; i++) { tr = order[i]; mp[tr] = median(p99[tr]); mc[tr] = median(cpus[tr]) }
+	for (i = 1; i <= n; i++) { tr = order[i]
+		printf "%-14s %5d %12.2f %10s %14.2f %10s\n", tr, runs[tr], mp[tr], vs(mp, tr), mc[tr], vs(mc, tr) }
 }
 ' "$WORK/results.txt"
